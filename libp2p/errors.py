@@ -1,0 +1,120 @@
+"""The exception hierarchy shared by both twins and every layer.
+
+Exceptions are plain Python so the Cython and pure twins raise the very same types.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Libp2pError",
+    "LocalProtocolError",
+    "RemoteProtocolError",
+    "DecodeError",
+    "TruncatedVarintError",
+    "OverlongVarintError",
+    "NonMinimalVarintError",
+    "FrameTooLargeError",
+    "TruncatedFrameError",
+    "VarintRangeError",
+    "KeyLengthError",
+    "MultiaddrError",
+    "MultibaseError",
+    "MultihashError",
+    "CIDError",
+    "InvalidPeerIdError",
+    "CryptoKeyError",
+    "UnsupportedKeyTypeError",
+    "InvalidKeyError",
+    "InvalidSignatureError",
+    "EnvelopeError",
+]
+
+
+class Libp2pError(Exception):
+    """Root of every error this library raises on purpose."""
+
+
+class LocalProtocolError(Libp2pError):
+    """Our caller misused an API (bad argument, wrong state)."""
+
+
+class RemoteProtocolError(Libp2pError):
+    """The peer broke the protocol. ``code`` is the wire error code it maps to, if any."""
+
+    code: int | None = None
+
+
+class DecodeError(Libp2pError, ValueError):
+    """Malformed bytes (or text) that cannot be decoded."""
+
+
+# --- unsigned-varint and length-prefixed framing -------------------------------------------
+
+class TruncatedVarintError(DecodeError):
+    """The input ended inside a varint."""
+
+
+class OverlongVarintError(DecodeError):
+    """A varint ran past the 9-byte maximum (or a smaller per-protocol maximum)."""
+
+
+class NonMinimalVarintError(DecodeError):
+    """A varint was not minimally encoded (a trailing zero group)."""
+
+
+class FrameTooLargeError(DecodeError):
+    """A length prefix declared more than the allowed maximum frame size."""
+
+
+class TruncatedFrameError(DecodeError):
+    """The input ended inside a length-prefixed frame."""
+
+
+class VarintRangeError(LocalProtocolError, ValueError):
+    """A value to encode is negative or does not fit in 63 bits."""
+
+
+class KeyLengthError(LocalProtocolError, ValueError):
+    """Kademlia keys of different lengths were compared."""
+
+
+# --- addressing and identity ---------------------------------------------------------------
+
+class MultiaddrError(DecodeError):
+    """A multiaddr string or byte string is invalid."""
+
+
+class MultibaseError(DecodeError):
+    """A multibase string is invalid or uses an unknown base."""
+
+
+class MultihashError(DecodeError):
+    """A multihash is malformed."""
+
+
+class CIDError(DecodeError):
+    """A CID is malformed, of the wrong version, or of the wrong codec."""
+
+
+class InvalidPeerIdError(DecodeError):
+    """A peer ID in text or binary form is invalid."""
+
+
+class CryptoKeyError(Libp2pError):
+    """Base of key-related errors."""
+
+
+class UnsupportedKeyTypeError(CryptoKeyError, DecodeError):
+    """A key protobuf names a key type we do not support."""
+
+
+class InvalidKeyError(CryptoKeyError, DecodeError):
+    """Key bytes are malformed, or a key is outside the accepted sizes."""
+
+
+class InvalidSignatureError(Libp2pError):
+    """A signature did not verify."""
+
+
+class EnvelopeError(DecodeError):
+    """A signed envelope or the record inside it is malformed, or fails verification."""
