@@ -25,8 +25,8 @@ __all__ = ["PeerId", "MAX_INLINE_KEY_LENGTH"]
 
 # Encoded public keys up to this size are inlined with the identity hash; longer ones are hashed.
 MAX_INLINE_KEY_LENGTH = 42
-# Longest base58btc text of a valid peer ID (identity multihash of 44 bytes) with room to spare.
-_MAX_TEXT_LENGTH = 128
+# Longest text we parse: base2 of the longest valid CID (46 bytes) is 369 characters.
+_MAX_TEXT_LENGTH = 400
 
 
 def _validate(multihash: bytes) -> None:
