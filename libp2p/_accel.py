@@ -3,29 +3,25 @@
 Chosen once, at import: ``libp2p._native`` when it was built and ``LIBP2P_NO_EXTENSIONS``
 is unset (or empty / "0"), else ``libp2p._pure``. Type checkers always see the pure twin.
 Everything else imports hot-path names from here and never from either twin directly.
+The twin contract is ``libp2p._pure.__all__``: a new twin adds its names there (and to
+``_native/_native.pyx``'s ``__all__``), not here.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
+from types import ModuleType
 from typing import TYPE_CHECKING
 
-__all__ = [
-    "IMPLEMENTATION",
-    "NO_EXTENSIONS",
-    "NATIVE_BUILT",
-    "NATIVE_IMPORT_ERROR",
-    "MAX_VARINT_LEN",
-    "MAX_VARINT_VALUE",
-    "FrameReader",
-    "varint_decode",
-    "varint_encode",
-    "varint_size",
-    "common_prefix_length",
-    "sort_by_distance",
-    "xor_distance",
-]
+from libp2p import _pure
+
+if TYPE_CHECKING:
+    from libp2p._pure import *  # noqa: F403
+
+__all__ = ["IMPLEMENTATION", "NO_EXTENSIONS", "NATIVE_BUILT", "NATIVE_IMPORT_ERROR"]
+__all__ += _pure.__all__
 
 NO_EXTENSIONS: bool = os.environ.get("LIBP2P_NO_EXTENSIONS", "") not in ("", "0")
 # Whether the compiled twin exists on disk, whatever is in use: a test fails when it was
@@ -33,47 +29,22 @@ NO_EXTENSIONS: bool = os.environ.get("LIBP2P_NO_EXTENSIONS", "") not in ("", "0"
 NATIVE_BUILT: bool = importlib.util.find_spec("libp2p._native") is not None
 NATIVE_IMPORT_ERROR: ImportError | None = None
 
-if TYPE_CHECKING or NO_EXTENSIONS:
-    from libp2p._pure import (
-        MAX_VARINT_LEN,
-        MAX_VARINT_VALUE,
-        FrameReader,
-        common_prefix_length,
-        sort_by_distance,
-        varint_decode,
-        varint_encode,
-        varint_size,
-        xor_distance,
-    )
 
-    IMPLEMENTATION = "python"
-else:
+def _load_native() -> ModuleType:
+    _native = importlib.import_module("libp2p._native")
+    missing = [name for name in _pure.__all__ if not hasattr(_native, name)]
+    if missing:
+        raise ImportError(f"libp2p._native lacks {missing}: rebuild the extension")
+    return _native
+
+
+_twin: ModuleType = _pure
+IMPLEMENTATION = "python"
+if not NO_EXTENSIONS:
     try:
-        from libp2p._native import (  # type: ignore[no-redef]
-            MAX_VARINT_LEN,
-            MAX_VARINT_VALUE,
-            FrameReader,
-            common_prefix_length,
-            sort_by_distance,
-            varint_decode,
-            varint_encode,
-            varint_size,
-            xor_distance,
-        )
-
+        _twin = _load_native()
         IMPLEMENTATION = "cython"
     except ImportError as exc:
         NATIVE_IMPORT_ERROR = exc
-        from libp2p._pure import (
-            MAX_VARINT_LEN,
-            MAX_VARINT_VALUE,
-            FrameReader,
-            common_prefix_length,
-            sort_by_distance,
-            varint_decode,
-            varint_encode,
-            varint_size,
-            xor_distance,
-        )
 
-        IMPLEMENTATION = "python"
+globals().update({name: getattr(_twin, name) for name in _pure.__all__})

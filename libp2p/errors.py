@@ -27,6 +27,10 @@ __all__ = [
     "InvalidKeyError",
     "InvalidSignatureError",
     "EnvelopeError",
+    "EnvelopeSignatureError",
+    "PeerRecordError",
+    "MultiaddrLookupError",
+    "DNSResolutionError",
 ]
 
 
@@ -118,3 +122,19 @@ class InvalidSignatureError(Libp2pError):
 
 class EnvelopeError(DecodeError):
     """A signed envelope or the record inside it is malformed, or fails verification."""
+
+
+class EnvelopeSignatureError(EnvelopeError, InvalidSignatureError):
+    """A signed envelope's signature does not verify (for its domain, payload type and payload)."""
+
+
+class PeerRecordError(EnvelopeError):
+    """A peer record is malformed, has the wrong payload type, or names a peer other than its signer."""
+
+
+class MultiaddrLookupError(MultiaddrError, LookupError):
+    """A multiaddr has no component of the requested protocol, or a protocol name/code is unknown."""
+
+
+class DNSResolutionError(Libp2pError):
+    """A /dns, /dns4, /dns6 or /dnsaddr multiaddr could not be resolved (lookup failed or timed out)."""

@@ -138,7 +138,7 @@ class FrameReader:
 
     def frames(self) -> list[bytes]:
         """Every complete frame buffered now."""
-        out = []
+        out: list[bytes] = []
         while True:
             frame = self.next_frame()
             if frame is None:

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from libp2p.errors import CIDError, DecodeError, MultibaseError, MultihashError
 from libp2p.identity.multiformats import (
-    LIBP2P_KEY,
     CID,
+    LIBP2P_KEY,
     base58btc_decode,
     base58btc_encode,
     decode_cid,

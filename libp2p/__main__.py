@@ -1,0 +1,5 @@
+import sys
+
+from libp2p.cli import main
+
+sys.exit(main())

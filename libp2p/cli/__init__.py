@@ -1,0 +1,34 @@
+"""The ``libp2p`` command (also ``python -m libp2p``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from libp2p.cli import keygen
+
+__all__ = ["main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="libp2p", description="aiolibp2p: libp2p for asyncio")
+    parser.add_argument("--version", action="store_true", help="print the version and the implementation in use")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    keygen.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        import libp2p
+
+        print(f"aiolibp2p {libp2p.__version__} ({libp2p.IMPLEMENTATION})")
+        return 0
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    result: int = args.run(args)
+    return result

@@ -1,0 +1,159 @@
+"""Peer records (libp2p/specs RFC 0003): a peer's own signed list of listen addresses.
+
+A record travels as the payload of a :class:`~libp2p.identity.envelope.SignedEnvelope` with
+domain ``libp2p-peer-record`` and payload type ``03 01`` (the multicodec code as two raw
+bytes, not a varint). After the envelope verifies, the record's peer ID must be the ID of
+the envelope's key; :func:`consume_peer_record` checks both.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from typing import Final
+
+from google.protobuf.message import Error as _ProtobufError
+
+from libp2p.errors import DecodeError, LocalProtocolError, PeerRecordError
+from libp2p.identity.envelope import MAX_ENVELOPE_SIZE, SignedEnvelope
+from libp2p.identity.keys import PrivateKey
+from libp2p.identity.peer_id import PeerId
+from libp2p.multiaddr import Multiaddr
+from libp2p.pb import peer_record_pb2
+
+__all__ = [
+    "PEER_RECORD_DOMAIN",
+    "PEER_RECORD_PAYLOAD_TYPE",
+    "PeerRecord",
+    "consume_peer_record",
+    "new_seq",
+]
+
+Bytes = bytes | bytearray | memoryview
+
+PEER_RECORD_DOMAIN: Final = "libp2p-peer-record"
+PEER_RECORD_PAYLOAD_TYPE: Final = b"\x03\x01"
+_MAX_SEQ: Final = (1 << 64) - 1
+
+_seq_lock = threading.Lock()
+_last_seq = 0
+
+
+def new_seq() -> int:
+    """A sequence number for a new record: unix time in ns (as go-libp2p), strictly increasing.
+
+    Strictly increasing within this process even when the clock stalls or steps back, since
+    receivers drop a record whose seq is not above the last one they kept.
+    """
+    global _last_seq
+    with _seq_lock:
+        seq = time.time_ns()
+        if seq <= _last_seq:
+            seq = _last_seq + 1
+        _last_seq = seq
+        return seq
+
+
+class PeerRecord:
+    """An immutable peer record: peer ID, sequence number and addresses (in order)."""
+
+    __slots__ = ("_addrs", "_peer_id", "_seq")
+
+    def __init__(self, peer_id: PeerId, seq: int, addrs: Iterable[Multiaddr]) -> None:
+        if not 0 <= seq <= _MAX_SEQ:
+            raise LocalProtocolError(f"peer record seq must fit in uint64, got {seq}")
+        self._peer_id = peer_id
+        self._seq = seq
+        self._addrs: tuple[Multiaddr, ...] = tuple(addrs)
+
+    @classmethod
+    def new(cls, peer_id: PeerId, addrs: Iterable[Multiaddr]) -> PeerRecord:
+        """A record with a fresh sequence number from :func:`new_seq`."""
+        return cls(peer_id, new_seq(), addrs)
+
+    @property
+    def peer_id(self) -> PeerId:
+        return self._peer_id
+
+    @property
+    def seq(self) -> int:
+        return self._seq
+
+    @property
+    def addrs(self) -> tuple[Multiaddr, ...]:
+        return self._addrs
+
+    def marshal(self) -> bytes:
+        """The ``peer.pb.PeerRecord`` protobuf (the envelope payload)."""
+        msg = peer_record_pb2.PeerRecord(peer_id=bytes(self._peer_id), seq=self._seq)
+        for addr in self._addrs:
+            msg.addresses.add(multiaddr=bytes(addr))
+        return msg.SerializeToString()
+
+    @classmethod
+    def unmarshal(cls, data: Bytes) -> PeerRecord:
+        """Decode a ``PeerRecord`` protobuf; raises PeerRecordError on malformed input."""
+        if len(data) > MAX_ENVELOPE_SIZE:
+            raise PeerRecordError(
+                f"peer record of {len(data)} bytes exceeds the {MAX_ENVELOPE_SIZE}-byte limit"
+            )
+        msg = peer_record_pb2.PeerRecord()
+        try:
+            msg.ParseFromString(bytes(data))
+        except (_ProtobufError, ValueError, TypeError) as exc:
+            raise PeerRecordError(f"malformed peer record: {exc}") from exc
+        try:
+            peer_id = PeerId.from_bytes(msg.peer_id)
+        except (DecodeError, ValueError) as exc:
+            raise PeerRecordError(f"peer record has an invalid peer ID: {exc}") from exc
+        addrs = []
+        for info in msg.addresses:
+            try:
+                addrs.append(Multiaddr.from_bytes(info.multiaddr))
+            except (DecodeError, ValueError) as exc:
+                raise PeerRecordError(f"peer record has an invalid multiaddr: {exc}") from exc
+        return cls(peer_id, msg.seq, addrs)
+
+    def seal(self, private_key: PrivateKey) -> SignedEnvelope:
+        """Sign this record into an envelope; ``private_key`` must be the key of ``peer_id``."""
+        if not self._peer_id.matches_public_key(private_key.public_key):
+            raise LocalProtocolError("a peer record must be sealed with the key of its own peer ID")
+        return SignedEnvelope.seal(private_key, PEER_RECORD_DOMAIN, PEER_RECORD_PAYLOAD_TYPE, self.marshal())
+
+    @classmethod
+    def from_envelope(cls, envelope: SignedEnvelope) -> PeerRecord:
+        """The record inside an already opened (verified) envelope.
+
+        Checks the payload type and that the record names the envelope's signer.
+        """
+        if envelope.payload_type != PEER_RECORD_PAYLOAD_TYPE:
+            raise PeerRecordError(
+                f"envelope payload type {envelope.payload_type.hex()} is not a peer record (0301)"
+            )
+        record = cls.unmarshal(envelope.payload)
+        if not record._peer_id.matches_public_key(envelope.public_key):
+            raise PeerRecordError(f"peer record for {record._peer_id} is signed by another peer's key")
+        return record
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PeerRecord):
+            return NotImplemented
+        return self._peer_id == other._peer_id and self._seq == other._seq and self._addrs == other._addrs
+
+    def __hash__(self) -> int:
+        return hash((self._peer_id, self._seq, self._addrs))
+
+    def __repr__(self) -> str:
+        addrs = ", ".join(str(a) for a in self._addrs)
+        return f"<PeerRecord {self._peer_id} seq={self._seq} addrs=[{addrs}]>"
+
+
+def consume_peer_record(data: Bytes) -> tuple[SignedEnvelope, PeerRecord]:
+    """Open a signed peer record: verify the envelope, then decode and check the record.
+
+    Raises :class:`~libp2p.errors.EnvelopeError` subclasses: ``EnvelopeSignatureError`` for a
+    bad signature, ``PeerRecordError`` for a bad or mismatched record.
+    """
+    envelope = SignedEnvelope.open(data, PEER_RECORD_DOMAIN)
+    return envelope, PeerRecord.from_envelope(envelope)
