@@ -12,8 +12,11 @@ __all__ = [
     "common_prefix_length",
     "sort_by_distance",
     "xor_distance",
+    "MAX_MULTIADDR_LEN",
+    "multiaddr_scan",
 ]
 
 include "_common.pxi"
 include "varint.pxi"
 include "kademlia.pxi"
+include "multiaddr.pxi"

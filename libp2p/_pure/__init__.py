@@ -4,6 +4,7 @@
 """
 
 from libp2p._pure.kademlia import common_prefix_length, sort_by_distance, xor_distance
+from libp2p._pure.multiaddr import MAX_MULTIADDR_LEN, multiaddr_scan
 from libp2p._pure.varint import (
     MAX_VARINT_LEN,
     MAX_VARINT_VALUE,
@@ -23,4 +24,6 @@ __all__ = [
     "common_prefix_length",
     "sort_by_distance",
     "xor_distance",
+    "MAX_MULTIADDR_LEN",
+    "multiaddr_scan",
 ]
