@@ -7,18 +7,10 @@ from typing import Any
 
 import pytest
 
-import libp2p.multiaddr as multiaddr_module
 from libp2p.multiaddr import Multiaddr
 
 TEXT = "/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
 BINARY = bytes(Multiaddr(TEXT))
-
-
-@pytest.fixture
-def twin(accel: ModuleType, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """Make Multiaddr use ``accel``'s scanner for this benchmark."""
-    monkeypatch.setattr(multiaddr_module, "multiaddr_scan", accel.multiaddr_scan)
-    return accel
 
 
 @pytest.mark.benchmark(group="multiaddr_scan")

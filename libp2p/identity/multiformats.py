@@ -11,6 +11,8 @@ import base64
 import binascii
 import hashlib
 
+from libp2p._accel import base58btc_decode as _b58_decode
+from libp2p._accel import base58btc_encode as _b58_encode
 from libp2p._accel import varint_decode, varint_encode
 from libp2p.errors import CIDError, DecodeError, MultibaseError, MultihashError
 
@@ -43,7 +45,6 @@ RAW = 0x55
 # Upper bound on a multihash we accept anywhere (a sha2-512 digest plus its header fits easily).
 MAX_MULTIHASH_SIZE = 128
 
-_B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58FLICKR_ALPHABET = "123456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
 _B36_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 _B10_ALPHABET = "0123456789"
@@ -86,18 +87,30 @@ class _BaseX:
         return b"\0" * zeros + body
 
 
-_B58 = _BaseX(_B58_ALPHABET)
+class _Base58Twin:
+    """base58btc through the accelerated twin, with the codec interface of the table below."""
+
+    __slots__ = ()
+
+    def encode(self, data: bytes) -> str:
+        return _b58_encode(data)
+
+    def decode(self, text: str) -> bytes:
+        return _b58_decode(text)
+
+
+_B58 = _Base58Twin()
 _B58FLICKR = _BaseX(_B58FLICKR_ALPHABET)
 _B36 = _BaseX(_B36_ALPHABET)
 _B10 = _BaseX(_B10_ALPHABET)
 
 
 def base58btc_encode(data: bytes | bytearray | memoryview) -> str:
-    return _B58.encode(bytes(data))
+    return _b58_encode(data)
 
 
 def base58btc_decode(text: str) -> bytes:
-    return _B58.decode(text)
+    return _b58_decode(text)
 
 
 class _Rfc4648:
@@ -159,7 +172,7 @@ _B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 # name -> (prefix, codec). Upper-case variants decode by lower-casing the text.
-_Codec = _BaseX | _Rfc4648
+_Codec = _BaseX | _Rfc4648 | _Base58Twin
 _BASES: dict[str, tuple[str, _Codec, bool]] = {
     # name: (prefix, codec, upper)
     "base2": ("0", _Rfc4648("01", 1, False), False),

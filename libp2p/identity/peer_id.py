@@ -75,7 +75,7 @@ class PeerId:
             except DecodeError as exc:
                 raise InvalidPeerIdError(f"invalid base58btc peer ID: {exc}") from None
             pid = cls(raw)
-            pid._text = text if base58btc_encode(raw) == text else None
+            pid._text = text  # base58btc has one spelling per byte string: the text is canonical
             return pid
         try:
             cid = decode_cid(text)

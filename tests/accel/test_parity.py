@@ -97,6 +97,13 @@ def test_kademlia_parity(a: bytes, b: bytes) -> None:
 
 
 @needs_native
+@given(st.one_of(st.text(max_size=30), st.text(alphabet="123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0OIl", max_size=30)))
+def test_base58_parity(text: str) -> None:
+    _same("base58btc_decode", text)
+    _same("base58btc_encode", text.encode())
+
+
+@needs_native
 @pytest.mark.parametrize("bad", [None, 1.5, "str", object()])
 def test_type_errors_parity(bad: Any) -> None:
     _same("varint_encode", bad)
@@ -104,3 +111,5 @@ def test_type_errors_parity(bad: Any) -> None:
     _same("xor_distance", bad, b"")
     _same("common_prefix_length", b"", bad)
     _same("sort_by_distance", bad, [])
+    _same("base58btc_encode", bad)
+    _same("base58btc_decode", bad)

@@ -1,0 +1,55 @@
+"""Turn a pytest-benchmark JSON file into the twin table of RESULTS.md.
+
+    python benchmarks/report.py RESULTS_JSON
+
+Pairs each ``name[python…]`` with its ``name[cython…]`` and prints median ns per op for both
+and the ratio python/cython. Benchmarks without a twin pair are listed alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections import defaultdict
+
+
+def _fmt(ns: float) -> str:
+    return f"{ns:,.0f}" if ns >= 100 else f"{ns:.1f}"
+
+
+def main(path: str) -> int:
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    rows: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for bench in data["benchmarks"]:
+        name = bench["name"]
+        m = re.match(r"(?P<base>[^\[]+)\[(?P<params>.*)\]$", name)
+        params = m.group("params").split("-") if m else []
+        impl = next((p for p in params if p in ("python", "cython")), "-")
+        rest = "-".join(p for p in params if p not in ("python", "cython"))
+        base = (m.group("base") if m else name).removeprefix("test_")
+        label = f"{base}[{rest}]" if rest else base
+        rows[(bench["group"] or "", label)][impl] = bench["stats"]["median"] * 1e9
+    machine = data.get("machine_info", {})
+    print(f"machine: {machine.get('cpu', {}).get('brand_raw', '?')}, python {machine.get('python_version', '?')}")
+    print()
+    print("| group | benchmark | python (ns) | cython (ns) | python/cython |")
+    print("|---|---|---:|---:|---:|")
+    for (group, label), impls in sorted(rows.items()):
+        py, cy = impls.get("python"), impls.get("cython")
+        other = impls.get("-")
+        if py is not None and cy is not None:
+            print(f"| {group} | {label} | {_fmt(py)} | {_fmt(cy)} | {py / cy:.1f}× |")
+        elif other is not None:
+            print(f"| {group} | {label} | {_fmt(other)} | | |")
+        else:
+            only = py if py is not None else cy
+            assert only is not None
+            col = f"| {_fmt(only)} | |" if py is not None else f"| | {_fmt(only)} |"
+            print(f"| {group} | {label} {col} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
