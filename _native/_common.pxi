@@ -3,6 +3,7 @@
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE, PyBytes_CheckExact
 from libc.stdint cimport uint8_t, uint64_t
+from libc.stdlib cimport malloc, free, qsort
 from libc.string cimport memcpy, memcmp
 
 from libp2p.errors import (

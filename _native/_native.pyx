@@ -14,9 +14,27 @@ __all__ = [
     "xor_distance",
     "MAX_MULTIADDR_LEN",
     "multiaddr_scan",
+    "base58btc_encode",
+    "base58btc_decode",
+    "NOISE_MAX_MESSAGE_LEN",
+    "NOISE_MAX_PLAINTEXT_LEN",
+    "NOISE_TAG_LEN",
+    "NoiseEncryptor",
+    "NoiseDecryptor",
+    "MPLEX_MAX_STREAM_ID",
+    "mplex_pack_header",
+    "mplex_pack_frame",
+    "MplexFrameDecoder",
+    "yamux_pack_header",
+    "yamux_unpack_header",
+    "YamuxFrameDecoder",
 ]
 
 include "_common.pxi"
 include "varint.pxi"
+include "base58.pxi"
 include "kademlia.pxi"
 include "multiaddr.pxi"
+include "noise.pxi"
+include "mplex.pxi"
+include "yamux.pxi"

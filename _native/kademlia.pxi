@@ -1,6 +1,5 @@
 # Kademlia key-space arithmetic: twin of libp2p/_pure/kademlia.py.
 
-from libc.stdlib cimport malloc, free, qsort
 
 cdef extern from *:
     int __builtin_clz(unsigned int x) nogil

@@ -1,0 +1,1 @@
+"""Security channels (Noise, TLS): sans-IO handshakes and the transport framing they produce."""
