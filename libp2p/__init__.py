@@ -2,13 +2,38 @@
 
 from libp2p._accel import IMPLEMENTATION
 from libp2p.errors import DecodeError, Libp2pError, LocalProtocolError, RemoteProtocolError
+from libp2p.identity.keys import KeyType, PrivateKey, PublicKey, generate_key_pair
+from libp2p.identity.peer_id import PeerId
+from libp2p.multiaddr import Multiaddr
 
 __all__ = [
     "IMPLEMENTATION",
     "DecodeError",
+    "Host",
+    "KeyType",
     "Libp2pError",
     "LocalProtocolError",
+    "Multiaddr",
+    "PeerId",
+    "PeerInfo",
+    "PrivateKey",
+    "PublicKey",
     "RemoteProtocolError",
+    "generate_key_pair",
+    "new_host",
 ]
 
 __version__ = "0.1.0.dev0"
+
+
+def __getattr__(name: str) -> object:
+    # The host pulls in the whole connection stack; load it only when asked for.
+    if name in ("Host", "new_host"):
+        from libp2p.host import host
+
+        return getattr(host, name)
+    if name == "PeerInfo":
+        from libp2p.peerstore import PeerInfo
+
+        return PeerInfo
+    raise AttributeError(f"module 'libp2p' has no attribute {name!r}")

@@ -1,0 +1,650 @@
+// js-libp2p peer used by the aiolibp2p interop tests. See README.md for the
+// command line and the JSON it prints. stdout carries only JSON lines; every
+// log line goes to stderr (set DEBUG=libp2p:* for js-libp2p's own logs).
+import './polyfill.mjs'
+
+import { createHash, randomBytes } from 'node:crypto'
+import { createInterface } from 'node:readline'
+import { parseArgs } from 'node:util'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { generateKeyPair, generateKeyPairFromSeed } from '@libp2p/crypto/keys'
+import { identify, identifyPush } from '@libp2p/identify'
+import { mplex } from '@libp2p/mplex'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+
+const ECHO_PROTOCOL = '/echo/1.0.0'
+const HASH_PROTOCOL = '/hash/1.0.0'
+const IDENTIFY_PUSH_PROTOCOL = '/ipfs/id/push/1.0.0'
+// generous per-protocol stream limits so K concurrent test streams never trip
+// js-libp2p's defaults (32 inbound / 64 outbound per protocol per connection)
+const STREAM_LIMIT = 4096
+const STOP_TIMEOUT_MS = 3000
+const CHUNK = 64 * 1024
+
+// ---------------------------------------------------------------- utilities
+
+function log (...args) {
+  console.error('[js-peer]', ...args)
+}
+
+function emit (obj) {
+  // one JSON object per line; stdout is for the harness only
+  process.stdout.write(JSON.stringify(obj) + '\n')
+}
+
+function errText (err) {
+  if (err == null) return 'unknown error'
+  const name = err.name != null && err.name !== 'Error' ? `${err.name}: ` : ''
+  return `${name}${err.message ?? String(err)}`
+}
+
+function toBytes (chunk) {
+  // Uint8Array | Uint8ArrayList -> Uint8Array
+  return typeof chunk.subarray === 'function' && !(chunk instanceof Uint8Array) ? chunk.subarray() : chunk
+}
+
+function withTimeout (promise, ms, what) {
+  let timer
+  const timeout = new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+function usage (msg) {
+  if (msg != null) console.error(`error: ${msg}`)
+  console.error(`usage:
+  node peer.mjs listen [--listen MA]... [--muxer yamux|mplex] [--key-seed HEX32] [--key-type T]
+                       [--agent STR] [--events] [--ignore-stdin] [--no-connection-monitor]
+  node peer.mjs dial --to MA [--muxer yamux|mplex] [--pings N] [--echo-bytes N]
+                     [--streams K --stream-bytes N] [--stream-protocol echo|hash]
+                     [--hold-ms MS] [--timeout-ms MS] [--key-seed HEX32] [--key-type T] [--agent STR]
+                     [--no-connection-monitor]`)
+  process.exit(2)
+}
+
+function intOpt (values, name, dflt) {
+  const v = values[name]
+  if (v == null) return dflt
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 0) usage(`--${name} must be a non-negative integer`)
+  return n
+}
+
+/**
+ * Read a stream to its end, calling onChunk for every received chunk.
+ * Resolves on a clean end (remote half-closed and everything delivered),
+ * rejects if the stream was reset/aborted. Robust against data and FIN having
+ * arrived before we started listening (a plain `for await` over the stream can
+ * hang then, because it only watches the 'remoteCloseWrite' event).
+ */
+function consume (stream, onChunk) {
+  return new Promise((resolve, reject) => {
+    let done = false
+    const finish = (err) => {
+      if (done) return
+      done = true
+      stream.removeEventListener('message', onMessage)
+      stream.removeEventListener('end', onEnd)
+      stream.removeEventListener('close', onClose)
+      if (err != null) reject(err)
+      else resolve()
+    }
+    const failed = () => stream.status === 'aborted' || stream.status === 'reset'
+    const onMessage = (evt) => {
+      try {
+        onChunk(toBytes(evt.data))
+      } catch (err) {
+        finish(err)
+      }
+    }
+    const onEnd = () => {
+      finish(failed() ? new Error(`stream ${stream.status}`) : undefined)
+    }
+    const onClose = (evt) => {
+      // 'close' may come before the read buffer is flushed when the stream
+      // closed cleanly; only treat errors here, let 'end' report success
+      if (evt.error != null || failed()) finish(evt.error ?? new Error(`stream ${stream.status}`))
+      else if (stream.readableEnded) finish()
+    }
+    stream.addEventListener('message', onMessage)
+    stream.addEventListener('end', onEnd)
+    stream.addEventListener('close', onClose)
+    if (stream.readableEnded) onEnd()
+  })
+}
+
+/** Send a buffer in chunks honouring back-pressure. */
+async function sendAll (stream, data) {
+  for (let off = 0; off < data.byteLength; off += CHUNK) {
+    if (!stream.send(data.subarray(off, Math.min(off + CHUNK, data.byteLength)))) {
+      await stream.onDrain({ signal: AbortSignal.timeout(30_000) })
+    }
+  }
+}
+
+function addrList (addrs) {
+  return (addrs ?? []).map(a => a.toString())
+}
+
+async function peerStoreInfo (node, peerId) {
+  try {
+    const peer = await node.peerStore.get(peerId)
+    const md = (k) => {
+      const v = peer.metadata.get(k)
+      return v == null ? null : new TextDecoder().decode(v)
+    }
+    return {
+      addresses: peer.addresses.map(a => ({ addr: a.multiaddr.toString(), certified: a.isCertified === true })),
+      protocols: [...peer.protocols],
+      agent: md('AgentVersion'),
+      protocol_version: md('ProtocolVersion'),
+      has_public_key: peer.id.publicKey != null,
+      has_peer_record: peer.peerRecordEnvelope != null
+    }
+  } catch (err) {
+    return { error: errText(err) }
+  }
+}
+
+function identifyJson (result) {
+  const spr = result.signedPeerRecord
+  return {
+    peer: result.peerId.toString(),
+    agent: result.agentVersion ?? null,
+    protocol_version: result.protocolVersion ?? null,
+    protocols: [...(result.protocols ?? [])],
+    listen_addrs: addrList(result.listenAddrs),
+    observed_addr: result.observedAddr?.toString() ?? null,
+    has_public_key: result.publicKey != null,
+    // present only when a signed peer record was received AND verified
+    signed_peer_record: spr == null ? null : { seq: String(spr.seq), addrs: addrList(spr.addresses) }
+  }
+}
+
+function connJson (conn) {
+  return {
+    id: conn.id,
+    peer: conn.remotePeer.toString(),
+    remote_addr: conn.remoteAddr.toString(),
+    direction: conn.direction,
+    muxer: conn.multiplexer ?? null,
+    encryption: conn.encryption ?? null
+  }
+}
+
+// ---------------------------------------------------------------- handlers
+
+function makeHandlers (report) {
+  // echo: copy every byte back until the remote half-closes, then close
+  async function echoHandler (stream, connection) {
+    let bytes = 0
+    try {
+      await consume(stream, (buf) => {
+        bytes += buf.byteLength
+        if (!stream.send(buf) && stream.readStatus === 'readable') {
+          // back-pressure: stop reading until the write side drains
+          stream.pause()
+          stream.onDrain().then(() => { if (stream.readStatus === 'paused') stream.resume() }, () => {})
+        }
+      })
+      await stream.close({ signal: AbortSignal.timeout(30_000) })
+      report({ event: 'stream', protocol: stream.protocol, peer: connection.remotePeer.toString(), direction: 'inbound', bytes, ok: true })
+    } catch (err) {
+      log(`echo handler error: ${errText(err)}`)
+      stream.abort(err)
+      report({ event: 'stream', protocol: stream.protocol, peer: connection.remotePeer.toString(), direction: 'inbound', bytes, ok: false, error: errText(err) })
+    }
+  }
+
+  // hash: read until EOF, reply with the lowercase sha256 hex of what was read
+  async function hashHandler (stream, connection) {
+    const h = createHash('sha256')
+    let bytes = 0
+    try {
+      await consume(stream, (buf) => { bytes += buf.byteLength; h.update(buf) })
+      const hex = h.digest('hex')
+      stream.send(new TextEncoder().encode(hex))
+      await stream.close({ signal: AbortSignal.timeout(30_000) })
+      report({ event: 'stream', protocol: HASH_PROTOCOL, peer: connection.remotePeer.toString(), direction: 'inbound', bytes, sha256: hex, ok: true })
+    } catch (err) {
+      log(`hash handler error: ${errText(err)}`)
+      stream.abort(err)
+      report({ event: 'stream', protocol: HASH_PROTOCOL, peer: connection.remotePeer.toString(), direction: 'inbound', bytes, ok: false, error: errText(err) })
+    }
+  }
+  return { echoHandler, hashHandler }
+}
+
+const handlerOptions = { maxInboundStreams: STREAM_LIMIT, maxOutboundStreams: STREAM_LIMIT }
+
+// ------------------------------------------------------------------- node
+
+async function loadKey (values) {
+  const type = (values['key-type'] ?? 'ed25519').toLowerCase()
+  const seedHex = values['key-seed']
+  if (seedHex != null) {
+    if (!/^[0-9a-fA-F]{64}$/.test(seedHex)) usage('--key-seed must be 64 hex characters (32 bytes)')
+    if (type !== 'ed25519') usage('--key-seed only works with --key-type ed25519')
+    return generateKeyPairFromSeed('Ed25519', Uint8Array.from(Buffer.from(seedHex, 'hex')))
+  }
+  switch (type) {
+    case 'ed25519': return generateKeyPair('Ed25519')
+    case 'secp256k1': return generateKeyPair('secp256k1')
+    // no 'ecdsa': @libp2p/peer-id 6 cannot make a PeerId of an ECDSA key
+    // (peerIdFromPublicKey throws UnsupportedKeyTypeError)
+    case 'rsa': return generateKeyPair('RSA', 2048)
+    default: usage(`--key-type must be ed25519, secp256k1 or rsa (js-libp2p has no ECDSA peer ids), not ${type}`)
+  }
+}
+
+async function makeNode ({ values, mode, muxer }) {
+  const muxers = { yamux: yamux(), mplex: mplex({ disconnectThreshold: 100_000 }) }
+  let streamMuxers
+  if (mode === 'listen') {
+    // both, preferred first
+    streamMuxers = muxer === 'yamux' ? [muxers.yamux, muxers.mplex] : [muxers.mplex, muxers.yamux]
+  } else {
+    streamMuxers = [muxers[muxer]]
+  }
+  const listen = mode === 'listen' ? (values.listen ?? ['/ip4/127.0.0.1/tcp/0']) : []
+  const init = {
+    privateKey: await loadKey(values),
+    addresses: { listen },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers,
+    // no bootstrap, DHT, mDNS, UPnP, autoNAT, relay: nothing reaches the network
+    peerDiscovery: [],
+    connectionManager: {
+      // default 5/s per remote address: our tests open many connections quickly
+      inboundConnectionThreshold: 100_000,
+      maxIncomingPendingConnections: 1000,
+      maxConnections: 10_000,
+      maxParallelDials: 100,
+      dialTimeout: 10_000,
+      reconnectRetries: 0
+    },
+    connectionMonitor: { enabled: values['no-connection-monitor'] !== true },
+    services: {
+      // we run identify ourselves on every new connection so that failures are
+      // reported instead of being swallowed by the service
+      identify: identify({ runOnConnectionOpen: false, timeout: 10_000, maxInboundStreams: 64, maxOutboundStreams: 64 }),
+      identifyPush: identifyPush({ maxInboundStreams: 64, maxOutboundStreams: 64 }),
+      ping: ping({ maxInboundStreams: 64, maxOutboundStreams: 64 })
+    }
+  }
+  if (values.agent != null) init.nodeInfo = { userAgent: values.agent }
+  return createLibp2p(init)
+}
+
+/**
+ * Watch identify on every connection. `onResult(kind, json)` receives
+ * kind 'identify' (our request on a new connection), 'identify_push'
+ * (an identify/push from the remote) or 'identify_error'.
+ */
+function watchIdentify (node, onResult) {
+  const pending = new Map() // connection id -> promise of our identify
+  const ownRequests = new Set()
+  node.addEventListener('peer:identify', (evt) => {
+    const r = evt.detail
+    if (ownRequests.has(r.connection.id)) return // reported by the caller below
+    onResult('identify_push', identifyJson(r), r.connection)
+  })
+  const run = (conn) => {
+    if (pending.has(conn.id)) return pending.get(conn.id)
+    ownRequests.add(conn.id)
+    const p = node.services.identify.identify(conn)
+      .then(async (r) => {
+        ownRequests.delete(conn.id)
+        const j = identifyJson(r)
+        j.peer_store = await peerStoreInfo(node, conn.remotePeer)
+        onResult('identify', j, conn)
+        return j
+      }, (err) => {
+        ownRequests.delete(conn.id)
+        onResult('identify_error', { peer: conn.remotePeer.toString(), error: errText(err) }, conn)
+        throw err
+      })
+    p.catch(() => {})
+    pending.set(conn.id, p)
+    return p
+  }
+  node.addEventListener('connection:open', (evt) => { run(evt.detail) })
+  node.addEventListener('connection:close', (evt) => { pending.delete(evt.detail.id) })
+  return run
+}
+
+async function stopNode (node) {
+  try {
+    await withTimeout(node.stop(), STOP_TIMEOUT_MS, 'libp2p.stop()')
+  } catch (err) {
+    log(`stop: ${errText(err)}`)
+  }
+}
+
+// ------------------------------------------------------------- client ops
+
+async function echoOnce (conn, protocol, data) {
+  const stream = await conn.newStream(protocol, { maxOutboundStreams: STREAM_LIMIT, signal: AbortSignal.timeout(10_000) })
+  const chunks = []
+  let received = 0
+  const reading = consume(stream, (buf) => { chunks.push(Buffer.from(buf)); received += buf.byteLength })
+  try {
+    await sendAll(stream, data)
+    await stream.close({ signal: AbortSignal.timeout(30_000) })
+    await reading
+  } catch (err) {
+    stream.abort(err)
+    reading.catch(() => {})
+    throw err
+  }
+  return { body: Buffer.concat(chunks, received), received }
+}
+
+async function checkedStream (conn, protocol, nbytes) {
+  const data = randomBytes(nbytes)
+  const want = createHash('sha256').update(data).digest('hex')
+  const { body } = await echoOnce(conn, protocol, data)
+  if (protocol === HASH_PROTOCOL) {
+    const got = body.toString('utf8').trim().toLowerCase()
+    if (got !== want) throw new Error(`hash mismatch: sent sha256 ${want}, remote said ${got}`)
+  } else {
+    const got = createHash('sha256').update(body).digest('hex')
+    if (body.byteLength !== nbytes || got !== want) {
+      throw new Error(`echo mismatch: sent ${nbytes} bytes (sha256 ${want}), got ${body.byteLength} bytes (sha256 ${got})`)
+    }
+  }
+}
+
+async function doPings (node, peerId, n) {
+  const rtts = []
+  for (let i = 0; i < n; i++) {
+    rtts.push(await node.services.ping.ping(peerId, { signal: AbortSignal.timeout(10_000) }))
+  }
+  return rtts
+}
+
+// ------------------------------------------------------------------ listen
+
+async function runListen (values, muxer) {
+  const events = values.events === true
+  const report = (obj) => { if (events) emit(obj) }
+  const node = await makeNode({ values, mode: 'listen', muxer })
+  const { echoHandler, hashHandler } = makeHandlers(report)
+  await node.handle(ECHO_PROTOCOL, echoHandler, handlerOptions)
+  await node.handle(HASH_PROTOCOL, hashHandler, handlerOptions)
+
+  node.addEventListener('connection:open', (evt) => report({ event: 'connection_open', ...connJson(evt.detail) }))
+  node.addEventListener('connection:close', (evt) => report({ event: 'connection_close', ...connJson(evt.detail) }))
+  watchIdentify(node, (kind, j) => {
+    log(`${kind}: ${JSON.stringify(j)}`)
+    report({ event: kind, ...j })
+  })
+
+  let stopping = false
+  const shutdown = async (why, code = 0) => {
+    if (stopping) return
+    stopping = true
+    log(`shutting down (${why})`)
+    const hard = setTimeout(() => process.exit(code), STOP_TIMEOUT_MS + 1000)
+    hard.unref()
+    await stopNode(node)
+    process.exit(code)
+  }
+  process.on('SIGTERM', () => { shutdown('SIGTERM') })
+  process.on('SIGINT', () => { shutdown('SIGINT') })
+
+  await node.start()
+  emit({
+    peer_id: node.peerId.toString(),
+    multiaddrs: node.getMultiaddrs().map(ma => ma.toString()),
+    agent: node.services.identify.host?.agentVersion ?? null,
+    protocols: node.getProtocols()
+  })
+  log(`listening as ${node.peerId} on ${node.getMultiaddrs().join(' ')} (muxers: ${muxer} preferred)`)
+
+  if (values['ignore-stdin'] === true) return
+
+  // stdin: closing it stops the peer; each line may carry a command
+  const commands = {
+    'add-protocol': async ([proto]) => {
+      await node.handle(proto, echoHandler, handlerOptions) // triggers identify push
+      return { protocols: node.getProtocols() }
+    },
+    'remove-protocol': async ([proto]) => {
+      await node.unhandle(proto) // triggers identify push
+      return { protocols: node.getProtocols() }
+    },
+    push: async () => {
+      await node.services.identifyPush.push()
+      return {}
+    },
+    ping: async ([peer, n]) => {
+      const rtts = await doPings(node, peerIdFromString(peer), Number(n ?? 1))
+      return { rtts_ms: rtts }
+    },
+    echo: async ([peer, n]) => {
+      const conns = node.getConnections(peerIdFromString(peer))
+      if (conns.length === 0) throw new Error(`not connected to ${peer}`)
+      await checkedStream(conns[0], ECHO_PROTOCOL, Number(n ?? 1024))
+      return { ok: true }
+    },
+    identify: async ([peer]) => {
+      const conns = node.getConnections(peerIdFromString(peer))
+      if (conns.length === 0) throw new Error(`not connected to ${peer}`)
+      // a fresh identify request on the first connection
+      const r = await node.services.identify.identify(conns[0])
+      return { ...identifyJson(r), peer_store: await peerStoreInfo(node, conns[0].remotePeer) }
+    },
+    'peer-info': async ([peer]) => peerStoreInfo(node, peerIdFromString(peer)),
+    connections: async () => ({ connections: node.getConnections().map(connJson) }),
+    quit: async () => { shutdown('quit command'); return {} }
+  }
+  const rl = createInterface({ input: process.stdin, terminal: false })
+  rl.on('line', (line) => {
+    const parts = line.trim().split(/\s+/).filter(Boolean)
+    if (parts.length === 0) return
+    const [cmd, ...args] = parts
+    const fn = commands[cmd]
+    if (fn == null) {
+      log(`unknown command: ${line}`)
+      report({ event: 'cmd_result', cmd, ok: false, error: 'unknown command' })
+      return
+    }
+    withTimeout(fn(args), 30_000, cmd).then(
+      (res) => report({ event: 'cmd_result', cmd, args, ok: true, ...res }),
+      (err) => report({ event: 'cmd_result', cmd, args, ok: false, error: errText(err) })
+    )
+  })
+  rl.on('close', () => { shutdown('stdin closed') })
+}
+
+// -------------------------------------------------------------------- dial
+
+async function runDial (values, muxer) {
+  if (values.to == null) usage('dial needs --to MULTIADDR')
+  const pings = intOpt(values, 'pings', 1)
+  const echoBytes = intOpt(values, 'echo-bytes', 0)
+  const nStreams = intOpt(values, 'streams', 0)
+  const streamBytes = intOpt(values, 'stream-bytes', 1024)
+  const holdMs = intOpt(values, 'hold-ms', 0)
+  const timeoutMs = intOpt(values, 'timeout-ms', 60_000)
+  const streamProtocol = (values['stream-protocol'] ?? 'echo') === 'hash' ? HASH_PROTOCOL : ECHO_PROTOCOL
+  let target
+  try {
+    target = multiaddr(values.to)
+  } catch (err) {
+    usage(`bad --to multiaddr: ${errText(err)}`)
+  }
+
+  const result = {
+    connected: false,
+    remote_peer: null,
+    remote_addr: null,
+    muxer: null,
+    encryption: null,
+    remote_agent: null,
+    remote_protocol_version: null,
+    remote_protocols: [],
+    remote_listen_addrs: [],
+    observed_addr: null,
+    signed_peer_record: null,
+    peer_store: null,
+    identify_pushes: [],
+    inbound_streams: [],
+    ping_rtts_ms: [],
+    echo_ok: null,
+    streams_ok: null,
+    local_peer: null,
+    errors: []
+  }
+  let printed = false
+  const finish = async (node, code) => {
+    if (printed) return
+    printed = true
+    emit(result)
+    if (node != null) await stopNode(node)
+    process.exit(code)
+  }
+
+  let node
+  const globalTimer = setTimeout(() => {
+    result.errors.push(`timeout: run took more than ${timeoutMs} ms`)
+    const hard = setTimeout(() => process.exit(3), STOP_TIMEOUT_MS + 1000)
+    hard.unref()
+    finish(node, 3)
+  }, timeoutMs)
+  process.on('SIGTERM', () => { result.errors.push('SIGTERM'); finish(node, 143) })
+  process.on('SIGINT', () => { result.errors.push('SIGINT'); finish(node, 130) })
+
+  node = await makeNode({ values, mode: 'dial', muxer })
+  result.local_peer = node.peerId.toString()
+  const { echoHandler, hashHandler } = makeHandlers((ev) => { result.inbound_streams.push(ev) })
+  await node.handle(ECHO_PROTOCOL, echoHandler, handlerOptions)
+  await node.handle(HASH_PROTOCOL, hashHandler, handlerOptions)
+  const identifyConn = watchIdentify(node, (kind, j) => {
+    log(`${kind}: ${JSON.stringify(j)}`)
+    if (kind === 'identify_push') result.identify_pushes.push(j)
+  })
+  await node.start()
+
+  let conn
+  try {
+    conn = await node.dial(target, { signal: AbortSignal.timeout(15_000) })
+    Object.assign(result, {
+      connected: true,
+      remote_peer: conn.remotePeer.toString(),
+      remote_addr: conn.remoteAddr.toString(),
+      muxer: conn.multiplexer ?? null,
+      encryption: conn.encryption ?? null
+    })
+    log(`connected to ${conn.remotePeer} via ${conn.encryption} + ${conn.multiplexer}`)
+  } catch (err) {
+    result.errors.push(`dial: ${errText(err)}`)
+    clearTimeout(globalTimer)
+    return finish(node, 1)
+  }
+
+  const step = async (name, fn) => {
+    try {
+      await fn()
+      return true
+    } catch (err) {
+      log(`${name} failed: ${errText(err)}`)
+      result.errors.push(`${name}: ${errText(err)}`)
+      return false
+    }
+  }
+
+  await step('identify', async () => {
+    const j = await identifyConn(conn)
+    Object.assign(result, {
+      remote_agent: j.agent,
+      remote_protocol_version: j.protocol_version,
+      remote_protocols: j.protocols,
+      remote_listen_addrs: j.listen_addrs,
+      observed_addr: j.observed_addr,
+      signed_peer_record: j.signed_peer_record
+    })
+  })
+
+  if (pings > 0) {
+    await step('ping', async () => {
+      result.ping_rtts_ms = await doPings(node, conn.remotePeer, pings)
+    })
+  }
+
+  if (echoBytes > 0) {
+    result.echo_ok = await step('echo', () => checkedStream(conn, ECHO_PROTOCOL, echoBytes))
+  }
+
+  if (nStreams > 0) {
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: nStreams }, () => checkedStream(conn, streamProtocol, streamBytes))
+    )
+    const failures = outcomes.filter(o => o.status === 'rejected')
+    result.streams_ok = failures.length === 0
+    for (const f of failures.slice(0, 5)) result.errors.push(`streams: ${errText(f.reason)}`)
+    if (failures.length > 5) result.errors.push(`streams: ... ${failures.length} of ${nStreams} streams failed`)
+  }
+
+  if (holdMs > 0) {
+    await new Promise(resolve => setTimeout(resolve, holdMs))
+  }
+  result.peer_store = await peerStoreInfo(node, conn.remotePeer)
+  if (conn.status !== 'open') result.errors.push(`connection ended early (status ${conn.status})`)
+
+  clearTimeout(globalTimer)
+  await finish(node, result.errors.length === 0 ? 0 : 1)
+}
+
+// -------------------------------------------------------------------- main
+
+async function main () {
+  let parsed
+  try {
+    parsed = parseArgs({
+      allowPositionals: true,
+      options: {
+        listen: { type: 'string', multiple: true },
+        to: { type: 'string' },
+        muxer: { type: 'string', default: 'yamux' },
+        'key-seed': { type: 'string' },
+        'key-type': { type: 'string' },
+        agent: { type: 'string' },
+        events: { type: 'boolean' },
+        'ignore-stdin': { type: 'boolean' },
+        'no-connection-monitor': { type: 'boolean' },
+        pings: { type: 'string' },
+        'echo-bytes': { type: 'string' },
+        streams: { type: 'string' },
+        'stream-bytes': { type: 'string' },
+        'stream-protocol': { type: 'string' },
+        'hold-ms': { type: 'string' },
+        'timeout-ms': { type: 'string' }
+      }
+    })
+  } catch (err) {
+    usage(err.message)
+  }
+  const { values, positionals } = parsed
+  const mode = positionals[0]
+  if (positionals.length !== 1 || (mode !== 'listen' && mode !== 'dial')) usage('first argument must be listen or dial')
+  const muxer = values.muxer
+  if (muxer !== 'yamux' && muxer !== 'mplex') usage('--muxer must be yamux or mplex')
+  if (mode === 'listen') await runListen(values, muxer)
+  else await runDial(values, muxer)
+}
+
+process.on('unhandledRejection', (err) => { log(`unhandled rejection: ${errText(err)}`) })
+
+main().catch((err) => {
+  log(`fatal: ${err?.stack ?? errText(err)}`)
+  process.exit(1)
+})

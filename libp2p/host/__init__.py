@@ -1,0 +1,1 @@
+"""The host: dialing, listening, connection reuse, stream handlers, and the upgrader."""

@@ -1,0 +1,510 @@
+"""The asyncio adapter that drives a muxer session core (yamux or mplex) over a secure channel.
+
+Bytes from the socket are decrypted and fed to the core inside ``buffer_updated`` (no task
+per chunk); the core's events wake the streams' readers and writers; what the core wants to
+send is encrypted once per flush and written with one call. Stream writes wait on the core's
+send window (yamux flow control) and on the socket's write buffer (TCP backpressure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from libp2p.abc import MuxerSession, SecureSession
+from libp2p.errors import Libp2pError, LocalProtocolError
+from libp2p.muxer.events import (
+    DataReceived,
+    PingAcknowledged,
+    SendWindowUpdated,
+    SessionClosed,
+    StreamEnded,
+    StreamOpened,
+    StreamReset,
+)
+from libp2p.transport.connection import ConnectionClosedError, RawConnection
+
+if TYPE_CHECKING:
+    from libp2p.identity.peer_id import PeerId
+    from libp2p.multiaddr import Multiaddr
+
+__all__ = ["MuxedConnection", "MuxedStream", "StreamResetError", "StreamClosedError"]
+
+log = logging.getLogger("libp2p.muxer")
+
+
+class StreamResetError(Libp2pError, ConnectionResetError):
+    """The stream was reset (by the remote, by us, or because its connection ended)."""
+
+
+class StreamClosedError(LocalProtocolError):
+    """Write after ``close()`` on this stream."""
+
+
+class MuxedStream:
+    """One multiplexed stream: ``read``, ``readexactly``, ``write``, half-close ``close``, ``reset``."""
+
+    def __init__(self, conn: MuxedConnection, stream_id: int, *, outbound: bool) -> None:
+        self.conn = conn
+        self.stream_id = stream_id
+        self.outbound = outbound
+        self.protocol: str | None = None
+        self._chunks: deque[bytes] = deque()
+        self._buffered = 0
+        self._eof = False
+        self._reset: BaseException | None = None
+        self._write_closed = False
+        self._read_waiter: asyncio.Future[None] | None = None
+        self._window_waiter: asyncio.Future[None] | None = None
+        self._pushback = b""
+
+    # --- identity of the stream ----------------------------------------------------------------
+
+    @property
+    def remote_peer_id(self) -> PeerId:
+        return self.conn.remote_peer_id
+
+    @property
+    def is_reset(self) -> bool:
+        return self._reset is not None
+
+    @property
+    def at_eof(self) -> bool:
+        return self._eof and not self._chunks and not self._pushback
+
+    def __repr__(self) -> str:
+        direction = "out" if self.outbound else "in"
+        return f"<MuxedStream {self.stream_id} {direction} {self.protocol!r} peer={self.conn.remote_peer_id}>"
+
+    # --- called by the connection ---------------------------------------------------------------
+
+    def _feed(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._buffered += len(data)
+        self._wake_reader()
+
+    def _feed_eof(self) -> None:
+        self._eof = True
+        self._wake_reader()
+
+    def _set_reset(self, exc: BaseException) -> None:
+        if self._reset is None:
+            self._reset = exc
+        self._eof = True
+        self._wake_reader()
+        self._wake_writer()
+
+    def _wake_reader(self) -> None:
+        waiter = self._read_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _wake_writer(self) -> None:
+        waiter = self._window_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    async def _wait_readable(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._chunks and not self._pushback and not self._eof:
+            if self._read_waiter is not None and not self._read_waiter.done():
+                raise RuntimeError("another read() is already waiting on this stream")
+            self._read_waiter = loop.create_future()
+            try:
+                await self._read_waiter
+            finally:
+                self._read_waiter = None
+
+    async def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (everything buffered when ``n`` < 0); ``b""`` at end of stream."""
+        if n == 0:
+            return b""
+        await self._wait_readable()
+        if self._pushback:
+            data = self._pushback
+            if 0 < n < len(data):
+                self._pushback = data[n:]
+                return data[:n]
+            self._pushback = b""
+            return data
+        if not self._chunks:
+            if self._reset is not None:
+                raise StreamResetError("stream reset") from self._reset
+            return b""
+        if n < 0:
+            data = b"".join(self._chunks)
+            self._chunks.clear()
+        else:
+            first = self._chunks[0]
+            if len(first) <= n:
+                data = self._chunks.popleft()
+            else:
+                data = first[:n]
+                self._chunks[0] = first[n:]
+        self._buffered -= len(data)
+        self.conn._consumed(self.stream_id, len(data))
+        return data
+
+    async def readexactly(self, n: int) -> bytes:
+        """Exactly ``n`` bytes; ``asyncio.IncompleteReadError`` if the stream ends first."""
+        parts: list[bytes] = []
+        got = 0
+        while got < n:
+            chunk = await self.read(n - got)
+            if not chunk:
+                raise asyncio.IncompleteReadError(b"".join(parts), n)
+            parts.append(chunk)
+            got += len(chunk)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def unread(self, data: bytes) -> None:
+        """Put bytes back in front (protocol negotiation read past its last message)."""
+        if data:
+            self._pushback = data + self._pushback
+
+    # --- writing ---------------------------------------------------------------------------------
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Send ``data``; waits while the send window is exhausted or the socket is backed up."""
+        if self._reset is not None:
+            raise StreamResetError("stream reset") from self._reset
+        if self._write_closed:
+            raise StreamClosedError("write after close()")
+        view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+        conn = self.conn
+        loop = asyncio.get_running_loop()
+        while True:
+            accepted = conn._send(self.stream_id, view)
+            if accepted:
+                view = view[accepted:]
+            if not view:
+                break
+            self._window_waiter = loop.create_future()
+            try:
+                await self._window_waiter
+            finally:
+                self._window_waiter = None
+            if self._reset is not None:
+                raise StreamResetError("stream reset") from self._reset
+        await conn._drain()
+
+    async def close(self) -> None:
+        """Half-close: we send no more; the remote may still send until it closes too."""
+        if self._write_closed or self._reset is not None:
+            return
+        self._write_closed = True
+        self.conn._close_stream(self.stream_id)
+
+    async def reset(self) -> None:
+        """Abort both directions."""
+        if self._reset is not None:
+            return
+        self._set_reset(StreamResetError("stream reset locally"))
+        self.conn._reset_stream(self.stream_id)
+
+    async def __aenter__(self) -> MuxedStream:
+        return self
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc is not None:
+            await self.reset()
+        else:
+            await self.close()
+
+
+StreamCallback = Callable[[MuxedStream], None]
+
+
+class MuxedConnection:
+    """A secured, multiplexed connection to one peer."""
+
+    def __init__(
+        self,
+        raw: RawConnection,
+        secure: SecureSession,
+        session: MuxerSession,
+        *,
+        muxer_id: str,
+        local_peer_id: PeerId,
+        on_stream: StreamCallback,
+        on_closed: Callable[[MuxedConnection], None],
+    ) -> None:
+        self.raw = raw
+        self.secure = secure
+        self.session = session
+        self.muxer_id = muxer_id
+        self.local_peer_id = local_peer_id
+        self.remote_peer_id = secure.remote_peer_id
+        self.is_initiator = raw.is_initiator
+        self._on_stream = on_stream
+        self._on_closed = on_closed
+        self._streams: dict[int, MuxedStream] = {}
+        self._closed = False
+        self._close_reason: BaseException | None = None
+        self._closed_event = asyncio.Event()
+        self._flush_scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._ping_waiters: dict[int, asyncio.Future[None]] = {}
+        self._loop = asyncio.get_running_loop()
+        self.opened_at = self._loop.time()
+
+    def start(self, leftover: bytes = b"") -> None:
+        """Take over the raw connection's input; ``leftover`` is plaintext read during the upgrade."""
+        if leftover:
+            self._receive_plaintext([leftover])
+        self.raw.set_receiver(self._on_raw, on_eof=self._on_eof, on_lost=self._on_lost)
+        self._flush()
+
+    # --- addresses ---------------------------------------------------------------------------
+
+    @property
+    def local_addr(self) -> Multiaddr | None:
+        return self.raw.local_addr
+
+    @property
+    def remote_addr(self) -> Multiaddr | None:
+        return self.raw.remote_addr
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    @property
+    def streams(self) -> list[MuxedStream]:
+        return list(self._streams.values())
+
+    def __repr__(self) -> str:
+        return f"<MuxedConnection {self.muxer_id} to {self.remote_peer_id} via {self.remote_addr}>"
+
+    # --- input path -----------------------------------------------------------------------------
+
+    def _on_raw(self, data: memoryview) -> None:
+        if self._closed:
+            return
+        try:
+            chunks = self.secure.decrypt(data)
+        except Libp2pError as exc:
+            self._fail(exc)
+            return
+        self._receive_plaintext(chunks)
+
+    def _receive_plaintext(self, chunks: list[bytes]) -> None:
+        session = self.session
+        now = self._loop.time()
+        try:
+            for chunk in chunks:
+                session.receive_data(chunk, now)
+        except Libp2pError as exc:
+            # The core queued its GoAway / resets; deliver what it emitted, send, then close.
+            self._process_events()
+            self._flush()
+            self._fail(exc)
+            return
+        self._process_events()
+        self._flush()
+
+    def _process_events(self) -> None:
+        session = self.session
+        streams = self._streams
+        while (event := session.next_event()) is not None:
+            if isinstance(event, DataReceived):
+                stream = streams.get(event.stream_id)
+                if stream is not None:
+                    stream._feed(event.data)
+            elif isinstance(event, SendWindowUpdated):
+                stream = streams.get(event.stream_id)
+                if stream is not None:
+                    stream._wake_writer()
+            elif isinstance(event, StreamOpened):
+                stream = MuxedStream(self, event.stream_id, outbound=False)
+                streams[event.stream_id] = stream
+                self._on_stream(stream)
+            elif isinstance(event, StreamEnded):
+                stream = streams.get(event.stream_id)
+                if stream is not None:
+                    stream._feed_eof()
+                    self._maybe_forget(stream)
+            elif isinstance(event, StreamReset):
+                stream = streams.pop(event.stream_id, None)
+                if stream is not None:
+                    stream._set_reset(StreamResetError("stream reset by the remote" if event.remote else "stream reset"))
+            elif isinstance(event, PingAcknowledged):
+                waiter = self._ping_waiters.pop(event.opaque, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
+            elif isinstance(event, SessionClosed):
+                log.debug("%r: session closed (code %d, remote=%s): %s", self, event.error_code, event.remote, event.reason)
+                self._shutdown(ConnectionClosedError(event.reason or "muxer session closed"))
+
+    def _maybe_forget(self, stream: MuxedStream) -> None:
+        if stream._eof and stream._write_closed:
+            self._streams.pop(stream.stream_id, None)
+
+    def _on_eof(self) -> None:
+        self._shutdown(ConnectionClosedError("the remote closed the connection"))
+        self.raw.close()
+
+    def _on_lost(self, exc: Exception | None) -> None:
+        self._shutdown(ConnectionClosedError(f"connection lost: {exc}" if exc else "connection closed"))
+
+    # --- output path ---------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self.raw.is_closing:
+            return
+        out = self.session.data_to_send()
+        if out:
+            if isinstance(out, list):
+                # One AEAD pass over everything queued (Noise fills messages up to 64 KiB).
+                out = out[0] if len(out) == 1 else b"".join(out)
+            try:
+                self.raw.write(self.secure.encrypt(out))
+            except Libp2pError as exc:
+                self._fail(exc)
+                return
+        self._reschedule_timer()
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _reschedule_timer(self) -> None:
+        when = self.session.get_timer()
+        if when == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = when
+        if when is not None and not self._closed:
+            self._timer = self._loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        if self._closed:
+            return
+        self.session.handle_timer(self._loop.time())
+        self._process_events()
+        self._flush()
+
+    # --- called by streams -----------------------------------------------------------------------
+
+    def _send(self, stream_id: int, data: memoryview) -> int:
+        if self._closed:
+            raise StreamResetError("connection closed") from self._close_reason
+        accepted = self.session.send_data(stream_id, data)
+        if accepted:
+            self._flush()
+        return accepted
+
+    async def _drain(self) -> None:
+        if self.raw.write_paused:
+            await self.raw.drain()
+
+    def _consumed(self, stream_id: int, n: int) -> None:
+        if self._closed or n <= 0:
+            return
+        try:
+            self.session.acknowledge_received(stream_id, n, self._loop.time())
+        except Libp2pError:
+            return  # the stream is gone: nothing to acknowledge
+        self._schedule_flush()
+
+    def _close_stream(self, stream_id: int) -> None:
+        if self._closed:
+            return
+        try:
+            self.session.close_stream(stream_id)
+        except Libp2pError:
+            return
+        stream = self._streams.get(stream_id)
+        if stream is not None:
+            self._maybe_forget(stream)
+        self._flush()
+
+    def _reset_stream(self, stream_id: int) -> None:
+        self._streams.pop(stream_id, None)
+        if self._closed:
+            return
+        try:
+            self.session.reset_stream(stream_id)
+        except Libp2pError:
+            return
+        self._flush()
+
+    # --- public API --------------------------------------------------------------------------------
+
+    def open_stream(self) -> MuxedStream:
+        """A new outbound stream (no protocol negotiated yet)."""
+        if self._closed:
+            raise ConnectionClosedError("connection closed") from self._close_reason
+        stream_id = self.session.open_stream()
+        stream = MuxedStream(self, stream_id, outbound=True)
+        self._streams[stream_id] = stream
+        self._schedule_flush()
+        return stream
+
+    async def ping(self, timeout: float = 10.0) -> float:
+        """Round-trip time of a muxer-level ping (yamux), in seconds."""
+        ping = getattr(self.session, "ping", None)
+        if ping is None:
+            raise LocalProtocolError(f"{self.muxer_id} has no ping")
+        start = self._loop.time()
+        opaque = ping(start)
+        waiter = self._loop.create_future()
+        self._ping_waiters[opaque] = waiter
+        self._flush()
+        async with asyncio.timeout(timeout):
+            await waiter
+        return self._loop.time() - start
+
+    def _fail(self, exc: BaseException) -> None:
+        log.warning("closing connection to %s: %s", self.remote_peer_id, exc)
+        self._shutdown(exc)
+        self.raw.close()
+
+    def _shutdown(self, reason: BaseException) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._close_reason = reason
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for stream in list(self._streams.values()):
+            stream._set_reset(StreamResetError(f"connection closed: {reason}"))
+        self._streams.clear()
+        for waiter in self._ping_waiters.values():
+            if not waiter.done():
+                waiter.set_exception(ConnectionClosedError("connection closed"))
+        self._ping_waiters.clear()
+        self._closed_event.set()
+        self._on_closed(self)
+
+    async def close(self) -> None:
+        """Graceful close: GoAway (yamux), flush, then close the socket."""
+        if not self._closed:
+            try:
+                self.session.go_away(0)
+            except Libp2pError:
+                pass
+            self._flush()
+            self._shutdown(ConnectionClosedError("closed locally"))
+        self.raw.close()
+        try:
+            async with asyncio.timeout(5):
+                await self.raw.wait_closed()
+        except TimeoutError:
+            self.raw.abort()
+
+    async def wait_closed(self) -> None:
+        await self._closed_event.wait()

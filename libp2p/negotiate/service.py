@@ -1,0 +1,90 @@
+"""asyncio glue for multistream-select over anything that reads and writes bytes.
+
+Used twice per connection by the upgrader (security, then muxer) and once per stream.
+The caller bounds the whole negotiation with ``timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Collection, Sequence
+
+from libp2p.negotiate.core import MultistreamDialer, MultistreamListener
+from libp2p.negotiate.errors import NegotiationError
+from libp2p.negotiate.events import ProtocolAgreed, ProtocolRejected
+
+__all__ = ["select_protocol", "accept_protocol", "ProtocolNotSupportedError", "NegotiationTimeoutError"]
+
+Read = Callable[[], Awaitable[bytes]]
+Write = Callable[[bytes], Awaitable[None]]
+Unread = Callable[[bytes], None]
+
+
+class ProtocolNotSupportedError(NegotiationError):
+    """The remote refused every protocol we proposed."""
+
+
+class NegotiationTimeoutError(NegotiationError, TimeoutError):
+    """Negotiation did not finish in time."""
+
+
+class _EOFError(NegotiationError, EOFError):
+    pass
+
+
+async def select_protocol(
+    read: Read, write: Write, unread: Unread, protocols: Sequence[str], *, timeout: float
+) -> str:
+    """Propose ``protocols`` in order; return the one the remote accepted."""
+    dialer = MultistreamDialer(protocols, optimistic=False)
+    try:
+        async with asyncio.timeout(timeout):
+            await write(dialer.data_to_send())
+            while True:
+                data = await read()
+                if not data:
+                    raise _EOFError("connection closed during protocol negotiation")
+                dialer.receive_data(data)
+                out = dialer.data_to_send()
+                if out:
+                    await write(out)
+                while (event := dialer.next_event()) is not None:
+                    if isinstance(event, ProtocolAgreed):
+                        unread(dialer.unused_data())
+                        return event.protocol
+                    if isinstance(event, ProtocolRejected):
+                        raise ProtocolNotSupportedError(f"remote supports none of {list(protocols)}")
+    except TimeoutError:
+        raise NegotiationTimeoutError(f"protocol negotiation timed out after {timeout} s") from None
+
+
+async def accept_protocol(
+    read: Read,
+    write: Write,
+    unread: Unread,
+    supported: Callable[[str], bool] | Collection[str],
+    *,
+    timeout: float,
+    listed: Collection[str] | None = None,
+) -> str:
+    """Answer the remote's proposals; return the protocol agreed on."""
+    listener = MultistreamListener(supported, listed=listed)
+    # Hold the header back so it goes out together with the first answer (one write).
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                data = await read()
+                if not data:
+                    raise _EOFError("connection closed during protocol negotiation")
+                listener.receive_data(data)
+                out = listener.data_to_send()
+                if out:
+                    await write(out)
+                event = listener.next_event()
+                while event is not None:
+                    if isinstance(event, ProtocolAgreed):
+                        unread(listener.unused_data())
+                        return event.protocol
+                    event = listener.next_event()
+    except TimeoutError:
+        raise NegotiationTimeoutError(f"protocol negotiation timed out after {timeout} s") from None

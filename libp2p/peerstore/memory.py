@@ -1,0 +1,211 @@
+"""An in-memory peerstore with go-libp2p's address TTLs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from libp2p.identity.keys import PublicKey
+from libp2p.identity.peer_id import PeerId
+from libp2p.multiaddr import Multiaddr
+
+__all__ = [
+    "ADDRESS_TTL",
+    "TEMP_ADDR_TTL",
+    "RECENTLY_CONNECTED_ADDR_TTL",
+    "CONNECTED_ADDR_TTL",
+    "PERMANENT_ADDR_TTL",
+    "PeerInfo",
+    "Peerstore",
+]
+
+# go-libp2p core/peerstore TTLs, in seconds.
+TEMP_ADDR_TTL = 120.0
+ADDRESS_TTL = 3600.0
+RECENTLY_CONNECTED_ADDR_TTL = 15 * 60.0
+CONNECTED_ADDR_TTL = float("inf")
+PERMANENT_ADDR_TTL = float("inf")
+
+# Bounds, so a chatty or hostile peer cannot grow our memory without limit.
+MAX_ADDRS_PER_PEER = 64
+MAX_PROTOCOLS_PER_PEER = 256
+
+
+@dataclass(frozen=True, slots=True)
+class PeerInfo:
+    """A peer and the addresses to reach it (``/p2p/...`` stripped)."""
+
+    peer_id: PeerId
+    addrs: tuple[Multiaddr, ...] = ()
+
+    @classmethod
+    def from_multiaddr(cls, addr: Multiaddr | str) -> PeerInfo:
+        ma = addr if isinstance(addr, Multiaddr) else Multiaddr(addr)
+        pid = ma.peer_id
+        if pid is None:
+            raise ValueError(f"{ma} does not end in /p2p/<peer id>")
+        transport = ma.decapsulate_code("p2p")
+        return cls(pid, (transport,) if bytes(transport) else ())
+
+
+@dataclass(slots=True)
+class _PeerData:
+    addrs: dict[Multiaddr, tuple[float, float]] = field(default_factory=dict)  # address -> (expiry, ttl)
+    public_key: PublicKey | None = None
+    protocols: set[str] = field(default_factory=set)
+    agent_version: str | None = None
+    protocol_version: str | None = None
+    record_seq: int = -1
+    signed_record: bytes | None = None
+    metadata: dict[str, object] = field(default_factory=dict)
+
+
+class Peerstore:
+    """Per-peer knowledge. Expired addresses are dropped when read."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._peers: dict[PeerId, _PeerData] = {}
+        self._clock = clock
+
+    def _data(self, peer_id: PeerId) -> _PeerData:
+        data = self._peers.get(peer_id)
+        if data is None:
+            data = self._peers[peer_id] = _PeerData()
+        return data
+
+    def peers(self) -> list[PeerId]:
+        return list(self._peers)
+
+    # --- addresses ----------------------------------------------------------------------------
+
+    def add_addrs(self, peer_id: PeerId, addrs: Iterable[Multiaddr], ttl: float = ADDRESS_TTL) -> None:
+        """Add addresses, extending (never shortening) the expiry of ones already known."""
+        data = self._data(peer_id)
+        expiry = self._clock() + ttl
+        for addr in addrs:
+            if addr.peer_id is not None:
+                addr = addr.decapsulate_code("p2p")
+            if not bytes(addr):
+                continue
+            old = data.addrs.get(addr)
+            if old is None and len(data.addrs) >= MAX_ADDRS_PER_PEER:
+                continue
+            if old is None or old[0] < expiry:
+                data.addrs[addr] = (expiry, ttl)
+
+    def set_addrs(self, peer_id: PeerId, addrs: Iterable[Multiaddr], ttl: float) -> None:
+        """Set the expiry of these addresses to exactly ``ttl`` from now (``ttl`` ≤ 0 removes them)."""
+        data = self._data(peer_id)
+        now = self._clock()
+        for addr in addrs:
+            if ttl <= 0:
+                data.addrs.pop(addr, None)
+            elif addr in data.addrs or len(data.addrs) < MAX_ADDRS_PER_PEER:
+                data.addrs[addr] = (now + ttl, ttl)
+
+    def update_addrs(self, peer_id: PeerId, old_ttl: float, new_ttl: float) -> None:
+        """Give every address whose TTL was ``old_ttl`` the TTL ``new_ttl`` (go's UpdateAddrs)."""
+        data = self._peers.get(peer_id)
+        if data is None:
+            return
+        now = self._clock()
+        for addr, (_, ttl) in list(data.addrs.items()):
+            if ttl == old_ttl:
+                data.addrs[addr] = (now + new_ttl, new_ttl)
+
+    def addrs(self, peer_id: PeerId) -> list[Multiaddr]:
+        data = self._peers.get(peer_id)
+        if data is None:
+            return []
+        now = self._clock()
+        expired = [a for a, (exp, _) in data.addrs.items() if exp <= now]
+        for addr in expired:
+            del data.addrs[addr]
+        return list(data.addrs)
+
+    def clear_addrs(self, peer_id: PeerId) -> None:
+        data = self._peers.get(peer_id)
+        if data is not None:
+            data.addrs.clear()
+
+    def peer_info(self, peer_id: PeerId) -> PeerInfo:
+        return PeerInfo(peer_id, tuple(self.addrs(peer_id)))
+
+    # --- keys, protocols, agent ------------------------------------------------------------------
+
+    def add_public_key(self, peer_id: PeerId, key: PublicKey) -> None:
+        if not peer_id.matches_public_key(key):
+            raise ValueError(f"public key does not match {peer_id}")
+        self._data(peer_id).public_key = key
+
+    def public_key(self, peer_id: PeerId) -> PublicKey | None:
+        data = self._peers.get(peer_id)
+        if data is not None and data.public_key is not None:
+            return data.public_key
+        return peer_id.public_key
+
+    def set_protocols(self, peer_id: PeerId, protocols: Iterable[str]) -> None:
+        self._data(peer_id).protocols = set(list(protocols)[:MAX_PROTOCOLS_PER_PEER])
+
+    def add_protocols(self, peer_id: PeerId, protocols: Iterable[str]) -> None:
+        data = self._data(peer_id)
+        for p in protocols:
+            if len(data.protocols) >= MAX_PROTOCOLS_PER_PEER:
+                break
+            data.protocols.add(p)
+
+    def remove_protocols(self, peer_id: PeerId, protocols: Iterable[str]) -> None:
+        self._data(peer_id).protocols.difference_update(protocols)
+
+    def protocols(self, peer_id: PeerId) -> set[str]:
+        data = self._peers.get(peer_id)
+        return set(data.protocols) if data is not None else set()
+
+    def supports(self, peer_id: PeerId, protocols: Iterable[str]) -> list[str]:
+        known = self.protocols(peer_id)
+        return [p for p in protocols if p in known]
+
+    def set_agent(self, peer_id: PeerId, agent_version: str | None, protocol_version: str | None = None) -> None:
+        data = self._data(peer_id)
+        data.agent_version = agent_version
+        if protocol_version is not None:
+            data.protocol_version = protocol_version
+
+    def agent_version(self, peer_id: PeerId) -> str | None:
+        data = self._peers.get(peer_id)
+        return data.agent_version if data is not None else None
+
+    def protocol_version(self, peer_id: PeerId) -> str | None:
+        data = self._peers.get(peer_id)
+        return data.protocol_version if data is not None else None
+
+    # --- signed peer records -----------------------------------------------------------------------
+
+    def consume_peer_record(self, peer_id: PeerId, seq: int, envelope: bytes, addrs: Iterable[Multiaddr], ttl: float) -> bool:
+        """Store a verified record's addresses if its sequence number is newer; return whether it was."""
+        data = self._data(peer_id)
+        if seq <= data.record_seq:
+            return False
+        data.record_seq = seq
+        data.signed_record = envelope
+        # Certified addresses replace what we had heard before.
+        data.addrs.clear()
+        self.add_addrs(peer_id, addrs, ttl)
+        return True
+
+    def signed_peer_record(self, peer_id: PeerId) -> bytes | None:
+        data = self._peers.get(peer_id)
+        return data.signed_record if data is not None else None
+
+    # --- misc -----------------------------------------------------------------------------------------
+
+    def put(self, peer_id: PeerId, key: str, value: object) -> None:
+        self._data(peer_id).metadata[key] = value
+
+    def get(self, peer_id: PeerId, key: str) -> object | None:
+        data = self._peers.get(peer_id)
+        return data.metadata.get(key) if data is not None else None
+
+    def remove_peer(self, peer_id: PeerId) -> None:
+        self._peers.pop(peer_id, None)

@@ -1,0 +1,1 @@
+"""Application protocols: identify, ping, echo, perf."""

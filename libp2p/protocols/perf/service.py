@@ -1,0 +1,80 @@
+"""perf server (on by option) and client."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from libp2p.protocols.perf.wire import BLOCK_SIZE, PROTOCOL_ID, decode_download_size, encode_download_size
+
+if TYPE_CHECKING:
+    from libp2p.host.host import Host
+    from libp2p.identity.peer_id import PeerId
+    from libp2p.muxer.connection import MuxedStream
+
+__all__ = ["PerfService", "PerfResult", "perf"]
+
+_ZEROS = bytes(BLOCK_SIZE)
+# The server refuses to send more than this per request (go-libp2p has no cap; we bound it).
+MAX_DOWNLOAD = 1 << 40
+
+
+@dataclass(frozen=True, slots=True)
+class PerfResult:
+    upload_bytes: int
+    download_bytes: int
+    upload_seconds: float
+    download_seconds: float
+    total_seconds: float
+
+
+async def _send_zeros(stream: MuxedStream, n: int) -> None:
+    while n > 0:
+        chunk = _ZEROS if n >= BLOCK_SIZE else _ZEROS[:n]
+        await stream.write(chunk)
+        n -= len(chunk)
+
+
+async def _drain(stream: MuxedStream) -> int:
+    total = 0
+    while True:
+        data = await stream.read(1 << 20)
+        if not data:
+            return total
+        total += len(data)
+
+
+class PerfService:
+    def __init__(self, host: Host) -> None:
+        host.set_stream_handler(PROTOCOL_ID, self._handle)
+
+    async def _handle(self, stream: MuxedStream) -> None:
+        download = decode_download_size(await stream.readexactly(8))
+        if download > MAX_DOWNLOAD:
+            await stream.reset()
+            return
+        await _drain(stream)
+        await _send_zeros(stream, download)
+        await stream.close()
+
+
+async def perf(host: Host, peer_id: PeerId, upload_bytes: int, download_bytes: int, timeout: float | None = None) -> PerfResult:
+    """Upload ``upload_bytes`` then download ``download_bytes`` on one ``/perf/1.0.0`` stream."""
+    async with asyncio.timeout(timeout):
+        start = time.perf_counter()
+        stream = await host.new_stream(peer_id, [PROTOCOL_ID])
+        try:
+            await stream.write(encode_download_size(download_bytes))
+            await _send_zeros(stream, upload_bytes)
+            await stream.close()
+            uploaded = time.perf_counter()
+            received = await _drain(stream)
+        except BaseException:
+            await stream.reset()
+            raise
+        end = time.perf_counter()
+    if received != download_bytes:
+        raise EOFError(f"perf: expected {download_bytes} bytes, received {received}")
+    return PerfResult(upload_bytes, download_bytes, uploaded - start, end - uploaded, end - start)

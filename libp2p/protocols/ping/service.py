@@ -1,0 +1,72 @@
+"""Ping as a service (answering) and a client API (``ping(peer, count)`` → round-trip times)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from libp2p.protocols.ping.core import PingClient
+from libp2p.protocols.ping.events import PongReceived
+from libp2p.protocols.ping.wire import MAX_INBOUND_PING_STREAMS, PING_LENGTH, PING_TIMEOUT, PROTOCOL_ID
+
+if TYPE_CHECKING:
+    from libp2p.host.host import Host
+    from libp2p.identity.peer_id import PeerId
+    from libp2p.muxer.connection import MuxedStream
+
+__all__ = ["PingService"]
+
+
+class PingService:
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self._inbound: Counter[PeerId] = Counter()
+        host.set_stream_handler(PROTOCOL_ID, self._handle)
+
+    async def _handle(self, stream: MuxedStream) -> None:
+        peer = stream.remote_peer_id
+        if self._inbound[peer] >= MAX_INBOUND_PING_STREAMS:
+            await stream.reset()
+            return
+        self._inbound[peer] += 1
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(PING_TIMEOUT * 6):
+                        payload = await stream.readexactly(PING_LENGTH)
+                except asyncio.IncompleteReadError as exc:
+                    if exc.partial:
+                        await stream.reset()
+                    return
+                await stream.write(payload)
+        finally:
+            self._inbound[peer] -= 1
+            if not self._inbound[peer]:
+                del self._inbound[peer]
+
+    async def ping(self, peer_id: PeerId, count: int = 1, *, timeout: float = PING_TIMEOUT) -> list[float]:
+        """Ping ``count`` times over one stream; returns each round-trip time in seconds."""
+        stream = await self.host.new_stream(peer_id, [PROTOCOL_ID])
+        loop = asyncio.get_running_loop()
+        client = PingClient()
+        rtts: list[float] = []
+        try:
+            for _ in range(count):
+                client.send_ping(os.urandom(PING_LENGTH), loop.time())
+                await stream.write(client.data_to_send())
+                async with asyncio.timeout(timeout):
+                    while client.outstanding:
+                        data = await stream.read(PING_LENGTH)
+                        if not data:
+                            raise EOFError("the peer closed the ping stream")
+                        client.receive_data(data, loop.time())
+                event = client.next_event()
+                assert isinstance(event, PongReceived)
+                rtts.append(event.rtt)
+        except BaseException:
+            await stream.reset()
+            raise
+        await stream.close()
+        return rtts

@@ -1,0 +1,81 @@
+"""asyncio glue for the Noise handshake, and the finished session the upgrader hands on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from libp2p.security.noise.config import NoiseConfig
+from libp2p.security.noise.core import NoiseHandshake
+from libp2p.security.noise.errors import HandshakeError, HandshakeTimeoutError
+from libp2p.security.noise.events import HandshakeCompleted
+
+if TYPE_CHECKING:
+    from libp2p._pure.noise import NoiseDecryptor, NoiseEncryptor
+    from libp2p.identity.keys import PrivateKey, PublicKey
+    from libp2p.identity.peer_id import PeerId
+    from libp2p.transport.connection import RawConnection
+
+__all__ = ["NoiseSession", "noise_handshake"]
+
+
+class NoiseSession:
+    """A secured connection's ciphers and the authenticated remote (a ``SecureSession``)."""
+
+    protocol_id = "/noise"
+
+    def __init__(self, completed: HandshakeCompleted, encryptor: NoiseEncryptor, decryptor: NoiseDecryptor) -> None:
+        self.remote_peer_id: PeerId = completed.remote_peer_id
+        self.remote_public_key: PublicKey = completed.remote_public_key
+        self.early_muxer: str | None = completed.selected_muxer
+        self._encrypt = encryptor.encrypt
+        self._decrypt = decryptor.decrypt
+        # Transport messages that arrived with the last handshake message.
+        self.pending_plaintext: list[bytes] = decryptor.decrypt_available()
+
+    def encrypt(self, data: bytes | bytearray | memoryview) -> bytes:
+        return self._encrypt(data)
+
+    def decrypt(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+        return self._decrypt(data)
+
+
+async def noise_handshake(
+    raw: RawConnection,
+    identity_key: PrivateKey,
+    *,
+    remote_peer_id: PeerId | None,
+    muxers: Sequence[str],
+    config: NoiseConfig | None = None,
+) -> NoiseSession:
+    """Run the XX handshake on ``raw``; verifies the remote (and ``remote_peer_id`` when given)."""
+    config = config or NoiseConfig()
+    loop = asyncio.get_running_loop()
+    hs = NoiseHandshake(
+        raw.is_initiator,
+        identity_key,
+        remote_peer_id=remote_peer_id,
+        muxers=muxers,
+        config=config,
+        now=loop.time(),
+    )
+    out = hs.data_to_send()
+    if out:
+        raw.write(out)
+    try:
+        async with asyncio.timeout(config.handshake_timeout):
+            while not hs.complete:
+                data = await raw.read()
+                if not data:
+                    raise HandshakeError("connection closed during the Noise handshake")
+                hs.receive_data(data)
+                out = hs.data_to_send()
+                if out:
+                    raw.write(out)
+    except TimeoutError:
+        raise HandshakeTimeoutError(f"Noise handshake did not complete within {config.handshake_timeout} s") from None
+    completed = hs.completed_event
+    assert completed is not None
+    encryptor, decryptor = hs.transport()
+    return NoiseSession(completed, encryptor, decryptor)

@@ -1,0 +1,233 @@
+"""The raw byte connection every transport hands to the upgrader.
+
+One ``asyncio.BufferedProtocol`` serves both TCP and the in-memory transport. During the
+handshake the upgrader reads with ``await read()``; afterwards the secured, muxed connection
+takes the bytes straight from ``buffer_updated`` through ``set_receiver`` (no task switch or
+copy per chunk on the data path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from libp2p.errors import Libp2pError
+from libp2p.multiaddr import Multiaddr
+
+__all__ = ["RawConnection", "ConnectionClosedError", "Receiver"]
+
+log = logging.getLogger("libp2p.transport")
+
+# Receive buffer handed to the kernel for each read; 256 KiB keeps syscalls few on bulk transfers.
+_RECV_BUFFER_SIZE = 256 * 1024
+# During the handshake, reading pauses when this much is pending unread.
+_PENDING_HIGH_WATER = 1 << 20
+
+Receiver = Callable[[memoryview], None]
+
+
+class ConnectionClosedError(Libp2pError, ConnectionError):
+    """The connection was closed (locally, by the peer, or by an error)."""
+
+
+class RawConnection(asyncio.BufferedProtocol):
+    """A bidirectional byte pipe: TCP socket or in-memory pair."""
+
+    def __init__(self, *, is_initiator: bool) -> None:
+        self.is_initiator = is_initiator
+        self.transport: asyncio.Transport | None = None
+        self.local_addr: Multiaddr | None = None
+        self.remote_addr: Multiaddr | None = None
+        self._recv_buf = bytearray(_RECV_BUFFER_SIZE)
+        self._recv_view = memoryview(self._recv_buf)
+        self._pending = bytearray()
+        self._read_waiter: asyncio.Future[None] | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._receiver: Receiver | None = None
+        self._on_eof: Callable[[], None] | None = None
+        self._on_lost: Callable[[Exception | None], None] | None = None
+        self._eof = False
+        self._write_paused = False
+        self._read_paused = False
+        self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._exc: Exception | None = None
+        self.bytes_received = 0
+        self.bytes_sent = 0
+
+    # --- asyncio.BufferedProtocol --------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._recv_view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.bytes_received += nbytes
+        data = self._recv_view[:nbytes]
+        if self._receiver is not None:
+            self._receiver(data)
+            return
+        self._pending += data
+        if len(self._pending) > _PENDING_HIGH_WATER and not self._read_paused and self.transport is not None:
+            self._read_paused = True
+            self.transport.pause_reading()
+        self._wake_reader()
+
+    def eof_received(self) -> bool | None:
+        self._eof = True
+        self._wake_reader()
+        if self._on_eof is not None:
+            self._on_eof()
+        # Keep the write side open: the peer only half-closed.
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._eof = True
+        self._exc = exc
+        self._wake_reader()
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ConnectionClosedError("connection lost"))
+        self._drain_waiter = None
+        if not self._closed.done():
+            self._closed.set_result(None)
+        if self._on_lost is not None:
+            self._on_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiter = self._drain_waiter
+        self._drain_waiter = None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # --- reading during the handshake ----------------------------------------------------
+
+    def _wake_reader(self) -> None:
+        waiter = self._read_waiter
+        if waiter is not None:
+            self._read_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def read(self, max_bytes: int = -1) -> bytes:
+        """Up to ``max_bytes`` (all pending when -1); ``b""`` at EOF."""
+        while not self._pending:
+            if self._eof:
+                if self._exc is not None:
+                    raise ConnectionClosedError(f"connection lost: {self._exc}") from self._exc
+                return b""
+            if self._read_waiter is not None:
+                raise RuntimeError("read() is already being awaited")
+            self._read_waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._read_waiter
+            finally:
+                self._read_waiter = None
+        if max_bytes < 0 or max_bytes >= len(self._pending):
+            data = bytes(self._pending)
+            self._pending.clear()
+        else:
+            data = bytes(self._pending[:max_bytes])
+            del self._pending[:max_bytes]
+        self._maybe_resume_reading()
+        return data
+
+    def unread(self, data: bytes) -> None:
+        """Put bytes back in front of the pending data (a negotiation read past its end)."""
+        if data:
+            self._pending[:0] = data
+
+    def _maybe_resume_reading(self) -> None:
+        if self._read_paused and len(self._pending) <= _PENDING_HIGH_WATER // 2 and self.transport is not None:
+            self._read_paused = False
+            self.transport.resume_reading()
+
+    def set_receiver(
+        self,
+        receiver: Receiver,
+        on_eof: Callable[[], None] | None = None,
+        on_lost: Callable[[Exception | None], None] | None = None,
+    ) -> None:
+        """Hand every further byte to ``receiver`` (and any pending ones now, in order)."""
+        self._receiver = receiver
+        self._on_eof = on_eof
+        self._on_lost = on_lost
+        if self._pending:
+            data = bytes(self._pending)
+            self._pending.clear()
+            receiver(memoryview(data))
+        self._maybe_resume_reading()
+        if self._closed.done():
+            if on_lost is not None:
+                on_lost(self._exc)
+        elif self._eof and on_eof is not None:
+            on_eof()
+
+    def pause_reading(self) -> None:
+        if not self._read_paused and self.transport is not None and not self.transport.is_closing():
+            self._read_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._read_paused and self.transport is not None and not self.transport.is_closing():
+            self._read_paused = False
+            self.transport.resume_reading()
+
+    # --- writing ---------------------------------------------------------------------------
+
+    @property
+    def is_closing(self) -> bool:
+        return self.transport is None or self.transport.is_closing()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self.transport is None or self.transport.is_closing():
+            raise ConnectionClosedError("write on a closed connection")
+        self.bytes_sent += len(data)
+        self.transport.write(data)
+
+    def writelines(self, buffers: list[bytes]) -> None:
+        if self.transport is None or self.transport.is_closing():
+            raise ConnectionClosedError("write on a closed connection")
+        for b in buffers:
+            self.bytes_sent += len(b)
+        self.transport.writelines(buffers)
+
+    @property
+    def write_paused(self) -> bool:
+        return self._write_paused
+
+    async def drain(self) -> None:
+        """Wait until the transport's write buffer is below its high-water mark."""
+        if self._closed.done():
+            raise ConnectionClosedError("connection closed")
+        if not self._write_paused:
+            return
+        if self._drain_waiter is None or self._drain_waiter.done():
+            self._drain_waiter = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._drain_waiter)
+
+    def write_eof(self) -> None:
+        if self.transport is not None and not self.transport.is_closing() and self.transport.can_write_eof():
+            self.transport.write_eof()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    async def wait_closed(self) -> None:
+        await asyncio.shield(self._closed)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.done()

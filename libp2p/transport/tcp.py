@@ -1,0 +1,141 @@
+"""TCP transport: ``/ip4|ip6/<addr>/tcp/<port>`` over asyncio, with TCP_NODELAY."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from libp2p.errors import Libp2pError, LocalProtocolError
+from libp2p.multiaddr import P_IP4, P_IP6, P_TCP, Multiaddr
+from libp2p.transport.connection import RawConnection
+
+__all__ = ["TcpTransport", "TcpListener", "TcpConfig", "DialError", "tcp_endpoint"]
+
+ConnectionHandler = Callable[[RawConnection], None]
+
+
+class DialError(Libp2pError, ConnectionError):
+    """A dial failed: refused, unreachable, or timed out."""
+
+
+@dataclass(frozen=True, slots=True)
+class TcpConfig:
+    connect_timeout: float = 5.0
+    backlog: int = 1024
+    # Kernel socket buffers; None leaves the OS default (auto-tuned on Linux).
+    send_buffer: int | None = None
+    recv_buffer: int | None = None
+
+
+def tcp_endpoint(addr: Multiaddr) -> tuple[str, int, int] | None:
+    """``(host, port, family)`` when ``addr`` starts with ip4|ip6 then tcp, else None."""
+    parts = addr.components()
+    if len(parts) < 2 or parts[1].protocol.code != P_TCP:
+        return None
+    first = parts[0].protocol.code
+    if first == P_IP4:
+        family = socket.AF_INET
+    elif first == P_IP6:
+        family = socket.AF_INET6
+    else:
+        return None
+    assert parts[0].value is not None and parts[1].value is not None
+    return parts[0].value, int(parts[1].value), family
+
+
+def _sockaddr_to_multiaddr(sockaddr: tuple[object, ...]) -> Multiaddr:
+    host, port = str(sockaddr[0]), int(str(sockaddr[1]))
+    proto = "ip6" if ":" in host else "ip4"
+    return Multiaddr(f"/{proto}/{host}/tcp/{port}")
+
+
+def _tune(sock: socket.socket | None, config: TcpConfig) -> None:
+    if sock is None:
+        return
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if config.send_buffer:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, config.send_buffer)
+    if config.recv_buffer:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, config.recv_buffer)
+
+
+def _fill_addrs(conn: RawConnection, config: TcpConfig) -> None:
+    assert conn.transport is not None
+    sock = conn.transport.get_extra_info("socket")
+    _tune(sock, config)
+    conn.local_addr = _sockaddr_to_multiaddr(conn.transport.get_extra_info("sockname"))
+    conn.remote_addr = _sockaddr_to_multiaddr(conn.transport.get_extra_info("peername"))
+    # Keep asyncio's write buffer moderate: backpressure reaches the muxer instead of RAM.
+    conn.transport.set_write_buffer_limits(high=1 << 20, low=1 << 18)
+
+
+class TcpListener:
+    def __init__(self, server: asyncio.base_events.Server, addrs: list[Multiaddr]) -> None:
+        self._server = server
+        self.addrs = addrs
+
+    async def close(self) -> None:
+        self._server.close()
+        await self._server.wait_closed()
+
+
+class TcpTransport:
+    """Dials and listens on TCP multiaddrs."""
+
+    def __init__(self, config: TcpConfig | None = None) -> None:
+        self.config = config or TcpConfig()
+
+    def can_dial(self, addr: Multiaddr) -> bool:
+        endpoint = tcp_endpoint(addr)
+        return endpoint is not None and len(addr.components()) == 2 or (
+            endpoint is not None and len(addr.components()) == 3 and addr.peer_id is not None
+        )
+
+    def can_listen(self, addr: Multiaddr) -> bool:
+        return tcp_endpoint(addr) is not None and len(addr.components()) == 2
+
+    async def dial(self, addr: Multiaddr, timeout: float | None = None) -> RawConnection:
+        endpoint = tcp_endpoint(addr)
+        if endpoint is None:
+            raise LocalProtocolError(f"not a TCP address: {addr}")
+        host, port, family = endpoint
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout if timeout is not None else self.config.connect_timeout):
+                _, conn = await loop.create_connection(
+                    lambda: RawConnection(is_initiator=True), host, port, family=family
+                )
+        except TimeoutError:
+            raise DialError(f"dial to {addr} timed out") from None
+        except OSError as exc:
+            raise DialError(f"dial to {addr} failed: {exc.strerror or exc}") from exc
+        _fill_addrs(conn, self.config)
+        return conn
+
+    async def listen(self, addr: Multiaddr, handler: ConnectionHandler) -> TcpListener:
+        endpoint = tcp_endpoint(addr)
+        if endpoint is None or len(addr.components()) != 2:
+            raise LocalProtocolError(f"cannot listen on {addr}")
+        host, port, family = endpoint
+        loop = asyncio.get_running_loop()
+        config = self.config
+
+        def factory() -> RawConnection:
+            conn = RawConnection(is_initiator=False)
+            original = conn.connection_made
+
+            def made(transport: asyncio.BaseTransport) -> None:
+                original(transport)
+                _fill_addrs(conn, config)
+                handler(conn)
+
+            conn.connection_made = made  # type: ignore[method-assign]
+            return conn
+
+        server = await loop.create_server(
+            factory, host, port, family=family, backlog=config.backlog, reuse_address=True
+        )
+        addrs = [_sockaddr_to_multiaddr(s.getsockname()) for s in server.sockets]
+        return TcpListener(server, addrs)

@@ -1,0 +1,418 @@
+"""Start and drive the js-libp2p interop peer (``interop/js/peer.mjs``) from tests.
+
+* :func:`install_js_peer` runs ``ci/install_js_peer.sh`` once per process and returns the cache
+  directory holding ``peer.mjs`` next to its ``node_modules``.
+* :func:`require_js_peer` is the same for fixtures: skips when ``node``/``npm`` are missing, but fails
+  instead when ``CI=true``.
+* :meth:`JsPeer.listen` is a context manager running ``peer.mjs listen --events``: it yields once the
+  peer printed its ``{"peer_id", "multiaddrs", ...}`` line and always stops the process (stdin closed,
+  then SIGTERM, then SIGKILL, each bounded) when the block ends. Later stdout lines are events
+  (``connection_open``, ``identify``, ``identify_push``, ``identify_error``, ``stream``,
+  ``connection_close``, ``cmd_result``), collected by a reader thread; wait for them with
+  :meth:`JsPeer.wait_event` (blocking) or :meth:`JsPeer.await_event` (from an asyncio test, so the
+  event loop keeps serving our own host meanwhile).
+* :func:`run_js_dialer` / :func:`run_js_dialer_async` run ``peer.mjs dial`` and return its result JSON
+  plus ``exit_code`` and ``stderr``.
+
+Every wait is bounded. See ``interop/js/README.md`` for the program's options and JSON formats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+INSTALL_SCRIPT = REPO / "ci" / "install_js_peer.sh"
+INSTALL_TIMEOUT = 900.0
+
+Event = dict[str, Any]
+
+
+class JsPeerUnavailable(RuntimeError):
+    """``node`` or ``npm`` is not installed: the js interop tests cannot run here."""
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() == "true"
+
+
+_install_lock = threading.Lock()
+_install_dir: Path | None = None
+
+
+def install_js_peer(timeout: float = INSTALL_TIMEOUT) -> Path:
+    """Install (or find in the cache) the js peer once per process; return its directory.
+
+    Raises :class:`JsPeerUnavailable` when node/npm are missing and ``RuntimeError`` when the
+    install fails.
+    """
+    global _install_dir
+    with _install_lock:
+        if _install_dir is not None:
+            return _install_dir
+        missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+        if missing:
+            raise JsPeerUnavailable(f"{' and '.join(missing)} not found on PATH (the js-libp2p interop peer "
+                                    "needs Node.js >= 20 and npm)")
+        try:
+            proc = subprocess.run(["bash", str(INSTALL_SCRIPT)], stdin=subprocess.DEVNULL, capture_output=True,
+                                  text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise RuntimeError(f"{INSTALL_SCRIPT} timed out after {timeout:.0f} s") from exc
+        lines = proc.stdout.strip().splitlines()
+        if proc.returncode != 0 or not lines:
+            raise RuntimeError(f"{INSTALL_SCRIPT} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+        path = Path(lines[-1])
+        if not (path / "peer.mjs").is_file():
+            raise RuntimeError(f"{INSTALL_SCRIPT} printed {path}, which has no peer.mjs")
+        _install_dir = path
+        return path
+
+
+def require_js_peer() -> Path:
+    """:func:`install_js_peer` for fixtures: skip if node/npm are missing (fail when ``CI=true``)."""
+    import pytest
+
+    try:
+        return install_js_peer()
+    except JsPeerUnavailable as exc:
+        if in_ci():
+            pytest.fail(f"js-libp2p interop peer unavailable under CI=true: {exc}")
+        pytest.skip(f"js-libp2p interop peer unavailable: {exc}")
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+
+
+def _node() -> str:
+    node = shutil.which("node")
+    if node is None:
+        raise JsPeerUnavailable("node not found on PATH")
+    return node
+
+
+def _common_args(key_seed: str | bytes | None, key_type: str | None, agent: str | None,
+                 connection_monitor: bool) -> list[str]:
+    args: list[str] = []
+    if key_seed is not None:
+        args += ["--key-seed", key_seed.hex() if isinstance(key_seed, bytes) else key_seed]
+    if key_type is not None:
+        args += ["--key-type", key_type]
+    if agent is not None:
+        args += ["--agent", agent]
+    if not connection_monitor:
+        args.append("--no-connection-monitor")
+    return args
+
+
+def _match(event: Event, kind: str | None, fields: dict[str, Any],
+           predicate: Callable[[Event], bool] | None) -> bool:
+    if kind is not None and event.get("event") != kind:
+        return False
+    if any(event.get(k) != v for k, v in fields.items()):
+        return False
+    return predicate is None or predicate(event)
+
+
+class JsPeer:
+    """A running ``peer.mjs listen`` process. Create it with :meth:`listen`."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], stderr_path: Path) -> None:
+        self.proc = proc
+        self._stderr_path = stderr_path
+        self._stderr_final: str | None = None
+        self._cond = threading.Condition()
+        self._lines: list[Event] = []  # every JSON line, the ready line first
+        self._eof = False
+        self._reader = threading.Thread(target=self._read_stdout, name="js-peer-stdout", daemon=True)
+        self._reader.start()
+        self.ready: Event = {}
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    @contextlib.contextmanager
+    def listen(cls, muxer: str = "yamux", *, listen_addr: str | Sequence[str] = "/ip4/127.0.0.1/tcp/0",
+               key_seed: str | bytes | None = None, key_type: str | None = None, agent: str | None = None,
+               connection_monitor: bool = True, extra_args: Sequence[str] = (),
+               peer_dir: Path | None = None, startup_timeout: float = 30.0) -> Iterator[JsPeer]:
+        """Run a js listener (yamux and mplex offered, ``muxer`` preferred) for the ``with`` block.
+
+        ``key_seed`` (32 bytes or 64 hex chars) makes the Ed25519 identity deterministic.
+        """
+        directory = peer_dir if peer_dir is not None else install_js_peer()
+        addrs = [listen_addr] if isinstance(listen_addr, str) else list(listen_addr)
+        argv = [_node(), str(directory / "peer.mjs"), "listen", "--muxer", muxer, "--events"]
+        for addr in addrs:
+            argv += ["--listen", addr]
+        argv += _common_args(key_seed, key_type, agent, connection_monitor)
+        argv += list(extra_args)
+        fd, name = tempfile.mkstemp(prefix="js-peer-", suffix=".stderr")
+        os.close(fd)
+        stderr_path = Path(name)
+        # the child appends; we read through our own descriptor, so offsets never clash
+        with open(stderr_path, "ab") as stderr_file:
+            try:
+                proc = subprocess.Popen(argv, cwd=directory, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=stderr_file)
+            except BaseException:
+                stderr_path.unlink(missing_ok=True)
+                raise
+        peer = cls(proc, stderr_path)
+        try:
+            peer._wait_ready(startup_timeout)
+            yield peer
+        finally:
+            peer.stop()
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._lines and not self._eof:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            if not self._lines:
+                raise RuntimeError(f"js peer did not report its addresses within {timeout:.0f} s "
+                                   f"(exit code {self.proc.poll()}):\n{self.stderr_text()[-4000:]}")
+            self.ready = self._lines[0]
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            line = raw.decode("utf-8", "replace").strip()
+            if not line:
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                obj = {"event": "bad_line", "line": line}
+            with self._cond:
+                self._lines.append(obj)
+                self._cond.notify_all()
+        with self._cond:
+            self._eof = True
+            self._cond.notify_all()
+
+    # -- what it announced --------------------------------------------------------------------
+
+    @property
+    def peer_id(self) -> str:
+        return str(self.ready["peer_id"])
+
+    @property
+    def multiaddrs(self) -> list[str]:
+        return list(self.ready["multiaddrs"])
+
+    @property
+    def multiaddr(self) -> str:
+        """The first listen address, with ``/p2p/<peer id>``."""
+        return self.multiaddrs[0]
+
+    @property
+    def agent(self) -> str | None:
+        return self.ready.get("agent")
+
+    @property
+    def protocols(self) -> list[str]:
+        return list(self.ready.get("protocols", []))
+
+    # -- events -------------------------------------------------------------------------------
+
+    @property
+    def events(self) -> list[Event]:
+        """Every event line so far (the ready line excluded)."""
+        with self._cond:
+            return list(self._lines[1:])
+
+    def find_events(self, kind: str | None = None, predicate: Callable[[Event], bool] | None = None,
+                    **fields: Any) -> list[Event]:
+        return [e for e in self.events if _match(e, kind, fields, predicate)]
+
+    def wait_event(self, kind: str | None = None, predicate: Callable[[Event], bool] | None = None, *,
+                   timeout: float = 10.0, after: int = 0, **fields: Any) -> Event:
+        """The first event (index >= ``after`` among :attr:`events`) of ``kind`` whose fields equal
+        ``fields`` and satisfying ``predicate``; blocks up to ``timeout`` seconds.
+
+        Blocks the calling thread: from an asyncio test use :meth:`await_event`.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for e in self._lines[1 + after:]:
+                    if _match(e, kind, fields, predicate):
+                        return e
+                left = deadline - time.monotonic()
+                if self._eof or left <= 0:
+                    break
+                self._cond.wait(left)
+        raise TimeoutError(self._describe_wait(kind, fields, timeout))
+
+    async def await_event(self, kind: str | None = None, predicate: Callable[[Event], bool] | None = None, *,
+                          timeout: float = 10.0, after: int = 0, **fields: Any) -> Event:
+        """:meth:`wait_event` without blocking the running event loop."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for e in self.events[after:]:
+                if _match(e, kind, fields, predicate):
+                    return e
+            if self._eof or time.monotonic() >= deadline:
+                raise TimeoutError(self._describe_wait(kind, fields, timeout))
+            await asyncio.sleep(0.02)
+
+    def _describe_wait(self, kind: str | None, fields: dict[str, Any], timeout: float) -> str:
+        state = "exited" if self._eof else f"still running after {timeout:.1f} s"
+        return (f"js peer: no {kind or 'event'} matching {fields} ({state}); events so far: "
+                f"{json.dumps(self.events)[-3000:]}\nstderr tail:\n{self.stderr_text()[-3000:]}")
+
+    # -- commands on stdin --------------------------------------------------------------------
+
+    def send_command(self, line: str) -> int:
+        """Write one command line (``add-protocol P``, ``remove-protocol P``, ``push``, ``ping PEER [N]``,
+        ``echo PEER [NBYTES]``, ``identify PEER``, ``peer-info PEER``, ``connections``); return the index
+        to pass as ``after=`` when waiting for its ``cmd_result``."""
+        assert self.proc.stdin is not None
+        mark = len(self.events)
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+        return mark
+
+    def command(self, line: str, timeout: float = 35.0) -> Event:
+        """Run a command and return its ``cmd_result`` event (blocking)."""
+        mark = self.send_command(line)
+        return self.wait_event("cmd_result", timeout=timeout, after=mark, cmd=line.split()[0])
+
+    async def command_async(self, line: str, timeout: float = 35.0) -> Event:
+        mark = self.send_command(line)
+        return await self.await_event("cmd_result", timeout=timeout, after=mark, cmd=line.split()[0])
+
+    # -- shutdown -----------------------------------------------------------------------------
+
+    def stderr_text(self) -> str:
+        """Everything the peer wrote to stderr so far (kept after :meth:`stop`)."""
+        if self._stderr_final is not None:
+            return self._stderr_final
+        try:
+            return self._stderr_path.read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        """Stop the process: close stdin (the peer exits on EOF), then SIGTERM, then SIGKILL."""
+        proc = self.proc
+        if proc.poll() is None:
+            with contextlib.suppress(OSError, ValueError):
+                if proc.stdin is not None:
+                    proc.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout)
+        with contextlib.suppress(OSError, ValueError):
+            if proc.stdin is not None:
+                proc.stdin.close()
+        self._reader.join(timeout)
+        with contextlib.suppress(OSError, ValueError):
+            if proc.stdout is not None:
+                proc.stdout.close()
+        if self._stderr_final is None:
+            self._stderr_final = self.stderr_text()
+            self._stderr_path.unlink(missing_ok=True)
+        return proc.returncode
+
+
+# -- dialer -------------------------------------------------------------------------------------
+
+
+def _dialer_argv(to: str, muxer: str, *, pings: int, echo_bytes: int, streams: int, stream_bytes: int,
+                 stream_protocol: str, hold_ms: int, key_seed: str | bytes | None, key_type: str | None,
+                 agent: str | None, connection_monitor: bool, extra_args: Sequence[str], peer_dir: Path | None,
+                 timeout: float) -> tuple[list[str], Path]:
+    directory = peer_dir if peer_dir is not None else install_js_peer()
+    # the js side gives up (and still prints its JSON) a little before we kill it
+    js_timeout_ms = max(1000, int((timeout - 5) * 1000))
+    argv = [_node(), str(directory / "peer.mjs"), "dial", "--to", to, "--muxer", muxer,
+            "--pings", str(pings), "--echo-bytes", str(echo_bytes), "--streams", str(streams),
+            "--stream-bytes", str(stream_bytes), "--stream-protocol", stream_protocol,
+            "--hold-ms", str(hold_ms), "--timeout-ms", str(js_timeout_ms)]
+    argv += _common_args(key_seed, key_type, agent, connection_monitor)
+    argv += list(extra_args)
+    return argv, directory
+
+
+def _parse_dialer(returncode: int | None, stdout: str, stderr: str) -> Event:
+    lines = [ln for ln in stdout.splitlines() if ln.strip()]
+    if not lines:
+        raise RuntimeError(f"js dialer printed no result (exit code {returncode}):\n{stderr[-4000:]}")
+    try:
+        result: Event = json.loads(lines[-1])
+    except ValueError as exc:
+        raise RuntimeError(f"js dialer printed bad JSON {lines[-1]!r}:\n{stderr[-4000:]}") from exc
+    result["exit_code"] = returncode
+    result["stderr"] = stderr
+    return result
+
+
+def run_js_dialer(to: str, muxer: str = "yamux", *, pings: int = 1, echo_bytes: int = 0, streams: int = 0,
+                  stream_bytes: int = 1024, stream_protocol: str = "echo", hold_ms: int = 0,
+                  key_seed: str | bytes | None = None, key_type: str | None = None, agent: str | None = None,
+                  connection_monitor: bool = True, extra_args: Sequence[str] = (),
+                  peer_dir: Path | None = None, timeout: float = 60.0) -> Event:
+    """Run ``peer.mjs dial`` against ``to`` (a multiaddr ending in ``/p2p/<id>``); return its result
+    JSON plus ``exit_code`` and ``stderr``. Blocking: from an asyncio test whose own host must keep
+    serving, use :func:`run_js_dialer_async`."""
+    argv, directory = _dialer_argv(to, muxer, pings=pings, echo_bytes=echo_bytes, streams=streams,
+                                   stream_bytes=stream_bytes, stream_protocol=stream_protocol, hold_ms=hold_ms,
+                                   key_seed=key_seed, key_type=key_type, agent=agent,
+                                   connection_monitor=connection_monitor, extra_args=extra_args,
+                                   peer_dir=peer_dir, timeout=timeout)
+    try:
+        proc = subprocess.run(argv, cwd=directory, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:  # run() has killed it
+        err = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else ""
+        raise TimeoutError(f"js dialer did not finish within {timeout:.0f} s:\n{err[-4000:]}") from exc
+    return _parse_dialer(proc.returncode, proc.stdout.decode("utf-8", "replace"),
+                         proc.stderr.decode("utf-8", "replace"))
+
+
+async def run_js_dialer_async(to: str, muxer: str = "yamux", *, pings: int = 1, echo_bytes: int = 0,
+                              streams: int = 0, stream_bytes: int = 1024, stream_protocol: str = "echo",
+                              hold_ms: int = 0, key_seed: str | bytes | None = None, key_type: str | None = None,
+                              agent: str | None = None, connection_monitor: bool = True,
+                              extra_args: Sequence[str] = (), peer_dir: Path | None = None,
+                              timeout: float = 60.0) -> Event:
+    """:func:`run_js_dialer` without blocking the running event loop."""
+    argv, directory = _dialer_argv(to, muxer, pings=pings, echo_bytes=echo_bytes, streams=streams,
+                                   stream_bytes=stream_bytes, stream_protocol=stream_protocol, hold_ms=hold_ms,
+                                   key_seed=key_seed, key_type=key_type, agent=agent,
+                                   connection_monitor=connection_monitor, extra_args=extra_args,
+                                   peer_dir=peer_dir, timeout=timeout)
+    proc = await asyncio.create_subprocess_exec(*argv, cwd=directory, stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except (TimeoutError, asyncio.CancelledError):
+        if proc.returncode is None:
+            proc.kill()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(proc.wait(), 5)
+        raise
+    return _parse_dialer(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
