@@ -6,20 +6,34 @@ cdef extern from *:
 
 
 cdef struct _DistEntry:
+    uint64_t head  # the distance's first 8 bytes as a big-endian integer: decides almost every comparison
     Py_ssize_t index
     const uint8_t* dist
 
 
-# qsort's comparator: distances are big-endian, so memcmp orders them; ties keep input order.
+# qsort's comparator: distances are big-endian, so (head, then memcmp of the rest) orders them;
+# ties keep input order.
 cdef Py_ssize_t _sort_key_len = 0
 
 cdef int _cmp_entries(const void* a, const void* b) noexcept nogil:
     cdef const _DistEntry* x = <const _DistEntry*>a
     cdef const _DistEntry* y = <const _DistEntry*>b
-    cdef int c = memcmp(x.dist, y.dist, _sort_key_len)
-    if c != 0:
-        return c
+    cdef int c
+    if x.head != y.head:
+        return 1 if x.head > y.head else -1
+    if _sort_key_len > 8:
+        c = memcmp(x.dist + 8, y.dist + 8, _sort_key_len - 8)
+        if c != 0:
+            return c
     return (x.index > y.index) - (x.index < y.index)
+
+
+cdef inline uint64_t _head(const uint8_t* d, Py_ssize_t n) noexcept nogil:
+    cdef uint64_t h = 0
+    cdef Py_ssize_t i
+    for i in range(8):
+        h = (h << 8) | (d[i] if i < n else 0)
+    return h
 
 
 def xor_distance(a, b):
@@ -116,6 +130,7 @@ def sort_by_distance(target, keys, limit=None):
                 PyBuffer_Release(&vk)
             entries[i].index = i
             entries[i].dist = d
+            entries[i].head = _head(d, n)
         # The comparator reads the key length from a module global: safe, since the GIL is held.
         _sort_key_len = n
         qsort(entries, count, sizeof(_DistEntry), _cmp_entries)
