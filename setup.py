@@ -11,6 +11,7 @@ import sys
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 NO_EXTENSIONS = os.environ.get("LIBP2P_NO_EXTENSIONS", "") not in ("", "0")
 
@@ -23,20 +24,35 @@ def _say(message: str) -> None:
 class OptionalBuildExt(build_ext):
     """Falls back to the pure-Python twins when the compiler is missing or fails."""
 
+    failed = False
+
     def run(self) -> None:
         try:
             super().run()
         except Exception as exc:  # noqa: BLE001 - any build failure means "pure Python"
             _say(f"could not build the Cython extension ({exc!r}); installed as pure Python")
             return
-        if self.extensions:
+        if self.extensions and not self.failed:
             _say("built the Cython extension libp2p._native")
 
     def build_extension(self, ext: Extension) -> None:
         try:
             super().build_extension(ext)
         except Exception as exc:  # noqa: BLE001
+            self.failed = True
             _say(f"could not compile {ext.name} ({exc!r}); installed as pure Python")
+
+
+class BuildPyWithoutStaleExtension(build_py):
+    """Never ship an extension left in the source tree by an in-place build; build_ext adds the fresh one."""
+
+    def run(self) -> None:
+        super().run()
+        package_dir = os.path.join(self.build_lib, "libp2p")
+        if os.path.isdir(package_dir):
+            for name in os.listdir(package_dir):
+                if name.startswith("_native.") and name.endswith((".so", ".pyd")):
+                    os.remove(os.path.join(package_dir, name))
 
 
 def _extensions() -> list[Extension]:
@@ -69,4 +85,4 @@ def _extensions() -> list[Extension]:
     )
 
 
-setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
+setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt, "build_py": BuildPyWithoutStaleExtension})
