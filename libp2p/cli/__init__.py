@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from libp2p.cli import keygen
+from libp2p.cli import identify, keygen, perf, ping, serve
 
 __all__ = ["main"]
 
@@ -16,6 +16,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and the implementation in use")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     keygen.add_parser(commands)
+    serve.add_parser(commands)
+    ping.add_parser(commands)
+    identify.add_parser(commands)
+    perf.add_parser(commands)
     return parser
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from libp2p.abc import Listener, Transport
 from libp2p.dns import DNSResolver
-from libp2p.errors import Libp2pError, LocalProtocolError
+from libp2p.errors import DecodeError, Libp2pError, LocalProtocolError, RemoteProtocolError
 from libp2p.host.upgrader import MPLEX, NOISE, YAMUX, Upgrader
 from libp2p.identity.keys import PrivateKey, generate_key_pair
 from libp2p.identity.peer_id import PeerId
@@ -92,7 +92,7 @@ class Host:
         self._pending_dials: dict[PeerId, asyncio.Future[MuxedConnection]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._notifees: list[_Notifee] = []
-        self._inbound_slots = asyncio.Semaphore(self.config.max_pending_inbound)
+        self._pending_inbound = 0  # inbound connections in their upgrade (max_pending_inbound)
         self._started = False
         self._closing = False
         self.identify: Any = None
@@ -146,10 +146,7 @@ class Host:
         """Stop listening, close every connection gracefully, and end handler tasks."""
         if self._closing:
             return
-        self._closing = True
-        for listener in self._listeners:
-            await listener.close()
-        self._listeners.clear()
+        self._closing = True  # from here, new inbound connections are closed on arrival
         for pending in self._pending_dials.values():
             pending.cancel()
         conns = [c for cs in self._connections.values() for c in cs]
@@ -158,6 +155,10 @@ class Host:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # Listeners last: since Python 3.12, Server.wait_closed() waits for every connection it
+        # accepted, so they must be gone first.
+        listeners, self._listeners = self._listeners, []
+        await asyncio.gather(*(listener.close() for listener in listeners), return_exceptions=True)
 
     async def __aenter__(self) -> Host:
         await self.start()
@@ -299,20 +300,30 @@ class Host:
         if self._closing:
             raw.close()
             return
-        if self._inbound_slots.locked():
+        # Counted here, as the connection arrives: a task's first step may run only after many
+        # more connections were accepted in the same loop iteration.
+        if self._pending_inbound >= self.config.max_pending_inbound:
             log.warning("too many inbound handshakes in progress; dropping %s", raw.remote_addr)
             raw.abort()
             return
+        self._pending_inbound += 1
         self._spawn(self._handle_inbound(raw), f"inbound {raw.remote_addr}")
 
     async def _handle_inbound(self, raw: RawConnection) -> None:
-        async with self._inbound_slots:
-            try:
-                result = await self.upgrader.upgrade(raw)
-            except (Libp2pError, OSError, EOFError) as exc:
-                log.warning("inbound upgrade from %s failed: %s", raw.remote_addr, exc)
-                raw.abort()
-                return
+        try:
+            result = await self.upgrader.upgrade(raw)
+        except (Libp2pError, OSError, EOFError) as exc:
+            log.warning("inbound upgrade from %s failed: %s: %s", raw.remote_addr, type(exc).__name__, exc)
+            raw.abort()
+            return
+        except BaseException as exc:
+            # Cancelled (the host is closing) or a bug: never leave the socket open.
+            if not isinstance(exc, asyncio.CancelledError):
+                log.error("inbound upgrade from %s failed unexpectedly", raw.remote_addr, exc_info=exc)
+            raw.abort()
+            raise
+        finally:
+            self._pending_inbound -= 1
         if self._closing:
             raw.close()
             return
@@ -335,7 +346,11 @@ class Host:
                 timeout=self.config.negotiate_timeout, listed=list(self._handlers),
             )
         except (Libp2pError, OSError, EOFError) as exc:
-            log.debug("stream negotiation with %s failed: %s", stream.remote_peer_id, exc)
+            # Malformed or out-of-protocol messages are the peer's fault (WARNING); a stream reset
+            # or closed, or a timeout, is not.
+            level = logging.WARNING if isinstance(exc, (RemoteProtocolError, DecodeError)) else logging.DEBUG
+            log.log(level, "stream negotiation with %s failed, resetting the stream: %s: %s",
+                    stream.remote_peer_id, type(exc).__name__, exc)
             await stream.reset()
             return
         stream.protocol = protocol

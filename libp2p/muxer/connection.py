@@ -9,6 +9,7 @@ send window (yamux flow control) and on the socket's write buffer (TCP backpress
 from __future__ import annotations
 
 import asyncio
+import time
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -33,7 +34,23 @@ if TYPE_CHECKING:
 
 __all__ = ["MuxedConnection", "MuxedStream", "StreamResetError", "StreamClosedError"]
 
+# The clock handed to the muxer core (RTT samples, window auto-tuning, timers). Not loop.time():
+# uvloop's is libuv's cached millisecond clock, on which a loopback RTT measures 0 and yamux
+# windows never grow (perf ran ~2.5x slower on uvloop than on the default loop because of it).
+_clock = time.perf_counter
+
 log = logging.getLogger("libp2p.muxer")
+
+# A stream holding more unread bytes than this makes the connection stop reading the socket until
+# the loop has run its ready tasks once (see ``MuxedConnection._throttle_input``).
+_UNREAD_HIGH_WATER = 1 << 20
+# A muxer without flow control (mplex) cannot tell the sender to wait, so a stream over
+# _UNREAD_HIGH_WATER stops the connection reading its socket (TCP backpressure) until its reader
+# brings it under _UNREAD_LOW_WATER, as go-mplex (blocking reader) and rust-libp2p
+# (MaxBufferBehaviour::Block) do; a stream whose reader takes nothing for _BACKLOG_TIMEOUT seconds
+# meanwhile is reset (go-mplex's ReceiveTimeout), so one stuck reader cannot stall the connection.
+_UNREAD_LOW_WATER = _UNREAD_HIGH_WATER // 2
+_BACKLOG_TIMEOUT = 5.0
 
 
 class StreamResetError(Libp2pError, ConnectionResetError):
@@ -55,11 +72,14 @@ class MuxedStream:
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
         self._eof = False
+        self._fin = False  # the remote half-closed: reads end cleanly even if a reset follows
         self._reset: BaseException | None = None
         self._write_closed = False
         self._read_waiter: asyncio.Future[None] | None = None
         self._window_waiter: asyncio.Future[None] | None = None
         self._pushback = b""
+        self._backlogged = False  # the connection stopped reading its socket for this stream
+        self._progress_at = 0.0  # loop time of the last read while backlogged
 
     # --- identity of the stream ----------------------------------------------------------------
 
@@ -85,10 +105,17 @@ class MuxedStream:
         self._chunks.append(data)
         self._buffered += len(data)
         self._wake_reader()
+        if self._buffered > _UNREAD_HIGH_WATER:
+            self.conn._throttle_input()
+            if not self.conn._flow_controlled:
+                self.conn._backlog(self)
 
     def _feed_eof(self) -> None:
         self._eof = True
+        self._fin = True
         self._wake_reader()
+        if self._backlogged:  # nothing more comes for this stream
+            self.conn._unbacklog(self)
 
     def _set_reset(self, exc: BaseException) -> None:
         if self._reset is None:
@@ -96,6 +123,8 @@ class MuxedStream:
         self._eof = True
         self._wake_reader()
         self._wake_writer()
+        if self._backlogged:
+            self.conn._unbacklog(self)
 
     def _wake_reader(self) -> None:
         waiter = self._read_waiter
@@ -133,7 +162,9 @@ class MuxedStream:
             self._pushback = b""
             return data
         if not self._chunks:
-            if self._reset is not None:
+            # As go-yamux: a reset after the remote's FIN (say, the connection closing right after
+            # it) leaves the read side at a clean end of stream.
+            if self._reset is not None and not self._fin:
                 raise StreamResetError("stream reset") from self._reset
             return b""
         if n < 0:
@@ -148,6 +179,10 @@ class MuxedStream:
                 self._chunks[0] = first[n:]
         self._buffered -= len(data)
         self.conn._consumed(self.stream_id, len(data))
+        if self._backlogged:
+            self._progress_at = self.conn._loop.time()
+            if self._buffered <= _UNREAD_LOW_WATER:
+                self.conn._unbacklog(self)
         return data
 
     async def readexactly(self, n: int) -> bytes:
@@ -248,11 +283,15 @@ class MuxedConnection:
         self._close_reason: BaseException | None = None
         self._closed_event = asyncio.Event()
         self._flush_scheduled = False
+        self._input_throttled = False
+        self._flow_controlled: bool = getattr(session, "flow_control", True)
+        self._backlogged: set[MuxedStream] = set()
+        self._backlog_timer: asyncio.TimerHandle | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._ping_waiters: dict[int, asyncio.Future[None]] = {}
         self._loop = asyncio.get_running_loop()
-        self.opened_at = self._loop.time()
+        self.opened_at = _clock()
 
     def start(self, leftover: bytes = b"") -> None:
         """Take over the raw connection's input; ``leftover`` is plaintext read during the upgrade."""
@@ -276,6 +315,11 @@ class MuxedConnection:
         return self._closed
 
     @property
+    def close_reason(self) -> BaseException | None:
+        """Why the connection ended (a typed error when the peer broke a protocol); None while open."""
+        return self._close_reason
+
+    @property
     def streams(self) -> list[MuxedStream]:
         return list(self._streams.values())
 
@@ -296,12 +340,13 @@ class MuxedConnection:
 
     def _receive_plaintext(self, chunks: list[bytes]) -> None:
         session = self.session
-        now = self._loop.time()
+        now = _clock()
         try:
             for chunk in chunks:
                 session.receive_data(chunk, now)
         except Libp2pError as exc:
-            # The core queued its GoAway / resets; deliver what it emitted, send, then close.
+            # The typed error is the close reason; the core's GoAway / resets still go out.
+            self._shutdown(exc)
             self._process_events()
             self._flush()
             self._fail(exc)
@@ -313,6 +358,8 @@ class MuxedConnection:
         session = self.session
         streams = self._streams
         while (event := session.next_event()) is not None:
+            if self._closed:
+                continue  # the connection is gone, and its streams with it
             if isinstance(event, DataReceived):
                 stream = streams.get(event.stream_id)
                 if stream is not None:
@@ -339,8 +386,17 @@ class MuxedConnection:
                 if waiter is not None and not waiter.done():
                     waiter.set_result(None)
             elif isinstance(event, SessionClosed):
-                log.debug("%r: session closed (code %d, remote=%s): %s", self, event.error_code, event.remote, event.reason)
-                self._shutdown(ConnectionClosedError(event.reason or "muxer session closed"))
+                # The core's typed error (yamux keeps it in ``error``) is the close reason.
+                error = getattr(session, "error", None)
+                reason = error if isinstance(error, Libp2pError) else ConnectionClosedError(
+                    event.reason or "muxer session closed"
+                )
+                if event.error_code and not event.remote:
+                    log.warning("closing connection to %s: %s: %s", self.remote_peer_id, type(reason).__name__, reason)
+                else:
+                    log.debug("%r: session closed (code %d, remote=%s): %s", self, event.error_code, event.remote, event.reason)
+                # The socket is closed by the _flush that follows, after the core's GoAway.
+                self._shutdown(reason)
 
     def _maybe_forget(self, stream: MuxedStream) -> None:
         if stream._eof and stream._write_closed:
@@ -352,6 +408,61 @@ class MuxedConnection:
 
     def _on_lost(self, exc: Exception | None) -> None:
         self._shutdown(ConnectionClosedError(f"connection lost: {exc}" if exc else "connection closed"))
+
+    def _throttle_input(self) -> None:
+        """A stream has much unread data: pause the socket until the woken readers have run.
+
+        uvloop (libuv) reads a readable socket up to 32 times, 256 KiB each here, before any task
+        runs; an mplex stream (no flow control) then passes its 4 MiB unread limit and is reset,
+        and a yamux stream piles up its whole window. Reading resumes on the next loop turn,
+        after the readers woken so far (at worst one socket read per turn, like asyncio's own loop).
+        """
+        if not self._input_throttled:
+            self._input_throttled = True
+            self.raw.pause_reading()
+            self._loop.call_soon(self._resume_input)
+
+    def _resume_input(self) -> None:
+        self._input_throttled = False
+        if not self._closed and not self._backlogged:
+            self.raw.resume_reading()
+
+    def _backlog(self, stream: MuxedStream) -> None:
+        """No flow control: stop reading the socket until ``stream``'s reader catches up."""
+        if stream._backlogged or self._closed:
+            return
+        stream._backlogged = True
+        stream._progress_at = self._loop.time()
+        self._backlogged.add(stream)
+        self.raw.pause_reading()
+        if self._backlog_timer is None:
+            self._backlog_timer = self._loop.call_later(_BACKLOG_TIMEOUT, self._check_backlog)
+
+    def _unbacklog(self, stream: MuxedStream) -> None:
+        stream._backlogged = False
+        self._backlogged.discard(stream)
+        if not self._backlogged:
+            if self._backlog_timer is not None:
+                self._backlog_timer.cancel()
+                self._backlog_timer = None
+            if not self._closed and not self._input_throttled:
+                self.raw.resume_reading()
+
+    def _check_backlog(self) -> None:
+        """Reset the backlogged streams whose readers made no progress for ``_BACKLOG_TIMEOUT``."""
+        self._backlog_timer = None
+        if self._closed:
+            return
+        now = self._loop.time()
+        for stream in list(self._backlogged):
+            if now - stream._progress_at >= _BACKLOG_TIMEOUT:
+                log.debug("%r: %r read nothing of its %d unread bytes for %.0f s; resetting it",
+                          self, stream, stream._buffered, _BACKLOG_TIMEOUT)
+                stream._set_reset(StreamResetError("stream reset: its reader stalled with too much unread data"))
+                self._reset_stream(stream.stream_id)
+        if self._backlogged:
+            due = min(s._progress_at for s in self._backlogged) + _BACKLOG_TIMEOUT
+            self._backlog_timer = self._loop.call_later(max(0.0, due - now), self._check_backlog)
 
     # --- output path ---------------------------------------------------------------------------
 
@@ -369,6 +480,11 @@ class MuxedConnection:
             except Libp2pError as exc:
                 self._fail(exc)
                 return
+        if self._closed:
+            # The session ended (GoAway, violation, keep-alive timeout): what it queued is written;
+            # close the socket too, or a peer that never closes it would keep it open forever.
+            self.raw.close()
+            return
         self._reschedule_timer()
 
     def _schedule_flush(self) -> None:
@@ -385,14 +501,14 @@ class MuxedConnection:
             self._timer = None
         self._timer_at = when
         if when is not None and not self._closed:
-            self._timer = self._loop.call_at(when, self._on_timer)
+            self._timer = self._loop.call_later(max(0.0, when - _clock()), self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
         if self._closed:
             return
-        self.session.handle_timer(self._loop.time())
+        self.session.handle_timer(_clock())
         self._process_events()
         self._flush()
 
@@ -414,7 +530,7 @@ class MuxedConnection:
         if self._closed or n <= 0:
             return
         try:
-            self.session.acknowledge_received(stream_id, n, self._loop.time())
+            self.session.acknowledge_received(stream_id, n, _clock())
         except Libp2pError:
             return  # the stream is gone: nothing to acknowledge
         self._schedule_flush()
@@ -458,17 +574,17 @@ class MuxedConnection:
         ping = getattr(self.session, "ping", None)
         if ping is None:
             raise LocalProtocolError(f"{self.muxer_id} has no ping")
-        start = self._loop.time()
+        start = _clock()
         opaque = ping(start)
         waiter = self._loop.create_future()
         self._ping_waiters[opaque] = waiter
         self._flush()
         async with asyncio.timeout(timeout):
             await waiter
-        return self._loop.time() - start
+        return _clock() - start
 
     def _fail(self, exc: BaseException) -> None:
-        log.warning("closing connection to %s: %s", self.remote_peer_id, exc)
+        log.warning("closing connection to %s: %s: %s", self.remote_peer_id, type(exc).__name__, exc)
         self._shutdown(exc)
         self.raw.close()
 
@@ -480,6 +596,9 @@ class MuxedConnection:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._backlog_timer is not None:
+            self._backlog_timer.cancel()
+            self._backlog_timer = None
         for stream in list(self._streams.values()):
             stream._set_reset(StreamResetError(f"connection closed: {reason}"))
         self._streams.clear()

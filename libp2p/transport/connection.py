@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import cast
 
 from libp2p.errors import Libp2pError
 from libp2p.multiaddr import Multiaddr
@@ -23,6 +24,9 @@ log = logging.getLogger("libp2p.transport")
 _RECV_BUFFER_SIZE = 256 * 1024
 # During the handshake, reading pauses when this much is pending unread.
 _PENDING_HIGH_WATER = 1 << 20
+# close() lets queued bytes drain for this long, then aborts: a peer that stops reading must not
+# keep a closed connection's socket (and its write buffer) alive.
+_CLOSE_GRACE = 5.0
 
 Receiver = Callable[[memoryview], None]
 
@@ -51,6 +55,7 @@ class RawConnection(asyncio.BufferedProtocol):
         self._write_paused = False
         self._read_paused = False
         self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._abort_timer: asyncio.TimerHandle | None = None
         self._exc: Exception | None = None
         self.bytes_received = 0
         self.bytes_sent = 0
@@ -58,8 +63,8 @@ class RawConnection(asyncio.BufferedProtocol):
     # --- asyncio.BufferedProtocol --------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Not an isinstance check: uvloop's transports do not derive from asyncio.Transport.
+        self.transport = cast(asyncio.Transport, transport)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._recv_view
@@ -90,8 +95,13 @@ class RawConnection(asyncio.BufferedProtocol):
         self._wake_reader()
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
-            waiter.set_exception(ConnectionClosedError("connection lost"))
+            # A result, not an exception: a waiter whose drain() was cancelled would otherwise log
+            # "exception was never retrieved". drain() raises once it sees the connection closed.
+            waiter.set_result(None)
         self._drain_waiter = None
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+            self._abort_timer = None
         if not self._closed.done():
             self._closed.set_result(None)
         if self._on_lost is not None:
@@ -212,14 +222,19 @@ class RawConnection(asyncio.BufferedProtocol):
         if self._drain_waiter is None or self._drain_waiter.done():
             self._drain_waiter = asyncio.get_running_loop().create_future()
         await asyncio.shield(self._drain_waiter)
+        if self._closed.done():
+            raise ConnectionClosedError("connection lost")
 
     def write_eof(self) -> None:
         if self.transport is not None and not self.transport.is_closing() and self.transport.can_write_eof():
             self.transport.write_eof()
 
     def close(self) -> None:
+        """Close after the queued bytes are written; abort if that takes over ``_CLOSE_GRACE`` s."""
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
+            if not self._closed.done() and self._abort_timer is None:
+                self._abort_timer = self._closed.get_loop().call_later(_CLOSE_GRACE, self.abort)
 
     def abort(self) -> None:
         if self.transport is not None:

@@ -121,6 +121,9 @@ class MplexSession:
     """One mplex connection. ``is_initiator`` is kept for symmetry with yamux; mplex ids do not
     depend on the connection role."""
 
+    # No flow control: the asyncio adapter applies TCP backpressure to slow readers instead.
+    flow_control = False
+
     __slots__ = (
         "_closed",
         "_decoder",

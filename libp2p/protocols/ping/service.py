@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -49,19 +50,19 @@ class PingService:
     async def ping(self, peer_id: PeerId, count: int = 1, *, timeout: float = PING_TIMEOUT) -> list[float]:
         """Ping ``count`` times over one stream; returns each round-trip time in seconds."""
         stream = await self.host.new_stream(peer_id, [PROTOCOL_ID])
-        loop = asyncio.get_running_loop()
+        # perf_counter, not loop.time(): uvloop's loop clock has millisecond steps.
         client = PingClient()
         rtts: list[float] = []
         try:
             for _ in range(count):
-                client.send_ping(os.urandom(PING_LENGTH), loop.time())
+                client.send_ping(os.urandom(PING_LENGTH), time.perf_counter())
                 await stream.write(client.data_to_send())
                 async with asyncio.timeout(timeout):
                     while client.outstanding:
                         data = await stream.read(PING_LENGTH)
                         if not data:
                             raise EOFError("the peer closed the ping stream")
-                        client.receive_data(data, loop.time())
+                        client.receive_data(data, time.perf_counter())
                 event = client.next_event()
                 assert isinstance(event, PongReceived)
                 rtts.append(event.rtt)

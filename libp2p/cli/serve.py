@@ -1,0 +1,63 @@
+"""``libp2p serve``: run a node that answers identify, ping and echo (and perf) until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+from libp2p.cli import _common
+
+DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0"
+
+log = logging.getLogger("libp2p.cli")
+
+
+def add_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "serve",
+        help="run a node until SIGINT/SIGTERM",
+        parents=[_common.network_options()],
+        description="Listen, print one JSON line {\"peer_id\": ..., \"multiaddrs\": [...]} on stdout once "
+        "listening (the multiaddrs end in /p2p/<peer id>, ready for `libp2p ping`), then answer identify, "
+        "ping and echo (and perf with --perf) until SIGINT or SIGTERM; close gracefully and exit 0.",
+    )
+    p.add_argument("--listen", action="append", metavar="MULTIADDR",
+                   help=f"address to listen on; repeatable (default: {DEFAULT_LISTEN}, loopback on a free "
+                   "port; use /ip4/0.0.0.0/tcp/PORT to accept other machines)")
+    p.add_argument("--perf", action="store_true", help="also serve the perf protocol (/perf/1.0.0)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return _common.run_command("serve", args, lambda: _serve(args), client=False)
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from libp2p.errors import Libp2pError
+    from libp2p.host.host import new_host
+
+    listen = args.listen or [DEFAULT_LISTEN]
+    try:
+        host = new_host(
+            listen_addrs=listen, enable_echo=True, enable_perf=args.perf, **_common.host_options(args)
+        )
+    except (Libp2pError, ValueError) as exc:
+        raise _common.CliError(str(exc), 2) from None
+    stop = _common.stop_event()
+    try:
+        await host.start()
+    except (Libp2pError, OSError) as exc:
+        raise _common.CliError(f"cannot listen: {_common.describe(exc)}") from None
+    try:
+        line = {"peer_id": str(host.peer_id), "multiaddrs": [str(a) for a in host.full_addrs()]}
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
+        log.info("serving %s on %s", host.peer_id, ", ".join(line["multiaddrs"]))
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await host.close()
+    return 0
