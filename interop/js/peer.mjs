@@ -20,6 +20,10 @@ import { createLibp2p } from 'libp2p'
 const ECHO_PROTOCOL = '/echo/1.0.0'
 const HASH_PROTOCOL = '/hash/1.0.0'
 const IDENTIFY_PUSH_PROTOCOL = '/ipfs/id/push/1.0.0'
+const PERF_PROTOCOL = '/perf/1.0.0'
+const PING_PROTOCOL = '/ipfs/ping/1.0.0'
+const PERF_BLOCK = 64 * 1024
+const PERF_ZEROS = new Uint8Array(PERF_BLOCK)
 // generous per-protocol stream limits so K concurrent test streams never trip
 // js-libp2p's defaults (32 inbound / 64 outbound per protocol per connection)
 const STREAM_LIMIT = 4096
@@ -60,11 +64,13 @@ function usage (msg) {
   if (msg != null) console.error(`error: ${msg}`)
   console.error(`usage:
   node peer.mjs listen [--listen MA]... [--muxer yamux|mplex] [--key-seed HEX32] [--key-type T]
-                       [--agent STR] [--events] [--ignore-stdin] [--no-connection-monitor]
+                       [--agent STR] [--events] [--ignore-stdin] [--no-connection-monitor] [--perf]
   node peer.mjs dial --to MA [--muxer yamux|mplex] [--pings N] [--echo-bytes N]
                      [--streams K --stream-bytes N] [--stream-protocol echo|hash]
                      [--hold-ms MS] [--timeout-ms MS] [--key-seed HEX32] [--key-type T] [--agent STR]
-                     [--no-connection-monitor]`)
+                     [--no-connection-monitor]
+  node peer.mjs perf --to MA [--muxer yamux|mplex] [--upload-bytes N] [--download-bytes N]
+                     [--iterations K] [--pings N] [--dials N] [--timeout-ms MS] [--no-connection-monitor]`)
   process.exit(2)
 }
 
@@ -223,6 +229,126 @@ function makeHandlers (report) {
 
 const handlerOptions = { maxInboundStreams: STREAM_LIMIT, maxOutboundStreams: STREAM_LIMIT }
 
+// ------------------------------------------------------------------- perf
+
+/** Send n zero bytes in PERF_BLOCK chunks honouring back-pressure. */
+async function sendZeros (stream, n) {
+  while (n > 0) {
+    const chunk = n >= PERF_BLOCK ? PERF_ZEROS : PERF_ZEROS.subarray(0, n)
+    n -= chunk.byteLength
+    if (!stream.send(chunk)) {
+      await stream.onDrain({ signal: AbortSignal.timeout(30_000) })
+    }
+  }
+}
+
+/**
+ * /perf/1.0.0 server (libp2p/specs perf/perf.md): read the u64 big-endian
+ * download size, drain the upload until the remote half-closes, then send that
+ * many bytes and close.
+ */
+async function perfHandler (stream) {
+  const header = new Uint8Array(8)
+  let headerLen = 0
+  try {
+    await consume(stream, (buf) => {
+      if (headerLen < 8) {
+        const take = Math.min(8 - headerLen, buf.byteLength)
+        header.set(buf.subarray(0, take), headerLen)
+        headerLen += take
+      }
+    })
+    if (headerLen < 8) throw new Error(`perf: stream ended after ${headerLen} header bytes`)
+    const n = new DataView(header.buffer).getBigUint64(0)
+    if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`perf: download size ${n} too large`)
+    await sendZeros(stream, Number(n))
+    await stream.close({ signal: AbortSignal.timeout(30_000) })
+  } catch (err) {
+    log(`perf handler error: ${errText(err)}`)
+    stream.abort(err)
+  }
+}
+
+/** One perf run on a new stream: upload then download; resolves to the seconds it took. */
+async function perfOnce (conn, upload, download) {
+  const start = performance.now()
+  const stream = await conn.newStream(PERF_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+  let received = 0
+  const reading = consume(stream, (buf) => { received += buf.byteLength })
+  try {
+    const header = new Uint8Array(8)
+    new DataView(header.buffer).setBigUint64(0, BigInt(download))
+    stream.send(header)
+    await sendZeros(stream, upload)
+    await stream.close({ signal: AbortSignal.timeout(60_000) })
+    await reading
+  } catch (err) {
+    stream.abort(err)
+    reading.catch(() => {})
+    throw err
+  }
+  const seconds = (performance.now() - start) / 1000
+  if (received !== download) throw new Error(`perf: expected ${download} bytes, received ${received}`)
+  return seconds
+}
+
+/** Buffered exact reads from a stream's 'message' events. */
+function streamReader (stream) {
+  const chunks = []
+  let buffered = 0
+  let ended = false
+  let waiter = null
+  const wake = () => { if (waiter != null) { const w = waiter; waiter = null; w() } }
+  stream.addEventListener('message', (evt) => {
+    const b = toBytes(evt.data)
+    chunks.push(b)
+    buffered += b.byteLength
+    wake()
+  })
+  stream.addEventListener('end', () => { ended = true; wake() })
+  stream.addEventListener('close', () => { ended = true; wake() })
+  return async function readExactly (n) {
+    while (buffered < n) {
+      if (ended) throw new Error(`stream ended with ${buffered} of ${n} bytes`)
+      await new Promise(resolve => { waiter = resolve })
+    }
+    const out = new Uint8Array(n)
+    let off = 0
+    while (off < n) {
+      const head = chunks[0]
+      const take = Math.min(head.byteLength, n - off)
+      out.set(head.subarray(0, take), off)
+      off += take
+      if (take === head.byteLength) chunks.shift()
+      else chunks[0] = head.subarray(take)
+    }
+    buffered -= n
+    return out
+  }
+}
+
+/** n ping round trips on ONE /ipfs/ping/1.0.0 stream (js's ping service opens a stream per ping); seconds each. */
+async function pingSameStream (conn, n) {
+  const stream = await conn.newStream(PING_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+  const readExactly = streamReader(stream)
+  const rtts = []
+  try {
+    for (let i = 0; i < n; i++) {
+      const data = randomBytes(32)
+      const start = performance.now()
+      stream.send(data)
+      const back = await withTimeout(readExactly(32), 10_000, 'ping')
+      rtts.push((performance.now() - start) / 1000)
+      if (!Buffer.from(back).equals(data)) throw new Error('ping: wrong payload echoed')
+    }
+    await stream.close({ signal: AbortSignal.timeout(10_000) })
+  } catch (err) {
+    stream.abort(err)
+    throw err
+  }
+  return rtts
+}
+
 // ------------------------------------------------------------------- node
 
 async function loadKey (values) {
@@ -379,6 +505,7 @@ async function runListen (values, muxer) {
   const { echoHandler, hashHandler } = makeHandlers(report)
   await node.handle(ECHO_PROTOCOL, echoHandler, handlerOptions)
   await node.handle(HASH_PROTOCOL, hashHandler, handlerOptions)
+  if (values.perf === true) await node.handle(PERF_PROTOCOL, perfHandler, { maxInboundStreams: 64, maxOutboundStreams: 64 })
 
   node.addEventListener('connection:open', (evt) => report({ event: 'connection_open', ...connJson(evt.detail) }))
   node.addEventListener('connection:close', (evt) => report({ event: 'connection_close', ...connJson(evt.detail) }))
@@ -604,6 +731,96 @@ async function runDial (values, muxer) {
   await finish(node, result.errors.length === 0 ? 0 : 1)
 }
 
+// -------------------------------------------------------------------- perf
+
+/**
+ * The benchmark client (benchmarks/e2e/bench_stack.py): on one connection,
+ * `iterations` perf runs uploading `upload-bytes`, then `iterations` runs
+ * downloading `download-bytes`, then `pings` round trips on one ping stream;
+ * then `dials` times: new connection -> identify starts -> first ping (js's
+ * ping service) -> hang up. Prints one JSON line; times in seconds.
+ */
+async function runPerf (values, muxer) {
+  if (values.to == null) usage('perf needs --to MULTIADDR')
+  const upload = intOpt(values, 'upload-bytes', 0)
+  const download = intOpt(values, 'download-bytes', 0)
+  const iterations = intOpt(values, 'iterations', 1)
+  const pings = intOpt(values, 'pings', 0)
+  const dials = intOpt(values, 'dials', 0)
+  const timeoutMs = intOpt(values, 'timeout-ms', 600_000)
+  let target
+  try {
+    target = multiaddr(values.to)
+  } catch (err) {
+    usage(`bad --to multiaddr: ${errText(err)}`)
+  }
+  const result = { implementation: 'js-libp2p', muxer: null, upload_bytes: upload, download_bytes: download, upload_seconds: [], download_seconds: [], upload_cpu_seconds: [], download_cpu_seconds: [], ping_rtts: [], dial_seconds: [], dial_ping_seconds: [], errors: [] }
+  let node
+  let printed = false
+  const finish = async (code) => {
+    if (printed) return
+    printed = true
+    result.rusage = process.resourceUsage()
+    emit(result)
+    if (node != null) await stopNode(node)
+    process.exit(code)
+  }
+  const globalTimer = setTimeout(() => {
+    result.errors.push(`timeout: run took more than ${timeoutMs} ms`)
+    const hard = setTimeout(() => process.exit(3), STOP_TIMEOUT_MS + 1000)
+    hard.unref()
+    finish(3)
+  }, timeoutMs)
+  process.on('SIGTERM', () => { result.errors.push('SIGTERM'); finish(143) })
+  process.on('SIGINT', () => { result.errors.push('SIGINT'); finish(130) })
+
+  node = await makeNode({ values, mode: 'dial', muxer })
+  await node.handle(PERF_PROTOCOL, perfHandler, { maxInboundStreams: 64, maxOutboundStreams: 64 })
+  // identify on every new connection, as our host does
+  watchIdentify(node, () => {})
+  await node.start()
+  try {
+    const conn = await node.dial(target, { signal: AbortSignal.timeout(15_000) })
+    result.muxer = conn.multiplexer ?? null
+    // warm-up: a small run on each path
+    if (upload > 0 || download > 0) await perfOnce(conn, Math.min(upload, 1 << 24), Math.min(download, 1 << 24))
+    // process CPU time (user + system) per transfer, in seconds
+    const cpu = (c0) => { const d = process.cpuUsage(c0); return (d.user + d.system) / 1e6 }
+    for (let i = 0; i < iterations && upload > 0; i++) {
+      const c0 = process.cpuUsage()
+      result.upload_seconds.push(await perfOnce(conn, upload, 0))
+      result.upload_cpu_seconds.push(cpu(c0))
+    }
+    for (let i = 0; i < iterations && download > 0; i++) {
+      const c0 = process.cpuUsage()
+      result.download_seconds.push(await perfOnce(conn, 0, download))
+      result.download_cpu_seconds.push(cpu(c0))
+    }
+    if (pings > 0) {
+      await pingSameStream(conn, Math.min(10, pings)) // warm-up
+      result.ping_rtts = await pingSameStream(conn, pings)
+    }
+    await node.hangUp(conn.remotePeer)
+    for (let i = 0; i < dials + 1; i++) {
+      const t0 = performance.now()
+      const c = await node.dial(target, { signal: AbortSignal.timeout(15_000) })
+      const t1 = performance.now()
+      await node.services.ping.ping(c.remotePeer, { signal: AbortSignal.timeout(10_000) })
+      const t2 = performance.now()
+      if (i > 0) { // the first one is a warm-up
+        result.dial_seconds.push((t1 - t0) / 1000)
+        result.dial_ping_seconds.push((t2 - t0) / 1000)
+      }
+      await node.hangUp(c.remotePeer)
+    }
+  } catch (err) {
+    log(`perf failed: ${err?.stack ?? errText(err)}`)
+    result.errors.push(errText(err))
+  }
+  clearTimeout(globalTimer)
+  await finish(result.errors.length === 0 ? 0 : 1)
+}
+
 // -------------------------------------------------------------------- main
 
 async function main () {
@@ -627,7 +844,12 @@ async function main () {
         'stream-bytes': { type: 'string' },
         'stream-protocol': { type: 'string' },
         'hold-ms': { type: 'string' },
-        'timeout-ms': { type: 'string' }
+        'timeout-ms': { type: 'string' },
+        perf: { type: 'boolean' },
+        'upload-bytes': { type: 'string' },
+        'download-bytes': { type: 'string' },
+        iterations: { type: 'string' },
+        dials: { type: 'string' }
       }
     })
   } catch (err) {
@@ -635,10 +857,11 @@ async function main () {
   }
   const { values, positionals } = parsed
   const mode = positionals[0]
-  if (positionals.length !== 1 || (mode !== 'listen' && mode !== 'dial')) usage('first argument must be listen or dial')
+  if (positionals.length !== 1 || !['listen', 'dial', 'perf'].includes(mode)) usage('first argument must be listen, dial or perf')
   const muxer = values.muxer
   if (muxer !== 'yamux' && muxer !== 'mplex') usage('--muxer must be yamux or mplex')
   if (mode === 'listen') await runListen(values, muxer)
+  else if (mode === 'perf') await runPerf(values, muxer)
   else await runDial(values, muxer)
 }
 
