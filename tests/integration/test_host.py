@@ -248,7 +248,7 @@ async def test_memory_transport_hosts(muxer: str) -> None:
 async def test_slow_reader_bounds_the_writer(muxer: str) -> None:
     """A reader that stops reading makes the writer wait: nothing buffers without bound (yamux)."""
     if muxer == MPLEX:
-        pytest.skip("mplex has no flow control: a slow reader is reset instead (tested in sansio/test_mplex.py)")
+        pytest.skip("mplex has no flow control: TCP backpressure instead (tests/integration/test_mplex_backpressure.py)")
     gate = asyncio.Event()
     received = 0
 
