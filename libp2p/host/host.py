@@ -16,6 +16,7 @@ from libp2p.identity.keys import PrivateKey, generate_key_pair
 from libp2p.identity.peer_id import PeerId
 from libp2p.multiaddr import P_DNS, P_DNS4, P_DNS6, P_DNSADDR, Multiaddr
 from libp2p.muxer.connection import MuxedConnection, MuxedStream
+from libp2p.negotiate.core import MultistreamDialer
 from libp2p.negotiate.service import accept_protocol, select_protocol
 from libp2p.peerstore import ADDRESS_TTL, CONNECTED_ADDR_TTL, RECENTLY_CONNECTED_ADDR_TTL, PeerInfo, Peerstore
 from libp2p.transport.connection import RawConnection
@@ -49,6 +50,8 @@ class HostConfig:
     negotiate_timeout: float = 10.0  # per-stream protocol negotiation
     max_pending_inbound: int = 64  # inbound connections in their handshake at once
     max_inbound_streams: int = 1024  # per connection (beyond the muxer's own limit)
+    # Single-protocol streams are selected optimistically ("lazy" multistream), as go does.
+    optimistic_negotiation: bool = True
     agent_version: str = AGENT_VERSION
     protocol_version: str = PROTOCOL_VERSION
 
@@ -452,6 +455,18 @@ class Host:
             protocols = [protocols]
         conn = await self._connection_to(peer_id)
         stream = conn.open_stream()
+        if len(protocols) == 1 and self.config.optimistic_negotiation:
+            # As go-libp2p's lazy client: propose and return; the answer is checked on first read,
+            # so the first write shares the proposal's flight and saves a round trip.
+            dialer = MultistreamDialer(protocols, optimistic=True)
+            try:
+                await stream.write(dialer.data_to_send())
+            except BaseException:
+                await stream.reset()
+                raise
+            stream.protocol = protocols[0]
+            stream._expect_negotiation(dialer)
+            return stream
         try:
             stream.protocol = await select_protocol(
                 stream.read, stream.write, stream.unread, protocols, timeout=self.config.negotiate_timeout

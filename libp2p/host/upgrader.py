@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from libp2p.abc import MuxerSession
 from libp2p.errors import Libp2pError
+from libp2p.negotiate.core import MultistreamDialer
 from libp2p.negotiate.service import accept_protocol, select_protocol
 from libp2p.security.noise.config import NoiseConfig
 from libp2p.security.noise.service import NoiseSession, noise_handshake
@@ -115,8 +116,11 @@ class Upgrader:
         async def write_raw(data: bytes) -> None:
             raw.write(data)
 
+        negotiation = None
         if raw.is_initiator:
-            await select_protocol(raw.read, write_raw, raw.unread, self.security, timeout=self.timeout)
+            # One security protocol: propose it optimistically, in the same flight as Noise's
+            # first message (go-libp2p's lazy multistream does the same).
+            negotiation = MultistreamDialer(self.security, optimistic=True)
         else:
             await accept_protocol(raw.read, write_raw, raw.unread, self.security, timeout=self.timeout)
         secure = await noise_handshake(
@@ -125,6 +129,7 @@ class Upgrader:
             remote_peer_id=remote_peer_id,
             muxers=self.muxers,
             config=self.noise_config,
+            negotiation=negotiation,
         )
         channel = _SecureChannel(raw, secure)
         muxer = secure.early_muxer

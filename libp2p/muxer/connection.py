@@ -26,6 +26,9 @@ from libp2p.muxer.events import (
     StreamOpened,
     StreamReset,
 )
+from libp2p.negotiate.core import MultistreamDialer
+from libp2p.negotiate.events import ProtocolAgreed
+from libp2p.negotiate.service import ProtocolNotSupportedError
 from libp2p.transport.connection import ConnectionClosedError, RawConnection
 
 if TYPE_CHECKING:
@@ -78,6 +81,7 @@ class MuxedStream:
         self._read_waiter: asyncio.Future[None] | None = None
         self._window_waiter: asyncio.Future[None] | None = None
         self._pushback = b""
+        self._pending_negotiation: MultistreamDialer | None = None
         self._backlogged = False  # the connection stopped reading its socket for this stream
         self._progress_at = 0.0  # loop time of the last read while backlogged
 
@@ -149,8 +153,37 @@ class MuxedStream:
             finally:
                 self._read_waiter = None
 
+    def _expect_negotiation(self, dialer: MultistreamDialer) -> None:
+        """Optimistic protocol selection: the proposal went out with no answer awaited.
+
+        The first read consumes the listener's answer; a refusal surfaces there as
+        ``ProtocolNotSupportedError`` (and the stream is reset).
+        """
+        self._pending_negotiation = dialer
+
+    async def _finish_negotiation(self, dialer: MultistreamDialer) -> None:
+        self._pending_negotiation = None
+        try:
+            while not dialer.finished:
+                data = await self._read_data(-1)
+                if not data:
+                    raise ProtocolNotSupportedError("the stream ended before the protocol was confirmed")
+                dialer.receive_data(data)
+            event = dialer.next_event()
+            if not isinstance(event, ProtocolAgreed):
+                raise ProtocolNotSupportedError(f"the remote refused {list(dialer.protocols)}")
+        except BaseException:
+            await self.reset()
+            raise
+        self.unread(dialer.unused_data())
+
     async def read(self, n: int = -1) -> bytes:
         """Up to ``n`` bytes (everything buffered when ``n`` < 0); ``b""`` at end of stream."""
+        if self._pending_negotiation is not None:
+            await self._finish_negotiation(self._pending_negotiation)
+        return await self._read_data(n)
+
+    async def _read_data(self, n: int) -> bytes:
         if n == 0:
             return b""
         await self._wait_readable()

@@ -103,9 +103,30 @@ async def test_unsupported_protocol_and_handler_removal(pair: tuple[Host, Host])
     assert s.protocol == "/hello/1.0.0"
     assert await s.read() == b"hello /hello/1.0.0"
     assert await s.read() == b""  # the handler returned: the host half-closed for it
+    lazy = await b.new_stream(a.peer_id, ["/hello/1.0.0"])  # one protocol: proposed optimistically
+    assert await lazy.read() == b"hello /hello/1.0.0"
     a.remove_stream_handler("/hello/1.0.0")
+    # Optimistic selection reports the refusal on the first read, and resets the stream.
+    lazy = await b.new_stream(a.peer_id, ["/hello/1.0.0"])
+    await lazy.write(b"ignored")
     with pytest.raises(ProtocolNotSupportedError):
-        await b.new_stream(a.peer_id, ["/hello/1.0.0"])
+        await lazy.read()
+    assert lazy.is_reset
+    with pytest.raises(ProtocolNotSupportedError):
+        await b.new_stream(a.peer_id, ["/hello/1.0.0", "/hello/2.0.0"])
+
+
+async def test_optimistic_selection_saves_a_round_trip(pair: tuple[Host, Host]) -> None:
+    """The first write of a single-protocol stream travels with the proposal."""
+    a, b = pair
+    await b.connect(a.full_addrs()[0])
+    stream = await b.new_stream(a.peer_id, ["/echo/1.0.0"])
+    assert stream.protocol == "/echo/1.0.0"
+    await stream.write(b"early data")
+    await stream.close()
+    async with asyncio.timeout(5):
+        assert await stream.readexactly(10) == b"early data"
+        assert await stream.read() == b""
 
 
 async def test_handler_exception_resets_only_that_stream(pair: tuple[Host, Host]) -> None:

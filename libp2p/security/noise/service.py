@@ -6,6 +6,9 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from libp2p.negotiate.core import MultistreamDialer
+from libp2p.negotiate.events import ProtocolAgreed
+from libp2p.negotiate.service import ProtocolNotSupportedError
 from libp2p.security.noise.config import NoiseConfig
 from libp2p.security.noise.core import NoiseHandshake
 from libp2p.security.noise.errors import HandshakeError, HandshakeTimeoutError
@@ -48,8 +51,14 @@ async def noise_handshake(
     remote_peer_id: PeerId | None,
     muxers: Sequence[str],
     config: NoiseConfig | None = None,
+    negotiation: MultistreamDialer | None = None,
 ) -> NoiseSession:
-    """Run the XX handshake on ``raw``; verifies the remote (and ``remote_peer_id`` when given)."""
+    """Run the XX handshake on ``raw``; verifies the remote (and ``remote_peer_id`` when given).
+
+    With ``negotiation`` (an optimistic multistream dialer that proposed ``/noise``), its proposal
+    goes out in the same write as the first handshake message, and the listener's answer is
+    consumed from the front of what arrives: one round trip fewer per dial.
+    """
     config = config or NoiseConfig()
     loop = asyncio.get_running_loop()
     hs = NoiseHandshake(
@@ -61,6 +70,8 @@ async def noise_handshake(
         now=loop.time(),
     )
     out = hs.data_to_send()
+    if negotiation is not None:
+        out = negotiation.data_to_send() + out
     if out:
         raw.write(out)
     try:
@@ -69,6 +80,17 @@ async def noise_handshake(
                 data = await raw.read()
                 if not data:
                     raise HandshakeError("connection closed during the Noise handshake")
+                if negotiation is not None:
+                    negotiation.receive_data(data)
+                    if not negotiation.finished:
+                        continue
+                    event = negotiation.next_event()
+                    if not isinstance(event, ProtocolAgreed):
+                        raise ProtocolNotSupportedError("the remote refused /noise")
+                    data = negotiation.unused_data()
+                    negotiation = None
+                    if not data:
+                        continue
                 hs.receive_data(data)
                 out = hs.data_to_send()
                 if out:
