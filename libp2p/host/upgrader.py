@@ -33,9 +33,12 @@ SECURITY = (NOISE,)
 
 
 def _yamux(is_initiator: bool) -> MuxerSession:
-    from libp2p.muxer.yamux import YamuxSession
+    from libp2p.muxer.yamux import YamuxConfig, YamuxSession
 
-    return YamuxSession(is_initiator)
+    # A full data frame (12-byte header + payload) fills exactly one Noise message (65519 bytes of
+    # plaintext), so the receiver finds whole frames in each decrypted message instead of
+    # reassembling frames that straddle two.
+    return YamuxSession(is_initiator, YamuxConfig(max_message_size=_NOISE_MAX_PLAINTEXT))
 
 
 def _mplex(is_initiator: bool) -> MuxerSession:
@@ -43,6 +46,8 @@ def _mplex(is_initiator: bool) -> MuxerSession:
 
     return MplexSession(is_initiator)
 
+
+_NOISE_MAX_PLAINTEXT = 65535 - 16
 
 MUXERS: dict[str, Callable[[bool], MuxerSession]] = {YAMUX: _yamux, MPLEX: _mplex}
 
