@@ -1,0 +1,297 @@
+"""Start and drive the go-libp2p interop peer (``interop/go``) from tests.
+
+The Go program has the same command line and JSON lines as the js peer (``interop/js/peer.mjs``), so
+this module mirrors :mod:`tests.interop.js_peer`:
+
+* :func:`build_go_peer` runs ``ci/build_go_peer.sh`` once per process and returns the path of the
+  cached binary (built once per source hash; a cached run takes milliseconds).
+* :func:`require_go_peer` is the same for fixtures: skips when ``go`` is missing, but fails instead
+  when ``CI=true``.
+* :meth:`GoPeer.listen` is a context manager running ``peer listen --events``: it yields once the
+  peer printed its ``{"peer_id", "multiaddrs", ...}`` line and always stops the process (stdin
+  closed, then SIGTERM, then SIGKILL, each bounded) when the block ends. Events, stdin commands
+  and waiting work exactly as for :class:`tests.interop.js_peer.JsPeer` (``wait_event``,
+  ``await_event``, ``command``, ``command_async``, ...).
+* :func:`run_go_dialer` / :func:`run_go_dialer_async` run ``peer dial`` and return its result
+  JSON plus ``exit_code`` and ``stderr``.
+* :func:`run_go_peer` / :func:`run_go_peer_async` run any other mode (``perf``,
+  ``transport-interop``) with a time limit and return ``(exit_code, stdout, stderr)``.
+
+Every wait is bounded. See ``interop/go/README.md`` for the program's options and JSON formats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tests.interop.js_peer import JsPeer, in_ci
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD_SCRIPT = REPO / "ci" / "build_go_peer.sh"
+BUILD_TIMEOUT = 1500.0
+FALLBACK_GO = Path("/usr/local/go/bin/go")
+
+Event = dict[str, Any]
+
+__all__ = ["GoPeer", "GoPeerUnavailable", "build_go_peer", "go_executable", "require_go_peer",
+           "run_go_dialer", "run_go_dialer_async", "run_go_peer", "run_go_peer_async"]
+
+
+class GoPeerUnavailable(RuntimeError):
+    """``go`` is not installed: the go-libp2p interop tests cannot run here."""
+
+
+def go_executable() -> str | None:
+    found = shutil.which("go")
+    if found is not None:
+        return found
+    return str(FALLBACK_GO) if FALLBACK_GO.is_file() and os.access(FALLBACK_GO, os.X_OK) else None
+
+
+_build_lock = threading.Lock()
+_binary: Path | None = None
+
+
+def build_go_peer(timeout: float = BUILD_TIMEOUT) -> Path:
+    """Build (or find in the cache) the go peer once per process; return the binary's path.
+
+    Raises :class:`GoPeerUnavailable` when ``go`` is missing and ``RuntimeError`` when the build fails.
+    """
+    global _binary
+    with _build_lock:
+        if _binary is not None:
+            return _binary
+        if go_executable() is None:
+            raise GoPeerUnavailable("go not found on PATH or in /usr/local/go/bin (the go-libp2p interop peer "
+                                    "needs Go >= 1.26)")
+        try:
+            proc = subprocess.run(["bash", str(BUILD_SCRIPT)], stdin=subprocess.DEVNULL, capture_output=True,
+                                  text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise RuntimeError(f"{BUILD_SCRIPT} timed out after {timeout:.0f} s") from exc
+        lines = proc.stdout.strip().splitlines()
+        if proc.returncode != 0 or not lines:
+            raise RuntimeError(f"{BUILD_SCRIPT} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+        path = Path(lines[-1])
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise RuntimeError(f"{BUILD_SCRIPT} printed {path}, which is not an executable")
+        _binary = path
+        return path
+
+
+def require_go_peer() -> Path:
+    """:func:`build_go_peer` for fixtures: skip if go is missing (fail when ``CI=true``)."""
+    import pytest
+
+    try:
+        return build_go_peer()
+    except GoPeerUnavailable as exc:
+        if in_ci():
+            pytest.fail(f"go-libp2p interop peer unavailable under CI=true: {exc}")
+        pytest.skip(f"go-libp2p interop peer unavailable: {exc}")
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+
+
+def _common_args(key_seed: str | bytes | None, key_type: str | None, agent: str | None,
+                 security: str | None) -> list[str]:
+    args: list[str] = []
+    if key_seed is not None:
+        args += ["--key-seed", key_seed.hex() if isinstance(key_seed, bytes) else key_seed]
+    if key_type is not None:
+        args += ["--key-type", key_type]
+    if agent is not None:
+        args += ["--agent", agent]
+    if security is not None:
+        args += ["--security", security]
+    return args
+
+
+class GoPeer(JsPeer):
+    """A running ``peer listen`` process of the Go program. Create it with :meth:`listen`.
+
+    Everything but the start-up is :class:`JsPeer`'s (the two programs print the same lines).
+    """
+
+    #: False for modes that ignore stdin (``perf --run-server``): :meth:`stop` signals at once
+    stdin_stops: bool = True
+
+    @classmethod
+    @contextlib.contextmanager
+    def listen(cls, muxer: str = "yamux", *, listen_addr: str | Sequence[str] = "/ip4/127.0.0.1/tcp/0",
+               key_seed: str | bytes | None = None, key_type: str | None = None, agent: str | None = None,
+               security: str | None = None, extra_args: Sequence[str] = (), binary: Path | None = None,
+               startup_timeout: float = 30.0, **_ignored: Any) -> Iterator[GoPeer]:
+        """Run a go listener (yamux and mplex offered, ``muxer`` preferred) for the ``with`` block.
+
+        ``key_seed`` (32 bytes or 64 hex chars) makes the Ed25519 identity deterministic;
+        ``key_type`` may also be ``ecdsa`` here; ``security`` is ``noise`` (default) or ``tls``.
+        Keyword arguments only meaningful to the js peer (``connection_monitor``, ``peer_dir``) are
+        accepted and ignored, so tests can start either peer with the same call.
+        """
+        addrs = [listen_addr] if isinstance(listen_addr, str) else list(listen_addr)
+        args = ["listen", "--muxer", muxer, "--events"]
+        for addr in addrs:
+            args += ["--listen", addr]
+        args += _common_args(key_seed, key_type, agent, security)
+        args += list(extra_args)
+        with cls.run(args, binary=binary, startup_timeout=startup_timeout) as peer:
+            yield peer
+
+    @classmethod
+    @contextlib.contextmanager
+    def run(cls, args: Sequence[str], *, binary: Path | None = None, startup_timeout: float = 30.0,
+            stdin_stops: bool = True) -> Iterator[GoPeer]:
+        """Run ``peer ARGS...`` for the ``with`` block once it printed its first JSON line (the
+        ``{"peer_id", "multiaddrs", ...}`` line of ``listen`` and ``perf --run-server``)."""
+        exe = binary if binary is not None else build_go_peer()
+        fd, name = tempfile.mkstemp(prefix="go-peer-", suffix=".stderr")
+        os.close(fd)
+        stderr_path = Path(name)
+        with open(stderr_path, "ab") as stderr_file:
+            try:
+                proc = subprocess.Popen([str(exe), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=stderr_file)
+            except BaseException:
+                stderr_path.unlink(missing_ok=True)
+                raise
+        peer = cls(proc, stderr_path)
+        peer.stdin_stops = stdin_stops
+        try:
+            peer._wait_ready(startup_timeout)
+            yield peer
+        finally:
+            peer.stop()
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        if not self.stdin_stops and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout)
+        return super().stop(timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        try:
+            super()._wait_ready(timeout)
+        except RuntimeError as exc:
+            raise RuntimeError(str(exc).replace("js peer", "go peer", 1)) from None
+
+    def _describe_wait(self, kind: str | None, fields: dict[str, Any], timeout: float) -> str:
+        return super()._describe_wait(kind, fields, timeout).replace("js peer", "go peer", 1)
+
+
+# -- dialer and other one-shot modes -------------------------------------------------------------
+
+
+def _dialer_argv(to: str, muxer: str, *, pings: int, echo_bytes: int, streams: int, stream_bytes: int,
+                 stream_protocol: str, hold_ms: int, key_seed: str | bytes | None, key_type: str | None,
+                 agent: str | None, security: str | None, extra_args: Sequence[str], binary: Path | None,
+                 timeout: float) -> list[str]:
+    exe = binary if binary is not None else build_go_peer()
+    # the go side gives up (and still prints its JSON) a little before we kill it
+    go_timeout_ms = max(1000, int((timeout - 5) * 1000))
+    argv = [str(exe), "dial", "--to", to, "--muxer", muxer,
+            "--pings", str(pings), "--echo-bytes", str(echo_bytes), "--streams", str(streams),
+            "--stream-bytes", str(stream_bytes), "--stream-protocol", stream_protocol,
+            "--hold-ms", str(hold_ms), "--timeout-ms", str(go_timeout_ms)]
+    argv += _common_args(key_seed, key_type, agent, security)
+    argv += list(extra_args)
+    return argv
+
+
+def _parse_dialer(returncode: int | None, stdout: str, stderr: str) -> Event:
+    lines = [ln for ln in stdout.splitlines() if ln.strip()]
+    if not lines:
+        raise RuntimeError(f"go dialer printed no result (exit code {returncode}):\n{stderr[-4000:]}")
+    try:
+        result: Event = json.loads(lines[-1])
+    except ValueError as exc:
+        raise RuntimeError(f"go dialer printed bad JSON {lines[-1]!r}:\n{stderr[-4000:]}") from exc
+    result["exit_code"] = returncode
+    result["stderr"] = stderr
+    return result
+
+
+def run_go_dialer(to: str, muxer: str = "yamux", *, pings: int = 1, echo_bytes: int = 0, streams: int = 0,
+                  stream_bytes: int = 1024, stream_protocol: str = "echo", hold_ms: int = 0,
+                  key_seed: str | bytes | None = None, key_type: str | None = None, agent: str | None = None,
+                  security: str | None = None, extra_args: Sequence[str] = (), binary: Path | None = None,
+                  timeout: float = 60.0, **_ignored: Any) -> Event:
+    """Run ``peer dial`` against ``to`` (a multiaddr ending in ``/p2p/<id>``); return its result
+    JSON plus ``exit_code`` and ``stderr``. Blocking: from an asyncio test whose own host must keep
+    serving, use :func:`run_go_dialer_async`."""
+    argv = _dialer_argv(to, muxer, pings=pings, echo_bytes=echo_bytes, streams=streams,
+                        stream_bytes=stream_bytes, stream_protocol=stream_protocol, hold_ms=hold_ms,
+                        key_seed=key_seed, key_type=key_type, agent=agent, security=security,
+                        extra_args=extra_args, binary=binary, timeout=timeout)
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:  # run() has killed it
+        err = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else ""
+        raise TimeoutError(f"go dialer did not finish within {timeout:.0f} s:\n{err[-4000:]}") from exc
+    return _parse_dialer(proc.returncode, proc.stdout.decode("utf-8", "replace"),
+                         proc.stderr.decode("utf-8", "replace"))
+
+
+async def _communicate(argv: Sequence[str], timeout: float, env: Mapping[str, str] | None = None
+                       ) -> tuple[int | None, str, str]:
+    proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                                                env=None if env is None else dict(env))
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except (TimeoutError, asyncio.CancelledError):
+        if proc.returncode is None:
+            proc.kill()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(proc.wait(), 5)
+        raise
+    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+async def run_go_dialer_async(to: str, muxer: str = "yamux", *, pings: int = 1, echo_bytes: int = 0,
+                              streams: int = 0, stream_bytes: int = 1024, stream_protocol: str = "echo",
+                              hold_ms: int = 0, key_seed: str | bytes | None = None, key_type: str | None = None,
+                              agent: str | None = None, security: str | None = None,
+                              extra_args: Sequence[str] = (), binary: Path | None = None,
+                              timeout: float = 60.0, **_ignored: Any) -> Event:
+    """:func:`run_go_dialer` without blocking the running event loop."""
+    argv = _dialer_argv(to, muxer, pings=pings, echo_bytes=echo_bytes, streams=streams,
+                        stream_bytes=stream_bytes, stream_protocol=stream_protocol, hold_ms=hold_ms,
+                        key_seed=key_seed, key_type=key_type, agent=agent, security=security,
+                        extra_args=extra_args, binary=binary, timeout=timeout)
+    code, out, err = await _communicate(argv, timeout)
+    return _parse_dialer(code, out, err)
+
+
+def run_go_peer(args: Sequence[str], *, env: Mapping[str, str] | None = None, binary: Path | None = None,
+                timeout: float = 60.0) -> tuple[int, str, str]:
+    """Run ``peer ARGS...`` (``env`` replaces the environment when given); return
+    ``(exit_code, stdout, stderr)``. Raises ``TimeoutError`` (after killing it) when it runs too long."""
+    exe = binary if binary is not None else build_go_peer()
+    try:
+        proc = subprocess.run([str(exe), *args], stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+                              check=False, env=None if env is None else dict(env))
+    except subprocess.TimeoutExpired as exc:
+        err = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else ""
+        raise TimeoutError(f"go peer {' '.join(args)} did not finish within {timeout:.0f} s:\n{err[-4000:]}") \
+            from exc
+    return proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
+
+
+async def run_go_peer_async(args: Sequence[str], *, env: Mapping[str, str] | None = None,
+                            binary: Path | None = None, timeout: float = 60.0) -> tuple[int | None, str, str]:
+    """:func:`run_go_peer` without blocking the running event loop."""
+    exe = binary if binary is not None else build_go_peer()
+    return await _communicate([str(exe), *args], timeout, env)
