@@ -82,12 +82,43 @@ function intOpt (values, name, dflt) {
   return n
 }
 
+/** The stream was reset by the remote or aborted locally. */
+function streamFailed (stream) {
+  return stream.status === 'aborted' || stream.status === 'reset'
+}
+
+/**
+ * True when no more data will ever be delivered to a 'message' listener: the
+ * remote closed its writable end (or our readable end is closed) AND nothing
+ * is left in the stream's read buffer. This is the test js-libp2p's own
+ * byteStream/lpStream/pbStream readers use (isEOF in @libp2p/utils
+ * stream-utils.js), which identify and friends read with.
+ *
+ * Not `stream.readableEnded`: that only says 'end' was emitted once, and
+ * 'end' can fire while multistream-select's temporary byteStream still holds
+ * bytes it read ahead; those are pushed back with stream.unshift() when
+ * negotiation finishes (byteStream.unwrap), AFTER 'end'. So an inbound stream
+ * whose proposal, data and FIN all arrived together reaches its handler with
+ * readableEnded === true AND readBufferLength > 0, and 'end' never fires
+ * again (see the MessageStream.readableEnded docs in @libp2p/interface).
+ */
+function streamDrained (stream) {
+  return (stream.remoteWriteStatus !== 'writable' || stream.readStatus === 'closed') &&
+    stream.readBufferLength === 0
+}
+
 /**
  * Read a stream to its end, calling onChunk for every received chunk.
  * Resolves on a clean end (remote half-closed and everything delivered),
- * rejects if the stream was reset/aborted. Robust against data and FIN having
- * arrived before we started listening (a plain `for await` over the stream can
- * hang then, because it only watches the 'remoteCloseWrite' event).
+ * rejects if the stream was reset/aborted.
+ *
+ * Race-free whatever arrived before we attached: adding the 'message'
+ * listener makes the stream dispatch anything already buffered (including
+ * bytes multistream-select handed back) in a microtask, and the end is decided
+ * from the stream's state (streamDrained), re-checked after every chunk and on
+ * every state-change event, never from an event that may have fired already.
+ * (A plain `for await` over the stream can hang in that case, because it only
+ * watches 'remoteCloseWrite' and 'close'.)
  */
 function consume (stream, onChunk) {
   return new Promise((resolve, reject) => {
@@ -96,32 +127,41 @@ function consume (stream, onChunk) {
       if (done) return
       done = true
       stream.removeEventListener('message', onMessage)
-      stream.removeEventListener('end', onEnd)
+      stream.removeEventListener('end', check)
+      stream.removeEventListener('remoteCloseWrite', check)
       stream.removeEventListener('close', onClose)
       if (err != null) reject(err)
       else resolve()
     }
-    const failed = () => stream.status === 'aborted' || stream.status === 'reset'
-    const onMessage = (evt) => {
+    function check () {
+      if (streamFailed(stream)) finish(new Error(`stream ${stream.status}`))
+      else if (streamDrained(stream)) finish()
+    }
+    function onMessage (evt) {
+      if (done) return
       try {
         onChunk(toBytes(evt.data))
       } catch (err) {
         finish(err)
+        return
       }
+      // the read buffer was emptied before this event was dispatched: if the
+      // remote has closed its end there is nothing more to come
+      check()
     }
-    const onEnd = () => {
-      finish(failed() ? new Error(`stream ${stream.status}`) : undefined)
-    }
-    const onClose = (evt) => {
-      // 'close' may come before the read buffer is flushed when the stream
-      // closed cleanly; only treat errors here, let 'end' report success
-      if (evt.error != null || failed()) finish(evt.error ?? new Error(`stream ${stream.status}`))
-      else if (stream.readableEnded) finish()
+    function onClose (evt) {
+      if (evt.error != null) finish(evt.error)
+      else if (stream.readStatus === 'paused' && stream.readBufferLength > 0) {
+        // closed while we were paused for back-pressure: what is buffered can
+        // no longer be answered (the writable end is gone too)
+        finish(new Error(`stream closed with ${stream.readBufferLength} unread bytes`))
+      } else check() // data still buffered is delivered to onMessage, which re-checks
     }
     stream.addEventListener('message', onMessage)
-    stream.addEventListener('end', onEnd)
+    stream.addEventListener('end', check)
+    stream.addEventListener('remoteCloseWrite', check)
     stream.addEventListener('close', onClose)
-    if (stream.readableEnded) onEnd()
+    check()
   })
 }
 
@@ -296,7 +336,6 @@ async function perfOnce (conn, upload, download) {
 function streamReader (stream) {
   const chunks = []
   let buffered = 0
-  let ended = false
   let waiter = null
   const wake = () => { if (waiter != null) { const w = waiter; waiter = null; w() } }
   stream.addEventListener('message', (evt) => {
@@ -305,11 +344,13 @@ function streamReader (stream) {
     buffered += b.byteLength
     wake()
   })
-  stream.addEventListener('end', () => { ended = true; wake() })
-  stream.addEventListener('close', () => { ended = true; wake() })
+  // wake on any state change; whether more can come is decided from the
+  // stream's state (see streamDrained), not from which events have fired
+  for (const name of ['end', 'remoteCloseWrite', 'close']) stream.addEventListener(name, wake)
   return async function readExactly (n) {
     while (buffered < n) {
-      if (ended) throw new Error(`stream ended with ${buffered} of ${n} bytes`)
+      if (streamFailed(stream)) throw new Error(`stream ${stream.status} with ${buffered} of ${n} bytes read`)
+      if (streamDrained(stream)) throw new Error(`stream ended with ${buffered} of ${n} bytes`)
       await new Promise(resolve => { waiter = resolve })
     }
     const out = new Uint8Array(n)
