@@ -15,7 +15,7 @@ from libp2p.host.upgrader import MPLEX, NOISE, YAMUX, Upgrader
 from libp2p.identity.keys import PrivateKey, generate_key_pair
 from libp2p.identity.peer_id import PeerId
 from libp2p.multiaddr import P_DNS, P_DNS4, P_DNS6, P_DNSADDR, Multiaddr
-from libp2p.muxer.connection import MuxedConnection, MuxedStream
+from libp2p.muxer.connection import MuxedConnection, MuxedStream, StreamResetError
 from libp2p.negotiate.core import MultistreamDialer
 from libp2p.negotiate.service import accept_protocol, select_protocol
 from libp2p.peerstore import ADDRESS_TTL, CONNECTED_ADDR_TTL, RECENTLY_CONNECTED_ADDR_TTL, PeerInfo, Peerstore
@@ -367,7 +367,9 @@ class Host:
             await stream.reset()
             raise
         except Exception as exc:  # noqa: BLE001 - one handler's failure must not reach the host
-            log.warning("handler for %s failed: %r", protocol, exc)
+            # A reset or a closed connection is the remote's choice, not a fault of the handler.
+            level = logging.DEBUG if isinstance(exc, (StreamResetError, ConnectionError)) else logging.WARNING
+            log.log(level, "handler for %s failed: %r", protocol, exc)
             await stream.reset()
             return
         await stream.close()

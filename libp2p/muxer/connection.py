@@ -54,6 +54,8 @@ _UNREAD_HIGH_WATER = 1 << 20
 # meanwhile is reset (go-mplex's ReceiveTimeout), so one stuck reader cannot stall the connection.
 _UNREAD_LOW_WATER = _UNREAD_HIGH_WATER // 2
 _BACKLOG_TIMEOUT = 5.0
+# How long close() waits for the answer to an optimistic protocol proposal.
+_NEGOTIATION_TIMEOUT = 10.0
 
 
 class StreamResetError(Libp2pError, ConnectionResetError):
@@ -82,6 +84,7 @@ class MuxedStream:
         self._window_waiter: asyncio.Future[None] | None = None
         self._pushback = b""
         self._pending_negotiation: MultistreamDialer | None = None
+        self._negotiated: asyncio.Future[None] | None = None  # set while a read takes the answer
         self._backlogged = False  # the connection stopped reading its socket for this stream
         self._progress_at = 0.0  # loop time of the last read while backlogged
 
@@ -163,6 +166,7 @@ class MuxedStream:
 
     async def _finish_negotiation(self, dialer: MultistreamDialer) -> None:
         self._pending_negotiation = None
+        done = self._negotiated = asyncio.get_running_loop().create_future()
         try:
             while not dialer.finished:
                 data = await self._read_data(-1)
@@ -172,15 +176,28 @@ class MuxedStream:
             event = dialer.next_event()
             if not isinstance(event, ProtocolAgreed):
                 raise ProtocolNotSupportedError(f"the remote refused {list(dialer.protocols)}")
-        except BaseException:
+        except BaseException as exc:
+            done.set_exception(exc if isinstance(exc, Exception) else ProtocolNotSupportedError("negotiation cancelled"))
+            done.exception()  # retrieved: whoever waits re-raises it
             await self.reset()
             raise
+        finally:
+            self._negotiated = None
         self.unread(dialer.unused_data())
+        done.set_result(None)
+
+    async def _negotiation_settled(self) -> None:
+        """Wait until an optimistic proposal was answered (reading the answer if nobody else is)."""
+        dialer = self._pending_negotiation
+        if dialer is not None:
+            await self._finish_negotiation(dialer)
+        elif self._negotiated is not None:
+            await asyncio.shield(self._negotiated)
 
     async def read(self, n: int = -1) -> bytes:
         """Up to ``n`` bytes (everything buffered when ``n`` < 0); ``b""`` at end of stream."""
-        if self._pending_negotiation is not None:
-            await self._finish_negotiation(self._pending_negotiation)
+        if self._pending_negotiation is not None or self._negotiated is not None:
+            await self._negotiation_settled()
         return await self._read_data(n)
 
     async def _read_data(self, n: int) -> bytes:
@@ -262,9 +279,21 @@ class MuxedStream:
         await conn._drain()
 
     async def close(self) -> None:
-        """Half-close: we send no more; the remote may still send until it closes too."""
+        """Half-close: we send no more; the remote may still send until it closes too.
+
+        On an optimistically negotiated stream whose answer has not arrived yet, the FIN waits
+        for it: js-libp2p 3 aborts an inbound stream whose proposal, data and FIN all arrive
+        before its negotiation reads them (see interop/js/README.md).
+        """
         if self._write_closed or self._reset is not None:
             return
+        if self._pending_negotiation is not None or self._negotiated is not None:
+            try:
+                async with asyncio.timeout(_NEGOTIATION_TIMEOUT):
+                    await self._negotiation_settled()
+            except TimeoutError:
+                await self.reset()
+                raise ProtocolNotSupportedError("no answer to the protocol proposal") from None
         self._write_closed = True
         self.conn._close_stream(self.stream_id)
 
