@@ -1,0 +1,275 @@
+"""Kademlia simulation: N of our DHT nodes in one process, lookups measured.
+
+    python benchmarks/kad_sim.py [--nodes 1000] [--lookups 200] [--mode hosts|cores|both] [--twins]
+
+``hosts``: N real hosts (Noise + yamux over the in-memory transport, identify and ping off, a
+16 KiB receive buffer per connection instead of 256 KiB so thousands of connections fit in
+memory), each running ``KadDHT`` in server mode. ``cores``: N sans-IO ``KadCore`` nodes answering
+each other directly (no streams, no crypto): the cost of the lookup engine alone.
+
+Routing tables start converged: each node offers every other node to its table (which keeps
+the first k per bucket) and knows the addresses of its table's members. ``cores-joined`` builds
+the tables instead by letting nodes join one at a time through a random earlier node (a
+self-lookup and one lookup per bucket, as ``KadDHT.bootstrap``; servers learn requesters). Each lookup is a full
+FIND_NODE for a random key from a random node. Recorded per lookup: hops (depth at which the
+closest result was found; a seed is hop 1), messages (requests sent), whether the k results are
+the true k closest, wall time and process CPU time (the whole network runs in this process, so
+CPU per lookup includes the servers' work and, for hosts, connection setup). ``--twins`` runs the
+script again with ``LIBP2P_NO_EXTENSIONS=1`` and reports both builds. JSON goes to
+``benchmarks/results/kad-sim-<time>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import heapq
+import itertools
+import json
+import math
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def _summary(rows: list[dict[str, float]], wall: float, cpu: float) -> dict[str, Any]:
+    hops = [r["hops"] for r in rows]
+    msgs = [r["messages"] for r in rows]
+    return {
+        "lookups": len(rows),
+        "median_hops": statistics.median(hops),
+        "mean_hops": statistics.fmean(hops),
+        "max_hops": max(r["max_hops"] for r in rows),
+        "median_messages": statistics.median(msgs),
+        "p90_messages": sorted(msgs)[int(0.9 * (len(msgs) - 1))],
+        "exact_k_closest": sum(r["exact"] for r in rows) / len(rows),
+        "mean_overlap": statistics.fmean(r["overlap"] for r in rows),
+        "lookups_per_s": len(rows) / wall,
+        "cpu_ms_per_lookup": 1000 * cpu / len(rows),
+        "median_wall_ms": 1000 * statistics.median(r["wall"] for r in rows),
+    }
+
+
+def _true_closest(ids: list[Any], keys: dict[Any, bytes], target: bytes, k: int, exclude: Any) -> list[Any]:
+    from libp2p._accel import sort_by_distance
+
+    cand = [p for p in ids if p != exclude]
+    order = sort_by_distance(target, [keys[p] for p in cand], k)
+    return [cand[i] for i in order]
+
+
+def _seed_tables(ids: list[Any], tables: list[Any]) -> None:
+    for table in tables:
+        for p in ids:
+            table.try_insert(p, 0.0)
+
+
+# --- sans-IO cores ----------------------------------------------------------------------------------
+
+
+def run_cores(n: int, lookups: int, seed: int, join: bool = False) -> dict[str, Any]:
+    from libp2p.identity.peer_id import PeerId
+    from libp2p.multiaddr import Multiaddr
+    from libp2p.protocols.kad.core import KadConfig, KadCore
+    from libp2p.protocols.kad.events import LookupFinished, LookupKind, LookupResult, RequestIssued
+    from libp2p.protocols.kad.routing import kad_key
+
+    rng = random.Random(seed)
+    addr = (Multiaddr("/memory/1"),)
+    ids = [PeerId(bytes.fromhex("002408011220") + rng.randbytes(32)) for _ in range(n)]
+    keys = {p: kad_key(p.to_bytes()) for p in ids}
+    config = KadConfig()
+    known = set(ids)
+    cores = {p: KadCore(p, config=config, addr_book=lambda q: addr if q in known else (), randbytes=rng.randbytes)
+             for p in ids}
+    clock = [0.0]
+
+    def lookup(src: PeerId, key: bytes) -> LookupResult:
+        core = cores[src]
+        qid = core.start_lookup(LookupKind.FIND_NODE, key, clock[0])
+        heap: list[tuple[float, int, RequestIssued]] = []
+        seq = itertools.count()
+        while True:
+            while (ev := core.next_event()) is not None:
+                if isinstance(ev, RequestIssued):
+                    heapq.heappush(heap, (clock[0] + 0.01, next(seq), ev))
+                elif isinstance(ev, LookupFinished) and ev.query_id == qid:
+                    return ev.result
+            clock[0], _, ev = heapq.heappop(heap)
+            server = cores[ev.peer]
+            if join:
+                # connect + identify: a server learns a requesting server
+                server.routing.try_insert(src, clock[0])
+            answer = server.handle_request(src, ev.message, clock[0])
+            assert answer is not None
+            core.on_response(qid, ev.peer, answer, clock[0])
+
+    t0 = time.perf_counter()
+    if join:
+        # Nodes join one at a time through a random earlier node, as KadDHT.bootstrap does:
+        # a lookup of their own ID, then one random key per bucket up to the deepest one.
+        for i, p in enumerate(ids[1:], 1):
+            core = cores[p]
+            core.routing.try_insert(ids[rng.randrange(i)], clock[0])
+            lookup(p, p.to_bytes())
+            for key in core.refresh_keys(clock[0])[1:]:
+                lookup(p, key)
+    else:
+        _seed_tables(ids, [c.routing for c in cores.values()])
+    setup = time.perf_counter() - t0
+    rows: list[dict[str, float]] = []
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    for _ in range(lookups):
+        src = rng.choice(ids)
+        key = rng.randbytes(32)
+        w0 = time.perf_counter()
+        result = lookup(src, key)
+        truth = _true_closest(ids, keys, kad_key(key), config.k, src)
+        rows.append({
+            "hops": result.stats.hops, "max_hops": result.stats.max_hops, "messages": result.stats.requests,
+            "exact": float(list(result.closest) == truth), "overlap": len(set(result.closest) & set(truth)) / config.k,
+            "wall": time.perf_counter() - w0,
+        })
+    out = _summary(rows, time.perf_counter() - wall0, time.process_time() - cpu0)
+    out["setup_s"] = setup
+    out["mean_table_size"] = statistics.fmean(len(c.routing) for c in cores.values())
+    return out
+
+
+# --- real hosts over the in-memory transport ------------------------------------------------------------
+
+
+async def _run_hosts(n: int, lookups: int, seed: int) -> dict[str, Any]:
+    import libp2p.transport.connection as connection_mod
+    from libp2p.host.host import Host
+    from libp2p.identity.keys import Ed25519PrivateKey
+    from libp2p.peerstore import PERMANENT_ADDR_TTL
+    from libp2p.protocols.kad import KadConfig, KadDHT, LookupKind
+    from libp2p.protocols.kad.routing import kad_key
+    from libp2p.transport.memory import MemoryNetwork, MemoryTransport
+
+    connection_mod._RECV_BUFFER_SIZE = 16 * 1024  # type: ignore[attr-defined]  # thousands of connections
+    rng = random.Random(seed)
+    net = MemoryNetwork()
+    t0 = time.perf_counter()
+    hosts = []
+    for _ in range(n):
+        key = Ed25519PrivateKey.from_seed(rng.randbytes(32))
+        host = Host(key, listen_addrs=["/memory/0"], transports=[MemoryTransport(net)],
+                    enable_identify=False, enable_ping=False)
+        await host.start()
+        hosts.append(host)
+    config = KadConfig()
+    dhts = [KadDHT(h, config=config, refresh=False) for h in hosts]
+    for d in dhts:
+        await d.start()
+    ids = [h.peer_id for h in hosts]
+    addr_of = {h.peer_id: h.addrs for h in hosts}
+    keys = {p: kad_key(p.to_bytes()) for p in ids}
+    _seed_tables(ids, [d.core.routing for d in dhts])
+    for d in dhts:
+        for p in d.core.routing.peers():
+            d.host.peerstore.add_addrs(p, addr_of[p], PERMANENT_ADDR_TTL)
+    setup = time.perf_counter() - t0
+    rows: list[dict[str, float]] = []
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    for _ in range(lookups):
+        src = rng.randrange(n)
+        key = rng.randbytes(32)
+        w0 = time.perf_counter()
+        result = await dhts[src]._lookup(LookupKind.FIND_NODE, key)
+        truth = _true_closest(ids, keys, kad_key(key), config.k, ids[src])
+        rows.append({
+            "hops": result.stats.hops, "max_hops": result.stats.max_hops, "messages": result.stats.requests,
+            "exact": float(list(result.closest) == truth), "overlap": len(set(result.closest) & set(truth)) / config.k,
+            "wall": time.perf_counter() - w0,
+        })
+    out = _summary(rows, time.perf_counter() - wall0, time.process_time() - cpu0)
+    out["setup_s"] = setup
+    out["mean_table_size"] = statistics.fmean(len(d.core.routing) for d in dhts)
+    out["connections"] = sum(len(h.connections()) for h in hosts) // 2
+    out["failures"] = sum(d.counters["bad_messages"] for d in dhts)
+    t1 = time.perf_counter()
+    for d in dhts:
+        await d.close()
+    for h in hosts:
+        await h.close()
+    out["teardown_s"] = time.perf_counter() - t1
+    return out
+
+
+def run_hosts(n: int, lookups: int, seed: int) -> dict[str, Any]:
+    return asyncio.run(_run_hosts(n, lookups, seed))
+
+
+# --- driver ----------------------------------------------------------------------------------------------
+
+
+def run_one(args: argparse.Namespace) -> dict[str, Any]:
+    import libp2p
+
+    out: dict[str, Any] = {"implementation": libp2p._accel.IMPLEMENTATION, "nodes": args.nodes}
+    if args.mode in ("cores", "both"):
+        out["cores"] = run_cores(args.nodes, args.lookups_cores, args.seed)
+        out["cores-joined"] = run_cores(args.nodes, args.lookups_cores, args.seed, join=True)
+    if args.mode in ("hosts", "both"):
+        out["hosts"] = run_hosts(args.nodes, args.lookups, args.seed)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--lookups", type=int, default=200, help="lookups on real hosts")
+    parser.add_argument("--lookups-cores", type=int, default=1000, help="lookups on sans-IO cores")
+    parser.add_argument("--mode", choices=["hosts", "cores", "both"], default="both")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--twins", action="store_true", help="run both builds (subprocesses)")
+    parser.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.json_only:
+        print(json.dumps(run_one(args)))
+        return 0
+    runs = []
+    envs = [("cython", {}), ("python", {"LIBP2P_NO_EXTENSIONS": "1"})] if args.twins else [("default", {})]
+    for _, extra in envs:
+        cmd = [sys.executable, __file__, "--json-only", "--nodes", str(args.nodes), "--lookups", str(args.lookups),
+               "--lookups-cores", str(args.lookups_cores), "--mode", args.mode, "--seed", str(args.seed)]
+        env = dict(os.environ, **extra)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    report = {
+        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
+                    "load": os.getloadavg()},
+        "log2_nodes": math.log2(args.nodes),
+        "runs": runs,
+    }
+    out_dir = HERE / "results"
+    out_dir.mkdir(exist_ok=True)
+    path = out_dir / f"kad-sim-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(f"log2({args.nodes}) = {math.log2(args.nodes):.2f}; load {report['machine']['load']}; written {path}")
+    print("| build | network | median hops | max hops | median msgs | p90 msgs | exact k-closest | overlap |"
+          " lookups/s | CPU ms/lookup | table size | setup s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for run in runs:
+        for label in ("cores", "cores-joined", "hosts"):
+            r = run.get(label)
+            if r is None:
+                continue
+            print(f"| {run['implementation']} | {label} | {r['median_hops']} | {r['max_hops']} | {r['median_messages']}"
+                  f" | {r['p90_messages']} | {r['exact_k_closest']:.0%} | {r['mean_overlap']:.1%} |"
+                  f" {r['lookups_per_s']:.1f} | {r['cpu_ms_per_lookup']:.2f} | {r['mean_table_size']:.0f} | {r['setup_s']:.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

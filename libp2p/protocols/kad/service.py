@@ -1,0 +1,584 @@
+"""The Kademlia DHT on a host: ``KadDHT(host, mode="server"|"client")``.
+
+Glue between ``KadCore`` and asyncio: one reused stream per remote peer for our requests (as
+go-libp2p-kad-dht's message sender, with one retry on a fresh stream when a reused one turns
+out dead), a handler answering any number of requests per inbound stream until it has been
+idle for a minute, a timer for the core's request timeouts, and the periodic jobs (bucket
+refresh every 10 minutes, provider republish every 22 hours, store pruning).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from libp2p.errors import DecodeError, Libp2pError, LocalProtocolError
+from libp2p.identity.multiformats import CID
+from libp2p.identity.peer_id import PeerId
+from libp2p.multiaddr import P_IP4, P_IP6, Multiaddr
+from libp2p.peerstore import TEMP_ADDR_TTL, PeerInfo
+from libp2p.protocols.kad.core import KadConfig, KadCore, KadRequestRejected
+from libp2p.protocols.kad.events import (
+    LookupFinished,
+    LookupKind,
+    LookupResult,
+    PeerCheckRequested,
+    RequestIssued,
+    RoutingTableUpdated,
+)
+from libp2p.protocols.kad.records import (
+    PROVIDER_ADDR_TTL,
+    PROVIDER_REPUBLISH_INTERVAL,
+    RecordStore,
+    Validator,
+)
+from libp2p.protocols.kad.wire import (
+    PROTOCOL_ID,
+    STREAM_IDLE_TIMEOUT,
+    KadMessage,
+    KadPeer,
+    KadProtocolError,
+    KadRecord,
+    MessageReader,
+    MessageType,
+    frame_message,
+)
+
+if TYPE_CHECKING:
+    from libp2p.host.host import Host
+    from libp2p.muxer.connection import MuxedConnection, MuxedStream
+
+__all__ = ["KadDHT", "RecordNotFoundError"]
+
+log = logging.getLogger("libp2p.protocols.kad")
+
+_READ_CHUNK = 64 * 1024
+_PRUNE_INTERVAL = 3600.0
+
+
+class RecordNotFoundError(Libp2pError, LookupError):
+    """No valid record for the key was found."""
+
+
+class _Sender:
+    """Our one outbound stream to a peer, used for one request at a time."""
+
+    __slots__ = ("lock", "reader", "stream")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.stream: MuxedStream | None = None
+        self.reader = MessageReader()
+
+
+async def _read_message(stream: MuxedStream, reader: MessageReader) -> KadMessage | None:
+    """The next message on ``stream``, or ``None`` at a clean end of stream."""
+    while True:
+        msg = reader.next_message()
+        if msg is not None:
+            return msg
+        data = await stream.read(_READ_CHUNK)
+        if not data:
+            reader.receive_eof()
+            return None
+        reader.receive_data(data)
+
+
+class KadDHT:
+    """A Kademlia DHT node. ``async with KadDHT(host) as dht:`` (or ``await dht.start()``)."""
+
+    def __init__(
+        self,
+        host: Host,
+        mode: Literal["server", "client"] = "server",
+        *,
+        config: KadConfig | None = None,
+        validator: Validator | None = None,
+        store: RecordStore | None = None,
+        protocol_id: str = PROTOCOL_ID,
+        allow_private_addrs: bool = True,
+        refresh: bool = True,
+        republish_interval: float = PROVIDER_REPUBLISH_INTERVAL,
+    ) -> None:
+        if mode not in ("server", "client"):
+            raise LocalProtocolError(f"mode is 'server' or 'client', not {mode!r}")
+        self.host = host
+        self.mode = mode
+        self.protocol_id = protocol_id
+        self.allow_private_addrs = allow_private_addrs
+        self.refresh_enabled = refresh
+        self.republish_interval = republish_interval
+        self.core = KadCore(
+            host.peer_id,
+            config=config,
+            validator=validator,
+            store=store,
+            addr_book=self._addrs_of,
+            wall_clock=time.time,
+        )
+        self.config = self.core.config
+        self._lookups: dict[int, asyncio.Future[LookupResult]] = {}
+        self._senders: dict[PeerId, _Sender] = {}
+        self._provided: dict[bytes, float] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._remove_notifee: Any = None
+        self._started = False
+        self._closed = False
+
+    @property
+    def counters(self) -> Any:
+        return self.core.counters
+
+    @property
+    def routing_table(self) -> Any:
+        return self.core.routing
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        if self.mode == "server":
+            self.host.set_stream_handler(self.protocol_id, self._handle)
+        self._remove_notifee = self.host.add_notifee(connected=self._on_connected, disconnected=self._on_disconnected)
+        for conn in self.host.connections():
+            self._on_connected(conn)
+        if self.refresh_enabled:
+            self._spawn(self._refresh_loop(), "kad refresh")
+        self._spawn(self._maintenance_loop(), "kad maintenance")
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.mode == "server":
+            self.host.remove_stream_handler(self.protocol_id)
+        if self._remove_notifee is not None:
+            self._remove_notifee()
+        if self._timer is not None:
+            self._timer.cancel()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for fut in self._lookups.values():
+            if not fut.done():
+                fut.cancel()
+        senders, self._senders = self._senders, {}
+        for sender in senders.values():
+            if sender.stream is not None:
+                await sender.stream.reset()
+
+    async def __aenter__(self) -> KadDHT:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("task %s failed: %r", task.get_name(), task.exception())
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    # --- addresses ---------------------------------------------------------------------------------
+
+    def _addrs_of(self, peer: PeerId) -> Sequence[Multiaddr]:
+        if peer == self.host.peer_id:
+            return self.host.addrs
+        return self.host.peerstore.addrs(peer)
+
+    def is_routable(self, addr: Multiaddr, peer: PeerId | None = None) -> bool:
+        """Whether an address learned from the DHT is worth keeping: some transport of ours can
+        dial it, it names no other peer, and it is not unspecified, multicast or (unless allowed)
+        private."""
+        try:
+            if addr.peer_id is not None:
+                if peer is not None and addr.peer_id != peer:
+                    return False
+                addr = addr.decapsulate_code("p2p")
+            comps = addr.components()
+        except Libp2pError:
+            return False
+        if not comps:
+            return False
+        first = comps[0]
+        if first.protocol.code in (P_IP4, P_IP6):
+            try:
+                ip = ipaddress.ip_address(first.value or "")
+            except ValueError:
+                return False
+            if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
+                return False
+            if isinstance(ip, ipaddress.IPv4Address) and ip == ipaddress.IPv4Address("255.255.255.255"):
+                return False
+            if not self.allow_private_addrs and (ip.is_private or ip.is_loopback or ip.is_link_local):
+                return False
+        return any(t.can_dial(addr) for t in self.host.transports)
+
+    def _learn(self, peers: Iterable[KadPeer], ttl: float) -> None:
+        store = self.host.peerstore
+        for entry in peers:
+            if entry.peer_id == self.host.peer_id:
+                continue
+            good = [a for a in entry.addrs if self.is_routable(a, entry.peer_id)]
+            if len(good) != len(entry.addrs):
+                self.core.counters["unroutable_addrs"] += len(entry.addrs) - len(good)
+            if good:
+                store.add_addrs(entry.peer_id, good, ttl)
+
+    # --- who is a DHT server -------------------------------------------------------------------------
+
+    def _on_connected(self, conn: MuxedConnection) -> None:
+        if self._closed:
+            return
+        self._spawn(self._check_server(conn.remote_peer_id), f"kad identify {conn.remote_peer_id}")
+
+    def _on_disconnected(self, conn: MuxedConnection) -> None:
+        peer = conn.remote_peer_id
+        sender = self._senders.get(peer)
+        if sender is not None and not sender.lock.locked() and not self.host.connections(peer):
+            # Its stream died with the connection; the next request opens a new one.
+            del self._senders[peer]
+
+    async def _check_server(self, peer: PeerId) -> None:
+        identify = getattr(self.host, "identify", None)
+        if identify is not None:
+            try:
+                await identify.identify(peer)
+            except (Libp2pError, OSError, EOFError, TimeoutError) as exc:
+                log.debug("identify of %s failed: %r", peer, exc)
+                return
+        if self.protocol_id in self.host.peerstore.protocols(peer):
+            self.core.add_peer(peer, self._now())
+            self._pump()
+
+    # --- driving the core ----------------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        core = self.core
+        while (event := core.next_event()) is not None:
+            if isinstance(event, RequestIssued):
+                self._spawn(self._run_request(event), f"kad request {event.peer}")
+            elif isinstance(event, LookupFinished):
+                fut = self._lookups.pop(event.query_id, None)
+                if fut is not None and not fut.done():
+                    fut.set_result(event.result)
+            elif isinstance(event, PeerCheckRequested):
+                self._spawn(self._check_alive(event.peer), f"kad check {event.peer}")
+            elif isinstance(event, RoutingTableUpdated):
+                log.debug("routing table %s %s", "added" if event.added else "removed", event.peer)
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        if self._closed:
+            return
+        when = self.core.get_timer()
+        if when == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = when
+        if when is not None:
+            self._timer = asyncio.get_running_loop().call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.core.handle_timer(self._now())
+        self._pump()
+
+    async def _run_request(self, event: RequestIssued) -> None:
+        peer = event.peer
+        try:
+            response = await self.request(peer, event.message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure of one peer is that peer's failure
+            unreachable = _is_unreachable(exc)
+            if isinstance(exc, (DecodeError, KadProtocolError)):
+                self.core.counters["bad_messages"] += 1
+                log.warning("DHT peer %s answered garbage: %s", peer, exc)
+            else:
+                log.debug("DHT request to %s failed: %r", peer, exc)
+            self.core.on_failure(event.query_id, peer, self._now(), unreachable=unreachable)
+        else:
+            assert response is not None
+            self._learn(response.closer_peers, TEMP_ADDR_TTL)
+            self._learn(response.provider_peers, PROVIDER_ADDR_TTL)
+            self.core.on_response(event.query_id, peer, response, self._now())
+        self._pump()
+
+    async def _check_alive(self, peer: PeerId) -> None:
+        try:
+            await self.request(peer, KadMessage(MessageType.FIND_NODE, self.host.peer_id.to_bytes()))
+            alive = True
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001
+            alive = False
+        self.core.check_result(peer, alive, self._now())
+        self._pump()
+
+    # --- requests (client side) -----------------------------------------------------------------------
+
+    async def request(self, peer: PeerId, msg: KadMessage, *, timeout: float | None = None) -> KadMessage | None:
+        """Send one request over our reused stream to ``peer``; the answer, or ``None`` for
+        ``ADD_PROVIDER`` (which has none)."""
+        expect = msg.type is not MessageType.ADD_PROVIDER
+        timeout = self.config.request_timeout if timeout is None else timeout
+        sender = self._senders.get(peer)
+        if sender is None:
+            sender = self._senders[peer] = _Sender()
+        async with sender.lock:
+            for attempt in range(2):
+                reused = sender.stream is not None
+                try:
+                    async with asyncio.timeout(timeout):
+                        if sender.stream is None:
+                            sender.stream = await self.host.new_stream(peer, [self.protocol_id])
+                            sender.reader = MessageReader()
+                        await sender.stream.write(frame_message(msg))
+                        if not expect:
+                            return None
+                        response = await _read_message(sender.stream, sender.reader)
+                    if response is None:
+                        raise EOFError("the DHT peer closed the stream")
+                    if response.type is not msg.type:
+                        raise KadProtocolError(f"answered {response.type.name} to {msg.type.name}")
+                    return response
+                except BaseException as exc:
+                    stream, sender.stream = sender.stream, None
+                    if stream is not None:
+                        await stream.reset()
+                    # A reused stream may have been closed by the peer while idle: try once more.
+                    if (
+                        reused
+                        and attempt == 0
+                        and isinstance(exc, (EOFError, ConnectionError, Libp2pError))
+                        and not isinstance(exc, (DecodeError, KadProtocolError))
+                    ):
+                        continue
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # --- answering (server side) ------------------------------------------------------------------------
+
+    async def _handle(self, stream: MuxedStream) -> None:
+        peer = stream.remote_peer_id
+        reader = MessageReader()
+        while True:
+            try:
+                async with asyncio.timeout(STREAM_IDLE_TIMEOUT):
+                    msg = await _read_message(stream, reader)
+            except TimeoutError:
+                await stream.reset()
+                return
+            except DecodeError as exc:
+                self.core.counters["bad_messages"] += 1
+                log.warning("malformed DHT message from %s: %s", peer, exc)
+                await stream.reset()
+                return
+            if msg is None:
+                return
+            try:
+                response = self.core.handle_request(peer, msg, self._now())
+            except KadRequestRejected as exc:
+                log.info("rejected DHT %s from %s: %s", msg.type.name, peer, exc)
+                await stream.reset()
+                self._pump()
+                return
+            if msg.type is MessageType.ADD_PROVIDER and response is None:
+                self._learn([p for p in msg.provider_peers if p.peer_id == peer], PROVIDER_ADDR_TTL)
+            if response is not None:
+                await stream.write(frame_message(response))
+            self._pump()
+
+    # --- operations -------------------------------------------------------------------------------------
+
+    async def _lookup(self, kind: LookupKind, key: bytes, **options: Any) -> LookupResult:
+        if not self._started:
+            raise LocalProtocolError("start the DHT first")
+        fut: asyncio.Future[LookupResult] = asyncio.get_running_loop().create_future()
+        qid = self.core.start_lookup(kind, key, self._now(), **options)
+        self._lookups[qid] = fut
+        self._pump()
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            self.core.cancel_lookup(qid, self._now())
+            self._lookups.pop(qid, None)
+            self._pump()
+            raise
+
+    async def bootstrap(self, peers: Iterable[Multiaddr | str | PeerInfo] = ()) -> int:
+        """Connect to ``peers`` (trusted to be DHT servers), then refresh the routing table
+        (a lookup of our own ID, then of a random key per stale bucket). Returns its size."""
+        now = self._now()
+        connected = 0
+        for peer in peers:
+            try:
+                pid = await self.host.connect(peer)
+            except (Libp2pError, OSError) as exc:
+                log.warning("could not reach bootstrap peer %s: %s", peer, exc)
+                continue
+            connected += 1
+            self.core.add_peer(pid, now)
+        self._pump()
+        await self.refresh(force=True)
+        return len(self.core.routing)
+
+    async def refresh(self, *, force: bool = False) -> None:
+        """Look up stale buckets (all buckets up to the deepest one when ``force``)."""
+        now = self._now()
+        if force:
+            cpls = range(min(self.core.routing.max_cpl(), self.config.max_refresh_cpl) + 1)
+            keys = [self.host.peer_id.to_bytes()] + [
+                self.core.routing.random_key_for_cpl(c, os.urandom) for c in cpls
+            ]
+        else:
+            keys = self.core.refresh_keys(now)
+        if not keys:
+            return
+        # The self-lookup first: it fills the deep buckets the others would otherwise start from.
+        await self._lookup(LookupKind.FIND_NODE, keys[0])
+        if len(keys) > 1:
+            await asyncio.gather(*(self._lookup(LookupKind.FIND_NODE, k) for k in keys[1:]))
+
+    async def get_closest_peers(self, key: bytes) -> list[PeerId]:
+        """The k closest DHT servers to ``key`` that answered us."""
+        result = await self._lookup(LookupKind.FIND_NODE, bytes(key))
+        return list(result.closest)
+
+    async def find_peer(self, peer_id: PeerId) -> PeerInfo | None:
+        """Addresses of ``peer_id``: from a live connection, else by a lookup."""
+        if self.host.connections(peer_id):
+            return PeerInfo(peer_id, tuple(self.host.peerstore.addrs(peer_id)))
+        result = await self._lookup(LookupKind.FIND_NODE, peer_id.to_bytes(), target_peer=peer_id)
+        addrs = self.host.peerstore.addrs(peer_id)
+        if not result.target_found or not addrs:
+            return None
+        return PeerInfo(peer_id, tuple(addrs))
+
+    async def _send_all(self, peers: Sequence[PeerId], msg: KadMessage) -> int:
+        async def one(peer: PeerId) -> bool:
+            try:
+                await self.request(peer, msg)
+                return True
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                log.debug("DHT %s to %s failed: %r", msg.type.name, peer, exc)
+                return False
+
+        results = await asyncio.gather(*(one(p) for p in peers))
+        return sum(results)
+
+    async def put_value(self, key: bytes, value: bytes) -> int:
+        """Validate and store locally, then PUT_VALUE to the k closest peers; returns how many
+        accepted it."""
+        key, value = bytes(key), bytes(value)
+        try:
+            self.core.validate_and_store(key, value, self._now())
+        except KadRequestRejected as exc:
+            raise LocalProtocolError(f"cannot put this record: {exc}") from None
+        peers = await self.get_closest_peers(key)
+        return await self._send_all(peers, KadMessage(MessageType.PUT_VALUE, key, record=KadRecord(key, value)))
+
+    async def get_value(self, key: bytes, *, quorum: int | None = None) -> bytes:
+        """The best valid value for ``key`` (selected by its namespace's validator). Peers among
+        the closest that lacked it, or held a worse one, are sent the best (as go does)."""
+        result = await self._lookup(LookupKind.GET_VALUE, bytes(key), quorum=quorum)
+        if result.best is None:
+            raise RecordNotFoundError(f"no record for {bytes(key)!r}")
+        if result.outdated:
+            msg = KadMessage(MessageType.PUT_VALUE, result.key, record=KadRecord(result.key, result.best.value))
+            self._spawn(self._send_all(result.outdated, msg), "kad correct outdated")
+        return result.best.value
+
+    @staticmethod
+    def provider_key(key: bytes | CID) -> bytes:
+        """Provider records are keyed by the content's multihash (CIDv0 and v1 share it)."""
+        return key.multihash if isinstance(key, CID) else bytes(key)
+
+    async def provide(self, key: bytes | CID) -> int:
+        """Announce that we provide ``key`` to the k closest peers; returns how many were told.
+        The record is republished every 22 hours while the DHT runs."""
+        mkey = self.provider_key(key)
+        now = self._now()
+        self.core.add_local_provider(mkey, now)
+        self._provided[mkey] = now
+        peers = await self.get_closest_peers(mkey)
+        me = KadPeer(self.host.peer_id, tuple(self.host.addrs))
+        return await self._send_all(peers, KadMessage(MessageType.ADD_PROVIDER, mkey, provider_peers=(me,)))
+
+    def stop_providing(self, key: bytes | CID) -> None:
+        self._provided.pop(self.provider_key(key), None)
+
+    async def find_providers(self, key: bytes | CID, count: int | None = None) -> list[PeerInfo]:
+        """Up to ``count`` providers (default 20; 0 = every one a full lookup finds)."""
+        result = await self._lookup(LookupKind.GET_PROVIDERS, self.provider_key(key), count=count)
+        out = []
+        for entry in result.providers:
+            addrs = entry.addrs or tuple(self.host.peerstore.addrs(entry.peer_id))
+            out.append(PeerInfo(entry.peer_id, tuple(addrs)))
+        return out
+
+    # --- periodic jobs ------------------------------------------------------------------------------------
+
+    async def _refresh_loop(self) -> None:
+        period = max(1.0, self.config.refresh_interval / 10)
+        while True:
+            try:
+                await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                log.debug("routing table refresh failed: %r", exc)
+            await asyncio.sleep(period)
+
+    async def _maintenance_loop(self) -> None:
+        last_prune = self._now()
+        period = min(_PRUNE_INTERVAL, self.republish_interval / 4)
+        while True:
+            await asyncio.sleep(max(period, 0.01))
+            now = self._now()
+            if now - last_prune >= _PRUNE_INTERVAL:
+                self.core.store.prune(now)
+                last_prune = now
+            for key, at in list(self._provided.items()):
+                if now - at >= self.republish_interval:
+                    self._provided[key] = now
+                    try:
+                        await self.provide(key)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001
+                        log.debug("republishing a provider record failed: %r", exc)
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    """A dial failure or a refused protocol: the peer is not a usable DHT server now."""
+    from libp2p.negotiate.service import ProtocolNotSupportedError
+    from libp2p.transport.tcp import DialError
+
+    return isinstance(exc, (DialError, ProtocolNotSupportedError))
