@@ -10,6 +10,7 @@ reaches the caller.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -87,6 +88,22 @@ class SignedEnvelope:
         and an ``InvalidSignatureError``) when the signature does not verify.
         """
         env = cls._decode(data)
+        if not env.verify(domain):
+            raise EnvelopeSignatureError(f"envelope signature does not verify for domain {domain!r}")
+        return env
+
+    @classmethod
+    def open_typed(cls, data: Bytes, domains: Mapping[bytes, str]) -> SignedEnvelope:
+        """Decode an envelope and verify it for the domain ``domains`` gives its payload type.
+
+        For payloads signed under more than one convention (rust-libp2p's legacy peer records,
+        see :mod:`libp2p.identity.peer_record`). A payload type missing from ``domains`` raises
+        :class:`~libp2p.errors.EnvelopeError` before anything is verified; otherwise as :meth:`open`.
+        """
+        env = cls._decode(data)
+        domain = domains.get(env.payload_type)
+        if domain is None:
+            raise EnvelopeError(f"unexpected envelope payload type {env.payload_type.hex()}")
         if not env.verify(domain):
             raise EnvelopeSignatureError(f"envelope signature does not verify for domain {domain!r}")
         return env

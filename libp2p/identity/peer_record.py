@@ -4,6 +4,10 @@ A record travels as the payload of a :class:`~libp2p.identity.envelope.SignedEnv
 domain ``libp2p-peer-record`` and payload type ``03 01`` (the multicodec code as two raw
 bytes, not a varint). After the envelope verifies, the record's peer ID must be the ID of
 the envelope's key; :func:`consume_peer_record` checks both.
+
+rust-libp2p's identify still signs its records under RFC 0003's original (legacy) domain and
+payload type; ``consume_peer_record(data, legacy=True)`` accepts those too, verified just as
+strictly (see :data:`LEGACY_PEER_RECORD_DOMAIN`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from libp2p.multiaddr import Multiaddr
 from libp2p.pb import peer_record_pb2
 
 __all__ = [
+    "LEGACY_PEER_RECORD_DOMAIN",
+    "LEGACY_PEER_RECORD_PAYLOAD_TYPE",
     "PEER_RECORD_DOMAIN",
     "PEER_RECORD_PAYLOAD_TYPE",
     "PeerRecord",
@@ -34,6 +40,18 @@ Bytes = bytes | bytearray | memoryview
 
 PEER_RECORD_DOMAIN: Final = "libp2p-peer-record"
 PEER_RECORD_PAYLOAD_TYPE: Final = b"\x03\x01"
+# The same PeerRecord protobuf under RFC 0003's original domain and payload type (the UTF-8
+# string, not a multicodec). rust-libp2p still signs identify's records with these: libp2p-core
+# 0.44 (rust-libp2p 0.57) src/peer_record.rs, LEGACY_PAYLOAD_TYPE / LEGACY_DOMAIN_SEP, used by
+# PeerRecord::new, which libp2p-identify 0.48 src/handler.rs (build_info) calls; only the
+# `*_interop` functions there use the standard values above (added by rust-libp2p PR #6230 for
+# issue #6204; identify was not switched over). Accepted on receipt, never sent.
+LEGACY_PEER_RECORD_DOMAIN: Final = "libp2p-routing-state"
+LEGACY_PEER_RECORD_PAYLOAD_TYPE: Final = b"/libp2p/routing-state-record"
+_DOMAINS: Final = {
+    PEER_RECORD_PAYLOAD_TYPE: PEER_RECORD_DOMAIN,
+    LEGACY_PEER_RECORD_PAYLOAD_TYPE: LEGACY_PEER_RECORD_DOMAIN,
+}
 _MAX_SEQ: Final = (1 << 64) - 1
 
 _seq_lock = threading.Lock()
@@ -122,12 +140,15 @@ class PeerRecord:
         return SignedEnvelope.seal(private_key, PEER_RECORD_DOMAIN, PEER_RECORD_PAYLOAD_TYPE, self.marshal())
 
     @classmethod
-    def from_envelope(cls, envelope: SignedEnvelope) -> PeerRecord:
+    def from_envelope(cls, envelope: SignedEnvelope, *, legacy: bool = False) -> PeerRecord:
         """The record inside an already opened (verified) envelope.
 
-        Checks the payload type and that the record names the envelope's signer.
+        Checks the payload type (with ``legacy``, rust-libp2p's legacy one is allowed too) and
+        that the record names the envelope's signer.
         """
-        if envelope.payload_type != PEER_RECORD_PAYLOAD_TYPE:
+        if envelope.payload_type != PEER_RECORD_PAYLOAD_TYPE and not (
+            legacy and envelope.payload_type == LEGACY_PEER_RECORD_PAYLOAD_TYPE
+        ):
             raise PeerRecordError(
                 f"envelope payload type {envelope.payload_type.hex()} is not a peer record (0301)"
             )
@@ -149,11 +170,19 @@ class PeerRecord:
         return f"<PeerRecord {self._peer_id} seq={self._seq} addrs=[{addrs}]>"
 
 
-def consume_peer_record(data: Bytes) -> tuple[SignedEnvelope, PeerRecord]:
+def consume_peer_record(data: Bytes, *, legacy: bool = False) -> tuple[SignedEnvelope, PeerRecord]:
     """Open a signed peer record: verify the envelope, then decode and check the record.
 
+    With ``legacy``, an envelope whose payload type is :data:`LEGACY_PEER_RECORD_PAYLOAD_TYPE`
+    (rust-libp2p's identify) is verified for :data:`LEGACY_PEER_RECORD_DOMAIN` instead; the
+    payload type picks the domain, so each kind is only accepted with its own domain.
+
     Raises :class:`~libp2p.errors.EnvelopeError` subclasses: ``EnvelopeSignatureError`` for a
-    bad signature, ``PeerRecordError`` for a bad or mismatched record.
+    bad signature, ``PeerRecordError`` for a bad or mismatched record (a plain ``EnvelopeError``
+    for another payload type when ``legacy`` is set).
     """
-    envelope = SignedEnvelope.open(data, PEER_RECORD_DOMAIN)
-    return envelope, PeerRecord.from_envelope(envelope)
+    if legacy:
+        envelope = SignedEnvelope.open_typed(data, _DOMAINS)
+    else:
+        envelope = SignedEnvelope.open(data, PEER_RECORD_DOMAIN)
+    return envelope, PeerRecord.from_envelope(envelope, legacy=legacy)

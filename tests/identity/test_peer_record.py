@@ -21,6 +21,8 @@ from libp2p.identity.envelope import SignedEnvelope
 from libp2p.identity.keys import KeyType, generate_key_pair, unmarshal_private_key
 from libp2p.identity.peer_id import PeerId
 from libp2p.identity.peer_record import (
+    LEGACY_PEER_RECORD_DOMAIN,
+    LEGACY_PEER_RECORD_PAYLOAD_TYPE,
     PEER_RECORD_DOMAIN,
     PEER_RECORD_PAYLOAD_TYPE,
     PeerRecord,
@@ -158,6 +160,94 @@ def test_tampered_envelope_bits() -> None:
         b[i] ^= 0x04
         with pytest.raises(EnvelopeError):
             consume_peer_record(bytes(b))
+
+
+# --- rust-libp2p's legacy records ----------------------------------------------------------
+
+# Captured from the rust-libp2p 0.57.1 interop peer (interop/rust, `listen --signed-peer-record
+# --listen /ip4/127.0.0.1/tcp/4001 --key-seed 000102..1f`, Ed25519 and then `--key-type secp256k1`):
+# the signedPeerRecord field of its identify message, as libp2p-identify 0.48 builds it.
+RUST_PEERS = ["12D3KooWA4Xop1JaT3MHxwYMkCepYsv4iPVopMXwCz5iHYdBfeSB",
+              "16Uiu2HAmL28ttDteu7271Jq6NgB1ZRkjcseHK3nMp91fYPQcoweh"]
+RUST_ENVELOPES = [bytes.fromhex(
+    "0a240801122003a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8121c2f6c69627032702f726f75"
+    "74696e672d73746174652d7265636f72641a3a0a2600240801122003a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f"
+    "1ddc8664125531b810e8aeb6d8061a0a0a08047f000001060fa12a40069c4bfaa4a047b88ee2a349140d81c10fff023972413c"
+    "2e29a84f3d3c85844cd880a6e7f4aa32af450f5a8e5bf3a2c24b64c4671097279b07f92e951632b405"), bytes.fromhex(
+    "0a2508021221036d6caac248af96f6afa7f904f550253a0f3ef3f5aa2fe6838a95b216691468e2121c2f6c69627032702f726f"
+    "7574696e672d73746174652d7265636f72641a3b0a27002508021221036d6caac248af96f6afa7f904f550253a0f3ef3f5aa2f"
+    "e6838a95b216691468e210e8aeb6d8061a0a0a08047f000001060fa12a473045022100848e272912ee4d77175b7f7788719675"
+    "15408b24ee78ab4879a1d9bcdc9bf10f022069b7568fe04acb20a815d328758923dc0fb5a4a41149502d91accf4c1ef80a5a")]
+
+
+def test_legacy_constants() -> None:
+    # libp2p-core 0.44 src/peer_record.rs: LEGACY_DOMAIN_SEP, LEGACY_PAYLOAD_TYPE (its UTF-8 bytes)
+    assert LEGACY_PEER_RECORD_DOMAIN == "libp2p-routing-state"
+    assert LEGACY_PEER_RECORD_PAYLOAD_TYPE == b"/libp2p/routing-state-record"
+
+
+@pytest.mark.parametrize("i", [0, 1], ids=["ed25519", "secp256k1"])
+def test_rust_legacy_envelope_vector(i: int) -> None:
+    env, record = consume_peer_record(RUST_ENVELOPES[i], legacy=True)
+    assert env.payload_type == LEGACY_PEER_RECORD_PAYLOAD_TYPE
+    assert str(record.peer_id) == RUST_PEERS[i]
+    assert record.seq == 1796052840  # rust-libp2p's seq: unix time in seconds
+    assert [str(a) for a in record.addrs] == ["/ip4/127.0.0.1/tcp/4001"]
+    assert record.marshal() == env.payload
+    # a strict (standard-only) consumer refuses it: the signature is for the legacy domain
+    with pytest.raises(EnvelopeSignatureError):
+        consume_peer_record(RUST_ENVELOPES[i])
+
+
+def _legacy(key: Any, record: PeerRecord, domain: str = LEGACY_PEER_RECORD_DOMAIN,
+            payload_type: bytes = LEGACY_PEER_RECORD_PAYLOAD_TYPE) -> bytes:
+    return SignedEnvelope.seal(key, domain, payload_type, record.marshal()).marshal()
+
+
+def test_locally_sealed_legacy_record() -> None:
+    record = PeerRecord(PEER_ID, SEQ, ADDRS)
+    data = _legacy(KEY, record)
+    env, again = consume_peer_record(data, legacy=True)
+    assert again == record
+    assert env.public_key == KEY.public_key
+    assert PeerRecord.from_envelope(env, legacy=True) == record
+    # only when asked for
+    with pytest.raises(EnvelopeSignatureError):
+        consume_peer_record(data)
+    with pytest.raises(PeerRecordError, match="payload type"):
+        PeerRecord.from_envelope(env)
+    # standard records still work with legacy=True
+    env, again = consume_peer_record(ENVELOPE, legacy=True)
+    assert again.seq == SEQ and env.payload_type == PEER_RECORD_PAYLOAD_TYPE
+
+
+def test_legacy_record_needs_the_legacy_domain() -> None:
+    # the payload type picks the domain: neither mix verifies
+    record = PeerRecord(PEER_ID, SEQ, ADDRS)
+    with pytest.raises(EnvelopeSignatureError):
+        consume_peer_record(_legacy(KEY, record, domain=PEER_RECORD_DOMAIN), legacy=True)
+    with pytest.raises(EnvelopeSignatureError):
+        consume_peer_record(_legacy(KEY, record, payload_type=PEER_RECORD_PAYLOAD_TYPE), legacy=True)
+
+
+def test_legacy_record_of_another_peer() -> None:
+    # a legacy record naming PEER_ID, signed by another key
+    with pytest.raises(PeerRecordError, match="another peer"):
+        consume_peer_record(_legacy(generate_key_pair(), PeerRecord(PEER_ID, SEQ, ADDRS)), legacy=True)
+
+
+def test_legacy_other_payload_type_refused() -> None:
+    with pytest.raises(EnvelopeError, match="payload type"):
+        consume_peer_record(_legacy(KEY, PeerRecord(PEER_ID, SEQ, ADDRS), payload_type=b"\x03\x02"), legacy=True)
+
+
+def test_legacy_tampered_envelope_bits() -> None:
+    data = RUST_ENVELOPES[0]
+    for i in range(len(data)):
+        b = bytearray(data)
+        b[i] ^= 0x04
+        with pytest.raises(EnvelopeError):
+            consume_peer_record(bytes(b), legacy=True)
 
 
 # --- decoding robustness --------------------------------------------------------------------

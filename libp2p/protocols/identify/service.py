@@ -95,7 +95,8 @@ class IdentifyService:
             raise IdentifyMismatchError(f"Identify from {peer} carries another peer's key")
         if info.signed_peer_record is not None:
             try:
-                envelope, record = consume_peer_record(info.signed_peer_record)
+                # legacy: rust-libp2p's identify signs records in RFC 0003's old format
+                envelope, record = consume_peer_record(info.signed_peer_record, legacy=True)
             except Libp2pError as exc:
                 log.warning("invalid signed peer record from %s: %s", peer, exc)
                 info.signed_peer_record = None
