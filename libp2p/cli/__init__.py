@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from libp2p.cli import identify, keygen, perf, ping, serve
+from libp2p.cli import dht, identify, interop, keygen, perf, ping, serve
 
 __all__ = ["main"]
 
@@ -20,6 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     ping.add_parser(commands)
     identify.add_parser(commands)
     perf.add_parser(commands)
+    interop.add_parser(commands)
+    dht.add_parser(commands)
     return parser
 
 
@@ -32,6 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"aiolibp2p {libp2p.__version__} ({libp2p.IMPLEMENTATION})")
         return 0
     if args.command is None:
+        if interop.env_present():  # a transport-interop container entrypoint runs `libp2p` bare
+            return interop.run_from_env()
         parser.print_help(sys.stderr)
         return 2
     result: int = args.run(args)
