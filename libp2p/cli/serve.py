@@ -6,9 +6,13 @@ import argparse
 import json
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from libp2p.cli import _common
+
+if TYPE_CHECKING:
+    from libp2p.host.host import Host
+    from libp2p.protocols.kad.service import KadDHT
 
 DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0"
 
@@ -22,12 +26,19 @@ def add_parser(commands: Any) -> None:
         parents=[_common.network_options()],
         description="Listen, print one JSON line {\"peer_id\": ..., \"multiaddrs\": [...]} on stdout once "
         "listening (the multiaddrs end in /p2p/<peer id>, ready for `libp2p ping`), then answer identify, "
-        "ping and echo (and perf with --perf) until SIGINT or SIGTERM; close gracefully and exit 0.",
+        "ping and echo (and perf with --perf, the Kademlia DHT with --dht) until SIGINT or SIGTERM; close "
+        "gracefully and exit 0. With --dht, the line is printed once the DHT has bootstrapped.",
     )
     p.add_argument("--listen", action="append", metavar="MULTIADDR",
                    help=f"address to listen on; repeatable (default: {DEFAULT_LISTEN}, loopback on a free "
                    "port; use /ip4/0.0.0.0/tcp/PORT to accept other machines)")
     p.add_argument("--perf", action="store_true", help="also serve the perf protocol (/perf/1.0.0)")
+    p.add_argument("--dht", choices=["server", "client"],
+                   help="also run a Kademlia DHT node (/ipfs/kad/1.0.0); a server answers DHT requests")
+    p.add_argument("--bootstrap", action="append", metavar="MULTIADDR",
+                   help="with --dht: a DHT server to bootstrap from, ending in /p2p/<peer id>; repeatable")
+    p.add_argument("--permissive", action="store_true",
+                   help="with --dht: accept any value under /test/ (the first one wins), for tests")
     p.set_defaults(run=run)
 
 
@@ -51,7 +62,10 @@ async def _serve(args: argparse.Namespace) -> int:
         await host.start()
     except (Libp2pError, OSError) as exc:
         raise _common.CliError(f"cannot listen: {_common.describe(exc)}") from None
+    dht = None
     try:
+        if args.dht is not None:
+            dht = await _start_dht(host, args)
         line = {"peer_id": str(host.peer_id), "multiaddrs": [str(a) for a in host.full_addrs()]}
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
@@ -59,5 +73,21 @@ async def _serve(args: argparse.Namespace) -> int:
         await stop.wait()
         log.info("stopping")
     finally:
+        if dht is not None:
+            await dht.close()
         await host.close()
     return 0
+
+
+async def _start_dht(host: Host, args: argparse.Namespace) -> KadDHT:
+    """A started DHT node, bootstrapped from ``--bootstrap`` (within 30 s; failures are logged)."""
+    from libp2p.cli import dht as dht_cli
+    from libp2p.protocols.kad.service import KadDHT
+
+    peers = [_common.parse_peer_addr(a) for a in args.bootstrap or ()]
+    dht = KadDHT(host, args.dht, validator=dht_cli.make_validator(args.permissive))
+    await dht.start()
+    if peers:
+        size = await dht_cli.bootstrap_server(dht, peers, 30.0)
+        log.info("DHT %s: %d peers in the routing table", args.dht, size)
+    return dht
