@@ -32,7 +32,8 @@ from libp2p.identity.keys import KeyType, PrivateKey
 from libp2p.identity.peer_id import PeerId
 from libp2p.muxer.connection import MuxedStream
 from libp2p.protocols.identify.wire import IdentifyInfo
-from tests.interop.js_peer import Event, JsPeer
+from tests.interop.js_peer import JsPeer
+from tests.interop.peer_program import Event
 
 MUXER_IDS = {"yamux": YAMUX, "mplex": MPLEX}
 KEY_TYPES = {"ed25519": KeyType.Ed25519, "secp256k1": KeyType.Secp256k1}

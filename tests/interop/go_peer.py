@@ -22,27 +22,32 @@ Every wait is bounded. See ``interop/go/README.md`` for the program's options an
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.interop.js_peer import JsPeer, in_ci
+from tests.interop.js_peer import JsPeer
+from tests.interop.peer_program import (
+    CachedBuild,
+    Event,
+    dial_args,
+    parse_result,
+    peer_args,
+    run_async,
+    run_blocking,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "ci" / "build_go_peer.sh"
 BUILD_TIMEOUT = 1500.0
 FALLBACK_GO = Path("/usr/local/go/bin/go")
 
-Event = dict[str, Any]
 
 __all__ = ["GoPeer", "GoPeerUnavailable", "build_go_peer", "go_executable", "require_go_peer",
            "run_go_dialer", "run_go_dialer_async", "run_go_peer", "run_go_peer_async"]
@@ -59,8 +64,14 @@ def go_executable() -> str | None:
     return str(FALLBACK_GO) if FALLBACK_GO.is_file() and os.access(FALLBACK_GO, os.X_OK) else None
 
 
-_build_lock = threading.Lock()
-_binary: Path | None = None
+def _go_missing() -> str | None:
+    if go_executable() is None:
+        return "go not found on PATH or in /usr/local/go/bin (the go-libp2p interop peer needs Go >= 1.26)"
+    return None
+
+
+_BUILD = CachedBuild("go-libp2p", BUILD_SCRIPT, timeout=BUILD_TIMEOUT, unavailable=GoPeerUnavailable,
+                     check=lambda path: path.is_file() and os.access(path, os.X_OK), precheck=_go_missing)
 
 
 def build_go_peer(timeout: float = BUILD_TIMEOUT) -> Path:
@@ -68,54 +79,17 @@ def build_go_peer(timeout: float = BUILD_TIMEOUT) -> Path:
 
     Raises :class:`GoPeerUnavailable` when ``go`` is missing and ``RuntimeError`` when the build fails.
     """
-    global _binary
-    with _build_lock:
-        if _binary is not None:
-            return _binary
-        if go_executable() is None:
-            raise GoPeerUnavailable("go not found on PATH or in /usr/local/go/bin (the go-libp2p interop peer "
-                                    "needs Go >= 1.26)")
-        try:
-            proc = subprocess.run(["bash", str(BUILD_SCRIPT)], stdin=subprocess.DEVNULL, capture_output=True,
-                                  text=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise RuntimeError(f"{BUILD_SCRIPT} timed out after {timeout:.0f} s") from exc
-        lines = proc.stdout.strip().splitlines()
-        if proc.returncode != 0 or not lines:
-            raise RuntimeError(f"{BUILD_SCRIPT} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
-        path = Path(lines[-1])
-        if not (path.is_file() and os.access(path, os.X_OK)):
-            raise RuntimeError(f"{BUILD_SCRIPT} printed {path}, which is not an executable")
-        _binary = path
-        return path
+    return _BUILD.get(timeout)
 
 
 def require_go_peer() -> Path:
     """:func:`build_go_peer` for fixtures: skip if go is missing (fail when ``CI=true``)."""
-    import pytest
-
-    try:
-        return build_go_peer()
-    except GoPeerUnavailable as exc:
-        if in_ci():
-            pytest.fail(f"go-libp2p interop peer unavailable under CI=true: {exc}")
-        pytest.skip(f"go-libp2p interop peer unavailable: {exc}")
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
+    return _BUILD.require()
 
 
 def _common_args(key_seed: str | bytes | None, key_type: str | None, agent: str | None,
                  security: str | None) -> list[str]:
-    args: list[str] = []
-    if key_seed is not None:
-        args += ["--key-seed", key_seed.hex() if isinstance(key_seed, bytes) else key_seed]
-    if key_type is not None:
-        args += ["--key-type", key_type]
-    if agent is not None:
-        args += ["--agent", agent]
-    if security is not None:
-        args += ["--security", security]
-    return args
+    return peer_args(key_seed, key_type, agent, security=security)
 
 
 class GoPeer(JsPeer):
@@ -199,28 +173,16 @@ def _dialer_argv(to: str, muxer: str, *, pings: int, echo_bytes: int, streams: i
                  agent: str | None, security: str | None, extra_args: Sequence[str], binary: Path | None,
                  timeout: float) -> list[str]:
     exe = binary if binary is not None else build_go_peer()
-    # the go side gives up (and still prints its JSON) a little before we kill it
-    go_timeout_ms = max(1000, int((timeout - 5) * 1000))
-    argv = [str(exe), "dial", "--to", to, "--muxer", muxer,
-            "--pings", str(pings), "--echo-bytes", str(echo_bytes), "--streams", str(streams),
-            "--stream-bytes", str(stream_bytes), "--stream-protocol", stream_protocol,
-            "--hold-ms", str(hold_ms), "--timeout-ms", str(go_timeout_ms)]
+    argv = [str(exe)]
+    argv += dial_args(to, muxer, pings=pings, echo_bytes=echo_bytes, streams=streams, stream_bytes=stream_bytes,
+                      stream_protocol=stream_protocol, hold_ms=hold_ms, timeout=timeout)
     argv += _common_args(key_seed, key_type, agent, security)
     argv += list(extra_args)
     return argv
 
 
 def _parse_dialer(returncode: int | None, stdout: str, stderr: str) -> Event:
-    lines = [ln for ln in stdout.splitlines() if ln.strip()]
-    if not lines:
-        raise RuntimeError(f"go dialer printed no result (exit code {returncode}):\n{stderr[-4000:]}")
-    try:
-        result: Event = json.loads(lines[-1])
-    except ValueError as exc:
-        raise RuntimeError(f"go dialer printed bad JSON {lines[-1]!r}:\n{stderr[-4000:]}") from exc
-    result["exit_code"] = returncode
-    result["stderr"] = stderr
-    return result
+    return parse_result("go dialer", returncode, stdout, stderr)
 
 
 def run_go_dialer(to: str, muxer: str = "yamux", *, pings: int = 1, echo_bytes: int = 0, streams: int = 0,
@@ -235,29 +197,8 @@ def run_go_dialer(to: str, muxer: str = "yamux", *, pings: int = 1, echo_bytes: 
                         stream_bytes=stream_bytes, stream_protocol=stream_protocol, hold_ms=hold_ms,
                         key_seed=key_seed, key_type=key_type, agent=agent, security=security,
                         extra_args=extra_args, binary=binary, timeout=timeout)
-    try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:  # run() has killed it
-        err = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else ""
-        raise TimeoutError(f"go dialer did not finish within {timeout:.0f} s:\n{err[-4000:]}") from exc
-    return _parse_dialer(proc.returncode, proc.stdout.decode("utf-8", "replace"),
-                         proc.stderr.decode("utf-8", "replace"))
-
-
-async def _communicate(argv: Sequence[str], timeout: float, env: Mapping[str, str] | None = None
-                       ) -> tuple[int | None, str, str]:
-    proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                                                env=None if env is None else dict(env))
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except (TimeoutError, asyncio.CancelledError):
-        if proc.returncode is None:
-            proc.kill()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(proc.wait(), 5)
-        raise
-    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+    code, out, err = run_blocking("go dialer", argv, timeout=timeout)
+    return _parse_dialer(code, out, err)
 
 
 async def run_go_dialer_async(to: str, muxer: str = "yamux", *, pings: int = 1, echo_bytes: int = 0,
@@ -271,7 +212,7 @@ async def run_go_dialer_async(to: str, muxer: str = "yamux", *, pings: int = 1, 
                         stream_bytes=stream_bytes, stream_protocol=stream_protocol, hold_ms=hold_ms,
                         key_seed=key_seed, key_type=key_type, agent=agent, security=security,
                         extra_args=extra_args, binary=binary, timeout=timeout)
-    code, out, err = await _communicate(argv, timeout)
+    code, out, err = await run_async(argv, timeout=timeout)
     return _parse_dialer(code, out, err)
 
 
@@ -280,18 +221,11 @@ def run_go_peer(args: Sequence[str], *, env: Mapping[str, str] | None = None, bi
     """Run ``peer ARGS...`` (``env`` replaces the environment when given); return
     ``(exit_code, stdout, stderr)``. Raises ``TimeoutError`` (after killing it) when it runs too long."""
     exe = binary if binary is not None else build_go_peer()
-    try:
-        proc = subprocess.run([str(exe), *args], stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
-                              check=False, env=None if env is None else dict(env))
-    except subprocess.TimeoutExpired as exc:
-        err = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else ""
-        raise TimeoutError(f"go peer {' '.join(args)} did not finish within {timeout:.0f} s:\n{err[-4000:]}") \
-            from exc
-    return proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
+    return run_blocking(f"go peer {' '.join(args)}", [str(exe), *args], timeout=timeout, env=env)
 
 
 async def run_go_peer_async(args: Sequence[str], *, env: Mapping[str, str] | None = None,
                             binary: Path | None = None, timeout: float = 60.0) -> tuple[int | None, str, str]:
     """:func:`run_go_peer` without blocking the running event loop."""
     exe = binary if binary is not None else build_go_peer()
-    return await _communicate([str(exe), *args], timeout, env)
+    return await run_async([str(exe), *args], timeout=timeout, env=env)

@@ -33,23 +33,36 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from tests.interop.peer_program import (  # Event and in_ci are re-exported for the other helpers
+    CachedBuild,
+    Event,
+    dial_args,
+    in_ci,  # noqa: F401 - the other helpers import it from here
+    parse_result,
+    peer_args,
+    run_async,
+    run_blocking,
+)
+
 REPO = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = REPO / "ci" / "install_js_peer.sh"
 INSTALL_TIMEOUT = 900.0
 
-Event = dict[str, Any]
 
 
 class JsPeerUnavailable(RuntimeError):
     """``node`` or ``npm`` is not installed: the js interop tests cannot run here."""
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() == "true"
+def _node_and_npm_missing() -> str | None:
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if missing:
+        return f"{' and '.join(missing)} not found on PATH (the js-libp2p interop peer needs Node.js >= 20 and npm)"
+    return None
 
 
-_install_lock = threading.Lock()
-_install_dir: Path | None = None
+_BUILD = CachedBuild("js-libp2p", INSTALL_SCRIPT, timeout=INSTALL_TIMEOUT, unavailable=JsPeerUnavailable,
+                     check=lambda path: (path / "peer.mjs").is_file(), precheck=_node_and_npm_missing)
 
 
 def install_js_peer(timeout: float = INSTALL_TIMEOUT) -> Path:
@@ -58,41 +71,12 @@ def install_js_peer(timeout: float = INSTALL_TIMEOUT) -> Path:
     Raises :class:`JsPeerUnavailable` when node/npm are missing and ``RuntimeError`` when the
     install fails.
     """
-    global _install_dir
-    with _install_lock:
-        if _install_dir is not None:
-            return _install_dir
-        missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
-        if missing:
-            raise JsPeerUnavailable(f"{' and '.join(missing)} not found on PATH (the js-libp2p interop peer "
-                                    "needs Node.js >= 20 and npm)")
-        try:
-            proc = subprocess.run(["bash", str(INSTALL_SCRIPT)], stdin=subprocess.DEVNULL, capture_output=True,
-                                  text=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise RuntimeError(f"{INSTALL_SCRIPT} timed out after {timeout:.0f} s") from exc
-        lines = proc.stdout.strip().splitlines()
-        if proc.returncode != 0 or not lines:
-            raise RuntimeError(f"{INSTALL_SCRIPT} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
-        path = Path(lines[-1])
-        if not (path / "peer.mjs").is_file():
-            raise RuntimeError(f"{INSTALL_SCRIPT} printed {path}, which has no peer.mjs")
-        _install_dir = path
-        return path
+    return _BUILD.get(timeout)
 
 
 def require_js_peer() -> Path:
     """:func:`install_js_peer` for fixtures: skip if node/npm are missing (fail when ``CI=true``)."""
-    import pytest
-
-    try:
-        return install_js_peer()
-    except JsPeerUnavailable as exc:
-        if in_ci():
-            pytest.fail(f"js-libp2p interop peer unavailable under CI=true: {exc}")
-        pytest.skip(f"js-libp2p interop peer unavailable: {exc}")
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
+    return _BUILD.require()
 
 
 def _node() -> str:
@@ -104,16 +88,7 @@ def _node() -> str:
 
 def _common_args(key_seed: str | bytes | None, key_type: str | None, agent: str | None,
                  connection_monitor: bool) -> list[str]:
-    args: list[str] = []
-    if key_seed is not None:
-        args += ["--key-seed", key_seed.hex() if isinstance(key_seed, bytes) else key_seed]
-    if key_type is not None:
-        args += ["--key-type", key_type]
-    if agent is not None:
-        args += ["--agent", agent]
-    if not connection_monitor:
-        args.append("--no-connection-monitor")
-    return args
+    return peer_args(key_seed, key_type, agent, connection_monitor=connection_monitor)
 
 
 def _match(event: Event, kind: str | None, fields: dict[str, Any],
@@ -346,28 +321,16 @@ def _dialer_argv(to: str, muxer: str, *, pings: int, echo_bytes: int, streams: i
                  agent: str | None, connection_monitor: bool, extra_args: Sequence[str], peer_dir: Path | None,
                  timeout: float) -> tuple[list[str], Path]:
     directory = peer_dir if peer_dir is not None else install_js_peer()
-    # the js side gives up (and still prints its JSON) a little before we kill it
-    js_timeout_ms = max(1000, int((timeout - 5) * 1000))
-    argv = [_node(), str(directory / "peer.mjs"), "dial", "--to", to, "--muxer", muxer,
-            "--pings", str(pings), "--echo-bytes", str(echo_bytes), "--streams", str(streams),
-            "--stream-bytes", str(stream_bytes), "--stream-protocol", stream_protocol,
-            "--hold-ms", str(hold_ms), "--timeout-ms", str(js_timeout_ms)]
+    argv = [_node(), str(directory / "peer.mjs")]
+    argv += dial_args(to, muxer, pings=pings, echo_bytes=echo_bytes, streams=streams, stream_bytes=stream_bytes,
+                      stream_protocol=stream_protocol, hold_ms=hold_ms, timeout=timeout)
     argv += _common_args(key_seed, key_type, agent, connection_monitor)
     argv += list(extra_args)
     return argv, directory
 
 
 def _parse_dialer(returncode: int | None, stdout: str, stderr: str) -> Event:
-    lines = [ln for ln in stdout.splitlines() if ln.strip()]
-    if not lines:
-        raise RuntimeError(f"js dialer printed no result (exit code {returncode}):\n{stderr[-4000:]}")
-    try:
-        result: Event = json.loads(lines[-1])
-    except ValueError as exc:
-        raise RuntimeError(f"js dialer printed bad JSON {lines[-1]!r}:\n{stderr[-4000:]}") from exc
-    result["exit_code"] = returncode
-    result["stderr"] = stderr
-    return result
+    return parse_result("js dialer", returncode, stdout, stderr)
 
 
 def run_js_dialer(to: str, muxer: str = "yamux", *, pings: int = 1, echo_bytes: int = 0, streams: int = 0,
@@ -383,14 +346,8 @@ def run_js_dialer(to: str, muxer: str = "yamux", *, pings: int = 1, echo_bytes: 
                                    key_seed=key_seed, key_type=key_type, agent=agent,
                                    connection_monitor=connection_monitor, extra_args=extra_args,
                                    peer_dir=peer_dir, timeout=timeout)
-    try:
-        proc = subprocess.run(argv, cwd=directory, stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:  # run() has killed it
-        err = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else ""
-        raise TimeoutError(f"js dialer did not finish within {timeout:.0f} s:\n{err[-4000:]}") from exc
-    return _parse_dialer(proc.returncode, proc.stdout.decode("utf-8", "replace"),
-                         proc.stderr.decode("utf-8", "replace"))
+    code, out, err = run_blocking("js dialer", argv, cwd=directory, timeout=timeout)
+    return _parse_dialer(code, out, err)
 
 
 async def run_js_dialer_async(to: str, muxer: str = "yamux", *, pings: int = 1, echo_bytes: int = 0,
@@ -405,14 +362,5 @@ async def run_js_dialer_async(to: str, muxer: str = "yamux", *, pings: int = 1, 
                                    key_seed=key_seed, key_type=key_type, agent=agent,
                                    connection_monitor=connection_monitor, extra_args=extra_args,
                                    peer_dir=peer_dir, timeout=timeout)
-    proc = await asyncio.create_subprocess_exec(*argv, cwd=directory, stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except (TimeoutError, asyncio.CancelledError):
-        if proc.returncode is None:
-            proc.kill()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(proc.wait(), 5)
-        raise
-    return _parse_dialer(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+    code, out, err = await run_async(argv, cwd=directory, timeout=timeout)
+    return _parse_dialer(code, out, err)

@@ -22,27 +22,32 @@ Every wait is bounded. See ``interop/py-libp2p/README.md`` for what py-libp2p 0.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import os
 import re
 import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.interop.js_peer import JsPeer, in_ci
+from tests.interop.js_peer import JsPeer
+from tests.interop.peer_program import (
+    CachedBuild,
+    Event,
+    dial_args,
+    parse_result,
+    peer_args,
+    run_async,
+    run_blocking,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = REPO / "ci" / "install_py_libp2p_peer.sh"
 INSTALL_TIMEOUT = 900.0
 
-Event = dict[str, Any]
 
 __all__ = ["PyLibp2pPeer", "PyLibp2pPeerUnavailable", "install_pylibp2p_peer", "require_pylibp2p_peer",
            "run_pylibp2p_dialer", "run_pylibp2p_dialer_async", "run_pylibp2p_peer", "run_pylibp2p_peer_async"]
@@ -59,8 +64,22 @@ _NETWORK_ERRORS = re.compile(
     r"ProxyError|Could not fetch URL|No matching distribution found|Could not find a version that satisfies",
     re.IGNORECASE)
 
-_install_lock = threading.Lock()
-_install_dir: Path | None = None
+def _python_missing() -> str | None:
+    python = os.environ.get("PYTHON", "python3")
+    if shutil.which(python) is None:
+        return f"{python} not found on PATH (the py-libp2p peer needs Python >= 3.10)"
+    return None
+
+
+def _offline(stderr: str) -> str | None:
+    if _NETWORK_ERRORS.search(stderr) or "needs Python >= 3.10" in stderr:
+        return "PyPI unreachable, or no suitable python"
+    return None
+
+
+_BUILD = CachedBuild("py-libp2p", INSTALL_SCRIPT, timeout=INSTALL_TIMEOUT, unavailable=PyLibp2pPeerUnavailable,
+                     check=lambda path: (path / "peer.py").is_file() and (path / "venv" / "bin" / "python").exists(),
+                     precheck=_python_missing, unavailable_on=_offline)
 
 
 def install_pylibp2p_peer(timeout: float = INSTALL_TIMEOUT) -> Path:
@@ -69,43 +88,12 @@ def install_pylibp2p_peer(timeout: float = INSTALL_TIMEOUT) -> Path:
     Raises :class:`PyLibp2pPeerUnavailable` when python3 is missing or PyPI is unreachable and
     ``RuntimeError`` for any other install failure.
     """
-    global _install_dir
-    with _install_lock:
-        if _install_dir is not None:
-            return _install_dir
-        python = os.environ.get("PYTHON", "python3")
-        if shutil.which(python) is None:
-            raise PyLibp2pPeerUnavailable(f"{python} not found on PATH (the py-libp2p peer needs Python >= 3.10)")
-        try:
-            proc = subprocess.run(["bash", str(INSTALL_SCRIPT)], stdin=subprocess.DEVNULL, capture_output=True,
-                                  text=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise RuntimeError(f"{INSTALL_SCRIPT} timed out after {timeout:.0f} s") from exc
-        lines = proc.stdout.strip().splitlines()
-        if proc.returncode != 0 or not lines:
-            message = f"{INSTALL_SCRIPT} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
-            if _NETWORK_ERRORS.search(proc.stderr) or "needs Python >= 3.10" in proc.stderr:
-                raise PyLibp2pPeerUnavailable(message)
-            raise RuntimeError(message)
-        path = Path(lines[-1])
-        if not (path / "peer.py").is_file() or not (path / "venv" / "bin" / "python").exists():
-            raise RuntimeError(f"{INSTALL_SCRIPT} printed {path}, which has no peer.py or venv/bin/python")
-        _install_dir = path
-        return path
+    return _BUILD.get(timeout)
 
 
 def require_pylibp2p_peer() -> Path:
     """:func:`install_pylibp2p_peer` for fixtures: skip when unavailable (fail when ``CI=true``)."""
-    import pytest
-
-    try:
-        return install_pylibp2p_peer()
-    except PyLibp2pPeerUnavailable as exc:
-        if in_ci():
-            pytest.fail(f"py-libp2p interop peer unavailable under CI=true: {exc}")
-        pytest.skip(f"py-libp2p interop peer unavailable: {exc}")
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
+    return _BUILD.require()
 
 
 def _argv(peer_dir: Path | None, args: Sequence[str]) -> tuple[list[str], Path]:
@@ -121,16 +109,7 @@ def _env(env: Mapping[str, str] | None) -> dict[str, str]:
 
 def _common_args(key_seed: str | bytes | None, key_type: str | None, agent: str | None,
                  security: str | None) -> list[str]:
-    args: list[str] = []
-    if key_seed is not None:
-        args += ["--key-seed", key_seed.hex() if isinstance(key_seed, bytes) else key_seed]
-    if key_type is not None:
-        args += ["--key-type", key_type]
-    if agent is not None:
-        args += ["--agent", agent]
-    if security is not None:
-        args += ["--security", security]
-    return args
+    return peer_args(key_seed, key_type, agent, security=security)
 
 
 class PyLibp2pPeer(JsPeer):
@@ -211,25 +190,13 @@ class PyLibp2pPeer(JsPeer):
 def _dialer_args(to: str, muxer: str, *, pings: int, echo_bytes: int, streams: int, stream_bytes: int,
                  stream_protocol: str, hold_ms: int, key_seed: str | bytes | None, key_type: str | None,
                  agent: str | None, security: str | None, extra_args: Sequence[str], timeout: float) -> list[str]:
-    # the peer gives up (and still prints its JSON) a little before we kill it
-    peer_timeout_ms = max(1000, int((timeout - 5) * 1000))
-    args = ["dial", "--to", to, "--muxer", muxer, "--pings", str(pings), "--echo-bytes", str(echo_bytes),
-            "--streams", str(streams), "--stream-bytes", str(stream_bytes), "--stream-protocol", stream_protocol,
-            "--hold-ms", str(hold_ms), "--timeout-ms", str(peer_timeout_ms)]
+    args = dial_args(to, muxer, pings=pings, echo_bytes=echo_bytes, streams=streams, stream_bytes=stream_bytes,
+                     stream_protocol=stream_protocol, hold_ms=hold_ms, timeout=timeout)
     return args + _common_args(key_seed, key_type, agent, security) + list(extra_args)
 
 
 def _parse_dialer(returncode: int | None, stdout: str, stderr: str) -> Event:
-    lines = [ln for ln in stdout.splitlines() if ln.strip()]
-    if not lines:
-        raise RuntimeError(f"py-libp2p dialer printed no result (exit code {returncode}):\n{stderr[-4000:]}")
-    try:
-        result: Event = json.loads(lines[-1])
-    except ValueError as exc:
-        raise RuntimeError(f"py-libp2p dialer printed bad JSON {lines[-1]!r}:\n{stderr[-4000:]}") from exc
-    result["exit_code"] = returncode
-    result["stderr"] = stderr
-    return result
+    return parse_result("py-libp2p dialer", returncode, stdout, stderr)
 
 
 def run_pylibp2p_peer(args: Sequence[str], *, env: Mapping[str, str] | None = None, peer_dir: Path | None = None,
@@ -237,31 +204,14 @@ def run_pylibp2p_peer(args: Sequence[str], *, env: Mapping[str, str] | None = No
     """Run ``peer.py ARGS...`` (``env`` replaces the environment when given); return
     ``(exit_code, stdout, stderr)``. Raises ``TimeoutError`` (after killing it) when it runs too long."""
     argv, directory = _argv(peer_dir, args)
-    try:
-        proc = subprocess.run(argv, cwd=directory, env=_env(env), stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:  # run() has killed it
-        err = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else ""
-        raise TimeoutError(f"py-libp2p peer {' '.join(args)} did not finish within {timeout:.0f} s:\n"
-                           f"{err[-4000:]}") from exc
-    return proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
+    return run_blocking(f"py-libp2p peer {' '.join(args)}", argv, cwd=directory, env=_env(env), timeout=timeout)
 
 
 async def run_pylibp2p_peer_async(args: Sequence[str], *, env: Mapping[str, str] | None = None,
                                   peer_dir: Path | None = None, timeout: float = 60.0) -> tuple[int | None, str, str]:
     """:func:`run_pylibp2p_peer` without blocking the running event loop."""
     argv, directory = _argv(peer_dir, args)
-    proc = await asyncio.create_subprocess_exec(*argv, cwd=directory, env=_env(env), stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except (TimeoutError, asyncio.CancelledError):
-        if proc.returncode is None:
-            proc.kill()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(proc.wait(), 5)
-        raise
-    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+    return await run_async(argv, cwd=directory, env=_env(env), timeout=timeout)
 
 
 def run_pylibp2p_dialer(to: str, muxer: str = "yamux", *, pings: int = 1, echo_bytes: int = 0, streams: int = 0,

@@ -20,17 +20,24 @@ Every wait is bounded. See ``interop/rust/README.md`` for the options, JSON form
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from tests.interop.js_peer import Event, JsPeer, _parse_dialer, in_ci
+from tests.interop.js_peer import JsPeer
+from tests.interop.peer_program import (
+    CachedBuild,
+    Event,
+    dial_args,
+    parse_result,
+    peer_args,
+    run_async,
+    run_blocking,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "ci" / "build_rust_peer.sh"
@@ -41,8 +48,14 @@ class RustPeerUnavailable(RuntimeError):
     """``cargo`` is not installed and no binary is cached: the rust interop tests cannot run here."""
 
 
-_build_lock = threading.Lock()
-_binary: Path | None = None
+def _cargo_missing(stderr: str) -> str | None:
+    if "cargo not found" in stderr and shutil.which("cargo") is None:
+        return "cargo not found on PATH and no cached rust peer binary (install Rust >= 1.88 with rustup)"
+    return None
+
+
+_BUILD = CachedBuild("rust-libp2p", BUILD_SCRIPT, timeout=BUILD_TIMEOUT, unavailable=RustPeerUnavailable,
+                     check=lambda path: os.access(path, os.X_OK), unavailable_on=_cargo_missing)
 
 
 def build_rust_peer(timeout: float = BUILD_TIMEOUT) -> Path:
@@ -51,54 +64,17 @@ def build_rust_peer(timeout: float = BUILD_TIMEOUT) -> Path:
     Raises :class:`RustPeerUnavailable` when cargo is missing and nothing is cached, and
     ``RuntimeError`` when the build fails.
     """
-    global _binary
-    with _build_lock:
-        if _binary is not None:
-            return _binary
-        try:
-            proc = subprocess.run(["bash", str(BUILD_SCRIPT)], stdin=subprocess.DEVNULL, capture_output=True,
-                                  text=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise RuntimeError(f"{BUILD_SCRIPT} timed out after {timeout:.0f} s") from exc
-        lines = proc.stdout.strip().splitlines()
-        if proc.returncode != 0 or not lines:
-            if "cargo not found" in proc.stderr and shutil.which("cargo") is None:
-                raise RustPeerUnavailable("cargo not found on PATH and no cached rust peer binary "
-                                          "(install Rust >= 1.88 with rustup)")
-            raise RuntimeError(f"{BUILD_SCRIPT} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
-        path = Path(lines[-1])
-        if not os.access(path, os.X_OK):
-            raise RuntimeError(f"{BUILD_SCRIPT} printed {path}, which is not an executable")
-        _binary = path
-        return path
+    return _BUILD.get(timeout)
 
 
 def require_rust_peer() -> Path:
     """:func:`build_rust_peer` for fixtures: skip if cargo is missing (fail when ``CI=true``)."""
-    import pytest
-
-    try:
-        return build_rust_peer()
-    except RustPeerUnavailable as exc:
-        if in_ci():
-            pytest.fail(f"rust-libp2p interop peer unavailable under CI=true: {exc}")
-        pytest.skip(f"rust-libp2p interop peer unavailable: {exc}")
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
+    return _BUILD.require()
 
 
 def _common_args(key_seed: str | bytes | None, key_type: str | None, agent: str | None,
                  connection_monitor: bool) -> list[str]:
-    args: list[str] = []
-    if key_seed is not None:
-        args += ["--key-seed", key_seed.hex() if isinstance(key_seed, bytes) else key_seed]
-    if key_type is not None:
-        args += ["--key-type", key_type]
-    if agent is not None:
-        args += ["--agent", agent]
-    if not connection_monitor:
-        args.append("--no-connection-monitor")
-    return args
+    return peer_args(key_seed, key_type, agent, connection_monitor=connection_monitor)
 
 
 class RustPeer(JsPeer):
@@ -150,21 +126,16 @@ def _dialer_argv(to: str, muxer: str, *, pings: int, echo_bytes: int, streams: i
                  agent: str | None, connection_monitor: bool, extra_args: Sequence[str], binary: Path | None,
                  timeout: float) -> list[str]:
     exe = binary if binary is not None else build_rust_peer()
-    # the rust side gives up (and still prints its JSON) a little before we kill it
-    own_timeout_ms = max(1000, int((timeout - 5) * 1000))
-    argv = [str(exe), "dial", "--to", to, "--muxer", muxer, "--pings", str(pings), "--echo-bytes", str(echo_bytes),
-            "--streams", str(streams), "--stream-bytes", str(stream_bytes), "--stream-protocol", stream_protocol,
-            "--hold-ms", str(hold_ms), "--timeout-ms", str(own_timeout_ms)]
+    argv = [str(exe)]
+    argv += dial_args(to, muxer, pings=pings, echo_bytes=echo_bytes, streams=streams, stream_bytes=stream_bytes,
+                      stream_protocol=stream_protocol, hold_ms=hold_ms, timeout=timeout)
     argv += _common_args(key_seed, key_type, agent, connection_monitor)
     argv += list(extra_args)
     return argv
 
 
 def _parse(returncode: int | None, stdout: str, stderr: str) -> Event:
-    try:
-        return _parse_dialer(returncode, stdout, stderr)
-    except RuntimeError as exc:
-        raise RuntimeError(str(exc).replace("js dialer", "rust dialer")) from None
+    return parse_result("rust dialer", returncode, stdout, stderr)
 
 
 def run_rust_dialer(to: str, muxer: str = "yamux", *, pings: int = 1, echo_bytes: int = 0, streams: int = 0,
@@ -179,12 +150,8 @@ def run_rust_dialer(to: str, muxer: str = "yamux", *, pings: int = 1, echo_bytes
                         stream_protocol=stream_protocol, hold_ms=hold_ms, key_seed=key_seed, key_type=key_type,
                         agent=agent, connection_monitor=connection_monitor, extra_args=extra_args, binary=binary,
                         timeout=timeout)
-    try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:  # run() has killed it
-        err = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else ""
-        raise TimeoutError(f"rust dialer did not finish within {timeout:.0f} s:\n{err[-4000:]}") from exc
-    return _parse(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
+    code, out, err = run_blocking("rust dialer", argv, timeout=timeout)
+    return _parse(code, out, err)
 
 
 async def run_rust_dialer_async(to: str, muxer: str = "yamux", *, pings: int = 1, echo_bytes: int = 0,
@@ -198,17 +165,8 @@ async def run_rust_dialer_async(to: str, muxer: str = "yamux", *, pings: int = 1
                         stream_protocol=stream_protocol, hold_ms=hold_ms, key_seed=key_seed, key_type=key_type,
                         agent=agent, connection_monitor=connection_monitor, extra_args=extra_args, binary=binary,
                         timeout=timeout)
-    proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except (TimeoutError, asyncio.CancelledError):
-        if proc.returncode is None:
-            proc.kill()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(proc.wait(), 5)
-        raise
-    return _parse(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+    code, out, err = await run_async(argv, timeout=timeout)
+    return _parse(code, out, err)
 
 
 def perf_server_peer_id() -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from libp2p.cli.interop import InteropConfigError, RedisClient, RedisError, read_config
-from tests.interop.js_peer import in_ci
+from tests.interop.peer_program import in_ci
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNER = REPO / "interop" / "run_matrix.py"
