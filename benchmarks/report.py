@@ -1,6 +1,9 @@
 """Turn a pytest-benchmark JSON file into the twin table of RESULTS.md.
 
-    python benchmarks/report.py RESULTS_JSON
+    python benchmarks/report.py RESULTS_JSON [--save COPY_JSON]
+
+``--save`` writes the file again without each benchmark's raw samples (pytest-benchmark keeps
+every round: hundreds of MB), which is what belongs in ``benchmarks/results/``.
 
 Pairs each ``name[python…]`` with its ``name[cython…]`` and prints median ns per op for both
 and the ratio python/cython. Benchmarks without a twin pair are listed alone.
@@ -18,9 +21,14 @@ def _fmt(ns: float) -> str:
     return f"{ns:,.0f}" if ns >= 100 else f"{ns:.1f}"
 
 
-def main(path: str) -> int:
+def main(path: str, save: str | None = None) -> int:
     with open(path, encoding="utf-8") as f:
         data = json.load(f)
+    if save is not None:
+        for bench in data["benchmarks"]:
+            bench["stats"].pop("data", None)
+        with open(save, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1)
     rows: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
     for bench in data["benchmarks"]:
         name = bench["name"]
@@ -52,4 +60,9 @@ def main(path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    args = sys.argv[1:]
+    if len(args) == 3 and args[1] == "--save":
+        sys.exit(main(args[0], args[2]))
+    if len(args) != 1:
+        sys.exit(__doc__)
+    sys.exit(main(args[0]))
