@@ -186,3 +186,38 @@ def test_go_client_against_our_server(go_peer: Path, ours: tuple[subprocess.Pope
     _lines(_client(go, ours[2], 1, 1), 1, 1)
     _lines(_client(go, ours[2], 5_000_000, 7_000_000), 5_000_000, 7_000_000)
     assert ours[0].poll() is None
+
+
+# --- against js-libp2p's peer program -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def js_peer() -> list[str]:
+    import shutil
+
+    from tests.interop.js_peer import require_js_peer
+
+    directory = require_js_peer()
+    node = shutil.which("node")
+    assert node is not None
+    return [node, str(directory / "peer.mjs"), "perf"]
+
+
+def test_our_client_against_the_js_server(js_peer: list[str], tmp_path: Path) -> None:
+    with perf_server(js_peer, tmp_path) as (proc, info, address):
+        assert info["peer_id"] == PERF_SERVER_PEER_ID
+        _lines(_client(OURS, address, 1, 1), 1, 1)
+        _lines(_client(OURS, address, 5_000_000, 7_000_000), 5_000_000, 7_000_000)
+        assert proc.poll() is None
+
+
+def test_js_client_against_our_server(js_peer: list[str], ours: tuple[subprocess.Popen[str], dict[str, Any], str]) -> None:
+    _lines(_client(js_peer, ours[2], 1, 1), 1, 1)
+    _lines(_client(js_peer, ours[2], 5_000_000, 7_000_000), 5_000_000, 7_000_000)
+    assert ours[0].poll() is None
+
+
+def test_js_intermediary_lines(js_peer: list[str], ours: tuple[subprocess.Popen[str], dict[str, Any], str]) -> None:
+    # big enough to take over a second even on a quiet machine (js moves ~400 MB/s here)
+    lines = _lines(_client(js_peer, ours[2], 1_500_000_000, 0), 1_500_000_000, 0)
+    assert len(lines) >= 2

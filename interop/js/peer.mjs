@@ -11,7 +11,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair, generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { identify, identifyPush } from '@libp2p/identify'
 import { mplex } from '@libp2p/mplex'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -772,6 +772,84 @@ async function runDial (values, muxer) {
   await finish(node, result.errors.length === 0 ? 0 : 1)
 }
 
+// ----------------------------------------------------------- perf contract
+
+const PERF_SEED = '00'.repeat(32) // the fixed identity of test-plans perf servers (as go-libp2p's)
+
+/** `IP:PORT` (or `[IPv6]:PORT`) -> a /ip4|ip6/.../tcp/PORT multiaddr string. */
+function tcpAddr (hostPort) {
+  const m = /^\[?([^\]]+)\]?:(\d+)$/.exec(hostPort ?? '')
+  if (m == null) usage('--server-address must be IP:PORT')
+  return `/${m[1].includes(':') ? 'ip6' : 'ip4'}/${m[1]}/tcp/${m[2]}`
+}
+
+/**
+ * The libp2p test-plans perf contract: `perf --run-server --server-address IP:PORT` serves
+ * /perf/1.0.0 with the all-zero-seed Ed25519 identity until SIGTERM/SIGINT; `perf
+ * --server-address IP:PORT --transport tcp --upload-bytes N --download-bytes M` runs one exchange
+ * and prints {"type": "intermediary"|"final", "timeSeconds", "uploadBytes", "downloadBytes"} lines,
+ * one intermediary a second.
+ */
+async function runPerfContract (values, muxer) {
+  const addr = tcpAddr(values['server-address'])
+  if ((values.transport ?? 'tcp') !== 'tcp') usage('--transport: only tcp')
+  if (values['run-server'] === true) {
+    const node = await makeNode({ values: { ...values, 'key-seed': PERF_SEED, 'key-type': 'ed25519', listen: [addr] }, mode: 'listen', muxer })
+    await node.handle(PERF_PROTOCOL, perfHandler, { maxInboundStreams: 1024, maxOutboundStreams: 1024 })
+    await node.start()
+    // the same ready line as `listen` (and as our and go's perf servers)
+    emit({ peer_id: node.peerId.toString(), multiaddrs: node.getMultiaddrs().map((a) => a.toString()) })
+    const stop = async () => { await stopNode(node); process.exit(0) }
+    process.on('SIGTERM', stop)
+    process.on('SIGINT', stop)
+    return
+  }
+  const upload = intOpt(values, 'upload-bytes', 0)
+  const download = intOpt(values, 'download-bytes', 0)
+  const node = await makeNode({ values: { ...values, 'key-seed': undefined }, mode: 'dial', muxer })
+  await node.start()
+  const serverKey = await loadKey({ 'key-seed': PERF_SEED, 'key-type': 'ed25519' })
+  const target = multiaddr(`${addr}/p2p/${peerIdFromPrivateKey(serverKey).toString()}`)
+  const start = performance.now()
+  let sent = 0
+  let received = 0
+  let lastAt = start
+  let lastSent = 0
+  let lastReceived = 0
+  const ticker = setInterval(() => {
+    const now = performance.now()
+    emit({ type: 'intermediary', timeSeconds: (now - lastAt) / 1000, uploadBytes: sent - lastSent, downloadBytes: received - lastReceived })
+    lastAt = now; lastSent = sent; lastReceived = received
+  }, 1000)
+  try {
+    const conn = await node.dial(target, { signal: AbortSignal.timeout(15_000) })
+    const stream = await conn.newStream(PERF_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+    const reading = consume(stream, (buf) => { received += buf.byteLength })
+    const header = new Uint8Array(8)
+    new DataView(header.buffer).setBigUint64(0, BigInt(download))
+    stream.send(header)
+    let n = upload
+    while (n > 0) {
+      const chunk = n >= PERF_BLOCK ? PERF_ZEROS : PERF_ZEROS.subarray(0, n)
+      n -= chunk.byteLength
+      sent += chunk.byteLength
+      if (!stream.send(chunk)) await stream.onDrain({ signal: AbortSignal.timeout(30_000) })
+    }
+    await stream.close({ signal: AbortSignal.timeout(60_000) })
+    await reading
+    if (received !== download) throw new Error(`perf: expected ${download} bytes, received ${received}`)
+  } catch (err) {
+    clearInterval(ticker)
+    log(`perf failed: ${errText(err)}`)
+    await stopNode(node)
+    process.exit(1)
+  }
+  clearInterval(ticker)
+  emit({ type: 'final', timeSeconds: (performance.now() - start) / 1000, uploadBytes: upload, downloadBytes: download })
+  await stopNode(node)
+  process.exit(0)
+}
+
 // -------------------------------------------------------------------- perf
 
 /**
@@ -890,7 +968,10 @@ async function main () {
         'upload-bytes': { type: 'string' },
         'download-bytes': { type: 'string' },
         iterations: { type: 'string' },
-        dials: { type: 'string' }
+        dials: { type: 'string' },
+        'run-server': { type: 'boolean' },
+        'server-address': { type: 'string' },
+        transport: { type: 'string' }
       }
     })
   } catch (err) {
@@ -902,6 +983,7 @@ async function main () {
   const muxer = values.muxer
   if (muxer !== 'yamux' && muxer !== 'mplex') usage('--muxer must be yamux or mplex')
   if (mode === 'listen') await runListen(values, muxer)
+  else if (mode === 'perf' && (values['run-server'] === true || values['server-address'] != null)) await runPerfContract(values, muxer)
   else if (mode === 'perf') await runPerf(values, muxer)
   else await runDial(values, muxer)
 }
