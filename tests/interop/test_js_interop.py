@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from libp2p.identity.peer_id import PeerId
 from libp2p.multiaddr import Multiaddr
 from libp2p.muxer.connection import MuxedStream
 from libp2p.security.noise.errors import PeerIdMismatchError
+from tests.interop.foreign import checked_stream, roundtrip, strip_p2p, wait_for
 from tests.interop.js_peer import JsPeer, require_js_peer, run_js_dialer_async
 
 MUXER_IDS = {"yamux": YAMUX, "mplex": MPLEX}
@@ -89,52 +89,6 @@ async def our_host(key: PrivateKey, muxer: str) -> AsyncIterator[Host]:
         yield host
 
 
-async def _send_all_and_close(stream: MuxedStream, data: bytes) -> None:
-    view = memoryview(data)
-    for i in range(0, len(view), CHUNK):
-        await stream.write(view[i:i + CHUNK])
-    await stream.close()
-
-
-async def _read_to_eof(stream: MuxedStream) -> bytes:
-    parts = []
-    while data := await stream.read():
-        parts.append(data)
-    return b"".join(parts)
-
-
-async def _roundtrip(host: Host, peer: PeerId, protocol: str, data: bytes) -> bytes:
-    """Open ``protocol``, send ``data`` and half-close while reading everything the peer sends back."""
-    stream = await host.new_stream(peer, protocol)
-    assert stream.protocol == protocol
-    try:
-        writer = asyncio.ensure_future(_send_all_and_close(stream, data))
-        try:
-            reply = await _read_to_eof(stream)
-        finally:
-            if not writer.done():
-                writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
-        writer.result()  # a write failure is the test's failure
-    except BaseException:
-        await stream.reset()
-        raise
-    return reply
-
-
-async def _checked_stream(host: Host, peer: PeerId, protocol: str, nbytes: int) -> None:
-    data = os.urandom(nbytes)
-    want = hashlib.sha256(data).hexdigest()
-    reply = await _roundtrip(host, peer, protocol, data)
-    if protocol == HASH:
-        assert reply.decode().strip().lower() == want
-    else:
-        assert len(reply) == nbytes and hashlib.sha256(reply).hexdigest() == want
-
-
-def _strip_p2p(addr: str) -> str:
-    return addr.rsplit("/p2p/", 1)[0]
-
 
 # --- Python dials js ---------------------------------------------------------------------------
 
@@ -154,7 +108,7 @@ async def test_python_dials_js(js_peer_dir: Path, our_host: Host, muxer: str) ->
 
             # identify: what we learned about js
             info = await host.identify.identify(js_id)
-            js_listen = [_strip_p2p(a) for a in js.multiaddrs]
+            js_listen = [strip_p2p(a) for a in js.multiaddrs]
             assert info.agent_version == js.agent
             assert info.agent_version is not None and info.agent_version.startswith("js-libp2p/")
             assert info.protocol_version == "ipfs/0.1.0"
@@ -167,7 +121,7 @@ async def test_python_dials_js(js_peer_dir: Path, our_host: Host, muxer: str) ->
             assert info.observed_addr is not None
             observed = str(info.observed_addr)
             assert observed.startswith("/ip4/127.0.0.1/tcp/")
-            assert _strip_p2p(observed) == str(conn.local_addr)
+            assert strip_p2p(observed) == str(conn.local_addr)
             # js's signed peer record was verified (certified_addrs is only set after that)
             assert info.signed_peer_record is not None
             assert info.certified_addrs is not None
@@ -188,7 +142,7 @@ async def test_python_dials_js(js_peer_dir: Path, our_host: Host, muxer: str) ->
             assert ident["has_public_key"] is True
             # we report our side's view of js's address: the address we dialed
             assert ident["observed_addr"] is not None
-            assert _strip_p2p(ident["observed_addr"]) == js_listen[0]
+            assert strip_p2p(ident["observed_addr"]) == js_listen[0]
             assert ident["signed_peer_record"] is not None, "js did not verify our signed peer record"
             assert ident["signed_peer_record"]["addrs"] == ours
             store = ident["peer_store"]
@@ -201,11 +155,11 @@ async def test_python_dials_js(js_peer_dir: Path, our_host: Host, muxer: str) ->
             assert len(rtts) == N_PINGS and all(r >= 0 for r in rtts)
 
             # 1 MiB echo
-            await _checked_stream(host, js_id, ECHO, MIB)
+            await checked_stream(host, js_id, ECHO, MIB)
 
             # 20 concurrent 1 MiB streams, half echo and half hash, each checked by sha256
             protocols = [ECHO if i % 2 else HASH for i in range(N_STREAMS)]
-            await asyncio.gather(*(_checked_stream(host, js_id, p, MIB) for p in protocols))
+            await asyncio.gather(*(checked_stream(host, js_id, p, MIB) for p in protocols))
 
             # what js saw of those streams
             def done(e: dict[str, object]) -> bool:
@@ -306,7 +260,7 @@ async def test_js_dials_python(js_peer_dir: Path, our_host: Host, muxer: str, st
     # js reported our listen address (the one it dialed) as observed, with /p2p/<our id>
     observed = host.identify.observed_addrs.get(js_id)
     assert observed is not None
-    assert str(observed) == target or _strip_p2p(str(observed)) == ours[0]
+    assert str(observed) == target or strip_p2p(str(observed)) == ours[0]
 
     # the connection is gone once js exits, and the host still listens
     for _ in range(100):
@@ -330,7 +284,7 @@ async def test_large_echo_both_ways(js_peer_dir: Path, muxer: str) -> None:
             assert result["echo_ok"] is True and result["streams_ok"] is True
             with JsPeer.listen(muxer=muxer, peer_dir=js_peer_dir) as js:
                 js_id = await host.connect(js.multiaddr)
-                await _checked_stream(host, js_id, ECHO, n)
+                await checked_stream(host, js_id, ECHO, n)
                 reply = await js.command_async(f"echo {host.peer_id} {n}", timeout=60)
                 assert reply["ok"] is True, reply
 
@@ -347,7 +301,7 @@ async def _identify_ping_echo_both_ways(host: Host, js_peer_dir: Path, js_key_ty
         ident = await js.await_event("identify", peer=str(host.peer_id), timeout=15)
         assert ident["signed_peer_record"] is not None
         assert len(await host.ping_service.ping(js_id, 10)) == 10
-        await _checked_stream(host, js_id, HASH, 200_000)
+        await checked_stream(host, js_id, HASH, 200_000)
     result = await run_js_dialer_async(str(host.full_addrs()[0]), key_type=js_key_type, pings=10,
                                        echo_bytes=200_000, peer_dir=js_peer_dir, timeout=60)
     assert result["errors"] == [], result["stderr"][-3000:]
@@ -384,7 +338,7 @@ async def test_dial_wrong_peer_id_fails_and_host_recovers(js_peer_dir: Path, our
     with JsPeer.listen(peer_dir=js_peer_dir) as js:
         async with asyncio.timeout(TEST_TIMEOUT):
             impostor = PeerId.from_public_key(generate_key_pair().public_key)
-            wrong = Multiaddr(_strip_p2p(js.multiaddr)).encapsulate(Multiaddr(f"/p2p/{impostor}"))
+            wrong = Multiaddr(strip_p2p(js.multiaddr)).encapsulate(Multiaddr(f"/p2p/{impostor}"))
             with pytest.raises(PeerIdMismatchError) as caught:
                 await host.connect(wrong)
             assert caught.value.expected == impostor
@@ -398,16 +352,10 @@ async def test_dial_wrong_peer_id_fails_and_host_recovers(js_peer_dir: Path, our
             assert info.agent_version == js.agent
             rtts = await host.ping_service.ping(js_id, 5)
             assert len(rtts) == 5
-            await _checked_stream(host, js_id, HASH, 100_000)
+            await checked_stream(host, js_id, HASH, 100_000)
 
 
 # --- identify push, stream reset, disconnect and redial ------------------------------------------
-
-
-async def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
 
 
 async def _extra_handler(stream: MuxedStream) -> None:
@@ -442,12 +390,12 @@ async def test_push_reset_disconnect_and_redial(js_peer_dir: Path, our_host: Hos
             # js's push: we learn the protocol js adds, and can use it
             reply = await js.command_async("add-protocol /js-extra/1.0.0")
             assert reply["ok"] is True, reply
-            await _wait_for(lambda: "/js-extra/1.0.0" in host.peerstore.protocols(js_id), "js identify push")
+            await wait_for(lambda: "/js-extra/1.0.0" in host.peerstore.protocols(js_id), "js identify push")
             assert host.peerstore.signed_peer_record(js_id) is not None
-            assert await _roundtrip(host, js_id, "/js-extra/1.0.0", b"hello js") == b"hello js"
+            assert await roundtrip(host, js_id, "/js-extra/1.0.0", b"hello js") == b"hello js"
             reply = await js.command_async("remove-protocol /js-extra/1.0.0")
             assert reply["ok"] is True, reply
-            await _wait_for(lambda: "/js-extra/1.0.0" not in host.peerstore.protocols(js_id), "js identify push")
+            await wait_for(lambda: "/js-extra/1.0.0" not in host.peerstore.protocols(js_id), "js identify push")
 
             # a stream we reset mid-echo: js sees the reset, the connection carries on
             stream = await host.new_stream(js_id, ECHO)
@@ -455,7 +403,7 @@ async def test_push_reset_disconnect_and_redial(js_peer_dir: Path, our_host: Hos
             assert await stream.readexactly(1000) == b"x" * 1000
             await stream.reset()
             await js.await_event("stream", peer=ours, protocol=ECHO, ok=False, timeout=15)
-            await _checked_stream(host, js_id, ECHO, 100_000)
+            await checked_stream(host, js_id, ECHO, 100_000)
 
             # we disconnect: js sees the connection close
             [conn] = host.connections(js_id)
@@ -468,7 +416,7 @@ async def test_push_reset_disconnect_and_redial(js_peer_dir: Path, our_host: Hos
             reply = await js.command_async(f"ping {ours} 3", timeout=30)
             assert reply["ok"] is True, reply
             assert len(reply["rtts_ms"]) == 3
-            await _wait_for(lambda: bool(host.connections(js_id)), "js redial")
+            await wait_for(lambda: bool(host.connections(js_id)), "js redial")
             [back] = host.connections(js_id)
             assert not back.is_initiator
             assert back.muxer_id in (YAMUX, MPLEX)
@@ -508,7 +456,7 @@ async def test_muxer_negotiation(js_peer_dir: Path, muxer: str, order: str, earl
                 opened = await js.await_event("connection_open", peer=str(host.peer_id), timeout=15)
                 assert opened["muxer"] == our_muxers[0]
                 assert len(await host.ping_service.ping(js_id, 5)) == 5
-                await _checked_stream(host, js_id, ECHO, 200_000)
+                await checked_stream(host, js_id, ECHO, 200_000)
             # js dials, offering only ``muxer``
             seen: list[Any] = []
             host.add_notifee(connected=seen.append)
