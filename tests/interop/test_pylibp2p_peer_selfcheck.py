@@ -9,15 +9,11 @@ its own handle.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,16 +21,24 @@ from typing import Any
 
 import pytest
 
-from tests.interop.js_peer import JsPeer, require_js_peer, run_js_dialer
+from tests.interop.js_peer import JsPeer, require_js_peer
 from tests.interop.pylibp2p_peer import (
     PyLibp2pPeer,
     require_pylibp2p_peer,
     run_pylibp2p_dialer,
     run_pylibp2p_peer,
 )
+from tests.interop.selfcheck import (
+    MUXER_IDS,
+    check_transport_interop_output,
+    free_port,
+    interop_env,
+    interop_listener,
+    js_dials_listener,
+    redis_server,
+)
 
 MUXERS = ["yamux", "mplex"]
-MUXER_IDS = {"yamux": "/yamux/1.0.0", "mplex": "/mplex/6.7.0"}
 BASE_PROTOCOLS = ("/ipfs/id/1.0.0", "/ipfs/id/push/1.0.0", "/ipfs/ping/1.0.0", "/echo/1.0.0", "/hash/1.0.0",
                   "/perf/1.0.0")
 ZERO_SEED_PEER_ID = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"
@@ -235,41 +239,14 @@ def test_py_dials_js(py_peer_dir: Path, js_peer_dir: Path, muxer: str) -> None:
 @pytest.mark.parametrize("muxer", MUXERS)
 def test_js_dials_py(py_peer_dir: Path, js_peer_dir: Path, muxer: str) -> None:
     with PyLibp2pPeer.listen(muxer=muxer, peer_dir=py_peer_dir) as listener:
-        result = run_js_dialer(listener.multiaddr, muxer=muxer, pings=3, echo_bytes=300_000, streams=16,
-                               stream_bytes=64 * 1024, peer_dir=js_peer_dir, timeout=60)
-        _check_dial_result(result, listener.peer_id, listener.multiaddr, muxer)
-        assert result["remote_agent"] == listener.agent
-        assert len(result["ping_rtts_ms"]) == 3
-        assert result["echo_ok"] is True and result["streams_ok"] is True
-
-        dialer = result["local_peer"]
-        opened = listener.wait_event("connection_open", peer=dialer, timeout=10)
-        assert opened["direction"] == "inbound" and opened["muxer"] == MUXER_IDS[muxer]
-        ident = listener.wait_event("identify", peer=dialer, timeout=10)
-        assert ident["agent"].startswith("js-libp2p/")
-        assert ident["protocol_version"] == "ipfs/0.1.0"
-        assert ident["listen_addrs"] == [] and ident["signed_peer_record"] is None
-        listener.wait_event("connection_close", peer=dialer, timeout=10)
-        streams = listener.find_events("stream", peer=dialer, protocol="/echo/1.0.0")
-        assert sorted(e["bytes"] for e in streams) == [64 * 1024] * 16 + [300_000]
-
-        result = run_js_dialer(listener.multiaddr, muxer=muxer, pings=1, streams=6, stream_bytes=70_000,
-                               stream_protocol="hash", peer_dir=js_peer_dir, timeout=60)
-        assert result["exit_code"] == 0, result
-        assert result["streams_ok"] is True
+        js_dials_listener(listener, js_peer_dir, muxer, _check_dial_result)
 
 
 # -- perf -----------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_py_perf_contract(py_peer_dir: Path) -> None:
-    port = _free_port()
+    port = free_port()
     server_args = ["perf", "--run-server", "--server-address", f"127.0.0.1:{port}"]
     with PyLibp2pPeer.run(server_args, peer_dir=py_peer_dir, stdin_stops=False) as server:
         assert server.peer_id == ZERO_SEED_PEER_ID
@@ -317,46 +294,8 @@ def test_js_perf_client_against_py_server(py_peer_dir: Path, js_peer_dir: Path) 
 
 @pytest.fixture()
 def redis_addr() -> Iterator[str]:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.skip("redis-server not installed (apt-get install redis-server)")
-    port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="redis-") as workdir:
-        proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                 "--dir", workdir], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"redis-server did not start (exit code {proc.poll()})")
-                time.sleep(0.05)
-            yield f"127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-
-
-INTEROP_VARS = ("transport", "muxer", "security", "is_dialer", "ip", "redis_addr", "test_timeout_seconds",
-                "TRANSPORT", "MUXER", "SECURE_CHANNEL", "IS_DIALER", "LISTENER_IP", "REDIS_ADDR", "TEST_KEY",
-                "TEST_TIMEOUT_SECS", "DEBUG")
-
-
-def _interop_env(unified: bool, dialer: bool, redis: str, muxer: str, key: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in INTEROP_VARS}
-    if unified:
-        env.update(TRANSPORT="tcp", SECURE_CHANNEL="noise", MUXER=muxer, IS_DIALER=str(dialer).lower(),
-                   LISTENER_IP="127.0.0.1", REDIS_ADDR=redis, TEST_KEY=key, TEST_TIMEOUT_SECS="30", DEBUG="false")
-    else:
-        env.update(transport="tcp", security="noise", muxer=muxer, is_dialer=str(dialer).lower(), ip="127.0.0.1",
-                   redis_addr=redis, test_timeout_seconds="30")
-    return env
+    with redis_server() as addr:
+        yield addr
 
 
 @pytest.mark.parametrize(("dialect", "muxer"), [("test-plans", "yamux"), ("test-plans", "mplex"),
@@ -364,37 +303,13 @@ def _interop_env(unified: bool, dialer: bool, redis: str, muxer: str, key: str) 
 def test_py_transport_interop(py_peer_dir: Path, redis_addr: str, dialect: str, muxer: str) -> None:
     unified = dialect == "unified"
     key = os.urandom(4).hex()
-    env = _interop_env(unified, False, redis_addr, muxer, key)
+    env = interop_env(unified, False, redis_addr, muxer, key)
     env.pop("PYTHONPATH", None)
     # no arguments: the container entrypoint form (mode chosen by IS_DIALER / is_dialer)
-    listener = subprocess.Popen([str(py_peer_dir / "venv" / "bin" / "python"), "-I", str(py_peer_dir / "peer.py")],
-                                cwd=py_peer_dir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-    try:
+    with interop_listener([str(py_peer_dir / "venv" / "bin" / "python"), "-I", str(py_peer_dir / "peer.py")],
+                          env, cwd=py_peer_dir):
         code, out, err = run_pylibp2p_peer(["transport-interop"],
-                                           env=_interop_env(unified, True, redis_addr, muxer, key),
+                                           env=interop_env(unified, True, redis_addr, muxer, key),
                                            peer_dir=py_peer_dir, timeout=45)
         assert code == 0, err
-        if unified:
-            lines = out.strip().splitlines()
-            assert lines[0] == "# Measurements from dialer"
-            assert lines[1] == "latency:"
-            fields = dict(line.strip().split(": ", 1) for line in lines[2:])
-            assert set(fields) == {"handshake_plus_one_rtt", "ping_rtt", "unit"} and fields["unit"] == "ms"
-            assert float(fields["handshake_plus_one_rtt"]) >= float(fields["ping_rtt"]) > 0
-        else:
-            (line,) = out.strip().splitlines()
-            result = json.loads(line)
-            assert set(result) == {"handshakePlusOneRTTMillis", "pingRTTMilllis"}
-            assert result["handshakePlusOneRTTMillis"] >= result["pingRTTMilllis"] > 0
-        assert listener.poll() is None  # the listener waits for the test timeout
-        listener.send_signal(signal.SIGTERM)
-        assert listener.wait(10) == 0
-        assert listener.stdout is not None and listener.stdout.read() == b""
-    finally:
-        if listener.poll() is None:
-            listener.kill()
-            listener.wait(5)
-        for pipe in (listener.stdout, listener.stderr):
-            if pipe is not None:
-                pipe.close()
+        check_transport_interop_output(out, unified)
