@@ -233,9 +233,9 @@ def create_ipns_record(
     v1_compatible: bool = True,
     embed_public_key: bool | None = None,
 ) -> bytes:
-    """A signed, serialized ``IpnsEntry``. V1 fields (unsigned copies) are included by default,
-    as boxo does, for old resolvers; the V1 signature itself is set to the V2 one's bytes only
-    when asked for compatibility and is never checked by us."""
+    """A signed, serialized ``IpnsEntry``. With ``v1_compatible`` (the default, as boxo) it also
+    carries the legacy V1 copies of the fields and a V1 signature, for old resolvers; we never
+    check V1 signatures ourselves (the spec forbids relying on them)."""
     validity = format_rfc3339(eol).encode()
     data = cbor_encode({"Value": value, "Validity": validity, "ValidityType": 0, "Sequence": sequence, "TTL": ttl_ns})
     entry = ipns_pb2.IpnsEntry()
