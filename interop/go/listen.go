@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	kaddht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -24,7 +25,10 @@ import (
 	"github.com/multiformats/go-multistream"
 )
 
-const identifyProtocol = "/ipfs/id/1.0.0"
+const (
+	identifyProtocol = "/ipfs/id/1.0.0"
+	cmdTimeout       = 30 * time.Second // per stdin command
+)
 
 func runListen(o *options) int {
 	key, err := loadKey(o.keyType, o.keySeed)
@@ -65,6 +69,15 @@ func runListen(o *options) int {
 		logf("cannot watch identify: %v", err)
 		return 1
 	}
+	// before the ready line, so that it lists /ipfs/kad/1.0.0 for a server
+	var d *kaddht.IpfsDHT
+	if o.dht != "" {
+		if d, err = newDHT(h, o.dht, o.dhtNoRefresh); err != nil {
+			logf("cannot start the DHT: %v", err)
+			closeHost(h)
+			return 1
+		}
+	}
 
 	// before the ready line: a harness may signal as soon as it has read it
 	stop := make(chan string, 4)
@@ -75,23 +88,30 @@ func runListen(o *options) int {
 	if agent == "" {
 		agent = defaultAgent()
 	}
-	emit(obj{
+	ready := obj{
 		{"peer_id", h.ID().String()},
 		{"multiaddrs", p2pAddrs(h)},
 		{"agent", agent},
 		{"protocols", hostProtocols(h)},
-	})
-	logf("listening as %s on %s (muxers: %s preferred, security %s)", h.ID(),
-		strings.Join(p2pAddrs(h), " "), o.muxer, o.security)
+	}
+	if d != nil {
+		ready = append(ready, kv{"dht", o.dht})
+	}
+	emit(ready)
+	logf("listening as %s on %s (muxers: %s preferred, security %s, dht %q, dht refresh %v)", h.ID(),
+		strings.Join(p2pAddrs(h), " "), o.muxer, o.security, o.dht, !o.dhtNoRefresh)
 
 	go func() { s := <-sigs; stop <- s.String() }()
 	if !o.ignoreStdin {
-		go readCommands(h, report, stop)
+		go readCommands(h, d, report, stop)
 	}
 	why := <-stop
 	logf("shutting down (%s)", why)
-	hard := time.AfterFunc(stopTimeout+time.Second, func() { os.Exit(0) })
+	hard := time.AfterFunc(2*stopTimeout+time.Second, func() { os.Exit(0) })
 	defer hard.Stop()
+	if d != nil {
+		closeDHT(d) // first: no lookup may outlive the host
+	}
 	closeHost(h)
 	return 0
 }
@@ -105,7 +125,7 @@ func mustJSON(v any) string {
 }
 
 // readCommands serves stdin commands until EOF (which stops the peer).
-func readCommands(h host.Host, report func(obj), stop chan<- string) {
+func readCommands(h host.Host, d *kaddht.IpfsDHT, report func(obj), stop chan<- string) {
 	sc := bufio.NewScanner(os.Stdin)
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
 	for sc.Scan() {
@@ -120,9 +140,9 @@ func readCommands(h host.Host, report func(obj), stop chan<- string) {
 			return
 		}
 		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 			defer cancel()
-			res, err := runCommand(ctx, h, report, cmd, args)
+			res, err := runCommand(ctx, h, d, report, cmd, args)
 			out := obj{{"event", "cmd_result"}, {"cmd", cmd}, {"args", args}, {"ok", err == nil}}
 			if err != nil {
 				out = append(out, kv{"error", errText(err)})
@@ -151,8 +171,14 @@ func argInt(args []string, i int, dflt int64) (int64, error) {
 	return n, nil
 }
 
-func runCommand(ctx context.Context, h host.Host, report func(obj), cmd string, args []string) (obj, error) {
+func runCommand(ctx context.Context, h host.Host, d *kaddht.IpfsDHT, report func(obj), cmd string,
+	args []string) (obj, error) {
+	if strings.HasPrefix(cmd, "dht-") {
+		return dhtCommand(ctx, h, d, cmd, args)
+	}
 	switch cmd {
+	case "connect":
+		return connectPeer(ctx, h, d, args)
 	case "add-protocol":
 		if len(args) == 0 {
 			return nil, errors.New("missing PROTOCOL argument")

@@ -19,6 +19,7 @@ import (
 const usageText = `usage:
   peer listen [--listen MA]... [--muxer yamux|mplex] [--security noise|tls] [--key-seed HEX32]
               [--key-type ed25519|secp256k1|rsa|ecdsa] [--agent STR] [--events] [--ignore-stdin]
+              [--dht server|client [--dht-no-refresh]]
   peer dial --to MA [--muxer yamux|mplex] [--security noise|tls] [--pings N] [--echo-bytes N]
             [--streams K --stream-bytes N] [--stream-protocol echo|hash] [--hold-ms MS]
             [--timeout-ms MS] [--key-seed HEX32] [--key-type T] [--agent STR]
@@ -49,6 +50,8 @@ type options struct {
 	agent          string
 	events         bool
 	ignoreStdin    bool
+	dht            string // "", server or client (listen)
+	dhtNoRefresh   bool
 	pings          int64
 	echoBytes      int64
 	streams        int64
@@ -85,6 +88,8 @@ func parseOptions(mode string, args []string) *options {
 	fs.StringVar(&o.agent, "agent", "", "identify agent version")
 	fs.BoolVar(&o.events, "events", false, "print events (listen)")
 	fs.BoolVar(&o.ignoreStdin, "ignore-stdin", false, "do not exit when stdin closes (listen)")
+	fs.StringVar(&o.dht, "dht", "", "run the Kademlia DHT as server or client (listen)")
+	fs.BoolVar(&o.dhtNoRefresh, "dht-no-refresh", false, "no automatic routing-table refresh (listen --dht)")
 	fs.Int64Var(&o.pings, "pings", -1, "ping round trips")
 	fs.Int64Var(&o.echoBytes, "echo-bytes", 0, "bytes for one echo stream")
 	fs.Int64Var(&o.streams, "streams", 0, "concurrent checked streams")
@@ -128,6 +133,12 @@ func parseOptions(mode string, args []string) *options {
 	}
 	if o.set["pings"] && o.pings < 0 || o.set["timeout-ms"] && o.timeoutMs < 0 {
 		usage("--pings and --timeout-ms must be non-negative integers")
+	}
+	if o.dht != "" && o.dht != "server" && o.dht != "client" {
+		usage("--dht must be server or client")
+	}
+	if o.dhtNoRefresh && o.dht == "" {
+		usage("--dht-no-refresh needs --dht")
 	}
 	if o.streamProtocol != "echo" && o.streamProtocol != "hash" {
 		usage("--stream-protocol must be echo or hash")

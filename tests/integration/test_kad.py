@@ -145,6 +145,23 @@ async def test_client_mode_queries_but_is_not_routed_to(swarm: Swarm) -> None:
     assert await servers[2].get_value(key) == kp.public_key.marshal()
 
 
+async def test_identify_push_adds_and_removes_a_server(swarm: Swarm) -> None:
+    server = await swarm.add()
+    # A client: connected and identified, but not a DHT server, so not in the table.
+    client = await swarm.add("client")
+    await client.host.connect(addr(server))
+    await client.host.identify.identify(server.host.peer_id)  # type: ignore[union-attr]
+    await asyncio.sleep(0.1)
+    assert client.host.peer_id not in server.routing_table
+    # It starts serving the DHT: identify/push announces it, and the server adds it.
+    client.host.set_stream_handler(PROTOCOL_ID, lambda stream: stream.reset())
+    await _wait_for(lambda: client.host.peer_id in server.routing_table)
+    # It stops serving: the next push takes it out again.
+    client.host.remove_stream_handler(PROTOCOL_ID)
+    await _wait_for(lambda: client.host.peer_id not in server.routing_table)
+    assert client.host.connections(server.host.peer_id), "still connected: only the table changed"
+
+
 async def test_tcp_hosts(swarm: Swarm) -> None:
     dhts = [await swarm.add(tcp=True) for _ in range(4)]
     for d in dhts[1:]:

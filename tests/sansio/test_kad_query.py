@@ -201,6 +201,24 @@ def test_find_target_peer_stops_early() -> None:
     assert result.target_found and result.stopped_early
 
 
+def test_target_hops_counts_the_rounds_of_a_chain() -> None:
+    # src knows a, a knows b, b knows c, c knows t: t shows up in the third round of answers.
+    net = SimNet(5, seed=4)
+    src, a, b, c, t = net.ids
+    knows = {src: {a}, a: {b}, b: {c}, c: {t}, t: set()}
+    for peer, known in knows.items():
+        for other in known:
+            net.cores[peer].routing.add(other, 0.0)
+        # and no addresses of anyone else, so nobody names t early
+        net.cores[peer].addr_book = lambda p, known=known, me=peer: ADDR if p in known or p == me else ()
+    result = net.run(src, find_node(t.to_bytes(), target_peer=t))
+    assert result.target_found and result.target_hops == 3
+    # a, b and c answered, so they are in src's table now: c names t in the first round
+    assert {a, b, c} <= set(net.cores[src].routing.peers()) and t not in net.cores[src].routing
+    again = net.run(src, find_node(t.to_bytes(), target_peer=t))
+    assert again.target_found and again.target_hops == 1
+
+
 def test_lookup_with_nobody_to_ask_finishes_at_once() -> None:
     net = SimNet(2)
     result = net.run(net.ids[0], find_node(b"x"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from libp2p.errors import Libp2pError
@@ -32,7 +33,10 @@ if TYPE_CHECKING:
     from libp2p.multiaddr import Multiaddr
     from libp2p.muxer.connection import MuxedConnection, MuxedStream
 
-__all__ = ["IdentifyService"]
+__all__ = ["IdentifiedCallback", "IdentifyService"]
+
+#: ``callback(peer, info, pushed)``: called once a peer's identify (or identify/push) was applied
+IdentifiedCallback = Callable[["PeerId", IdentifyInfo, bool], None]
 
 log = logging.getLogger("libp2p.protocols.identify")
 
@@ -47,6 +51,7 @@ class IdentifyService:
         self._results: dict[MuxedConnection, asyncio.Future[IdentifyInfo]] = {}
         self._push_handle: asyncio.TimerHandle | None = None
         self.observed_addrs: dict[PeerId, Multiaddr] = {}
+        self._listeners: list[IdentifiedCallback] = []
         host.set_stream_handler(PROTOCOL_ID, self._handle_request)
         host.set_stream_handler(PUSH_PROTOCOL_ID, self._handle_push)
 
@@ -74,6 +79,12 @@ class IdentifyService:
         await stream.close()
 
     # --- what we learn ----------------------------------------------------------------------------
+
+    def add_listener(self, callback: IdentifiedCallback) -> Callable[[], None]:
+        """Call ``callback(peer, info, pushed)`` after each identify or identify/push of a peer is
+        applied to the peerstore (e.g. a DHT learning that a peer now serves it); returns a remover."""
+        self._listeners.append(callback)
+        return lambda: self._listeners.remove(callback) if callback in self._listeners else None
 
     async def _read_info(self, stream: MuxedStream) -> IdentifyInfo:
         reader = IdentifyReader()
@@ -117,6 +128,11 @@ class IdentifyService:
             store.set_agent(peer, info.agent_version, info.protocol_version)
         if info.observed_addr is not None:
             self.observed_addrs[peer] = info.observed_addr
+        for callback in list(self._listeners):
+            try:
+                callback(peer, info, push)
+            except Exception:  # noqa: BLE001 - a listener's bug must not break identify
+                log.exception("identify listener failed")
 
     async def _handle_push(self, stream: MuxedStream) -> None:
         info = await self._read_info(stream)

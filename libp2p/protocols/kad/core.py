@@ -136,6 +136,11 @@ class ClosestPeersLookup:
         c = self._cands.get(peer)
         return None if c is None else c.state
 
+    def depth(self, peer: PeerId) -> int:
+        """1 for a seed, n + 1 for a peer first named by an answer from depth n; 0 if unknown."""
+        c = self._cands.get(peer)
+        return 0 if c is None else c.hops
+
     def add_peers(self, peers: Iterable[PeerId], hops: int = 1) -> int:
         added = 0
         for peer in peers:
@@ -250,6 +255,7 @@ class _Query:
     invalid_from: set[PeerId] = field(default_factory=set)
     providers: dict[PeerId, KadPeer] = field(default_factory=dict)
     target_found: bool = False
+    target_hops: int = 0
 
 
 def _no_addrs(peer: PeerId) -> Sequence[Multiaddr]:
@@ -569,10 +575,16 @@ class KadCore:
             for entry in msg.provider_peers:
                 if entry.peer_id not in query.providers and (query.count <= 0 or len(query.providers) < query.count):
                     query.providers[entry.peer_id] = entry
-        elif query.kind is LookupKind.FIND_NODE and query.target_peer is not None and (
-            peer == query.target_peer or query.target_peer in closer
+        elif (
+            query.kind is LookupKind.FIND_NODE
+            and query.target_peer is not None
+            and not query.target_found
+            and (peer == query.target_peer or query.target_peer in closer)
         ):
             query.target_found = True
+            # a candidate already: the rounds it took to learn of it; else this answer's round
+            known = query.lookup.depth(query.target_peer)
+            query.target_hops = known - 1 if known else query.lookup.depth(peer)
         query.lookup.on_success(peer, closer, now)
         if self._should_stop(query):
             self._finish(query, now, stopped_early=True)
@@ -630,6 +642,7 @@ class KadCore:
             outdated=outdated,
             providers=tuple(query.providers.values()),
             target_found=query.target_found,
+            target_hops=query.target_hops,
             stopped_early=stopped_early,
             error=error,
         )

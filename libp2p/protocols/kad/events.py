@@ -56,6 +56,8 @@ class LookupResult:
     providers: tuple[KadPeer, ...] = ()
     # FIND_NODE with a target peer: whether it showed up in an answer.
     target_found: bool = False
+    # ... and after how many rounds of answers (0: we already knew it; 1: a first peer named it).
+    target_hops: int = 0
     # The lookup ended before the k closest peers all answered (quorum, count or target reached).
     stopped_early: bool = False
     error: str | None = field(default=None)

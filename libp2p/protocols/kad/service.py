@@ -129,6 +129,7 @@ class KadDHT:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._remove_notifee: Any = None
+        self._remove_identify_listener: Any = None
         self._started = False
         self._closed = False
 
@@ -149,6 +150,9 @@ class KadDHT:
         if self.mode == "server":
             self.host.set_stream_handler(self.protocol_id, self._handle)
         self._remove_notifee = self.host.add_notifee(connected=self._on_connected, disconnected=self._on_disconnected)
+        identify = getattr(self.host, "identify", None)
+        if identify is not None:
+            self._remove_identify_listener = identify.add_listener(self._on_identified)
         for conn in self.host.connections():
             self._on_connected(conn)
         if self.refresh_enabled:
@@ -163,6 +167,8 @@ class KadDHT:
             self.host.remove_stream_handler(self.protocol_id)
         if self._remove_notifee is not None:
             self._remove_notifee()
+        if self._remove_identify_listener is not None:
+            self._remove_identify_listener()
         if self._timer is not None:
             self._timer.cancel()
         tasks = list(self._tasks)
@@ -270,6 +276,17 @@ class KadDHT:
         if self.protocol_id in self.host.peerstore.protocols(peer):
             self.core.add_peer(peer, self._now())
             self._pump()
+
+    def _on_identified(self, peer: PeerId, info: Any, pushed: bool) -> None:
+        # A push may say a peer became a DHT server, or stopped being one (go-libp2p-kad-dht does
+        # the same on protocol updates). First identifications go through _check_server.
+        if not pushed or info.protocols is None or self._closed:
+            return
+        if self.protocol_id in info.protocols:
+            self.core.add_peer(peer, self._now())
+        else:
+            self.core.remove_peer(peer)
+        self._pump()
 
     # --- driving the core ----------------------------------------------------------------------------
 
@@ -463,6 +480,13 @@ class KadDHT:
         await self._lookup(LookupKind.FIND_NODE, keys[0])
         if len(keys) > 1:
             await asyncio.gather(*(self._lookup(LookupKind.FIND_NODE, k) for k in keys[1:]))
+
+    async def lookup(self, key: bytes, *, target_peer: PeerId | None = None) -> LookupResult:
+        """A FIND_NODE lookup of ``key`` with everything it learned: the closest peers, whether
+        ``target_peer`` (which ends the lookup early) showed up, and its statistics (hops, requests)."""
+        if target_peer is None:
+            return await self._lookup(LookupKind.FIND_NODE, bytes(key))
+        return await self._lookup(LookupKind.FIND_NODE, bytes(key), target_peer=target_peer)
 
     async def get_closest_peers(self, key: bytes) -> list[PeerId]:
         """The k closest DHT servers to ``key`` that answered us."""

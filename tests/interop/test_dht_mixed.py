@@ -1,0 +1,232 @@
+"""Our Kademlia DHT in one network with go-libp2p-kad-dht and @libp2p/kad-dht servers, on loopback.
+
+The go and js peer programs (``interop/go``, ``interop/js``) run their library's DHT with
+``listen --dht server`` and answer ``dht-*`` commands on stdin (see their READMEs).
+
+* A chain: go A ← js B ← go C ← js T, each started with ``--dht-no-refresh`` and connected only to
+  its neighbour, so each knows only its neighbours. Our node, knowing only A, finds T: the lookup
+  walks A → B → C, three rounds of answers, through both foreign implementations. go's A and js's T
+  then find each other the same way.
+* A mixed network of 25 DHT servers: 16 of ours, 3 go, 3 js, plus our node under test, which
+  bootstraps from one go server. With more servers than k = 20, "the k closest" is a real question:
+  for random keys, our answer, go's and js's are each exactly the true 20 closest, computed here from
+  the known membership. A CID our node provides is found by go and js nodes, with our address; CIDs a
+  go and a js node provide are found by ours (and by the other foreign implementation).
+
+Skipped when Go or Node.js are missing (failed under ``CI=true``). Every foreign process is stopped
+by its own handle; every step is time-bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import random
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from libp2p.host.host import new_host
+from libp2p.identity.multiformats import CID, SHA2_256, multihash_encode
+from libp2p.identity.peer_id import PeerId
+from libp2p.multiaddr import Multiaddr
+from libp2p.protocols.kad import PROTOCOL_ID, KadConfig, KadDHT
+from tests.interop.go_peer import GoPeer, require_go_peer
+from tests.interop.js_peer import JsPeer, require_js_peer
+
+K = 20
+RAW = 0x55
+CONFIG = KadConfig(request_timeout=10.0)
+CHAIN_TIMEOUT = 90.0
+NETWORK_TIMEOUT = 240.0
+COMMAND_TIMEOUT = 45.0  # the programs give up on a dht-* command after 30 s
+
+
+@pytest.fixture(scope="module")
+def go_binary() -> Path:
+    return require_go_peer()
+
+
+@pytest.fixture(scope="module")
+def js_dir() -> Path:
+    return require_js_peer()
+
+
+Foreign = GoPeer | JsPeer
+
+
+@dataclass
+class Programs:
+    go_binary: Path
+    js_dir: Path
+
+    @contextlib.contextmanager
+    def start(self, kind: str, *dht_args: str) -> Iterator[Foreign]:
+        args = ["--dht", "server", *dht_args]
+        if kind == "go":
+            with GoPeer.listen(binary=self.go_binary, extra_args=args) as peer:
+                yield peer
+        else:
+            # the connection monitor's pings would add nothing here but traffic
+            with JsPeer.listen(peer_dir=self.js_dir, connection_monitor=False, extra_args=args) as peer:
+                yield peer
+
+
+@pytest.fixture
+def programs(go_binary: Path, js_dir: Path) -> Programs:
+    return Programs(go_binary, js_dir)
+
+
+def pid_of(peer: Foreign) -> PeerId:
+    return PeerId.from_string(peer.peer_id)
+
+
+async def command(peer: Foreign, line: str) -> dict:
+    result = await peer.command_async(line, timeout=COMMAND_TIMEOUT)
+    assert result["ok"], f"{line!r} failed: {result}\nstderr tail:\n{peer.stderr_text()[-3000:]}"
+    return result
+
+
+async def routing_table(peer: Foreign) -> set[str]:
+    return set((await command(peer, "dht-routing-table"))["peers"])
+
+
+def random_cid() -> CID:
+    return CID(1, RAW, multihash_encode(SHA2_256, hashlib.sha256(os.urandom(16)).digest()))
+
+
+def true_closest(key: bytes, members: list[PeerId], exclude: PeerId, k: int = K) -> list[PeerId]:
+    target = int.from_bytes(hashlib.sha256(key).digest(), "big")
+    others = [p for p in members if p != exclude]
+    return sorted(others, key=lambda p: target ^ int.from_bytes(hashlib.sha256(p.to_bytes()).digest(), "big"))[:k]
+
+
+@contextlib.asynccontextmanager
+async def our_dht(mode: str = "server", *, refresh: bool = True) -> AsyncIterator[KadDHT]:
+    host = new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"])
+    await host.start()
+    try:
+        async with KadDHT(host, mode, config=CONFIG, refresh=refresh) as dht:  # type: ignore[arg-type]
+            yield dht
+    finally:
+        await host.close()
+
+
+async def wait_in_table(dht: KadDHT, peer: PeerId, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while peer not in dht.routing_table:
+            await asyncio.sleep(0.02)
+
+
+def provider_addrs(result: dict, peer: PeerId) -> list[str]:
+    for entry in result["providers"]:
+        if entry["peer"] == str(peer):
+            return list(entry["addrs"])
+    raise AssertionError(f"{peer} is not among the providers {result['providers']}")
+
+
+def loopback_tcp(addrs: list[str] | tuple[Multiaddr, ...], port: int) -> bool:
+    return any(str(a).split("/p2p/")[0] == f"/ip4/127.0.0.1/tcp/{port}" for a in addrs)
+
+
+def tcp_port(peer_addr: str) -> int:
+    parts = peer_addr.split("/")
+    return int(parts[parts.index("tcp") + 1])
+
+
+# --- several hops through go and js ---------------------------------------------------------------
+
+
+async def test_lookups_walk_a_chain_of_go_and_js_nodes(programs: Programs) -> None:
+    with contextlib.ExitStack() as stack:
+        a, b, c, t = (stack.enter_context(programs.start(kind, "--dht-no-refresh")) for kind in ("go", "js", "go", "js"))
+        chain = [a, b, c, t]
+        names = {p.peer_id: n for p, n in zip(chain, "ABCT", strict=True)}
+        async with asyncio.timeout(CHAIN_TIMEOUT):
+            for later, earlier in ((b, a), (c, b), (t, c)):
+                await command(later, f"connect {earlier.multiaddr}")
+            tables = {names[p.peer_id]: {names.get(x, x) for x in await routing_table(p)} for p in chain}
+            assert tables == {"A": {"B"}, "B": {"A", "C"}, "C": {"B", "T"}, "T": {"C"}}
+
+            # A client: the chain's tables stay as they are.
+            async with our_dht("client", refresh=False) as dht:
+                await dht.host.connect(a.multiaddr)
+                await wait_in_table(dht, pid_of(a))
+                assert len(dht.routing_table) == 1
+                result = await dht.lookup(pid_of(t).to_bytes(), target_peer=pid_of(t))
+                assert result.target_found and result.target_hops == 3, result
+                assert result.stats.successes >= 3
+                found = await dht.find_peer(pid_of(t))
+                assert found is not None and loopback_tcp(found.addrs, tcp_port(t.multiaddr))
+
+            # go's A finds js's T, and js's T finds go's A, through the same hops.
+            far = await command(a, f"dht-find-peer {t.peer_id}")
+            assert loopback_tcp(far["addrs"], tcp_port(t.multiaddr)), far
+            far = await command(t, f"dht-find-peer {a.peer_id}")
+            assert loopback_tcp(far["addrs"], tcp_port(a.multiaddr)), far
+
+
+# --- a mixed network ----------------------------------------------------------------------------------
+
+
+async def test_mixed_network_agrees_on_closest_peers_and_finds_providers(programs: Programs) -> None:
+    rng = random.Random()
+    with contextlib.ExitStack() as stack:
+        gos = [stack.enter_context(programs.start("go")) for _ in range(3)]
+        jss = [stack.enter_context(programs.start("js")) for _ in range(3)]
+        foreign: list[Foreign] = [gos[0], jss[0], gos[1], jss[1], gos[2], jss[2]]
+        async with contextlib.AsyncExitStack() as ours_stack, asyncio.timeout(NETWORK_TIMEOUT):
+            # The foreign servers join one by one, each through the one before.
+            for i, peer in enumerate(foreign[1:], 1):
+                await command(peer, f"connect {foreign[i - 1].multiaddr}")
+                await command(peer, "dht-bootstrap")
+            # Sixteen of our servers join, each through a random foreign server.
+            ours = [await ours_stack.enter_async_context(our_dht()) for _ in range(16)]
+            await asyncio.gather(*(d.bootstrap([rng.choice(foreign).multiaddr]) for d in ours))
+            # Everyone refreshes once more, now that all are in.
+            await asyncio.gather(*(d.refresh(force=True) for d in ours), *(command(p, "dht-bootstrap") for p in foreign))
+
+            # Our node under test bootstraps from one go server and learns the network.
+            node = await ours_stack.enter_async_context(our_dht())
+            assert await node.bootstrap([gos[2].multiaddr]) >= K
+            members = [d.host.peer_id for d in [*ours, node]] + [pid_of(p) for p in foreign]
+            assert len(set(members)) == 23
+            table = set(node.routing_table.peers())
+            assert {pid_of(p) for p in foreign} <= table, "every go and js server is in our table"
+
+            # The k closest peers to random keys: ours, go's and js's answers are each the truth.
+            for _ in range(3):
+                key = os.urandom(32)
+                ours_answer = await node.get_closest_peers(key)
+                go_answer = await command(gos[0], f"dht-closest {key.hex()}")
+                js_answer = await command(jss[0], f"dht-closest {key.hex()}")
+                assert list(ours_answer) == true_closest(key, members, node.host.peer_id)
+                assert set(go_answer["peers"]) == {str(p) for p in true_closest(key, members, pid_of(gos[0]))}
+                assert set(js_answer["peers"]) == {str(p) for p in true_closest(key, members, pid_of(jss[0]))}
+
+            # We provide; go and js find us, with our loopback address.
+            ours_cid = random_cid()
+            assert await node.provide(ours_cid) > 0
+            our_port = int(str(node.host.addrs[0]).split("/")[4])
+            for peer in (gos[1], jss[1]):
+                found = await command(peer, f"dht-find-providers {ours_cid.encode()}")
+                assert loopback_tcp(provider_addrs(found, node.host.peer_id), our_port), found
+
+            # go and js provide; we find them (and each finds the other's).
+            for provider, other in ((gos[2], jss[2]), (jss[2], gos[2])):
+                cid = random_cid()
+                await command(provider, f"dht-provide {cid.encode()}")
+                providers = await node.find_providers(cid)
+                by_peer = {p.peer_id: p for p in providers}
+                assert pid_of(provider) in by_peer, providers
+                assert loopback_tcp(by_peer[pid_of(provider)].addrs, tcp_port(provider.multiaddr))
+                found = await command(other, f"dht-find-providers {cid.encode()}")
+                assert loopback_tcp(provider_addrs(found, pid_of(provider)), tcp_port(provider.multiaddr))
+
+            # And all of them serve the DHT protocol we announce.
+            for peer in foreign:
+                assert PROTOCOL_ID in peer.protocols
