@@ -98,8 +98,11 @@ func runListen(o *options) int {
 		ready = append(ready, kv{"dht", o.dht})
 	}
 	emit(ready)
-	logf("listening as %s on %s (muxers: %s preferred, security %s, dht %q, dht refresh %v)", h.ID(),
-		strings.Join(p2pAddrs(h), " "), o.muxer, o.security, o.dht, !o.dhtNoRefresh)
+	logf("listening as %s on %s (muxers: %s preferred, security %s)", h.ID(),
+		strings.Join(p2pAddrs(h), " "), o.muxer, o.security)
+	if d != nil {
+		logf("dht %s on %s, auto refresh %v", o.dht, kadProtocol, !o.dhtNoRefresh)
+	}
 
 	go func() { s := <-sigs; stop <- s.String() }()
 	if !o.ignoreStdin {
@@ -107,7 +110,11 @@ func runListen(o *options) int {
 	}
 	why := <-stop
 	logf("shutting down (%s)", why)
-	hard := time.AfterFunc(2*stopTimeout+time.Second, func() { os.Exit(0) })
+	grace := stopTimeout + time.Second
+	if d != nil {
+		grace += stopTimeout // closeDHT's bound
+	}
+	hard := time.AfterFunc(grace, func() { os.Exit(0) })
 	defer hard.Stop()
 	if d != nil {
 		closeDHT(d) // first: no lookup may outlive the host
