@@ -10,18 +10,21 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair, generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { identify, identifyPush } from '@libp2p/identify'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { mplex } from '@libp2p/mplex'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
-import { multiaddr } from '@multiformats/multiaddr'
+import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { CID } from 'multiformats/cid'
 
 const ECHO_PROTOCOL = '/echo/1.0.0'
 const HASH_PROTOCOL = '/hash/1.0.0'
 const IDENTIFY_PUSH_PROTOCOL = '/ipfs/id/push/1.0.0'
 const PERF_PROTOCOL = '/perf/1.0.0'
 const PING_PROTOCOL = '/ipfs/ping/1.0.0'
+const KAD_PROTOCOL = '/ipfs/kad/1.0.0' // also @libp2p/kad-dht's default; set explicitly
 const PERF_BLOCK = 64 * 1024
 const PERF_ZEROS = new Uint8Array(PERF_BLOCK)
 // generous per-protocol stream limits so K concurrent test streams never trip
@@ -29,6 +32,10 @@ const PERF_ZEROS = new Uint8Array(PERF_BLOCK)
 const STREAM_LIMIT = 4096
 const STOP_TIMEOUT_MS = 3000
 const CHUNK = 64 * 1024
+const DHT_TIMEOUT_MS = 30_000 // every dht-* command gives up after this
+const CONNECT_WAIT_MS = 5_000 // `connect`: identify + routing-table entry
+// the longest setTimeout delay (~24.8 days); a longer one fires at once
+const NEVER_MS = 2 ** 31 - 1
 
 // ---------------------------------------------------------------- utilities
 
@@ -65,6 +72,7 @@ function usage (msg) {
   console.error(`usage:
   node peer.mjs listen [--listen MA]... [--muxer yamux|mplex] [--key-seed HEX32] [--key-type T]
                        [--agent STR] [--events] [--ignore-stdin] [--no-connection-monitor] [--perf]
+                       [--dht server|client [--dht-no-refresh]]
   node peer.mjs dial --to MA [--muxer yamux|mplex] [--pings N] [--echo-bytes N]
                      [--streams K --stream-bytes N] [--stream-protocol echo|hash]
                      [--hold-ms MS] [--timeout-ms MS] [--key-seed HEX32] [--key-type T] [--agent STR]
@@ -410,6 +418,39 @@ async function loadKey (values) {
   }
 }
 
+/**
+ * @libp2p/kad-dht for `listen --dht server|client`: /ipfs/kad/1.0.0, k = 20,
+ * alpha = 10, the default validators and selectors. Everything runs on
+ * 127.0.0.1, so no address filtering (the default peerInfoMapper drops private
+ * addresses from the answers we give and from the peers we learn).
+ *
+ * --dht-no-refresh turns off every lookup the DHT starts by itself. In
+ * @libp2p/kad-dht 16.4.5 that is only QuerySelf: a self-lookup 1 s after start
+ * (which first waits, without a time limit, for a peer in the table), then one
+ * every 5 minutes. Both delays go to the longest timer, which never fires in a
+ * test's lifetime. Every other query waits for that initial self-lookup unless
+ * allowQueryWithZeroPeers is set (which also lets a query run, finding nothing,
+ * on an empty table instead of waiting for a peer). RoutingTableRefresh needs
+ * nothing: it has afterStart() but no start(), so @libp2p/interface's start()
+ * skips it, and its random walks only run from refreshRoutingTable(), which we
+ * never call. There is no lookup on "peer added".
+ */
+function dhtService (values) {
+  const init = {
+    protocol: KAD_PROTOCOL,
+    clientMode: values.dht === 'client',
+    peerInfoMapper: passthroughMapper
+  }
+  if (values['dht-no-refresh'] === true) {
+    Object.assign(init, {
+      initialQuerySelfInterval: NEVER_MS,
+      querySelfInterval: NEVER_MS,
+      allowQueryWithZeroPeers: true
+    })
+  }
+  return kadDHT(init)
+}
+
 async function makeNode ({ values, mode, muxer }) {
   const muxers = { yamux: yamux(), mplex: mplex({ disconnectThreshold: 100_000 }) }
   let streamMuxers
@@ -426,7 +467,7 @@ async function makeNode ({ values, mode, muxer }) {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers,
-    // no bootstrap, DHT, mDNS, UPnP, autoNAT, relay: nothing reaches the network
+    // no bootstrap, mDNS, UPnP, autoNAT, relay (nor DHT without --dht): nothing reaches the network
     peerDiscovery: [],
     connectionManager: {
       // default 5/s per remote address: our tests open many connections quickly
@@ -446,6 +487,9 @@ async function makeNode ({ values, mode, muxer }) {
       ping: ping({ maxInboundStreams: 64, maxOutboundStreams: 64 })
     }
   }
+  // kad-dht depends on the services `identify` (capability) and `ping` (it
+  // pings every new contact with components.ping before adding it)
+  if (mode === 'listen' && values.dht != null) init.services.dht = dhtService(values)
   if (values.agent != null) init.nodeInfo = { userAgent: values.agent }
   return createLibp2p(init)
 }
@@ -537,6 +581,178 @@ async function doPings (node, peerId, n) {
   return rtts
 }
 
+// -------------------------------------------------------------------- dht
+
+/** Multiaddr strings without their trailing /p2p/<peer id>, deduplicated. */
+function transportAddrs (addrs) {
+  const out = (addrs ?? []).map(ma => ma.getComponents().some(c => c.code === CODE_P2P) ? ma.decapsulateCode(CODE_P2P).toString() : ma.toString())
+  // a js server may hold a provider's address both with and without /p2p
+  return [...new Set(out)]
+}
+
+function hexArg (hex, name) {
+  if (hex == null || hex.length === 0 || hex.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(hex)) {
+    throw new Error(`${name} must be a non-empty even-length hex string`)
+  }
+  return Uint8Array.from(Buffer.from(hex, 'hex'))
+}
+
+function cidArg (str) {
+  if (str == null) throw new Error('missing CID argument')
+  return CID.parse(str)
+}
+
+/** Our routing table's peer ids, sorted. */
+function routingTablePeers (dht) {
+  return [...dht.routingTable.kb.toIterable()].map(p => p.peerId.toString()).sort()
+}
+
+/** Poll an (async) condition every 20 ms until it holds (→ true) or `ms` ran out (→ false). */
+async function waitFor (check, ms) {
+  const deadline = Date.now() + ms
+  while (true) {
+    if (await check()) return true
+    if (Date.now() >= deadline) return false
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+
+/**
+ * Run one dht-* operation with an AbortSignal that fires after
+ * DHT_TIMEOUT_MS; a failure caused by it says so.
+ */
+async function dhtCall (node, cmd, fn) {
+  const signal = AbortSignal.timeout(DHT_TIMEOUT_MS)
+  let result
+  try {
+    result = await fn(signal)
+  } catch (err) {
+    if (signal.aborted) throw new Error(`timeout: ${cmd} gave up after ${DHT_TIMEOUT_MS} ms (${errText(err)})`)
+    throw err
+  }
+  // stopping the DHT ends running queries quietly, with what they had so far
+  if (node.status !== 'started') throw new Error(`${cmd} interrupted: the node is stopping`)
+  return result
+}
+
+/** The stdin commands of `listen --dht`: dht-bootstrap, dht-routing-table, dht-find-peer, ... */
+function dhtCommands (node) {
+  const dht = node.services.dht
+  const commands = {
+    'dht-routing-table': async () => ({ peers: routingTablePeers(dht) }),
+    // one self-lookup now (QuerySelf's query), even with --dht-no-refresh; not
+    // dht.refreshRoutingTable(): it does not wait for its random walks and
+    // would then schedule them every 5 minutes
+    'dht-bootstrap': async () => dhtCall(node, 'dht-bootstrap', async (signal) => {
+      for await (const event of dht.getClosestPeers(node.peerId.toMultihash().bytes, { signal, isSelfQuery: true })) {
+        void event
+      }
+      // peers named in the answers are queued for the table (each is pinged
+      // first): let that finish so routing_table shows the outcome
+      await dht.routingTable.routingTableUpdateQueue?.onIdle?.({ signal })
+      return { routing_table: routingTablePeers(dht) }
+    }),
+    'dht-find-peer': async ([peer]) => {
+      const id = peerIdFromString(peer)
+      return dhtCall(node, 'dht-find-peer', async (signal) => {
+        try {
+          // like js's own findPeer: the peer store first, then the network
+          for await (const event of dht.findPeer(id, { signal })) {
+            if (event.name === 'FINAL_PEER') {
+              return { peer: event.peer.id.toString(), addrs: transportAddrs(event.peer.multiaddrs) }
+            }
+          }
+        } catch (err) {
+          if (err.name !== 'NotFoundError' || signal.aborted) throw err
+        }
+        throw new Error('not found')
+      })
+    },
+    'dht-closest': async ([hex]) => {
+      const key = hexArg(hex, 'HEXKEY')
+      return dhtCall(node, 'dht-closest', async (signal) => {
+        const peers = []
+        // FINAL_PEER events come at the end of the query, closest first
+        for await (const event of dht.getClosestPeers(key, { signal })) {
+          if (event.name === 'FINAL_PEER') peers.push(event.peer.id.toString())
+        }
+        return { peers, count: peers.length }
+      })
+    },
+    'dht-provide': async ([cidStr]) => {
+      const cid = cidArg(cidStr)
+      return dhtCall(node, 'dht-provide', async (signal) => {
+        const sentTo = []
+        for await (const event of dht.provide(cid, { signal })) {
+          if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') sentTo.push(event.from.toString())
+        }
+        // js ends a provide that reached nobody without an error (go fails it)
+        if (sentTo.length === 0) throw new Error('the provider record reached no DHT server')
+        return { sent_to: sentTo }
+      })
+    },
+    'dht-find-providers': async ([cidStr, n]) => {
+      const cid = cidArg(cidStr)
+      const count = Number(n ?? 20)
+      if (!Number.isInteger(count) || count < 1) throw new Error('COUNT must be an integer >= 1')
+      return dhtCall(node, 'dht-find-providers', async (signal) => {
+        const providers = []
+        const seen = new Set()
+        for await (const event of dht.findProviders(cid, { signal })) {
+          if (event.name !== 'PROVIDER') continue
+          for (const p of event.providers) {
+            const id = p.id.toString()
+            if (seen.has(id)) continue
+            seen.add(id)
+            providers.push({ peer: id, addrs: transportAddrs(p.multiaddrs) })
+          }
+          if (providers.length >= count) break // ends the query
+        }
+        return { providers: providers.slice(0, count) }
+      })
+    },
+    'dht-put': async ([keyHex, valueHex]) => {
+      const key = hexArg(keyHex, 'KEYHEX')
+      const value = hexArg(valueHex, 'VALUEHEX')
+      return dhtCall(node, 'dht-put', async (signal) => {
+        const storedAt = []
+        let lastError = null
+        for await (const event of dht.put(key, value, { signal })) {
+          if (event.name === 'QUERY_ERROR') lastError = event.error
+          if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE' &&
+              event.record != null && Buffer.from(event.record.value).equals(Buffer.from(value))) {
+            storedAt.push(event.from.toString())
+          }
+        }
+        // js stores the record locally without validating it and ends without
+        // an error even when every server rejected it (e.g. a key with no
+        // validator): fail when nobody echoed it back
+        if (storedAt.length === 0) throw new Error(`no DHT server stored the record${lastError != null ? ` (last error: ${errText(lastError)})` : ''}`)
+        return { stored_at: storedAt }
+      })
+    },
+    'dht-get': async ([keyHex]) => {
+      const key = hexArg(keyHex, 'KEYHEX')
+      return dhtCall(node, 'dht-get', async (signal) => {
+        let value = null
+        try {
+          // the best record (by the selectors) comes as the last VALUE event
+          for await (const event of dht.get(key, { signal })) {
+            if (event.name === 'VALUE') value = event.value
+          }
+        } catch (err) {
+          if (err.name !== 'NotFoundError' || signal.aborted) throw err
+        }
+        if (value == null) throw new Error('not found')
+        return { value: Buffer.from(value).toString('hex') }
+      })
+    }
+  }
+  if (dht != null) return commands
+  const noDht = async () => { throw new Error('no DHT: start with --dht server|client') }
+  return Object.fromEntries(Object.keys(commands).map(name => [name, noDht]))
+}
+
 // ------------------------------------------------------------------ listen
 
 async function runListen (values, muxer) {
@@ -550,7 +766,7 @@ async function runListen (values, muxer) {
 
   node.addEventListener('connection:open', (evt) => report({ event: 'connection_open', ...connJson(evt.detail) }))
   node.addEventListener('connection:close', (evt) => report({ event: 'connection_close', ...connJson(evt.detail) }))
-  watchIdentify(node, (kind, j) => {
+  const identifyConn = watchIdentify(node, (kind, j) => {
     log(`${kind}: ${JSON.stringify(j)}`)
     report({ event: kind, ...j })
   })
@@ -569,13 +785,16 @@ async function runListen (values, muxer) {
   process.on('SIGINT', () => { shutdown('SIGINT') })
 
   await node.start()
-  emit({
+  const dht = node.services.dht
+  const ready = {
     peer_id: node.peerId.toString(),
     multiaddrs: node.getMultiaddrs().map(ma => ma.toString()),
     agent: node.services.identify.host?.agentVersion ?? null,
     protocols: node.getProtocols()
-  })
-  log(`listening as ${node.peerId} on ${node.getMultiaddrs().join(' ')} (muxers: ${muxer} preferred)`)
+  }
+  if (dht != null) ready.dht = dht.getMode()
+  emit(ready)
+  log(`listening as ${node.peerId} on ${node.getMultiaddrs().join(' ')} (muxers: ${muxer} preferred${dht != null ? `, DHT ${dht.getMode()}${values['dht-no-refresh'] === true ? ' without refresh' : ''}` : ''})`)
 
   if (values['ignore-stdin'] === true) return
 
@@ -612,6 +831,22 @@ async function runListen (values, muxer) {
     },
     'peer-info': async ([peer]) => peerStoreInfo(node, peerIdFromString(peer)),
     connections: async () => ({ connections: node.getConnections().map(connJson) }),
+    // dial MA (ending in /p2p/<id>), wait for our identify of that connection
+    // and, when we run a DHT and the remote serves it, for the remote to enter
+    // our routing table (the DHT adds it after identify and a ping)
+    connect: async ([addr]) => {
+      const ma = multiaddr(addr)
+      if (ma.getComponents().findLast(c => c.code === CODE_P2P) == null) throw new Error('the multiaddr must end in /p2p/<peer id>')
+      const conn = await node.dial(ma, { signal: AbortSignal.timeout(15_000) })
+      const deadline = Date.now() + CONNECT_WAIT_MS
+      const j = await withTimeout(identifyConn(conn), CONNECT_WAIT_MS, 'identify')
+      if (dht != null && j.protocols.includes(KAD_PROTOCOL)) {
+        const inTable = await waitFor(async () => (await dht.routingTable.find(conn.remotePeer)) != null, Math.max(0, deadline - Date.now()))
+        if (!inTable) log(`connect: ${conn.remotePeer} serves ${KAD_PROTOCOL} but is not in the routing table after ${CONNECT_WAIT_MS} ms`)
+      }
+      return { peer: conn.remotePeer.toString() }
+    },
+    ...dhtCommands(node),
     quit: async () => { shutdown('quit command'); return {} }
   }
   const rl = createInterface({ input: process.stdin, terminal: false })
@@ -625,7 +860,9 @@ async function runListen (values, muxer) {
       report({ event: 'cmd_result', cmd, ok: false, error: 'unknown command' })
       return
     }
-    withTimeout(fn(args), 30_000, cmd).then(
+    // every command runs concurrently; dht-* ones give up on their own after
+    // DHT_TIMEOUT_MS (AbortSignal), this is only the backstop
+    withTimeout(fn(args), cmd.startsWith('dht-') ? DHT_TIMEOUT_MS + 5_000 : 30_000, cmd).then(
       (res) => report({ event: 'cmd_result', cmd, args, ok: true, ...res }),
       (err) => report({ event: 'cmd_result', cmd, args, ok: false, error: errText(err) })
     )
@@ -971,7 +1208,9 @@ async function main () {
         dials: { type: 'string' },
         'run-server': { type: 'boolean' },
         'server-address': { type: 'string' },
-        transport: { type: 'string' }
+        transport: { type: 'string' },
+        dht: { type: 'string' },
+        'dht-no-refresh': { type: 'boolean' }
       }
     })
   } catch (err) {
@@ -982,6 +1221,8 @@ async function main () {
   if (positionals.length !== 1 || !['listen', 'dial', 'perf'].includes(mode)) usage('first argument must be listen, dial or perf')
   const muxer = values.muxer
   if (muxer !== 'yamux' && muxer !== 'mplex') usage('--muxer must be yamux or mplex')
+  if (values.dht != null && (mode !== 'listen' || !['server', 'client'].includes(values.dht))) usage('--dht server|client (listen only)')
+  if (values['dht-no-refresh'] === true && values.dht == null) usage('--dht-no-refresh needs --dht')
   if (mode === 'listen') await runListen(values, muxer)
   else if (mode === 'perf' && (values['run-server'] === true || values['server-address'] != null)) await runPerfContract(values, muxer)
   else if (mode === 'perf') await runPerf(values, muxer)
