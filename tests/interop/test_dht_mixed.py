@@ -3,11 +3,13 @@
 The go and js peer programs (``interop/go``, ``interop/js``) run their library's DHT with
 ``listen --dht server`` and answer ``dht-*`` commands on stdin (see their READMEs).
 
-* A chain: go A ← js B ← go C ← js T, each started with ``--dht-no-refresh`` and connected only to
-  its neighbour, so each knows only its neighbours. Our node, knowing only A, finds T: the lookup
-  walks A → B → C, three rounds of answers, through both foreign implementations. go's A and js's T
-  then find each other the same way.
-* A mixed network of 25 DHT servers: 16 of ours, 3 go, 3 js, plus our node under test, which
+* A chain: A (go) – B (js) – O (ours) – C (go) – T (js), servers started with ``--dht-no-refresh``
+  (ours with ``refresh=False``) and connected only to their neighbours, so each knows only those.
+  Client nodes of all three implementations, knowing only A, find T: the lookup walks A, B, O and C,
+  four rounds of answers (counted for ours), and the chain's tables are unchanged afterwards, so
+  every answer came from the chain. The IDs are chosen to get closer to T along the chain, because
+  js-libp2p only follows peers closer to the key than the one that named them.
+* A mixed network of 23 DHT servers: 16 of ours, 3 go, 3 js, plus our node under test, which
   bootstraps from one go server. With more servers than k = 20, "the k closest" is a real question:
   for random keys, our answer, go's and js's are each exactly the true 20 closest, computed here from
   the known membership. A CID our node provides is found by go and js nodes, with our address; CIDs a
@@ -31,6 +33,7 @@ from pathlib import Path
 import pytest
 
 from libp2p.host.host import new_host
+from libp2p.identity.keys import Ed25519PrivateKey, PrivateKey
 from libp2p.identity.multiformats import CID, SHA2_256, multihash_encode
 from libp2p.identity.peer_id import PeerId
 from libp2p.multiaddr import Multiaddr
@@ -65,14 +68,15 @@ class Programs:
     js_dir: Path
 
     @contextlib.contextmanager
-    def start(self, kind: str, *dht_args: str) -> Iterator[Foreign]:
-        args = ["--dht", "server", *dht_args]
+    def start(self, kind: str, *dht_args: str, mode: str = "server", seed: bytes | None = None) -> Iterator[Foreign]:
+        args = ["--dht", mode, *dht_args]
         if kind == "go":
-            with GoPeer.listen(binary=self.go_binary, extra_args=args) as peer:
+            with GoPeer.listen(binary=self.go_binary, key_seed=seed, extra_args=args) as peer:
                 yield peer
         else:
             # the connection monitor's pings would add nothing here but traffic
-            with JsPeer.listen(peer_dir=self.js_dir, connection_monitor=False, extra_args=args) as peer:
+            with JsPeer.listen(peer_dir=self.js_dir, key_seed=seed, connection_monitor=False,
+                               extra_args=args) as peer:
                 yield peer
 
 
@@ -106,8 +110,8 @@ def true_closest(key: bytes, members: list[PeerId], exclude: PeerId, k: int = K)
 
 
 @contextlib.asynccontextmanager
-async def our_dht(mode: str = "server", *, refresh: bool = True) -> AsyncIterator[KadDHT]:
-    host = new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"])
+async def our_dht(mode: str = "server", *, refresh: bool = True, key: PrivateKey | None = None) -> AsyncIterator[KadDHT]:
+    host = new_host(key, listen_addrs=["/ip4/127.0.0.1/tcp/0"])
     await host.start()
     try:
         async with KadDHT(host, mode, config=CONFIG, refresh=refresh) as dht:  # type: ignore[arg-type]
@@ -138,36 +142,78 @@ def tcp_port(peer_addr: str) -> int:
     return int(parts[parts.index("tcp") + 1])
 
 
-# --- several hops through go and js ---------------------------------------------------------------
+# --- several hops through go, js and ours ----------------------------------------------------------------
 
 
-async def test_lookups_walk_a_chain_of_go_and_js_nodes(programs: Programs) -> None:
+def chain_seeds(rng: random.Random) -> list[bytes]:
+    """Ed25519 seeds for A, B, O, C, T whose IDs get strictly closer to T along the chain.
+
+    js-libp2p's lookup only follows a peer named in an answer if it is closer to the key than the
+    peer that named it, so a js node can walk the chain only in that order (go and we follow any).
+    """
+    for _ in range(2000):  # each try succeeds with probability 1/24
+        seeds = [rng.randbytes(32) for _ in range(5)]
+        ids = [PeerId.from_public_key(Ed25519PrivateKey.from_seed(s).public_key) for s in seeds]
+        target = int.from_bytes(hashlib.sha256(ids[-1].to_bytes()).digest(), "big")
+        dist = [target ^ int.from_bytes(hashlib.sha256(i.to_bytes()).digest(), "big") for i in ids[:-1]]
+        if dist == sorted(dist, reverse=True):
+            return seeds
+    raise AssertionError("no chain ordering found")
+
+
+async def test_lookups_of_go_js_and_ours_walk_a_chain_of_all_three(programs: Programs) -> None:
+    """A (go) – B (js) – O (ours) – C (go) – T (js), each knowing only its neighbours; client
+    nodes of each implementation that know only A find T, four rounds of answers away."""
+    seeds = chain_seeds(random.Random())
     with contextlib.ExitStack() as stack:
-        a, b, c, t = (stack.enter_context(programs.start(kind, "--dht-no-refresh")) for kind in ("go", "js", "go", "js"))
-        chain = [a, b, c, t]
-        names = {p.peer_id: n for p, n in zip(chain, "ABCT", strict=True)}
-        async with asyncio.timeout(CHAIN_TIMEOUT):
-            for later, earlier in ((b, a), (c, b), (t, c)):
-                await command(later, f"connect {earlier.multiaddr}")
-            tables = {names[p.peer_id]: {names.get(x, x) for x in await routing_table(p)} for p in chain}
-            assert tables == {"A": {"B"}, "B": {"A", "C"}, "C": {"B", "T"}, "T": {"C"}}
+        a, b = (stack.enter_context(programs.start(kind, "--dht-no-refresh", seed=seed))
+                for kind, seed in (("go", seeds[0]), ("js", seeds[1])))
+        c, t = (stack.enter_context(programs.start(kind, "--dht-no-refresh", seed=seed))
+                for kind, seed in (("go", seeds[3]), ("js", seeds[4])))
+        go_finder = stack.enter_context(programs.start("go", "--dht-no-refresh", mode="client"))
+        js_finder = stack.enter_context(programs.start("js", "--dht-no-refresh", mode="client"))
+        async with contextlib.AsyncExitStack() as ours, asyncio.timeout(CHAIN_TIMEOUT):
+            o = await ours.enter_async_context(our_dht(key=Ed25519PrivateKey.from_seed(seeds[2]), refresh=False))
+            names = {p.peer_id: n for p, n in ((a, "A"), (b, "B"), (c, "C"), (t, "T"))}
+            names[str(o.host.peer_id)] = "O"
 
-            # A client: the chain's tables stay as they are.
+            await command(b, f"connect {a.multiaddr}")
+            await o.host.connect(b.multiaddr)
+            await wait_in_table(o, pid_of(b))
+            await command(c, f"connect {o.host.full_addrs()[0]}")
+            await command(t, f"connect {c.multiaddr}")
+            chain = {"A": {"B"}, "B": {"A", "O"}, "O": {"B", "C"}, "C": {"O", "T"}, "T": {"C"}}
+
+            async def tables() -> dict[str, set[str]]:
+                out = {names[p.peer_id]: {names.get(x, x) for x in await routing_table(p)} for p in (a, b, c, t)}
+                out["O"] = {names.get(str(x), str(x)) for x in o.routing_table.peers()}
+                return out
+
+            # the servers may add a dialer a moment after `connect` returned
+            async with asyncio.timeout(15):
+                while (now := await tables()) != chain:
+                    await asyncio.sleep(0.2)
+
+            # Ours: the lookup walks A (go), B (js), O (ours), C (go), which names T.
             async with our_dht("client", refresh=False) as dht:
                 await dht.host.connect(a.multiaddr)
                 await wait_in_table(dht, pid_of(a))
-                assert len(dht.routing_table) == 1
+                assert set(dht.routing_table.peers()) == {pid_of(a)}
                 result = await dht.lookup(pid_of(t).to_bytes(), target_peer=pid_of(t))
-                assert result.target_found and result.target_hops == 3, result
-                assert result.stats.successes >= 3
+                assert result.target_found and result.target_hops == 4, result
                 found = await dht.find_peer(pid_of(t))
                 assert found is not None and loopback_tcp(found.addrs, tcp_port(t.multiaddr))
 
-            # go's A finds js's T, and js's T finds go's A, through the same hops.
-            far = await command(a, f"dht-find-peer {t.peer_id}")
-            assert loopback_tcp(far["addrs"], tcp_port(t.multiaddr)), far
-            far = await command(t, f"dht-find-peer {a.peer_id}")
-            assert loopback_tcp(far["addrs"], tcp_port(a.multiaddr)), far
+            # go's and js's clients, knowing only A, find T the same way.
+            for finder in (go_finder, js_finder):
+                await command(finder, f"connect {a.multiaddr}")
+                assert await routing_table(finder) == {a.peer_id}
+                far = await command(finder, f"dht-find-peer {t.peer_id}")
+                assert loopback_tcp(far["addrs"], tcp_port(t.multiaddr)), far
+
+            # Clients are never added, so the chain is as it was: every answer came from it.
+            assert await tables() == chain
+            assert now == chain
 
 
 # --- a mixed network ----------------------------------------------------------------------------------
