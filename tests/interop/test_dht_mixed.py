@@ -13,7 +13,9 @@ The go and js peer programs (``interop/go``, ``interop/js``) run their library's
   bootstraps from one go server. With more servers than k = 20, "the k closest" is a real question:
   for random keys, our answer, go's and js's are each exactly the true 20 closest, computed here from
   the known membership. A CID our node provides is found by go and js nodes, with our address; CIDs a
-  go and a js node provide are found by ours (and by the other foreign implementation).
+  go and a js node provide are found by ours (and by the other foreign implementation). A ``/pk``
+  record we put, go and js get, and one js puts, we get; an IPNS record of ours passes go's validator
+  (boxo's), and a newer one go puts replaces it for us.
 
 Skipped when Go or Node.js are missing (failed under ``CI=true``). Every foreign process is stopped
 by its own handle; every step is time-bounded.
@@ -26,6 +28,7 @@ import contextlib
 import hashlib
 import os
 import random
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +36,14 @@ from pathlib import Path
 import pytest
 
 from libp2p.host.host import new_host
-from libp2p.identity.keys import Ed25519PrivateKey, PrivateKey
+from libp2p.identity.keys import Ed25519PrivateKey, PrivateKey, generate_key_pair
 from libp2p.identity.multiformats import CID, SHA2_256, multihash_encode
 from libp2p.identity.peer_id import PeerId
 from libp2p.multiaddr import Multiaddr
-from libp2p.protocols.kad import PROTOCOL_ID, KadConfig, KadDHT
+from libp2p.protocols.kad import PROTOCOL_ID, KadConfig, KadDHT, create_ipns_record
 from tests.interop.go_peer import GoPeer, require_go_peer
 from tests.interop.js_peer import JsPeer, require_js_peer
+from tests.interop.peer_program import Event
 
 K = 20
 RAW = 0x55
@@ -89,7 +93,7 @@ def pid_of(peer: Foreign) -> PeerId:
     return PeerId.from_string(peer.peer_id)
 
 
-async def command(peer: Foreign, line: str) -> dict:
+async def command(peer: Foreign, line: str) -> Event:
     result = await peer.command_async(line, timeout=COMMAND_TIMEOUT)
     assert result["ok"], f"{line!r} failed: {result}\nstderr tail:\n{peer.stderr_text()[-3000:]}"
     return result
@@ -126,7 +130,7 @@ async def wait_in_table(dht: KadDHT, peer: PeerId, timeout: float = 10.0) -> Non
             await asyncio.sleep(0.02)
 
 
-def provider_addrs(result: dict, peer: PeerId) -> list[str]:
+def provider_addrs(result: Event, peer: PeerId) -> list[str]:
     for entry in result["providers"]:
         if entry["peer"] == str(peer):
             return list(entry["addrs"])
@@ -272,6 +276,31 @@ async def test_mixed_network_agrees_on_closest_peers_and_finds_providers(program
                 assert loopback_tcp(by_peer[pid_of(provider)].addrs, tcp_port(provider.multiaddr))
                 found = await command(other, f"dht-find-providers {cid.encode()}")
                 assert loopback_tcp(provider_addrs(found, pid_of(provider)), tcp_port(provider.multiaddr))
+
+            # Values. A /pk record we put, go and js get; one js puts, we get.
+            for putter_is_ours, getter in ((True, gos[0]), (True, jss[0]), (False, jss[1])):
+                key_pair = generate_key_pair()
+                pk_key = b"/pk/" + PeerId.from_public_key(key_pair.public_key).to_bytes()
+                value = key_pair.public_key.marshal()
+                if putter_is_ours:
+                    assert await node.put_value(pk_key, value) > 0
+                    got = await command(getter, f"dht-get {pk_key.hex()}")
+                    assert bytes.fromhex(got["value"]) == value
+                else:
+                    await command(getter, f"dht-put {pk_key.hex()} {value.hex()}")
+                    assert await node.get_value(pk_key) == value
+            # An IPNS record of ours that go-libp2p-kad-dht's validator (boxo's ipns) accepts, and
+            # a newer one that go puts and we then prefer by its sequence number.
+            name_key = generate_key_pair()
+            name = PeerId.from_public_key(name_key.public_key)
+            ipns_key = b"/ipns/" + name.to_bytes()
+            first = create_ipns_record(name_key, b"/ipfs/" + random_cid().encode().encode(), 1, time.time() + 3600)
+            assert await node.put_value(ipns_key, first) > 0
+            got = await command(gos[1], f"dht-get {ipns_key.hex()}")
+            assert bytes.fromhex(got["value"]) == first
+            second = create_ipns_record(name_key, b"/ipfs/" + random_cid().encode().encode(), 2, time.time() + 3600)
+            await command(gos[1], f"dht-put {ipns_key.hex()} {second.hex()}")
+            assert await node.get_value(ipns_key) == second
 
             # And all of them serve the DHT protocol we announce.
             for peer in foreign:
