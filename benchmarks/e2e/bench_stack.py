@@ -58,6 +58,11 @@ MIB = 1 << 20
 
 
 def _run_loop(main: Any, loop_name: str) -> Any:
+    # as the `libp2p` command does (libp2p/allocator.py): without it, which process receives at
+    # full speed depends on glibc's heap history (it was yamux on uvloop at half speed)
+    from libp2p.allocator import tune_allocator
+
+    tune_allocator()
     if loop_name == "uvloop":
         import uvloop
 

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from libp2p.allocator import tune_allocator
 from libp2p.errors import Libp2pError
 from libp2p.host.upgrader import MPLEX, NOISE, YAMUX
 from libp2p.identity.keys import PrivateKey, unmarshal_private_key
@@ -169,6 +170,8 @@ def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None
 def run(args: argparse.Namespace, main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run ``main()`` on the chosen event loop (uvloop when installed, unless ``--loop asyncio``)."""
     factory = _loop_factory(args.loop)
+    # This process may move gigabytes: keep glibc from shrinking and regrowing its heap per frame.
+    tune_allocator()
     with asyncio.Runner(loop_factory=factory) as runner:
         logging.getLogger("libp2p.cli").debug("event loop: %s", type(runner.get_loop()).__module__)
         return runner.run(main())
