@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import re
 import signal
@@ -172,6 +173,10 @@ def run(args: argparse.Namespace, main: Callable[[], Coroutine[Any, Any, T]]) ->
     factory = _loop_factory(args.loop)
     # This process may move gigabytes: keep glibc from shrinking and regrowing its heap per frame.
     tune_allocator()
+    # Everything imported so far lives as long as the process: keep the collector from walking it
+    # again (a short `libp2p perf` process ran 210 -> 196 ms, median of 40; benchmarks/RESULTS.md).
+    gc.collect()
+    gc.freeze()
     with asyncio.Runner(loop_factory=factory) as runner:
         logging.getLogger("libp2p.cli").debug("event loop: %s", type(runner.get_loop()).__module__)
         return runner.run(main())
