@@ -1,23 +1,23 @@
-"""Our Kademlia DHT in one network with go-libp2p-kad-dht and @libp2p/kad-dht servers, on loopback.
+"""Our Kademlia DHT in one network with go-libp2p-kad-dht, @libp2p/kad-dht and rust-libp2p's kad, on loopback.
 
-The go and js peer programs (``interop/go``, ``interop/js``) run their library's DHT with
-``listen --dht server`` and answer ``dht-*`` commands on stdin (see their READMEs).
+The go, js and rust peer programs (``interop/go``, ``interop/js``, ``interop/rust``) run their library's
+DHT with ``listen --dht server|client`` and answer ``dht-*`` commands on stdin (see their READMEs).
 
 * A chain: A (go) – B (js) – O (ours) – C (go) – T (js), servers started with ``--dht-no-refresh``
   (ours with ``refresh=False``) and connected only to their neighbours, so each knows only those.
-  Client nodes of all three implementations, knowing only A, find T: the lookup walks A, B, O and C,
+  Client nodes of all four implementations, knowing only A, find T: the lookup walks A, B, O and C,
   four rounds of answers (counted for ours), and the chain's tables are unchanged afterwards, so
   every answer came from the chain. The IDs are chosen to get closer to T along the chain, because
   js-libp2p only follows peers closer to the key than the one that named them.
-* A mixed network of 23 DHT servers: 16 of ours, 3 go, 3 js, plus our node under test, which
+* A mixed network of 25 DHT servers: 16 of ours, 3 go, 3 js, 2 rust, plus our node under test, which
   bootstraps from one go server. With more servers than k = 20, "the k closest" is a real question:
-  for random keys, our answer, go's and js's are each exactly the true 20 closest, computed here from
-  the known membership. A CID our node provides is found by go and js nodes, with our address; CIDs a
-  go and a js node provide are found by ours (and by the other foreign implementation). A ``/pk``
-  record we put, go and js get, and one js puts, we get; an IPNS record of ours passes go's validator
-  (boxo's), and a newer one go puts replaces it for us.
+  for random keys, the answers of ours, go, js and rust are each exactly the true 20 closest, computed
+  here from the known membership. A CID our node provides is found by go, js and rust nodes, with our
+  address; CIDs that go, js and rust nodes provide are found by ours (and by another foreign
+  implementation). A ``/pk`` record we put, go and js get, and one js puts, we get; an IPNS record of
+  ours passes go's validator (boxo's), and a newer one go puts replaces it for us.
 
-Skipped when Go or Node.js are missing (failed under ``CI=true``). Every foreign process is stopped
+Skipped when Go, Node.js or Rust are missing (failed under ``CI=true``). Every foreign process is stopped
 by its own handle; every step is time-bounded.
 """
 
@@ -44,6 +44,7 @@ from libp2p.protocols.kad import PROTOCOL_ID, KadConfig, KadDHT, create_ipns_rec
 from tests.interop.go_peer import GoPeer, require_go_peer
 from tests.interop.js_peer import JsPeer, require_js_peer
 from tests.interop.peer_program import Event
+from tests.interop.rust_peer import RustPeer, require_rust_peer
 
 K = 20
 RAW = 0x55
@@ -63,19 +64,29 @@ def js_dir() -> Path:
     return require_js_peer()
 
 
-Foreign = GoPeer | JsPeer
+@pytest.fixture(scope="module")
+def rust_binary() -> Path:
+    return require_rust_peer()
+
+
+Foreign = GoPeer | JsPeer | RustPeer
 
 
 @dataclass
 class Programs:
     go_binary: Path
     js_dir: Path
+    rust_binary: Path
 
     @contextlib.contextmanager
     def start(self, kind: str, *dht_args: str, mode: str = "server", seed: bytes | None = None) -> Iterator[Foreign]:
         args = ["--dht", mode, *dht_args]
         if kind == "go":
             with GoPeer.listen(binary=self.go_binary, key_seed=seed, extra_args=args) as peer:
+                yield peer
+        elif kind == "rust":
+            with RustPeer.listen(binary=self.rust_binary, key_seed=seed, connection_monitor=False,
+                                 extra_args=args) as peer:
                 yield peer
         else:
             # the connection monitor's pings would add nothing here but traffic
@@ -85,8 +96,8 @@ class Programs:
 
 
 @pytest.fixture
-def programs(go_binary: Path, js_dir: Path) -> Programs:
-    return Programs(go_binary, js_dir)
+def programs(go_binary: Path, js_dir: Path, rust_binary: Path) -> Programs:
+    return Programs(go_binary, js_dir, rust_binary)
 
 
 def pid_of(peer: Foreign) -> PeerId:
@@ -146,7 +157,7 @@ def tcp_port(peer_addr: str) -> int:
     return int(parts[parts.index("tcp") + 1])
 
 
-# --- several hops through go, js and ours ----------------------------------------------------------------
+# --- several hops through go, js and ours, walked by all four ----------------------------------------------------------------
 
 
 def chain_seeds(rng: random.Random) -> list[bytes]:
@@ -176,6 +187,7 @@ async def test_lookups_of_go_js_and_ours_walk_a_chain_of_all_three(programs: Pro
                 for kind, seed in (("go", seeds[3]), ("js", seeds[4])))
         go_finder = stack.enter_context(programs.start("go", "--dht-no-refresh", mode="client"))
         js_finder = stack.enter_context(programs.start("js", "--dht-no-refresh", mode="client"))
+        rust_finder = stack.enter_context(programs.start("rust", "--dht-no-refresh", mode="client"))
         async with contextlib.AsyncExitStack() as ours, asyncio.timeout(CHAIN_TIMEOUT):
             o = await ours.enter_async_context(our_dht(key=Ed25519PrivateKey.from_seed(seeds[2]), refresh=False))
             names = {p.peer_id: n for p, n in ((a, "A"), (b, "B"), (c, "C"), (t, "T"))}
@@ -208,8 +220,8 @@ async def test_lookups_of_go_js_and_ours_walk_a_chain_of_all_three(programs: Pro
                 found = await dht.find_peer(pid_of(t))
                 assert found is not None and loopback_tcp(found.addrs, tcp_port(t.multiaddr))
 
-            # go's and js's clients, knowing only A, find T the same way.
-            for finder in (go_finder, js_finder):
+            # go's, js's and rust's clients, knowing only A, find T the same way.
+            for finder in (go_finder, js_finder, rust_finder):
                 await command(finder, f"connect {a.multiaddr}")
                 assert await routing_table(finder) == {a.peer_id}
                 far = await command(finder, f"dht-find-peer {t.peer_id}")
@@ -228,7 +240,8 @@ async def test_mixed_network_agrees_on_closest_peers_and_finds_providers(program
     with contextlib.ExitStack() as stack:
         gos = [stack.enter_context(programs.start("go")) for _ in range(3)]
         jss = [stack.enter_context(programs.start("js")) for _ in range(3)]
-        foreign: list[Foreign] = [gos[0], jss[0], gos[1], jss[1], gos[2], jss[2]]
+        rusts = [stack.enter_context(programs.start("rust")) for _ in range(2)]
+        foreign: list[Foreign] = [gos[0], jss[0], rusts[0], gos[1], jss[1], rusts[1], gos[2], jss[2]]
         async with contextlib.AsyncExitStack() as ours_stack, asyncio.timeout(NETWORK_TIMEOUT):
             # The foreign servers join one by one, each through the one before.
             for i, peer in enumerate(foreign[1:], 1):
@@ -244,30 +257,29 @@ async def test_mixed_network_agrees_on_closest_peers_and_finds_providers(program
             node = await ours_stack.enter_async_context(our_dht())
             assert await node.bootstrap([gos[2].multiaddr]) >= K
             members = [d.host.peer_id for d in [*ours, node]] + [pid_of(p) for p in foreign]
-            assert len(set(members)) == 23
+            assert len(set(members)) == 25
             table = set(node.routing_table.peers())
-            assert {pid_of(p) for p in foreign} <= table, "every go and js server is in our table"
+            assert {pid_of(p) for p in foreign} <= table, "every go, js and rust server is in our table"
 
-            # The k closest peers to random keys: ours, go's and js's answers are each the truth.
+            # The k closest peers to random keys: ours, go's, js's and rust's answers are each the truth.
             for _ in range(3):
                 key = os.urandom(32)
-                ours_answer = await node.get_closest_peers(key)
-                go_answer = await command(gos[0], f"dht-closest {key.hex()}")
-                js_answer = await command(jss[0], f"dht-closest {key.hex()}")
-                assert list(ours_answer) == true_closest(key, members, node.host.peer_id)
-                assert set(go_answer["peers"]) == {str(p) for p in true_closest(key, members, pid_of(gos[0]))}
-                assert set(js_answer["peers"]) == {str(p) for p in true_closest(key, members, pid_of(jss[0]))}
+                assert list(await node.get_closest_peers(key)) == true_closest(key, members, node.host.peer_id)
+                for peer in (gos[0], jss[0], rusts[0]):
+                    answer = await command(peer, f"dht-closest {key.hex()}")
+                    truth = {str(p) for p in true_closest(key, members, pid_of(peer))}
+                    assert set(answer["peers"]) == truth, (peer.agent, answer)
 
             # We provide; go and js find us, with our loopback address.
             ours_cid = random_cid()
             assert await node.provide(ours_cid) > 0
             our_port = int(str(node.host.addrs[0]).split("/")[4])
-            for peer in (gos[1], jss[1]):
+            for peer in (gos[1], jss[1], rusts[1]):
                 found = await command(peer, f"dht-find-providers {ours_cid.encode()}")
                 assert loopback_tcp(provider_addrs(found, node.host.peer_id), our_port), found
 
-            # go and js provide; we find them (and each finds the other's).
-            for provider, other in ((gos[2], jss[2]), (jss[2], gos[2])):
+            # go, js and rust provide; we find them (and another implementation does too).
+            for provider, other in ((gos[2], jss[2]), (jss[2], rusts[0]), (rusts[0], gos[2])):
                 cid = random_cid()
                 await command(provider, f"dht-provide {cid.encode()}")
                 providers = await node.find_providers(cid)

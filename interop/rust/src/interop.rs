@@ -103,6 +103,7 @@ pub async fn run() -> i32 {
         protocols: vec![ECHO, HASH, PERF],
         report: Arc::new(|_| {}),
         events: false,
+        dht: None,
     }) {
         Ok(n) => n,
         Err(e) => {

@@ -2,6 +2,7 @@
 //! interop/js/peer.mjs (see README.md). stdout carries only JSON lines (YAML for the
 //! unified-testing contract); logs go to stderr (RUST_LOG=... adds rust-libp2p's own).
 
+mod dht;
 mod inbound;
 mod interop;
 mod node;
@@ -19,7 +20,7 @@ use tokio::{
 
 const USAGE: &str = "usage:
   peer listen [--listen MA]... [--muxer yamux|mplex] [--key-seed HEX32] [--key-type T] [--agent STR]
-              [--events] [--ignore-stdin] [--signed-peer-record]
+              [--events] [--ignore-stdin] [--signed-peer-record] [--dht server|client [--dht-no-refresh]]
   peer dial --to MA [--muxer yamux|mplex] [--pings N] [--echo-bytes N] [--streams K --stream-bytes N]
             [--stream-protocol echo|hash] [--hold-ms MS] [--timeout-ms MS] [--key-seed HEX32] [--key-type T]
             [--agent STR] [--signed-peer-record]
@@ -42,8 +43,16 @@ pub struct Opts {
     pub flags: Vec<String>,
 }
 
-const FLAGS: &[&str] =
-    &["events", "ignore-stdin", "no-connection-monitor", "perf", "run-server", "signed-peer-record", "help"];
+const FLAGS: &[&str] = &[
+    "events",
+    "ignore-stdin",
+    "no-connection-monitor",
+    "perf",
+    "run-server",
+    "signed-peer-record",
+    "dht-no-refresh",
+    "help",
+];
 
 impl Opts {
     fn parse(args: &[String]) -> Opts {
@@ -184,6 +193,18 @@ async fn main() {
     exit(code)
 }
 
+/// `--dht server|client [--dht-no-refresh]` (listen only)
+fn dht_options(o: &Opts) -> Option<dht::DhtOptions> {
+    let no_refresh = o.flag("dht-no-refresh");
+    match o.get("dht") {
+        None if no_refresh => usage("--dht-no-refresh needs --dht server|client"),
+        None => None,
+        Some("server") => Some(dht::DhtOptions { server: true, no_refresh }),
+        Some("client") => Some(dht::DhtOptions { server: false, no_refresh }),
+        Some(m) => usage(&format!("--dht must be server or client, not {m}")),
+    }
+}
+
 fn node_options(o: &Opts, muxers: Vec<Muxer>, report: Reporter, events: bool) -> NodeOptions {
     NodeOptions {
         key: load_key(o),
@@ -195,6 +216,7 @@ fn node_options(o: &Opts, muxers: Vec<Muxer>, report: Reporter, events: bool) ->
         protocols: vec![ECHO, HASH, PERF],
         report,
         events,
+        dht: None,
     }
 }
 
@@ -202,6 +224,9 @@ fn node_options(o: &Opts, muxers: Vec<Muxer>, report: Reporter, events: bool) ->
 fn local_protocols(node: &Node) -> Vec<String> {
     let mut ps = node.registry.list();
     ps.extend(["/ipfs/id/1.0.0", "/ipfs/id/push/1.0.0", "/ipfs/ping/1.0.0"].map(String::from));
+    if node.dht.is_some_and(|d| d.server) {
+        ps.push(dht::KAD.to_string());
+    }
     ps.sort();
     ps.dedup();
     ps
@@ -217,7 +242,9 @@ async fn run_listen(o: &Opts) -> i32 {
             emit(&v)
         }
     });
-    let node = match Node::start(node_options(o, vec![muxer, muxer.other()], report.clone(), events)) {
+    let mut opts = node_options(o, vec![muxer, muxer.other()], report.clone(), events);
+    opts.dht = dht_options(o);
+    let node = match Node::start(opts) {
         Ok(n) => n,
         Err(e) => {
             log(format!("fatal: {e}"));
@@ -258,12 +285,16 @@ async fn run_listen(o: &Opts) -> i32 {
         .map(|(_, a)| node::with_p2p(a, node.peer_id).to_string())
         .collect();
     let agent = o.get("agent").unwrap_or(node::AGENT);
-    emit(&json!({
+    let mut ready = json!({
         "peer_id": node.peer_id.to_string(),
         "multiaddrs": multiaddrs,
         "agent": agent,
         "protocols": local_protocols(&node),
-    }));
+    });
+    if let Some(d) = node.dht {
+        ready["dht"] = d.mode().into();
+    }
+    emit(&ready);
     log(format!("listening as {} on {} ({} preferred)", node.peer_id, multiaddrs.join(" "), muxer.id()));
 
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
@@ -300,6 +331,10 @@ async fn run_listen(o: &Opts) -> i32 {
                                 j["ok"] = false.into();
                                 j["error"] = e.into();
                             }
+                            Err(_) if cmd.starts_with("dht-") => {
+                                j["ok"] = false.into();
+                                j["error"] = format!("timeout: {cmd} gave up after 30000 ms").into();
+                            }
                             Err(_) => {
                                 j["ok"] = false.into();
                                 j["error"] = format!("{cmd} timed out after 30000 ms").into();
@@ -320,6 +355,94 @@ async fn run_listen(o: &Opts) -> i32 {
 fn parse_peer(s: Option<&String>) -> Result<PeerId, String> {
     let s = s.ok_or("missing PEER argument")?;
     s.parse::<PeerId>().map_err(|e| format!("bad peer id {s:?}: {e}"))
+}
+
+/// How long `dht-provide` waits after kad reported the provide done (see dht_command).
+const PROVIDE_SETTLE_MS: u64 = 300;
+
+fn hex_arg(args: &[String], i: usize, name: &str) -> Result<Vec<u8>, String> {
+    let s = args.get(i).ok_or(format!("missing {name} argument"))?;
+    match hex_decode(s) {
+        None => Err(format!("{name} must be hex")),
+        Some(b) if b.is_empty() => Err(format!("{name} is empty")),
+        Some(b) => Ok(b),
+    }
+}
+
+/// `connect MA`: dial, wait (bounded, 5 s) for our identify of the connection and, when we run a
+/// DHT and the remote serves it, until it is in our routing table.
+async fn connect(node: &Node, args: &[String]) -> Result<Value, String> {
+    let s = args.first().ok_or("missing MULTIADDR argument")?;
+    let addr: Multiaddr = s.parse().map_err(|e| format!("bad multiaddr {s:?}: {e}"))?;
+    let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() else {
+        return Err("the multiaddr must end in /p2p/<peer id>".into());
+    };
+    let conn = node.connect(addr, Duration::from_secs(15)).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let id = conn.id;
+    let ident = node
+        .wait_for(Duration::from_secs(5), |s| {
+            s.identified
+                .get(&id)
+                .map(|j| Ok(j.clone()))
+                .or_else(|| s.identify_errors.get(&id).map(|e| Err(e.clone())))
+                .or_else(|| s.closed.get(&id).map(|e| Err(format!("connection closed: {e}"))))
+        })
+        .await;
+    let j = match ident {
+        None => {
+            log(format!("connect: no identify of {peer} within 5 s"));
+            return Ok(json!({"peer": peer.to_string()}));
+        }
+        Some(r) => r.map_err(|e| format!("identify: {e}"))?,
+    };
+    let serves_kad = j["protocols"].as_array().is_some_and(|ps| ps.iter().any(|p| p == dht::KAD.as_ref()));
+    if node.dht.is_some() && serves_kad {
+        loop {
+            let table = node.dht(dht::Req::RoutingTable).await?;
+            if table["peers"].as_array().is_some_and(|ps| ps.iter().any(|p| p.as_str() == Some(&peer.to_string()))) {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                log(format!("connect: {peer} serves {} but is not in the routing table after 5 s", dht::KAD));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    Ok(json!({"peer": peer.to_string()}))
+}
+
+async fn dht_command(node: &Node, cmd: &str, args: &[String]) -> Result<Value, String> {
+    let req = match cmd {
+        "dht-routing-table" => dht::Req::RoutingTable,
+        "dht-bootstrap" => dht::Req::Bootstrap,
+        "dht-find-peer" => dht::Req::FindPeer(parse_peer(args.first())?),
+        "dht-closest" => dht::Req::Closest(hex_arg(args, 0, "HEXKEY")?),
+        "dht-provide" => dht::Req::Provide(dht::cid_key(args.first().ok_or("missing CID argument")?)?),
+        "dht-find-providers" => {
+            let key = dht::cid_key(args.first().ok_or("missing CID argument")?)?;
+            let n = match args.get(1) {
+                None => 20,
+                Some(s) => s.parse::<usize>().map_err(|_| format!("bad number {s:?}"))?,
+            };
+            if n == 0 {
+                return Err("COUNT must be at least 1".into());
+            }
+            dht::Req::FindProviders(key, n)
+        }
+        "dht-put" => dht::Req::Put(hex_arg(args, 0, "KEYHEX")?, hex_arg(args, 1, "VALUEHEX")?),
+        "dht-get" => dht::Req::Get(hex_arg(args, 0, "KEYHEX")?),
+        _ => return Err("unknown command".into()),
+    };
+    let provide = matches!(req, dht::Req::Provide(_));
+    let r = node.dht(req).await?;
+    if provide {
+        // kad reports a provide done once the ADD_PROVIDER requests are handed to the connections,
+        // before they are written; give them a moment, so a lookup right after finds the record
+        tokio::time::sleep(Duration::from_millis(PROVIDE_SETTLE_MS)).await;
+    }
+    Ok(r)
 }
 
 async fn command(
@@ -393,6 +516,8 @@ async fn command(
             let _ = quit.send(());
             Ok(json!({}))
         }
+        "connect" => connect(node, args).await,
+        _ if cmd.starts_with("dht-") => dht_command(node, cmd, args).await,
         _ => Err("unknown command".into()),
     }
 }

@@ -20,14 +20,14 @@ use libp2p::{
     identity::Keypair,
     multiaddr::Protocol,
     noise, ping,
-    swarm::{dial_opts::DialOpts, ConnectionId, NetworkBehaviour, SwarmEvent},
+    swarm::{behaviour::toggle::Toggle, dial_opts::DialOpts, ConnectionId, NetworkBehaviour, SwarmEvent},
     tcp, yamux, Multiaddr, PeerId, Stream, StreamProtocol, Swarm,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::inbound;
+use crate::{dht, inbound};
 
 pub const YAMUX: &str = "/yamux/1.0.0";
 pub const MPLEX: &str = "/mplex/6.7.0";
@@ -155,6 +155,7 @@ pub struct Behaviour {
     ping: ping::Behaviour,
     streams: libp2p_stream::Behaviour,
     inbound: inbound::Behaviour,
+    pub(crate) kad: Toggle<dht::Kad>,
 }
 
 // ------------------------------------------------------------------ state
@@ -212,6 +213,7 @@ enum Cmd {
     Listen(Multiaddr, oneshot::Sender<Result<ListenerId, String>>),
     Push(Vec<PeerId>),
     DisconnectAll,
+    Dht(dht::Req, dht::Reply),
 }
 
 /// Callback for event lines (`--events`); None when events are off.
@@ -223,6 +225,7 @@ pub struct Node {
     pub state: Shared,
     pub control: libp2p_stream::Control,
     pub registry: inbound::Registry,
+    pub dht: Option<dht::DhtOptions>,
     cmds: mpsc::UnboundedSender<Cmd>,
 }
 
@@ -238,6 +241,8 @@ pub struct NodeOptions {
     pub report: Reporter,
     /// print connection / identify events as they happen
     pub events: bool,
+    /// `--dht server|client [--dht-no-refresh]`
+    pub dht: Option<dht::DhtOptions>,
 }
 
 impl Node {
@@ -264,6 +269,7 @@ impl Node {
             ),
             streams,
             inbound: inbound_b,
+            kad: Toggle::from(opts.dht.map(|o| dht::Kad::new(peer_id, o))),
         };
         let cfg = libp2p::swarm::Config::with_tokio_executor()
             .with_idle_connection_timeout(Duration::from_secs(3600))
@@ -273,7 +279,7 @@ impl Node {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(drive(swarm, rx, state.clone(), map, opts.events.then(|| opts.report.clone())));
         tokio::spawn(serve_inbound(inbound_rx, opts.report.clone()));
-        Ok(Node { peer_id, state, control, registry, cmds: tx })
+        Ok(Node { peer_id, state, control, registry, dht: opts.dht, cmds: tx })
     }
 
     pub async fn dial(&self, addr: Multiaddr) -> Result<ConnectionId, String> {
@@ -285,6 +291,16 @@ impl Node {
     pub async fn listen(&self, addr: Multiaddr) -> Result<ListenerId, String> {
         let (tx, rx) = oneshot::channel();
         self.cmds.send(Cmd::Listen(addr, tx)).map_err(|_| "swarm task gone".to_string())?;
+        rx.await.map_err(|_| "swarm task gone".to_string())?
+    }
+
+    /// Run a DHT request in the swarm task (the node must run a DHT).
+    pub async fn dht(&self, req: dht::Req) -> Result<Value, String> {
+        if self.dht.is_none() {
+            return Err("no DHT: start with --dht server|client".into());
+        }
+        let (tx, rx) = oneshot::channel();
+        self.cmds.send(Cmd::Dht(req, tx)).map_err(|_| "swarm task gone".to_string())?;
         rx.await.map_err(|_| "swarm task gone".to_string())?
     }
 
@@ -423,8 +439,12 @@ async fn drive(
         }
     };
     let mut identified_conns: HashSet<ConnectionId> = HashSet::new();
+    let with_dht = swarm.behaviour().kad.is_enabled();
+    let mut queries = dht::Queries::default();
+    let mut sweep = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
+            _ = sweep.tick(), if with_dht => queries.sweep(&mut swarm),
             cmd = cmds.recv() => match cmd {
                 None => return,
                 Some(Cmd::Dial(addr, reply)) => {
@@ -450,10 +470,20 @@ async fn drive(
                         let _ = swarm.disconnect_peer_id(p);
                     }
                 }
+                Some(Cmd::Dht(req, reply)) => {
+                    let s = state.lock().unwrap();
+                    queries.start(&mut swarm, &s, req, reply);
+                }
             },
             event = swarm.select_next_some() => match event {
                 SwarmEvent::NewListenAddr { listener_id, address } => {
                     log(format!("listening on {address}"));
+                    if with_dht {
+                        // kad's ADD_PROVIDER carries only the swarm's external addresses, and go
+                        // rejects a provider record without addresses: our listen addresses
+                        // (loopback included) are our external addresses
+                        swarm.add_external_address(address.clone());
+                    }
                     state.lock().unwrap().listen_addrs.push((listener_id, address));
                 }
                 SwarmEvent::ExpiredListenAddr { listener_id, address } => {
@@ -499,6 +529,16 @@ async fn drive(
                     identify::Event::Received { connection_id, peer_id, info } => {
                         let j = identify_json(peer_id, &info);
                         let first = identified_conns.insert(connection_id);
+                        if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+                            // the identify → kad glue: a peer serving the DHT enters our table
+                            if info.protocols.contains(&dht::KAD) {
+                                for a in &info.listen_addrs {
+                                    kad.kad.add_address(&peer_id, a.clone());
+                                }
+                            } else if kad.kad.remove_peer(&peer_id).is_some() {
+                                log(format!("dht: {peer_id} no longer serves {}: removed from the routing table", dht::KAD));
+                            }
+                        }
                         log(format!("{} from {peer_id}: {j}", if first { "identify" } else { "identify push" }));
                         let mut s = state.lock().unwrap();
                         s.peer_info.insert(peer_id, info.clone());
@@ -528,6 +568,10 @@ async fn drive(
                         log(format!("ping behaviour: {} {e}", p.peer));
                     }
                     state.lock().unwrap().pings.push((p.connection, r));
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => {
+                    let s = state.lock().unwrap();
+                    queries.on_event(&mut swarm, &s, e);
                 }
                 _ => {}
             }

@@ -71,6 +71,7 @@ fn options(key: Keypair, muxers: Vec<node::Muxer>) -> NodeOptions {
         protocols: vec![PERF, ECHO, HASH],
         report: Arc::new(|_| {}),
         events: false,
+        dht: None,
     }
 }
 
