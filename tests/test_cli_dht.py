@@ -89,6 +89,21 @@ def test_find_peer(servers: list[Node]) -> None:
     assert human.stdout.splitlines() == [target.addr]
 
 
+def test_a_network_on_its_own_protocol(tmp_path: Path) -> None:
+    own = "/aiolibp2p-test/kad/1.0.0"
+    with ExitStack() as stack:
+        first = stack.enter_context(serve(tmp_path, "--dht", "server", "--dht-protocol", own))
+        second = stack.enter_context(serve(tmp_path, "--dht", "server", "--dht-protocol", own,
+                                           "--bootstrap", first.addr))
+        out = _json(_dht("closest", "hex:00ff", "--json", "--protocol", own, boot=second))
+        assert {p["peer_id"] for p in out["peers"]} == {first.peer_id, second.peer_id}
+        # On /ipfs/kad/1.0.0 they are no DHT servers at all.
+        other = _dht("closest", "hex:00ff", boot=first)
+        assert other.returncode == 1 and "could not reach any bootstrap peer" in other.stderr, other.stderr
+    bad = _cli("dht", "closest", "hex:00", "--bootstrap", first.addr, "--protocol", "kad")
+    assert bad.returncode == 2 and "invalid protocol ID" in bad.stderr
+
+
 def test_find_peer_unknown_exits_1(servers: list[Node]) -> None:
     proc = _dht("find-peer", _other_peer_id(), "--json", boot=servers[0])
     assert proc.returncode == 1, proc.stderr

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from libp2p.cli import _common
 from libp2p.protocols.kad.records import InvalidRecordError, NamespacedValidator, default_validator, split_key
+from libp2p.protocols.kad.wire import PROTOCOL_ID
 
 if TYPE_CHECKING:
     from libp2p.host.host import Host
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from libp2p.peerstore import PeerInfo
     from libp2p.protocols.kad.service import KadDHT
 
-__all__ = ["TEST_NAMESPACE", "PermissiveValidator", "add_parser", "bootstrap_server", "make_validator"]
+__all__ = ["TEST_NAMESPACE", "PermissiveValidator", "add_parser", "bootstrap_server", "make_validator", "protocol_id"]
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0"
@@ -67,7 +68,17 @@ def _bootstrap_option(required: bool) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--bootstrap", action="append", metavar="MULTIADDR", required=required,
                    help="a DHT server to start from, ending in /p2p/<peer id>; repeatable")
+    p.add_argument("--protocol", type=protocol_id, default=PROTOCOL_ID, metavar="PROTOCOL",
+                   help=f"the DHT's protocol ID (default: {PROTOCOL_ID}; a network of its own uses "
+                   "<prefix>/kad/1.0.0, e.g. /ipfs/lan/kad/1.0.0)")
     return p
+
+
+def protocol_id(text: str) -> str:
+    """An ``argparse`` type: a protocol ID as multistream-select carries it."""
+    if not text.startswith("/") or any(c.isspace() for c in text) or len(text.encode()) > 1000:
+        raise argparse.ArgumentTypeError(f"invalid protocol ID {text!r} (it starts with / and has no spaces)")
+    return text
 
 
 def add_parser(commands: Any) -> None:
@@ -271,7 +282,7 @@ async def _session(
     try:
         options: dict[str, Any] = {} if republish is None else {"republish_interval": republish}
         dht = KadDHT(host, "server" if mode == "server" else "client", validator=make_validator(_permissive(args)),
-                     refresh=refresh, **options)
+                     protocol_id=args.protocol, refresh=refresh, **options)
         async with dht:
             try:
                 async with asyncio.timeout(args.timeout):
@@ -321,6 +332,8 @@ async def _closest(args: argparse.Namespace) -> int:
     key = parse_key(args.dht_key)
     async with _session(args) as (host, dht):
         peers: list[PeerId] = await _bounded(args, "the lookup", dht.get_closest_peers(key))
+        if not peers:
+            raise _common.CliError("no DHT server answered the lookup")
         found = [(p, _full_addrs(p, host.peerstore.addrs(p))) for p in peers]
     if args.json:
         _emit({"key": key.hex(), "peers": [{"peer_id": str(p), "multiaddrs": a} for p, a in found]})

@@ -9,6 +9,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from libp2p.cli import _common
+from libp2p.cli import dht as dht_cli
+from libp2p.protocols.kad.wire import PROTOCOL_ID
 
 if TYPE_CHECKING:
     from libp2p.host.host import Host
@@ -39,6 +41,9 @@ def add_parser(commands: Any) -> None:
                    help="with --dht: a DHT server to bootstrap from, ending in /p2p/<peer id>; repeatable")
     p.add_argument("--permissive", action="store_true",
                    help="with --dht: accept any value under /test/ (the first one wins), for tests")
+    p.add_argument("--dht-protocol", type=dht_cli.protocol_id, default=PROTOCOL_ID, metavar="PROTOCOL",
+                   help=f"with --dht: the DHT's protocol ID (default: {PROTOCOL_ID}; a network of its own uses "
+                   "<prefix>/kad/1.0.0)")
     p.set_defaults(run=run)
 
 
@@ -81,11 +86,10 @@ async def _serve(args: argparse.Namespace) -> int:
 
 async def _start_dht(host: Host, args: argparse.Namespace) -> KadDHT:
     """A started DHT node, bootstrapped from ``--bootstrap`` (within 30 s; failures are logged)."""
-    from libp2p.cli import dht as dht_cli
     from libp2p.protocols.kad.service import KadDHT
 
     peers = [_common.parse_peer_addr(a) for a in args.bootstrap or ()]
-    dht = KadDHT(host, args.dht, validator=dht_cli.make_validator(args.permissive))
+    dht = KadDHT(host, args.dht, validator=dht_cli.make_validator(args.permissive), protocol_id=args.dht_protocol)
     await dht.start()
     if peers:
         size = await dht_cli.bootstrap_server(dht, peers, 30.0)

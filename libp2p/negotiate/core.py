@@ -322,7 +322,7 @@ class MultistreamListener(_Negotiator):
     first ``receive_data``.
     """
 
-    __slots__ = ("_accepts", "_listed", "_max_rounds", "_rounds")
+    __slots__ = ("_accepts", "_listed", "_max_rounds", "_rounds", "refused")
 
     def __init__(
         self,
@@ -351,6 +351,7 @@ class MultistreamListener(_Negotiator):
             raise NegotiationStateError("max_rounds must be at least 1")
         self._rounds = 0
         self._max_rounds = max_rounds
+        self.refused = 0  # proposals answered "na"
 
     def _handle(self, body: bytes) -> None:
         if not self._header_seen:
@@ -371,4 +372,5 @@ class MultistreamListener(_Negotiator):
             self._agree(text)
             return
         logger.debug("multistream: refusing %r", text[:64])
+        self.refused += 1
         self._out += _NA_MESSAGE

@@ -16,6 +16,7 @@ from libp2p.errors import (
 )
 
 __all__ = [
+    "DataAfterRefusalError",
     "EmptyMessageError",
     "IncorrectVersionError",
     "InvalidListResponseError",
@@ -31,6 +32,11 @@ __all__ = [
 
 class NegotiationError(Libp2pError):
     """Base of every multistream-select error."""
+
+
+class DataAfterRefusalError(NegotiationError):
+    """Bytes that are no multistream message followed a proposal we refused: an optimistic dialer's
+    data for the protocol it hoped for (not a malformed message)."""
 
 
 class MessageDecodeError(NegotiationError, DecodeError):

@@ -10,7 +10,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Collection, Sequence
 
 from libp2p.negotiate.core import MultistreamDialer, MultistreamListener
-from libp2p.negotiate.errors import NegotiationError
+from libp2p.errors import DecodeError
+from libp2p.negotiate.errors import DataAfterRefusalError, NegotiationError
 from libp2p.negotiate.events import ProtocolAgreed, ProtocolRejected
 
 __all__ = ["select_protocol", "accept_protocol", "ProtocolNotSupportedError", "NegotiationTimeoutError"]
@@ -76,7 +77,17 @@ async def accept_protocol(
                 data = await read()
                 if not data:
                     raise _EOFError("connection closed during protocol negotiation")
-                listener.receive_data(data)
+                try:
+                    listener.receive_data(data)
+                except DecodeError:
+                    if not listener.refused:
+                        raise
+                    # An optimistic dialer's data after a proposal we refused: send the refusal
+                    # first, so the dialer learns "not supported" rather than just a reset.
+                    out = listener.data_to_send()
+                    if out:
+                        await write(out)
+                    raise DataAfterRefusalError("data followed a refused proposal") from None
                 out = listener.data_to_send()
                 if out:
                     await write(out)

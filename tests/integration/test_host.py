@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -114,6 +115,26 @@ async def test_unsupported_protocol_and_handler_removal(pair: tuple[Host, Host])
     assert lazy.is_reset
     with pytest.raises(ProtocolNotSupportedError):
         await b.new_stream(a.peer_id, ["/hello/1.0.0", "/hello/2.0.0"])
+
+
+async def test_optimistic_data_that_is_no_multistream_message_still_gets_a_refusal(
+    pair: tuple[Host, Host], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The listener answers "na" before it gives up on the bytes after the refused proposal (a
+    length-prefixed message, as a DHT request), so the dialer learns "not supported", not "reset"."""
+    a, b = pair
+    await b.connect(a.full_addrs()[0])
+    with caplog.at_level(logging.DEBUG, logger="libp2p"):
+        for _ in range(3):
+            lazy = await b.new_stream(a.peer_id, ["/not-here/1.0.0"])
+            await lazy.write(b"\x02ab")  # a 2-byte message without its newline
+            with pytest.raises(ProtocolNotSupportedError):
+                async with asyncio.timeout(5):
+                    await lazy.read()
+    refusals = [r for r in caplog.records if "stream negotiation" in r.getMessage()]
+    assert refusals and all(r.levelno == logging.DEBUG for r in refusals)
+    assert "DataAfterRefusalError" in refusals[0].getMessage()
+    assert await _echo(b, a.peer_id, b"still serving") == b"still serving"
 
 
 async def test_optimistic_selection_saves_a_round_trip(pair: tuple[Host, Host]) -> None:
