@@ -25,9 +25,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
-import subprocess
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -98,8 +95,7 @@ class GoPeer(JsPeer):
     Everything but the start-up is :class:`JsPeer`'s (the two programs print the same lines).
     """
 
-    #: False for modes that ignore stdin (``perf --run-server``): :meth:`stop` signals at once
-    stdin_stops: bool = True
+    name = "go peer"
 
     @classmethod
     @contextlib.contextmanager
@@ -130,39 +126,8 @@ class GoPeer(JsPeer):
         """Run ``peer ARGS...`` for the ``with`` block once it printed its first JSON line (the
         ``{"peer_id", "multiaddrs", ...}`` line of ``listen`` and ``perf --run-server``)."""
         exe = binary if binary is not None else build_go_peer()
-        fd, name = tempfile.mkstemp(prefix="go-peer-", suffix=".stderr")
-        os.close(fd)
-        stderr_path = Path(name)
-        with open(stderr_path, "ab") as stderr_file:
-            try:
-                proc = subprocess.Popen([str(exe), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=stderr_file)
-            except BaseException:
-                stderr_path.unlink(missing_ok=True)
-                raise
-        peer = cls(proc, stderr_path)
-        peer.stdin_stops = stdin_stops
-        try:
-            peer._wait_ready(startup_timeout)
+        with cls._spawn([str(exe), *args], startup_timeout=startup_timeout, stdin_stops=stdin_stops) as peer:
             yield peer
-        finally:
-            peer.stop()
-
-    def stop(self, timeout: float = 5.0) -> int | None:
-        if not self.stdin_stops and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout)
-        return super().stop(timeout)
-
-    def _wait_ready(self, timeout: float) -> None:
-        try:
-            super()._wait_ready(timeout)
-        except RuntimeError as exc:
-            raise RuntimeError(str(exc).replace("js peer", "go peer", 1)) from None
-
-    def _describe_wait(self, kind: str | None, fields: dict[str, Any], timeout: float) -> str:
-        return super()._describe_wait(kind, fields, timeout).replace("js peer", "go peer", 1)
 
 
 # -- dialer and other one-shot modes -------------------------------------------------------------

@@ -101,7 +101,16 @@ def _match(event: Event, kind: str | None, fields: dict[str, Any],
 
 
 class JsPeer:
-    """A running ``peer.mjs listen`` process. Create it with :meth:`listen`."""
+    """A running ``peer.mjs listen`` process. Create it with :meth:`listen`.
+
+    The go, rust and py-libp2p helpers subclass it: their programs print the same lines and take
+    the same commands, so only the start-up and :attr:`name` differ.
+    """
+
+    #: how errors name the program
+    name = "js peer"
+    #: False for modes that ignore stdin (``perf --run-server``): :meth:`stop` signals at once
+    stdin_stops: bool = True
 
     def __init__(self, proc: subprocess.Popen[bytes], stderr_path: Path) -> None:
         self.proc = proc
@@ -133,18 +142,27 @@ class JsPeer:
             argv += ["--listen", addr]
         argv += _common_args(key_seed, key_type, agent, connection_monitor)
         argv += list(extra_args)
-        fd, name = tempfile.mkstemp(prefix="js-peer-", suffix=".stderr")
+        with cls._spawn(argv, cwd=directory, startup_timeout=startup_timeout) as peer:
+            yield peer
+
+    @classmethod
+    @contextlib.contextmanager
+    def _spawn(cls, argv: Sequence[str], *, startup_timeout: float, cwd: Path | None = None,
+               env: dict[str, str] | None = None, stdin_stops: bool = True) -> Iterator[Any]:
+        """Run ``argv`` for the ``with`` block once it printed its first JSON line; always stopped."""
+        fd, name = tempfile.mkstemp(prefix=cls.name.replace(" ", "-") + "-", suffix=".stderr")
         os.close(fd)
         stderr_path = Path(name)
         # the child appends; we read through our own descriptor, so offsets never clash
         with open(stderr_path, "ab") as stderr_file:
             try:
-                proc = subprocess.Popen(argv, cwd=directory, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=stderr_file)
+                proc = subprocess.Popen(list(argv), cwd=cwd, env=env, stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=stderr_file)
             except BaseException:
                 stderr_path.unlink(missing_ok=True)
                 raise
         peer = cls(proc, stderr_path)
+        peer.stdin_stops = stdin_stops
         try:
             peer._wait_ready(startup_timeout)
             yield peer
@@ -160,7 +178,7 @@ class JsPeer:
                     break
                 self._cond.wait(left)
             if not self._lines:
-                raise RuntimeError(f"js peer did not report its addresses within {timeout:.0f} s "
+                raise RuntimeError(f"{self.name} did not report its addresses within {timeout:.0f} s "
                                    f"(exit code {self.proc.poll()}):\n{self.stderr_text()[-4000:]}")
             self.ready = self._lines[0]
 
@@ -249,7 +267,7 @@ class JsPeer:
 
     def _describe_wait(self, kind: str | None, fields: dict[str, Any], timeout: float) -> str:
         state = "exited" if self._eof else f"still running after {timeout:.1f} s"
-        return (f"js peer: no {kind or 'event'} matching {fields} ({state}); events so far: "
+        return (f"{self.name}: no {kind or 'event'} matching {fields} ({state}); events so far: "
                 f"{json.dumps(self.events)[-3000:]}\nstderr tail:\n{self.stderr_text()[-3000:]}")
 
     # -- commands on stdin --------------------------------------------------------------------
@@ -285,8 +303,13 @@ class JsPeer:
             return ""
 
     def stop(self, timeout: float = 5.0) -> int | None:
-        """Stop the process: close stdin (the peer exits on EOF), then SIGTERM, then SIGKILL."""
+        """Stop the process: close stdin (the peer exits on EOF), then SIGTERM, then SIGKILL.
+        A mode that ignores stdin gets SIGTERM first."""
         proc = self.proc
+        if not self.stdin_stops and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout)
         if proc.poll() is None:
             with contextlib.suppress(OSError, ValueError):
                 if proc.stdin is not None:

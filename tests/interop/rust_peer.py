@@ -23,8 +23,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -82,6 +80,8 @@ class RustPeer(JsPeer):
 
     Everything but the start-up is inherited from :class:`JsPeer` (events, commands, stop)."""
 
+    name = "rust peer"
+
     @classmethod
     @contextlib.contextmanager
     def listen(cls, muxer: str = "yamux", *, listen_addr: str | Sequence[str] = "/ip4/127.0.0.1/tcp/0",
@@ -101,21 +101,8 @@ class RustPeer(JsPeer):
             argv += ["--listen", addr]
         argv += _common_args(key_seed, key_type, agent, connection_monitor)
         argv += list(extra_args)
-        fd, name = tempfile.mkstemp(prefix="rust-peer-", suffix=".stderr")
-        os.close(fd)
-        stderr_path = Path(name)
-        with open(stderr_path, "ab") as stderr_file:
-            try:
-                proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr_file)
-            except BaseException:
-                stderr_path.unlink(missing_ok=True)
-                raise
-        peer = cls(proc, stderr_path)
-        try:
-            peer._wait_ready(startup_timeout)
+        with cls._spawn(argv, startup_timeout=startup_timeout) as peer:
             yield peer
-        finally:
-            peer.stop()
 
 
 # -- dialer -------------------------------------------------------------------------------------
