@@ -273,7 +273,7 @@ async def test_mixed_network_agrees_on_closest_peers_and_finds_providers(program
             # We provide; go and js find us, with our loopback address.
             ours_cid = random_cid()
             assert await node.provide(ours_cid) > 0
-            our_port = int(str(node.host.addrs[0]).split("/")[4])
+            our_port = tcp_port(str(node.host.addrs[0]))
             for peer in (gos[1], jss[1], rusts[1]):
                 found = await command(peer, f"dht-find-providers {ours_cid.encode()}")
                 assert loopback_tcp(provider_addrs(found, node.host.peer_id), our_port), found

@@ -490,14 +490,13 @@ class KadDHT:
 
     async def get_closest_peers(self, key: bytes) -> list[PeerId]:
         """The k closest DHT servers to ``key`` that answered us."""
-        result = await self._lookup(LookupKind.FIND_NODE, bytes(key))
-        return list(result.closest)
+        return list((await self.lookup(key)).closest)
 
     async def find_peer(self, peer_id: PeerId) -> PeerInfo | None:
         """Addresses of ``peer_id``: from a live connection, else by a lookup."""
         if self.host.connections(peer_id):
             return PeerInfo(peer_id, tuple(self.host.peerstore.addrs(peer_id)))
-        result = await self._lookup(LookupKind.FIND_NODE, peer_id.to_bytes(), target_peer=peer_id)
+        result = await self.lookup(peer_id.to_bytes(), target_peer=peer_id)
         addrs = self.host.peerstore.addrs(peer_id)
         if not result.target_found or not addrs:
             return None
