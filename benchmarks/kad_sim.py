@@ -148,7 +148,6 @@ def run_cores(n: int, lookups: int, seed: int, join: bool = False) -> dict[str, 
 
 
 async def _run_hosts(n: int, lookups: int, seed: int) -> dict[str, Any]:
-    import libp2p.transport.connection as connection_mod
     from libp2p.host.host import Host
     from libp2p.identity.keys import Ed25519PrivateKey
     from libp2p.peerstore import PERMANENT_ADDR_TTL
@@ -156,21 +155,19 @@ async def _run_hosts(n: int, lookups: int, seed: int) -> dict[str, Any]:
     from libp2p.protocols.kad.routing import kad_key
     from libp2p.transport.memory import MemoryNetwork, MemoryTransport
 
-    connection_mod._RECV_BUFFER_SIZE = 16 * 1024  # type: ignore[attr-defined]  # thousands of connections
     rng = random.Random(seed)
     net = MemoryNetwork()
     t0 = time.perf_counter()
     hosts = []
     for _ in range(n):
         key = Ed25519PrivateKey.from_seed(rng.randbytes(32))
-        host = Host(key, listen_addrs=["/memory/0"], transports=[MemoryTransport(net)],
-                    enable_identify=False, enable_ping=False)
+        host = Host(key, listen_addrs=["/memory/0"], transports=[MemoryTransport(net)])
         await host.start()
         hosts.append(host)
     config = KadConfig()
-    dhts = [KadDHT(h, config=config, refresh=False) for h in hosts]
-    for d in dhts:
-        await d.start()
+    dhts = [KadDHT(config=config, refresh=False) for h in hosts]
+    for h, d in zip(hosts, dhts):
+        await h.add_service(d)
     ids = [h.peer_id for h in hosts]
     addr_of = {h.peer_id: h.addrs for h in hosts}
     keys = {p: kad_key(p.to_bytes()) for p in ids}

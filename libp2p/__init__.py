@@ -28,10 +28,14 @@ __version__ = "0.1.0.dev0"
 
 def __getattr__(name: str) -> object:
     # The host pulls in the whole connection stack; load it only when asked for.
-    if name in ("Host", "new_host"):
-        from libp2p.host import host
+    if name == "Host":
+        from libp2p.host.host import Host
 
-        return getattr(host, name)
+        return Host
+    if name == "new_host":
+        from libp2p.node import new_host
+
+        return new_host
     if name == "PeerInfo":
         from libp2p.peerstore import PeerInfo
 

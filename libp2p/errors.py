@@ -31,6 +31,8 @@ __all__ = [
     "PeerRecordError",
     "MultiaddrLookupError",
     "DNSResolutionError",
+    "SecurityError",
+    "PeerIdMismatchError",
 ]
 
 
@@ -138,3 +140,22 @@ class MultiaddrLookupError(MultiaddrError, LookupError):
 
 class DNSResolutionError(Libp2pError):
     """A /dns, /dns4, /dns6 or /dnsaddr multiaddr could not be resolved (lookup failed or timed out)."""
+
+
+# --- secure channels ---------------------------------------------------------------------------
+
+class SecurityError(Libp2pError):
+    """A secure channel (Noise, TLS) could not be established or authenticated."""
+
+
+class PeerIdMismatchError(SecurityError):
+    """The remote authenticated as another peer than the one dialed (``/p2p/X`` reached Y).
+
+    Each security protocol raises its own subclass (Noise: ``security.noise.PeerIdMismatchError``);
+    a dial stops at this error instead of trying the peer's other addresses.
+    """
+
+    def __init__(self, expected: object, actual: object) -> None:
+        super().__init__(f"expected peer {expected}, but the remote authenticated as {actual}")
+        self.expected = expected
+        self.actual = actual

@@ -82,3 +82,51 @@ def test_any_import_order_selects_the_same_twin() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code, *_MODULES], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def _all_imports(path: Path) -> set[str]:
+    """Every ``libp2p.*`` module a file imports, at any level (TYPE_CHECKING blocks and
+    function bodies included)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return {n for n in names if n == "libp2p" or n.startswith("libp2p.")}
+
+
+def test_host_imports_no_protocol() -> None:
+    """Protocols plug into the host as services; the host never imports one (no import circle
+    between host/ and protocols/). The defaults are put together above both, in libp2p/node.py."""
+    offenders = [
+        f"{path.relative_to(PACKAGE)} imports {name}"
+        for path in sorted((PACKAGE / "host").rglob("*.py"))
+        for name in _all_imports(path)
+        if name.startswith("libp2p.protocols") or name == "libp2p.node"
+    ]
+    assert not offenders, offenders
+
+
+def test_lower_layers_import_neither_host_nor_protocols() -> None:
+    """Transports, security, muxers and negotiation sit below the host and the protocols."""
+    lower = ["transport", "security", "muxer", "negotiate", "identity", "_pure", "peerstore"]
+    offenders = [
+        f"{path.relative_to(PACKAGE)} imports {name}"
+        for package in lower
+        for path in sorted((PACKAGE / package).rglob("*.py"))
+        for name in _all_imports(path)
+        if name.startswith(("libp2p.host", "libp2p.protocols", "libp2p.node", "libp2p.cli"))
+    ]
+    assert not offenders, offenders
+
+
+def test_services_use_only_the_hosts_public_api() -> None:
+    """A service never reaches into the host's private state (``host._anything``)."""
+    offenders = []
+    for path in sorted((PACKAGE / "protocols").rglob("*.py")):
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if "host._" in line:
+                offenders.append(f"{path.relative_to(PACKAGE)}:{lineno}: {line.strip()}")
+    assert not offenders, offenders

@@ -101,9 +101,10 @@ def _stdin_closed_event(loop: asyncio.AbstractEventLoop) -> asyncio.Event:
 
 async def _server_main(args: argparse.Namespace) -> None:
     from libp2p import IMPLEMENTATION, new_host
+    from libp2p.protocols.perf.service import PerfService
 
     stop = _stdin_closed_event(asyncio.get_running_loop())
-    async with new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"], enable_perf=True) as host:
+    async with new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"], services=[PerfService()]) as host:
         _emit({
             "peer_id": str(host.peer_id),
             "multiaddrs": [str(a) for a in host.full_addrs()],
@@ -121,7 +122,7 @@ async def _server_main(args: argparse.Namespace) -> None:
 async def _ping_rtts(host: Any, peer: Any, count: int) -> list[float]:
     """``count`` ping round trips on one ``/ipfs/ping/1.0.0`` stream, timed with ``perf_counter``.
 
-    The same exchange as ``host.ping_service.ping(peer, count)``, which times with ``loop.time()``:
+    The same exchange as ``host.services["ping"].ping(peer, count)``, which times with ``loop.time()``:
     uvloop's clock ticks in whole milliseconds, too coarse for loopback round trips.
     """
     from libp2p.protocols.ping.wire import PING_LENGTH, PROTOCOL_ID
@@ -184,7 +185,7 @@ async def _client_main(args: argparse.Namespace) -> dict[str, Any]:
                     t0 = clock()
                     await host.connect(target)
                     t1 = clock()
-                    await host.ping_service.ping(peer, 1)
+                    await host.services["ping"].ping(peer, 1)
                     t2 = clock()
                     if i:  # the first one is a warm-up
                         result["dial_seconds"].append(t1 - t0)

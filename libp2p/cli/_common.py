@@ -21,6 +21,8 @@ from libp2p.peerstore import PeerInfo
 
 if TYPE_CHECKING:
     from libp2p.host.host import Host
+    from libp2p.protocols.identify.service import IdentifyService
+    from libp2p.protocols.ping.service import PingService
 
 __all__ = [
     "MUXERS",
@@ -228,3 +230,22 @@ def stop_event() -> asyncio.Event:
         except (NotImplementedError, RuntimeError, ValueError):
             pass  # Windows, or not the main thread: Ctrl-C still ends the run with KeyboardInterrupt
     return event
+
+
+def identify_service(host: Host) -> IdentifyService:
+    """The host's identify service (every CLI host has the default services)."""
+    from libp2p.protocols.identify.service import IdentifyService
+
+    service = host.service(IdentifyService)
+    if service is None:
+        raise CliError("this host runs no identify service")
+    return service
+
+
+def ping_service(host: Host) -> PingService:
+    from libp2p.protocols.ping.service import PingService
+
+    service = host.service(PingService)
+    if service is None:
+        raise CliError("this host runs no ping service")
+    return service

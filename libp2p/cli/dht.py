@@ -265,13 +265,20 @@ async def _session(
 ) -> AsyncIterator[tuple[Host, KadDHT]]:
     """A host and a started, bootstrapped DHT node."""
     from libp2p.errors import Libp2pError
-    from libp2p.host.host import HostConfig, new_host
+    from libp2p.host.host import HostConfig
+    from libp2p.host.service import Service
+    from libp2p.node import new_host
+    from libp2p.protocols.echo import EchoService
     from libp2p.protocols.kad.service import KadDHT
 
     peers = [_common.parse_peer_addr(a) for a in args.bootstrap]
     dial_timeout = 10.0 if args.timeout is None else min(10.0, args.timeout)
+    options: dict[str, Any] = {} if republish is None else {"republish_interval": republish}
+    dht = KadDHT("server" if mode == "server" else "client", validator=make_validator(_permissive(args)),
+                 protocol_id=args.protocol, refresh=refresh, **options)
+    services: list[Service] = [EchoService(), dht] if listen else [dht]
     try:
-        host = new_host(listen_addrs=listen, config=HostConfig(dial_timeout=dial_timeout), enable_echo=bool(listen),
+        host = new_host(listen_addrs=listen, config=HostConfig(dial_timeout=dial_timeout), services=services,
                         **_common.host_options(args))
     except (Libp2pError, ValueError) as exc:
         raise _common.CliError(str(exc), 2) from None
@@ -280,19 +287,15 @@ async def _session(
     except (Libp2pError, OSError) as exc:
         raise _common.CliError(f"cannot listen: {_common.describe(exc)}") from None
     try:
-        options: dict[str, Any] = {} if republish is None else {"republish_interval": republish}
-        dht = KadDHT(host, "server" if mode == "server" else "client", validator=make_validator(_permissive(args)),
-                     protocol_id=args.protocol, refresh=refresh, **options)
-        async with dht:
-            try:
-                async with asyncio.timeout(args.timeout):
-                    size = await dht.bootstrap(peers)
-            except TimeoutError:
-                raise _common.CliError(f"bootstrap did not finish within {args.timeout:g} s") from None
-            if size == 0:
-                raise _common.CliError("could not reach any bootstrap peer")
-            log.info("routing table: %d peers", size)
-            yield host, dht
+        try:
+            async with asyncio.timeout(args.timeout):
+                size = await dht.bootstrap(peers)
+        except TimeoutError:
+            raise _common.CliError(f"bootstrap did not finish within {args.timeout:g} s") from None
+        if size == 0:
+            raise _common.CliError("could not reach any bootstrap peer")
+        log.info("routing table: %d peers", size)
+        yield host, dht
     finally:
         await host.close()
 

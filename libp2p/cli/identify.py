@@ -33,20 +33,21 @@ def _strs(items: list[Any] | None) -> list[str]:
 
 
 async def _id(args: argparse.Namespace) -> int:
-    from libp2p.host.host import HostConfig, new_host
+    from libp2p.host.host import HostConfig
+    from libp2p.node import new_host
 
     info = _common.parse_peer_addr(args.addr)
     config = HostConfig(dial_timeout=args.timeout)
     async with new_host(config=config, **_common.host_options(args)) as host:
         await _common.connect(host, info, args.timeout)
         try:
-            remote = await host.identify.identify(info.peer_id, timeout=args.timeout)
+            remote = await _common.identify_service(host).identify(info.peer_id, timeout=args.timeout)
         except TimeoutError:
             message = f"{info.peer_id} did not answer identify within {args.timeout:g} s"
             raise _common.CliError(message) from None
         conns = host.connections(info.peer_id)
         muxer = conns[0].muxer_id if conns else None
-    out = {
+    out: dict[str, Any] = {
         "peer_id": str(info.peer_id),
         "agent_version": remote.agent_version,
         "protocol_version": remote.protocol_version,

@@ -359,7 +359,7 @@ def format_result(config: InteropConfig, handshake_ms: float, ping_ms: float) ->
 
 
 async def _listener(config: InteropConfig, redis: RedisClient, stop: asyncio.Event, deadline: float) -> int:
-    from libp2p.host.host import new_host
+    from libp2p.node import new_host
 
     proto = "ip6" if ipaddress.ip_address(config.ip).version == 6 else "ip4"
     host = new_host(listen_addrs=[f"/{proto}/{config.ip}/tcp/0"], muxers=[_common.MUXERS[config.muxer]],
@@ -402,7 +402,7 @@ async def _pop_listener_addr(config: InteropConfig, redis: RedisClient, deadline
 
 
 async def _dialer(config: InteropConfig, redis: RedisClient, deadline: float, phase: list[str]) -> int:
-    from libp2p.host.host import new_host
+    from libp2p.node import new_host
     from libp2p.peerstore import PeerInfo
 
     phase[0] = f"waiting for the listener's address under {config.redis_key}"
@@ -419,7 +419,7 @@ async def _dialer(config: InteropConfig, redis: RedisClient, deadline: float, ph
         start = time.perf_counter()
         await host.connect(info)
         phase[0] = f"pinging {info.peer_id}"
-        rtts = await host.ping_service.ping(info.peer_id, 1)
+        rtts = await _common.ping_service(host).ping(info.peer_id, 1)
         total = time.perf_counter() - start
         sys.stdout.write(format_result(config, total * 1000, rtts[0] * 1000))
         sys.stdout.flush()

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from libp2p.cli import _common
 
 if TYPE_CHECKING:
-    from libp2p.muxer.connection import MuxedStream
+    from libp2p.abc import Stream
 
 # The test-plans perf server's identity: Ed25519 from the all-zero seed.
 PERF_SERVER_SEED = bytes(32)
@@ -77,7 +77,10 @@ def _rate(n: int, seconds: float) -> float:
 
 
 async def _perf(args: argparse.Namespace) -> int:
-    from libp2p.host.host import HostConfig, new_host
+    from libp2p.host.host import HostConfig
+    from libp2p.node import new_host
+    from libp2p.protocols.echo import EchoService
+    from libp2p.protocols.perf.service import PerfService
     from libp2p.protocols.perf.service import perf
 
     info = _common.parse_peer_addr(args.addr)
@@ -141,12 +144,14 @@ def _run_contract(args: argparse.Namespace) -> int:
 
 async def _contract_server(args: argparse.Namespace, addr: str) -> int:
     from libp2p.errors import Libp2pError
-    from libp2p.host.host import new_host
     from libp2p.identity.keys import Ed25519PrivateKey
+    from libp2p.node import new_host
+    from libp2p.protocols.echo import EchoService
+    from libp2p.protocols.perf.service import PerfService
 
     options = _common.host_options(args)
     options["key"] = Ed25519PrivateKey.from_seed(PERF_SERVER_SEED)
-    host = new_host(listen_addrs=[addr], enable_perf=True, enable_echo=True, **options)
+    host = new_host(listen_addrs=[addr], services=[PerfService(), EchoService()], **options)
     stop = _common.stop_event()
     try:
         await host.start()
@@ -186,7 +191,7 @@ class _Progress:
             last, last_up, last_down = now, up, down
 
 
-async def _exchange(stream: MuxedStream, upload: int, download: int, progress: _Progress) -> None:
+async def _exchange(stream: Stream, upload: int, download: int, progress: _Progress) -> None:
     from libp2p.protocols.perf.wire import BLOCK_SIZE, encode_download_size
 
     zeros = bytes(BLOCK_SIZE)
@@ -210,7 +215,8 @@ async def _exchange(stream: MuxedStream, upload: int, download: int, progress: _
 
 
 async def _contract_client(args: argparse.Namespace, addr: str) -> int:
-    from libp2p.host.host import HostConfig, new_host
+    from libp2p.host.host import HostConfig
+    from libp2p.node import new_host
     from libp2p.protocols.perf.wire import PROTOCOL_ID
 
     info = _common.parse_peer_addr(f"{addr}/p2p/{PERF_SERVER_PEER_ID}")

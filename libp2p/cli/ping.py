@@ -54,7 +54,8 @@ def _ms(seconds: float) -> float:
 
 
 async def _ping(args: argparse.Namespace) -> int:
-    from libp2p.host.host import HostConfig, new_host
+    from libp2p.host.host import HostConfig
+    from libp2p.node import new_host
 
     info = _common.parse_peer_addr(args.addr)
     config = HostConfig(dial_timeout=args.timeout)

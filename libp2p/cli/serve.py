@@ -13,7 +13,6 @@ from libp2p.cli import dht as dht_cli
 from libp2p.protocols.kad.wire import PROTOCOL_ID
 
 if TYPE_CHECKING:
-    from libp2p.host.host import Host
     from libp2p.protocols.kad.service import KadDHT
 
 DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0"
@@ -53,13 +52,23 @@ def run(args: argparse.Namespace) -> int:
 
 async def _serve(args: argparse.Namespace) -> int:
     from libp2p.errors import Libp2pError
-    from libp2p.host.host import new_host
+    from libp2p.node import new_host
+    from libp2p.protocols.echo import EchoService
+    from libp2p.protocols.perf.service import PerfService
+
+    from libp2p.host.service import Service
+    from libp2p.protocols.kad.service import KadDHT
 
     listen = args.listen or [DEFAULT_LISTEN]
+    services: list[Service] = [EchoService()]
+    if args.perf:
+        services.append(PerfService())
+    dht = None
+    if args.dht is not None:
+        dht = KadDHT(args.dht, validator=dht_cli.make_validator(args.permissive), protocol_id=args.dht_protocol)
+        services.append(dht)
     try:
-        host = new_host(
-            listen_addrs=listen, enable_echo=True, enable_perf=args.perf, **_common.host_options(args)
-        )
+        host = new_host(listen_addrs=listen, services=services, **_common.host_options(args))
     except (Libp2pError, ValueError) as exc:
         raise _common.CliError(str(exc), 2) from None
     stop = _common.stop_event()
@@ -67,10 +76,9 @@ async def _serve(args: argparse.Namespace) -> int:
         await host.start()
     except (Libp2pError, OSError) as exc:
         raise _common.CliError(f"cannot listen: {_common.describe(exc)}") from None
-    dht = None
     try:
-        if args.dht is not None:
-            dht = await _start_dht(host, args)
+        if dht is not None:
+            await _bootstrap_dht(dht, args)
         line = {"peer_id": str(host.peer_id), "multiaddrs": [str(a) for a in host.full_addrs()]}
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
@@ -78,20 +86,13 @@ async def _serve(args: argparse.Namespace) -> int:
         await stop.wait()
         log.info("stopping")
     finally:
-        if dht is not None:
-            await dht.close()
         await host.close()
     return 0
 
 
-async def _start_dht(host: Host, args: argparse.Namespace) -> KadDHT:
-    """A started DHT node, bootstrapped from ``--bootstrap`` (within 30 s; failures are logged)."""
-    from libp2p.protocols.kad.service import KadDHT
-
+async def _bootstrap_dht(dht: KadDHT, args: argparse.Namespace) -> None:
+    """Bootstrap the DHT from ``--bootstrap`` (within 30 s; failures are logged)."""
     peers = [_common.parse_peer_addr(a) for a in args.bootstrap or ()]
-    dht = KadDHT(host, args.dht, validator=dht_cli.make_validator(args.permissive), protocol_id=args.dht_protocol)
-    await dht.start()
     if peers:
         size = await dht_cli.bootstrap_server(dht, peers, 30.0)
         log.info("DHT %s: %d peers in the routing table", args.dht, size)
-    return dht

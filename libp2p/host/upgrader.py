@@ -1,5 +1,6 @@
 """The one place that orders the upgrade of a raw connection: multistream → security → muxer.
 
+The security and muxer options (``Noise``, ``Yamux``, ``Mplex``) carry their own configuration.
 Security is negotiated first (``/noise``), then the muxer: chosen inside the Noise handshake when
 both sides list muxers (early negotiation), else by a second multistream round over the secure
 channel. Every step runs under the caller's overall timeout.
@@ -9,47 +10,48 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from libp2p.abc import MuxerSession
-from libp2p.errors import Libp2pError
+from libp2p.errors import Libp2pError, LocalProtocolError
+from libp2p.muxer.options import MPLEX, YAMUX, Mplex, Yamux
 from libp2p.negotiate.core import MultistreamDialer
 from libp2p.negotiate.service import accept_protocol, select_protocol
-from libp2p.security.noise.config import NoiseConfig
-from libp2p.security.noise.service import NoiseSession, noise_handshake
+from libp2p.security.noise.service import Noise
 
 if TYPE_CHECKING:
+    from libp2p.abc import MuxerOption, SecureSession, SecurityOption
     from libp2p.identity.keys import PrivateKey
+    from libp2p.muxer.connection import MuxedConnection
+    from libp2p.resources import ConnectionScope
     from libp2p.identity.peer_id import PeerId
     from libp2p.transport.connection import RawConnection
 
-__all__ = ["Upgrader", "UpgradeResult", "UpgradeError", "MUXERS", "SECURITY"]
+__all__ = ["Upgrader", "UpgradeError", "NOISE", "YAMUX", "MPLEX", "security_option", "muxer_option"]
 
 NOISE = "/noise"
-YAMUX = "/yamux/1.0.0"
-MPLEX = "/mplex/6.7.0"
-SECURITY = (NOISE,)
+
+_SECURITY_BY_ID: dict[str, Callable[[], SecurityOption]] = {NOISE: Noise}
+_MUXERS_BY_ID: dict[str, Callable[[], MuxerOption]] = {YAMUX: Yamux, MPLEX: Mplex}
 
 
-def _yamux(is_initiator: bool) -> MuxerSession:
-    from libp2p.muxer.yamux import YamuxConfig, YamuxSession
-
-    # A full data frame (12-byte header + payload) fills exactly one Noise message (65519 bytes of
-    # plaintext), so the receiver finds whole frames in each decrypted message instead of
-    # reassembling frames that straddle two.
-    return YamuxSession(is_initiator, YamuxConfig(max_message_size=_NOISE_MAX_PLAINTEXT))
-
-
-def _mplex(is_initiator: bool) -> MuxerSession:
-    from libp2p.muxer.mplex.core import MplexSession
-
-    return MplexSession(is_initiator)
+def security_option(option: SecurityOption | str) -> SecurityOption:
+    """A security option object, or the default one for a protocol id (``"/noise"``)."""
+    if isinstance(option, str):
+        factory = _SECURITY_BY_ID.get(option)
+        if factory is None:
+            raise LocalProtocolError(f"unsupported security {option!r}; choose from {list(_SECURITY_BY_ID)}")
+        return factory()
+    return option
 
 
-_NOISE_MAX_PLAINTEXT = 65535 - 16
-
-MUXERS: dict[str, Callable[[bool], MuxerSession]] = {YAMUX: _yamux, MPLEX: _mplex}
+def muxer_option(option: MuxerOption | str) -> MuxerOption:
+    """A muxer option object, or the default one for a protocol id (``"/yamux/1.0.0"``)."""
+    if isinstance(option, str):
+        factory = _MUXERS_BY_ID.get(option)
+        if factory is None:
+            raise LocalProtocolError(f"unsupported muxer {option!r}; choose from {list(_MUXERS_BY_ID)}")
+        return factory()
+    return option
 
 
 _crypto_ready = False
@@ -77,18 +79,10 @@ class UpgradeError(Libp2pError):
     """The connection could not be secured or multiplexed."""
 
 
-@dataclass(slots=True)
-class UpgradeResult:
-    secure: NoiseSession
-    muxer_id: str
-    session: MuxerSession
-    leftover: bytes
-
-
 class _SecureChannel:
     """Plaintext reads and writes over a secured raw connection, for the muxer negotiation."""
 
-    def __init__(self, raw: RawConnection, secure: NoiseSession) -> None:
+    def __init__(self, raw: RawConnection, secure: SecureSession) -> None:
         self.raw = raw
         self.secure = secure
         self.pending = b"".join(secure.pending_plaintext)
@@ -110,52 +104,65 @@ class _SecureChannel:
 
 
 class Upgrader:
+    """Secures and multiplexes raw connections with the given options, in order of preference."""
+
     def __init__(
         self,
         identity_key: PrivateKey,
         *,
-        muxers: Sequence[str] = (YAMUX, MPLEX),
-        security: Sequence[str] = SECURITY,
-        noise_config: NoiseConfig | None = None,
+        muxers: Sequence[MuxerOption | str] = (YAMUX, MPLEX),
+        security: Sequence[SecurityOption | str] = (NOISE,),
         timeout: float = 15.0,
     ) -> None:
-        unknown = [m for m in muxers if m not in MUXERS]
-        if unknown or not muxers:
-            raise ValueError(f"unsupported muxers {unknown or muxers}; choose from {list(MUXERS)}")
-        if list(security) != [NOISE]:
-            raise ValueError(f"unsupported security {list(security)}; only {NOISE} is implemented")
+        from libp2p.identity.peer_id import PeerId
+
+        if not muxers:
+            raise LocalProtocolError("at least one muxer is needed")
+        if not security:
+            raise LocalProtocolError("at least one security protocol is needed")
         self.identity_key = identity_key
-        self.muxers = tuple(muxers)
-        self.security = tuple(security)
-        self.noise_config = noise_config or NoiseConfig(handshake_timeout=timeout)
+        self.local_peer_id = PeerId.from_public_key(identity_key.public_key)
+        self.muxer_options = {m.protocol_id: m for m in map(muxer_option, muxers)}
+        self.security_options = {s.protocol_id: s for s in map(security_option, security)}
+        self.muxers = tuple(self.muxer_options)
+        self.security = tuple(self.security_options)
         self.timeout = timeout
         _prepare_crypto()
 
-    async def upgrade(self, raw: RawConnection, remote_peer_id: PeerId | None = None) -> UpgradeResult:
-        """Secure and multiplex ``raw`` (dialer when ``raw.is_initiator``)."""
+    async def upgrade(
+        self, raw: RawConnection, remote_peer_id: PeerId | None = None, scope: ConnectionScope | None = None
+    ) -> MuxedConnection:
+        """Secure and multiplex ``raw`` (dialer when ``raw.is_initiator``): a connection not yet started."""
         try:
             async with asyncio.timeout(self.timeout):
-                return await self._upgrade(raw, remote_peer_id)
+                return await self._upgrade(raw, remote_peer_id, scope)
         except TimeoutError:
             raise UpgradeError(f"connection upgrade timed out after {self.timeout} s") from None
 
-    async def _upgrade(self, raw: RawConnection, remote_peer_id: PeerId | None) -> UpgradeResult:
+    async def _upgrade(
+        self, raw: RawConnection, remote_peer_id: PeerId | None, scope: ConnectionScope | None
+    ) -> MuxedConnection:
+        from libp2p.muxer.connection import MuxedConnection
+
         async def write_raw(data: bytes) -> None:
             raw.write(data)
 
         negotiation = None
-        if raw.is_initiator:
-            # One security protocol: propose it optimistically, in the same flight as Noise's
-            # first message (go-libp2p's lazy multistream does the same).
+        if raw.is_initiator and len(self.security) == 1:
+            # One security protocol: propose it optimistically, in the same flight as its first
+            # handshake message (go-libp2p's lazy multistream does the same).
             negotiation = MultistreamDialer(self.security, optimistic=True)
+            chosen = self.security[0]
+        elif raw.is_initiator:
+            chosen = await select_protocol(raw.read, write_raw, raw.unread, self.security, timeout=self.timeout)
         else:
-            await accept_protocol(raw.read, write_raw, raw.unread, self.security, timeout=self.timeout)
-        secure = await noise_handshake(
+            chosen = await accept_protocol(raw.read, write_raw, raw.unread, self.security, timeout=self.timeout)
+        secure = await self.security_options[chosen].secure(
             raw,
             self.identity_key,
             remote_peer_id=remote_peer_id,
             muxers=self.muxers,
-            config=self.noise_config,
+            timeout=self.timeout,
             negotiation=negotiation,
         )
         channel = _SecureChannel(raw, secure)
@@ -165,6 +172,15 @@ class Upgrader:
                 muxer = await select_protocol(channel.read, channel.write, channel.unread, self.muxers, timeout=self.timeout)
             else:
                 muxer = await accept_protocol(channel.read, channel.write, channel.unread, self.muxers, timeout=self.timeout)
-        if muxer not in MUXERS:
+        option = self.muxer_options.get(muxer)
+        if option is None:
             raise UpgradeError(f"negotiated unsupported muxer {muxer!r}")
-        return UpgradeResult(secure, muxer, MUXERS[muxer](raw.is_initiator), channel.pending)
+        return MuxedConnection(
+            raw,
+            secure,
+            option.new_session(raw.is_initiator),
+            muxer_id=muxer,
+            local_peer_id=self.local_peer_id,
+            leftover=channel.pending,
+            scope=scope,
+        )

@@ -29,11 +29,14 @@ from libp2p.muxer.events import (
 from libp2p.negotiate.core import MultistreamDialer
 from libp2p.negotiate.events import ProtocolAgreed
 from libp2p.negotiate.service import ProtocolNotSupportedError
+from libp2p.resources import PRIORITY_ALWAYS, PRIORITY_HIGH, PRIORITY_LOW, Direction, ResourceLimitExceededError
 from libp2p.transport.connection import ConnectionClosedError, RawConnection
 
 if TYPE_CHECKING:
+    from libp2p.identity.keys import PublicKey
     from libp2p.identity.peer_id import PeerId
     from libp2p.multiaddr import Multiaddr
+    from libp2p.resources import ConnectionScope, StreamScope
 
 __all__ = ["MuxedConnection", "MuxedStream", "StreamResetError", "StreamClosedError"]
 
@@ -56,6 +59,9 @@ _UNREAD_LOW_WATER = _UNREAD_HIGH_WATER // 2
 _BACKLOG_TIMEOUT = 5.0
 # How long close() waits for the answer to an optimistic protocol proposal.
 _NEGOTIATION_TIMEOUT = 10.0
+# Inbound streams refused for resource limits before the connection is closed: a peer that
+# keeps opening streams it may not have is flooding us (2 million refused opens cost 29 s of CPU).
+_MAX_REFUSED_STREAMS = 1024
 
 
 class StreamResetError(Libp2pError, ConnectionResetError):
@@ -69,11 +75,16 @@ class StreamClosedError(LocalProtocolError):
 class MuxedStream:
     """One multiplexed stream: ``read``, ``readexactly``, ``write``, half-close ``close``, ``reset``."""
 
-    def __init__(self, conn: MuxedConnection, stream_id: int, *, outbound: bool) -> None:
+    def __init__(
+        self, conn: MuxedConnection, stream_id: int, *, outbound: bool, scope: StreamScope | None = None
+    ) -> None:
         self.conn = conn
         self.stream_id = stream_id
         self.outbound = outbound
         self.protocol: str | None = None
+        #: this stream's resource scope (None when the host runs without a resource manager)
+        self.scope = scope
+        self._reserved = 0  # unread bytes reserved in ``scope`` (muxers without flow control)
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
         self._eof = False
@@ -112,10 +123,18 @@ class MuxedStream:
         self._chunks.append(data)
         self._buffered += len(data)
         self._wake_reader()
+        conn = self.conn
+        if not conn._flow_controlled and self.scope is not None:
+            # No window bounds what the peer may send: account each chunk, and stop reading the
+            # socket when the connection (or the peer, or the node) has no memory left for it.
+            if self.scope.try_reserve_memory(len(data), PRIORITY_ALWAYS):
+                self._reserved += len(data)
+            else:
+                conn._backlog(self)
         if self._buffered > _UNREAD_HIGH_WATER:
-            self.conn._throttle_input()
-            if not self.conn._flow_controlled:
-                self.conn._backlog(self)
+            conn._throttle_input()
+            if not conn._flow_controlled:
+                conn._backlog(self)
 
     def _feed_eof(self) -> None:
         self._eof = True
@@ -123,6 +142,12 @@ class MuxedStream:
         self._wake_reader()
         if self._backlogged:  # nothing more comes for this stream
             self.conn._unbacklog(self)
+
+    def _release(self) -> None:
+        """The stream is gone from its connection: give back what its scope holds."""
+        if self.scope is not None:
+            self.scope.done()
+            self._reserved = 0
 
     def _set_reset(self, exc: BaseException) -> None:
         if self._reset is None:
@@ -156,7 +181,7 @@ class MuxedStream:
             finally:
                 self._read_waiter = None
 
-    def _expect_negotiation(self, dialer: MultistreamDialer) -> None:
+    def expect_negotiation(self, dialer: MultistreamDialer) -> None:
         """Optimistic protocol selection: the proposal went out with no answer awaited.
 
         The first read consumes the listener's answer; a refusal surfaces there as
@@ -228,6 +253,11 @@ class MuxedStream:
                 data = first[:n]
                 self._chunks[0] = first[n:]
         self._buffered -= len(data)
+        if self._reserved:
+            released = min(self._reserved, len(data))
+            self._reserved -= released
+            assert self.scope is not None
+            self.scope.release_memory(released)
         self.conn._consumed(self.stream_id, len(data))
         if self._backlogged:
             self._progress_at = self.conn._loop.time()
@@ -317,6 +347,14 @@ class MuxedStream:
 StreamCallback = Callable[[MuxedStream], None]
 
 
+def _ignore_stream(stream: MuxedStream) -> None:  # before start(): nobody takes inbound streams yet
+    pass
+
+
+def _ignore_closed(conn: MuxedConnection) -> None:
+    pass
+
+
 class MuxedConnection:
     """A secured, multiplexed connection to one peer."""
 
@@ -328,8 +366,8 @@ class MuxedConnection:
         *,
         muxer_id: str,
         local_peer_id: PeerId,
-        on_stream: StreamCallback,
-        on_closed: Callable[[MuxedConnection], None],
+        leftover: bytes = b"",
+        scope: ConnectionScope | None = None,
     ) -> None:
         self.raw = raw
         self.secure = secure
@@ -338,8 +376,13 @@ class MuxedConnection:
         self.local_peer_id = local_peer_id
         self.remote_peer_id = secure.remote_peer_id
         self.is_initiator = raw.is_initiator
-        self._on_stream = on_stream
-        self._on_closed = on_closed
+        self._leftover = leftover
+        #: this connection's resource scope (None when the host runs without a resource manager)
+        self.scope = scope
+        self._on_stream: StreamCallback = _ignore_stream
+        self._on_closed: Callable[[MuxedConnection], None] = _ignore_closed
+        self._refused_streams = 0
+        self._started = False
         self._streams: dict[int, MuxedStream] = {}
         self._closed = False
         self._close_reason: BaseException | None = None
@@ -355,8 +398,19 @@ class MuxedConnection:
         self._loop = asyncio.get_running_loop()
         self.opened_at = _clock()
 
-    def start(self, leftover: bytes = b"") -> None:
-        """Take over the raw connection's input; ``leftover`` is plaintext read during the upgrade."""
+    def start(self, on_stream: StreamCallback, on_closed: Callable[[MuxedConnection], None]) -> None:
+        """Take over the raw connection's input: inbound streams go to ``on_stream``, and
+        ``on_closed(self)`` is called once when the connection ends."""
+        if self._started:
+            raise LocalProtocolError("connection already started")
+        self._started = True
+        self._on_stream = on_stream
+        self._on_closed = on_closed
+        if self.scope is not None and self._flow_controlled:
+            # Window growth (auto-tuning) reserves memory first, at low priority: under pressure
+            # windows stay as they are instead of growing.
+            self.session.window_limiter = self._may_grow_window  # type: ignore[attr-defined]
+        leftover, self._leftover = self._leftover, b""
         if leftover:
             self._receive_plaintext([leftover])
         self.raw.set_receiver(self._on_raw, on_eof=self._on_eof, on_lost=self._on_lost)
@@ -371,6 +425,10 @@ class MuxedConnection:
     @property
     def remote_addr(self) -> Multiaddr | None:
         return self.raw.remote_addr
+
+    @property
+    def remote_public_key(self) -> PublicKey:
+        return self.secure.remote_public_key
 
     @property
     def is_closed(self) -> bool:
@@ -431,7 +489,12 @@ class MuxedConnection:
                 if stream is not None:
                     stream._wake_writer()
             elif isinstance(event, StreamOpened):
-                stream = MuxedStream(self, event.stream_id, outbound=False)
+                try:
+                    scope = self._admit_stream(Direction.INBOUND)
+                except ResourceLimitExceededError:
+                    self._refuse_stream(event.stream_id)
+                    continue
+                stream = MuxedStream(self, event.stream_id, outbound=False, scope=scope)
                 streams[event.stream_id] = stream
                 self._on_stream(stream)
             elif isinstance(event, StreamEnded):
@@ -443,6 +506,7 @@ class MuxedConnection:
                 stream = streams.pop(event.stream_id, None)
                 if stream is not None:
                     stream._set_reset(StreamResetError("stream reset by the remote" if event.remote else "stream reset"))
+                    stream._release()
             elif isinstance(event, PingAcknowledged):
                 waiter = self._ping_waiters.pop(event.opaque, None)
                 if waiter is not None and not waiter.done():
@@ -462,7 +526,46 @@ class MuxedConnection:
 
     def _maybe_forget(self, stream: MuxedStream) -> None:
         if stream._eof and stream._write_closed:
-            self._streams.pop(stream.stream_id, None)
+            if self._streams.pop(stream.stream_id, None) is not None:
+                stream._release()
+
+    # --- resources ---------------------------------------------------------------------------
+
+    def _admit_stream(self, direction: Direction) -> StreamScope | None:
+        """A new stream's scope, with its initial receive window reserved (a window is a promise
+        to buffer that much); None without a resource manager. Raises when refused."""
+        if self.scope is None:
+            return None
+        scope = self.scope.open_stream(direction)
+        window: int = getattr(self.session, "initial_window", 0)
+        if window:
+            try:
+                scope.reserve_memory(window, PRIORITY_HIGH)
+            except ResourceLimitExceededError:
+                scope.done()
+                raise
+        return scope
+
+    def _refuse_stream(self, stream_id: int) -> None:
+        try:
+            self.session.reset_stream(stream_id)
+        except Libp2pError:
+            pass
+        self._refused_streams += 1
+        if self._refused_streams == _MAX_REFUSED_STREAMS:
+            log.warning("%s opened %d streams beyond its limits; closing the connection", self.remote_peer_id,
+                        _MAX_REFUSED_STREAMS)
+            self._shutdown(ResourceLimitExceededError("conn", "streams", "too many refused streams"))
+            try:
+                self.session.go_away(0)
+            except Libp2pError:
+                pass
+
+    def _may_grow_window(self, stream_id: int, delta: int) -> bool:
+        stream = self._streams.get(stream_id)
+        if stream is None or stream.scope is None:
+            return True
+        return stream.scope.try_reserve_memory(delta, PRIORITY_LOW)
 
     def _on_eof(self) -> None:
         self._shutdown(ConnectionClosedError("the remote closed the connection"))
@@ -610,7 +713,9 @@ class MuxedConnection:
         self._flush()
 
     def _reset_stream(self, stream_id: int) -> None:
-        self._streams.pop(stream_id, None)
+        stream = self._streams.pop(stream_id, None)
+        if stream is not None:
+            stream._release()
         if self._closed:
             return
         try:
@@ -625,8 +730,14 @@ class MuxedConnection:
         """A new outbound stream (no protocol negotiated yet)."""
         if self._closed:
             raise ConnectionClosedError("connection closed") from self._close_reason
-        stream_id = self.session.open_stream()
-        stream = MuxedStream(self, stream_id, outbound=True)
+        scope = self._admit_stream(Direction.OUTBOUND)
+        try:
+            stream_id = self.session.open_stream()
+        except BaseException:
+            if scope is not None:
+                scope.done()
+            raise
+        stream = MuxedStream(self, stream_id, outbound=True, scope=scope)
         self._streams[stream_id] = stream
         self._schedule_flush()
         return stream
@@ -663,6 +774,7 @@ class MuxedConnection:
             self._backlog_timer = None
         for stream in list(self._streams.values()):
             stream._set_reset(StreamResetError(f"connection closed: {reason}"))
+            stream._release()
         self._streams.clear()
         for waiter in self._ping_waiters.values():
             if not waiter.done():
@@ -670,6 +782,8 @@ class MuxedConnection:
         self._ping_waiters.clear()
         self._closed_event.set()
         self._on_closed(self)
+        if self.scope is not None:
+            self.scope.done()
 
     async def close(self) -> None:
         """Graceful close: GoAway (yamux), flush, then close the socket."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from typing import cast
 
@@ -30,6 +31,21 @@ _CLOSE_GRACE = 5.0
 
 Receiver = Callable[[memoryview], None]
 
+_local = threading.local()
+
+
+def _receive_buffer() -> memoryview:
+    """This thread's receive buffer, shared by all its connections.
+
+    The loop fills it and calls ``buffer_updated`` at once, which consumes or copies every byte
+    before returning (the Noise decryptor copies partial frames), so connections can share one
+    buffer: an idle connection then costs no 256 KiB buffer of its own.
+    """
+    view: memoryview | None = getattr(_local, "view", None)
+    if view is None:
+        view = _local.view = memoryview(bytearray(_RECV_BUFFER_SIZE))
+    return view
+
 
 class ConnectionClosedError(Libp2pError, ConnectionError):
     """The connection was closed (locally, by the peer, or by an error)."""
@@ -43,8 +59,7 @@ class RawConnection(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self.local_addr: Multiaddr | None = None
         self.remote_addr: Multiaddr | None = None
-        self._recv_buf = bytearray(_RECV_BUFFER_SIZE)
-        self._recv_view = memoryview(self._recv_buf)
+        self._recv_view = _receive_buffer()
         self._pending = bytearray()
         self._read_waiter: asyncio.Future[None] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -59,6 +74,8 @@ class RawConnection(asyncio.BufferedProtocol):
         self._exc: Exception | None = None
         self.bytes_received = 0
         self.bytes_sent = 0
+        #: loop time of the last bytes received before ``set_receiver`` (handshake progress)
+        self.last_activity = asyncio.get_running_loop().time()
 
     # --- asyncio.BufferedProtocol --------------------------------------------------------
 
@@ -76,6 +93,7 @@ class RawConnection(asyncio.BufferedProtocol):
             self._receiver(data)
             return
         self._pending += data
+        self.last_activity = self._closed.get_loop().time()
         if len(self._pending) > _PENDING_HIGH_WATER and not self._read_paused and self.transport is not None:
             self._read_paused = True
             self.transport.pause_reading()

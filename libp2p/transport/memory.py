@@ -171,6 +171,8 @@ class MemoryListener:
 
 
 class MemoryTransport:
+    upgraded = False  # raw pipes, for the upgrader
+
     def __init__(self, network: MemoryNetwork) -> None:
         self.network = network
         self._dialer_names = itertools.count(1)

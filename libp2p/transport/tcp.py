@@ -84,6 +84,8 @@ class TcpListener:
 class TcpTransport:
     """Dials and listens on TCP multiaddrs."""
 
+    upgraded = False  # raw pipes, for the upgrader
+
     def __init__(self, config: TcpConfig | None = None) -> None:
         self.config = config or TcpConfig()
 

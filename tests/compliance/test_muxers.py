@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from libp2p.host.host import Host, new_host
+from libp2p.host.host import Host
+from libp2p.node import new_host
 from libp2p.muxer.connection import MuxedStream, StreamClosedError, StreamResetError
 from libp2p.transport.memory import MemoryNetwork, MemoryTransport
 from libp2p.transport.tcp import TcpTransport

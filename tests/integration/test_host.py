@@ -11,7 +11,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from libp2p.dns import DNSResolver
-from libp2p.host.host import Host, HostConfig, new_host
+from libp2p.host.host import Host, HostConfig
+from libp2p.node import new_host
+from libp2p.host.events import ConnectionClosed, ConnectionOpened
+from libp2p.protocols.echo import EchoService
 from libp2p.identity.keys import KeyType, generate_key_pair
 from libp2p.identity.peer_id import PeerId
 from libp2p.multiaddr import Multiaddr
@@ -33,7 +36,7 @@ def muxer(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def pair(muxer: str) -> AsyncIterator[tuple[Host, Host]]:
-    async with new_host(listen_addrs=[LOOPBACK], muxers=[muxer], enable_echo=True) as a:
+    async with new_host(listen_addrs=[LOOPBACK], muxers=[muxer], services=[EchoService()]) as a:
         async with new_host(muxers=[muxer]) as b:
             yield a, b
 
@@ -53,11 +56,11 @@ async def test_connect_ping_echo_identify(pair: tuple[Host, Host], muxer: str) -
     peer = await b.connect(a.full_addrs()[0])
     assert peer == a.peer_id
     assert b.connections(a.peer_id)[0].muxer_id == muxer
-    rtts = await b.ping_service.ping(a.peer_id, 5)
+    rtts = await b.services["ping"].ping(a.peer_id, 5)
     assert len(rtts) == 5 and all(r > 0 for r in rtts)
     data = os.urandom(1 << 20)
     assert await _echo(b, a.peer_id, data) == data
-    info = await b.identify.identify(a.peer_id)
+    info = await b.services["identify"].identify(a.peer_id)
     assert info.agent_version and "/echo/1.0.0" in (info.protocols or [])
     assert info.certified_addrs == a.addrs  # from the verified signed peer record
     assert info.observed_addr is not None and info.observed_addr.value_for_protocol("ip4") == "127.0.0.1"
@@ -169,12 +172,10 @@ async def test_handler_exception_resets_only_that_stream(pair: tuple[Host, Host]
 async def test_notifications_and_disconnect(pair: tuple[Host, Host]) -> None:
     a, b = pair
     events: list[tuple[str, PeerId]] = []
-    b.add_notifee(
-        connected=lambda c: events.append(("up", c.remote_peer_id)),
-        disconnected=lambda c: events.append(("down", c.remote_peer_id)),
-    )
+    b.events.subscribe(ConnectionOpened, lambda e: events.append(("up", e.connection.remote_peer_id)))
+    b.events.subscribe(ConnectionClosed, lambda e: events.append(("down", e.connection.remote_peer_id)))
     a_events: list[str] = []
-    a.add_notifee(disconnected=lambda c: a_events.append("down"))
+    a.events.subscribe(ConnectionClosed, lambda e: a_events.append("down"))
     await b.connect(a.full_addrs()[0])
     assert events == [("up", a.peer_id)]
     await b.disconnect(a.peer_id)
@@ -197,11 +198,11 @@ async def test_simultaneous_dials_settle_on_one_connection(muxer: str) -> None:
         ca, cb = a.connections(b.peer_id)[0], b.connections(a.peer_id)[0]
         # the same TCP connection, seen from both ends
         assert ca.local_addr == cb.remote_addr and ca.remote_addr == cb.local_addr
-        assert (await a.ping_service.ping(b.peer_id, 1)) and (await b.ping_service.ping(a.peer_id, 1))
+        assert (await a.services["ping"].ping(b.peer_id, 1)) and (await b.services["ping"].ping(a.peer_id, 1))
 
 
 async def test_several_listen_addresses() -> None:
-    async with new_host(listen_addrs=[LOOPBACK, "/ip4/127.0.0.2/tcp/0", "/ip6/::1/tcp/0"], enable_echo=True) as a:
+    async with new_host(listen_addrs=[LOOPBACK, "/ip4/127.0.0.2/tcp/0", "/ip6/::1/tcp/0"], services=[EchoService()]) as a:
         assert len(a.addrs) == 3
         for full in a.full_addrs():
             async with new_host() as b:
@@ -228,7 +229,7 @@ async def test_dns_addresses_resolved_before_dialing() -> None:
         assert host == "node.example"
         return ["127.0.0.1"]
 
-    async with new_host(listen_addrs=[LOOPBACK], enable_echo=True) as a:
+    async with new_host(listen_addrs=[LOOPBACK], services=[EchoService()]) as a:
         port = a.addrs[0].value_for_protocol("tcp")
         resolver = DNSResolver(ip_lookup=fake_ip_lookup)
         async with new_host(resolver=resolver) as b:
@@ -242,7 +243,7 @@ async def test_identities_of_every_key_type(key_type: KeyType) -> None:
     async with new_host(key=key, listen_addrs=[LOOPBACK]) as a, new_host(key=generate_key_pair(KeyType.Secp256k1)) as b:
         await b.connect(a.full_addrs()[0])
         assert b.connections(a.peer_id)[0].secure.remote_public_key == key.public_key
-        info = await b.identify.identify(a.peer_id)
+        info = await b.services["identify"].identify(a.peer_id)
         assert info.public_key == key.public_key
         assert info.certified_addrs == a.addrs
 
@@ -250,7 +251,7 @@ async def test_identities_of_every_key_type(key_type: KeyType) -> None:
 async def test_identify_push_on_new_protocol(pair: tuple[Host, Host]) -> None:
     a, b = pair
     await b.connect(a.full_addrs()[0])
-    await b.identify.identify(a.peer_id)
+    await b.services["identify"].identify(a.peer_id)
 
     async def noop(stream: MuxedStream) -> None:
         return None
@@ -278,13 +279,13 @@ async def test_graceful_close_ends_remote_streams(pair: tuple[Host, Host]) -> No
 
 async def test_memory_transport_hosts(muxer: str) -> None:
     net = MemoryNetwork()
-    async with new_host(listen_addrs=["/memory/0"], muxers=[muxer], transports=[MemoryTransport(net)], enable_echo=True) as a:
+    async with new_host(listen_addrs=["/memory/0"], muxers=[muxer], transports=[MemoryTransport(net)], services=[EchoService()]) as a:
         async with new_host(muxers=[muxer], transports=[MemoryTransport(net)]) as b:
             assert a.addrs[0].value_for_protocol("memory") != "0"
             await b.connect(a.full_addrs()[0])
             data = os.urandom(3 << 20)
             assert await _echo(b, a.peer_id, data) == data
-            assert len(await b.ping_service.ping(a.peer_id, 3)) == 3
+            assert len(await b.services["ping"].ping(a.peer_id, 3)) == 3
 
 
 async def test_slow_reader_bounds_the_writer(muxer: str) -> None:

@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 import pytest
 
-from libp2p.host.host import Host, new_host
+from libp2p.host.host import Host
+from libp2p.node import new_host
 from libp2p.identity.envelope import SignedEnvelope
 from libp2p.identity.keys import PrivateKey, generate_key_pair
 from libp2p.identity.peer_record import (
@@ -35,9 +36,9 @@ def _legacy_record(host: Host, key: PrivateKey | None = None, domain: str = LEGA
 async def test_genuine_legacy_record_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     async with new_host(listen_addrs=[LOOPBACK]) as a, new_host() as b:
         legacy = _legacy_record(a)
-        monkeypatch.setattr(a.identify, "_signed_record", lambda: legacy)
+        monkeypatch.setattr(a.services["identify"], "_signed_record", lambda: legacy)
         await b.connect(a.full_addrs()[0])
-        info = await b.identify.identify(a.peer_id)
+        info = await b.services["identify"].identify(a.peer_id)
         assert info.signed_peer_record == legacy
         assert info.certified_addrs == a.addrs
         assert b.peerstore.signed_peer_record(a.peer_id) == legacy
@@ -58,10 +59,10 @@ async def test_forged_legacy_record_dropped(monkeypatch: pytest.MonkeyPatch, cap
                                             what: str, forge: Callable[[Host], bytes]) -> None:
     async with new_host(listen_addrs=[LOOPBACK]) as a, new_host() as b:
         forged = forge(a)
-        monkeypatch.setattr(a.identify, "_signed_record", lambda: forged)
+        monkeypatch.setattr(a.services["identify"], "_signed_record", lambda: forged)
         with caplog.at_level(logging.WARNING, logger="libp2p.protocols.identify"):
             await b.connect(a.full_addrs()[0])
-            info = await b.identify.identify(a.peer_id)
+            info = await b.services["identify"].identify(a.peer_id)
         assert "invalid signed peer record" in caplog.text
         assert info.signed_peer_record is None
         assert info.certified_addrs is None

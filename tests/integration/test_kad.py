@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from libp2p._accel import varint_encode
-from libp2p.host.host import Host, new_host
+from libp2p.host.host import Host
+from libp2p.node import new_host
 from libp2p.identity.keys import generate_key_pair
 from libp2p.identity.multiformats import SHA2_256, multihash_encode
 from libp2p.identity.peer_id import PeerId
@@ -52,15 +53,16 @@ class Swarm:
         else:
             host = new_host(transports=[MemoryTransport(self.net)], listen_addrs=["/memory/0"])
         await host.start()
-        dht = KadDHT(host, mode, config=CONFIG, refresh=False)  # type: ignore[arg-type]
-        await dht.start()
+        dht = KadDHT(mode, config=CONFIG, refresh=False)  # type: ignore[arg-type]
+        await host.add_service(dht)
         self.hosts.append(host)
         self.dhts.append(dht)
         return dht
 
     async def close(self) -> None:
         for d in self.dhts:
-            await d.close()
+            if d._host is not None:
+                await d.host.remove_service(d)
         for h in self.hosts:
             await h.close()
 
@@ -150,7 +152,7 @@ async def test_identify_push_adds_and_removes_a_server(swarm: Swarm) -> None:
     # A client: connected and identified, but not a DHT server, so not in the table.
     client = await swarm.add("client")
     await client.host.connect(addr(server))
-    await client.host.identify.identify(server.host.peer_id)  # type: ignore[union-attr]
+    await client.host.services["identify"].identify(server.host.peer_id)  # type: ignore[union-attr]
     await asyncio.sleep(0.1)
     assert client.host.peer_id not in server.routing_table
     # It starts serving the DHT: identify/push announces it, and the server adds it.
@@ -287,10 +289,10 @@ async def test_silent_peer_times_out_without_stalling_the_lookup(swarm: Swarm) -
         await asyncio.sleep(3600)
 
     silent.set_stream_handler(PROTOCOL_ID, never_answer)  # type: ignore[arg-type]
-    quick = KadDHT(swarm.hosts[1], config=KadConfig(request_timeout=0.3), refresh=False)
-    await b.close()
+    quick = KadDHT(config=KadConfig(request_timeout=0.3), refresh=False)
+    await b.host.remove_service(b)
     swarm.dhts[1] = quick
-    await quick.start()
+    await swarm.hosts[1].add_service(quick)
     await quick.host.connect(silent.full_addrs()[0])
     quick.core.add_peer(silent.peer_id, quick._now())
     quick.core.add_peer(a.host.peer_id, quick._now())
@@ -304,10 +306,10 @@ async def test_provider_records_are_republished(swarm: Swarm) -> None:
     a = await swarm.add()
     b_host = new_host(transports=[MemoryTransport(swarm.net)], listen_addrs=["/memory/0"])
     await b_host.start()
-    b = KadDHT(b_host, config=CONFIG, refresh=False, republish_interval=0.2)
+    b = KadDHT(config=CONFIG, refresh=False, republish_interval=0.2)
     swarm.hosts.append(b_host)
     swarm.dhts.append(b)
-    await b.start()
+    await b_host.add_service(b)
     await b.bootstrap([addr(a)])
     content = multihash_encode(SHA2_256, hashlib.sha256(b"again").digest())
     await b.provide(content)

@@ -14,7 +14,8 @@ import os
 import pytest
 
 import libp2p.muxer.connection as connection_module
-from libp2p.host.host import new_host
+from libp2p.node import new_host
+from libp2p.protocols.echo import EchoService
 from libp2p.muxer.connection import MuxedStream, StreamResetError
 
 MPLEX = "/mplex/6.7.0"
@@ -73,7 +74,7 @@ async def test_stuck_mplex_reader_is_reset_and_connection_recovers(monkeypatch: 
         outcome.append(None)
 
     async with asyncio.timeout(60):
-        async with new_host(listen_addrs=[LOOPBACK], muxers=[MPLEX], enable_echo=True) as a, \
+        async with new_host(listen_addrs=[LOOPBACK], muxers=[MPLEX], services=[EchoService()]) as a, \
                 new_host(muxers=[MPLEX]) as b:
             a.set_stream_handler("/stuck/1.0.0", never_reads)
             await b.connect(a.full_addrs()[0])

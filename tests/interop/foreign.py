@@ -26,7 +26,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from libp2p.host.host import AGENT_VERSION, PROTOCOL_VERSION, Host, new_host
+from libp2p.host.host import AGENT_VERSION, PROTOCOL_VERSION, Host
+from libp2p.node import new_host
 from libp2p.host.upgrader import MPLEX, YAMUX
 from libp2p.identity.keys import KeyType, PrivateKey
 from libp2p.identity.peer_id import PeerId
@@ -205,7 +206,7 @@ async def python_dials(host: Host, peer: JsPeer, muxer: str, *, n_streams: int =
     assert opened["encryption"] == "/noise"
 
     # identify: what we learned about them
-    info = await host.identify.identify(peer_id)
+    info = await host.services["identify"].identify(peer_id)
     their_listen = [strip_p2p(a) for a in peer.multiaddrs]
     assert info.agent_version == peer.agent
     assert info.protocols is not None
@@ -235,7 +236,7 @@ async def python_dials(host: Host, peer: JsPeer, muxer: str, *, n_streams: int =
     assert peer.find_events("identify_error") == []
 
     # pings both ways on this connection
-    rtts = await host.ping_service.ping(peer_id, N_PINGS)
+    rtts = await host.services["ping"].ping(peer_id, N_PINGS)
     assert len(rtts) == N_PINGS and all(r >= 0 for r in rtts)
     reply = await peer.command_async(f"ping {ours} {N_PINGS}", timeout=30)
     assert reply["ok"] is True, reply
@@ -272,7 +273,7 @@ async def identify_push_both_ways(host: Host, peer: JsPeer) -> tuple[PeerId, Eve
     removes it. Returns the peer's id and its ``identify_push`` event for our first push."""
     ours = str(host.peer_id)
     peer_id = await host.connect(peer.multiaddr)
-    await host.identify.identify(peer_id)
+    await host.services["identify"].identify(peer_id)
     await peer.await_event("identify", peer=ours, timeout=15)
 
     mark = len(peer.events)
@@ -352,7 +353,7 @@ def check_what_we_learned(host: Host, dialer: PeerId, agent_prefix: str, target:
     assert {ECHO, HASH, PING, IDENTIFY} <= host.peerstore.protocols(dialer)
     pk = host.peerstore.public_key(dialer)
     assert pk is not None and dialer.matches_public_key(pk)
-    observed = host.identify.observed_addrs.get(dialer)
+    observed = host.services["identify"].observed_addrs.get(dialer)
     assert observed is not None
     assert strip_p2p(str(observed)) == strip_p2p(target)
 

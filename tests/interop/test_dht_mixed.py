@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from libp2p.host.host import new_host
+from libp2p.node import new_host
 from libp2p.identity.keys import Ed25519PrivateKey, PrivateKey, generate_key_pair
 from libp2p.identity.multiformats import CID, SHA2_256, multihash_encode
 from libp2p.identity.peer_id import PeerId
@@ -126,13 +126,9 @@ def true_closest(key: bytes, members: list[PeerId], exclude: PeerId, k: int = K)
 
 @contextlib.asynccontextmanager
 async def our_dht(mode: str = "server", *, refresh: bool = True, key: PrivateKey | None = None) -> AsyncIterator[KadDHT]:
-    host = new_host(key, listen_addrs=["/ip4/127.0.0.1/tcp/0"])
-    await host.start()
-    try:
-        async with KadDHT(host, mode, config=CONFIG, refresh=refresh) as dht:  # type: ignore[arg-type]
-            yield dht
-    finally:
-        await host.close()
+    dht = KadDHT(mode, config=CONFIG, refresh=refresh)  # type: ignore[arg-type]
+    async with new_host(key, listen_addrs=["/ip4/127.0.0.1/tcp/0"], services=[dht]):
+        yield dht
 
 
 async def wait_in_table(dht: KadDHT, peer: PeerId, timeout: float = 10.0) -> None:

@@ -142,14 +142,14 @@ async def test_go_secp256k1_identity(go_binary: Path, host: Host, muxer: str) ->
     async with asyncio.timeout(TEST_TIMEOUT):
         with GoPeer.listen(muxer=muxer, key_type="secp256k1", binary=go_binary) as go, failing_with_stderr(go):
             go_id = await host.connect(go.multiaddr)
-            info = await host.identify.identify(go_id)
+            info = await host.services["identify"].identify(go_id)
             assert info.public_key is not None and info.public_key.key_type.name == "Secp256k1"
             assert go_id.matches_public_key(info.public_key)
             assert info.certified_addrs is not None
             assert [str(a) for a in info.certified_addrs] == [strip_p2p(a) for a in go.multiaddrs]
             ident = await go.await_event("identify", peer=str(host.peer_id), timeout=15)
             assert ident["signed_peer_record"] is not None
-            assert len(await host.ping_service.ping(go_id, 3)) == 3
+            assert len(await host.services["ping"].ping(go_id, 3)) == 3
             await checked_stream(host, go_id, HASH, 300_000)
         result = await foreign_dials(GO, host, muxer, stream_protocol="hash", n_streams=2, stream_bytes=300_000,
                                      key_type="secp256k1", binary=go_binary)

@@ -32,7 +32,10 @@ from typing import Any
 
 import pytest
 
-from libp2p.host.host import AGENT_VERSION, PROTOCOL_VERSION, Host, new_host
+from libp2p.host.host import AGENT_VERSION, PROTOCOL_VERSION, Host
+from libp2p.node import new_host
+from libp2p.host.events import ConnectionOpened
+from libp2p.protocols.echo import EchoService
 from libp2p.host.upgrader import MPLEX, YAMUX
 from libp2p.identity.keys import KeyType, PrivateKey, generate_key_pair
 from libp2p.identity.peer_id import PeerId
@@ -84,7 +87,7 @@ async def _hash_handler(stream: MuxedStream) -> None:
 @pytest.fixture
 async def our_host(key: PrivateKey, muxer: str) -> AsyncIterator[Host]:
     async with new_host(key, listen_addrs=["/ip4/127.0.0.1/tcp/0"], muxers=[MUXER_IDS[muxer]],
-                        enable_echo=True) as host:
+                        services=[EchoService()]) as host:
         host.set_stream_handler(HASH, _hash_handler)
         yield host
 
@@ -107,7 +110,7 @@ async def test_python_dials_js(js_peer_dir: Path, our_host: Host, muxer: str) ->
             assert opened["encryption"] == "/noise"
 
             # identify: what we learned about js
-            info = await host.identify.identify(js_id)
+            info = await host.services["identify"].identify(js_id)
             js_listen = [strip_p2p(a) for a in js.multiaddrs]
             assert info.agent_version == js.agent
             assert info.agent_version is not None and info.agent_version.startswith("js-libp2p/")
@@ -151,7 +154,7 @@ async def test_python_dials_js(js_peer_dir: Path, our_host: Host, muxer: str) ->
             assert js.find_events("identify_error") == []
 
             # 100 pings on one stream (js answers each 32-byte payload)
-            rtts = await host.ping_service.ping(js_id, N_PINGS)
+            rtts = await host.services["ping"].ping(js_id, N_PINGS)
             assert len(rtts) == N_PINGS and all(r >= 0 for r in rtts)
 
             # 1 MiB echo
@@ -188,7 +191,7 @@ async def test_js_listener_opens_streams_to_python(js_peer_dir: Path, our_host: 
     with JsPeer.listen(muxer=muxer, peer_dir=js_peer_dir) as js:
         async with asyncio.timeout(TEST_TIMEOUT):
             js_id = await host.connect(js.multiaddr)
-            await host.identify.identify(js_id)
+            await host.services["identify"].identify(js_id)
             await js.await_event("identify", peer=str(host.peer_id), timeout=15)
 
             reply = await js.command_async(f"ping {host.peer_id} {N_PINGS}", timeout=60)
@@ -205,7 +208,7 @@ async def test_js_listener_opens_streams_to_python(js_peer_dir: Path, our_host: 
             # still one healthy connection
             [conn] = host.connections(js_id)
             assert not conn.is_closed
-            rtts = await host.ping_service.ping(js_id, 3)
+            rtts = await host.services["ping"].ping(js_id, 3)
             assert len(rtts) == 3
 
 
@@ -216,7 +219,7 @@ async def test_js_listener_opens_streams_to_python(js_peer_dir: Path, our_host: 
 async def test_js_dials_python(js_peer_dir: Path, our_host: Host, muxer: str, stream_protocol: str) -> None:
     host = our_host
     opened: list[object] = []
-    host.add_notifee(connected=opened.append)
+    host.events.subscribe(ConnectionOpened, lambda e: opened.append(e.connection))
     target = str(host.full_addrs()[0])
     async with asyncio.timeout(TEST_TIMEOUT):
         result = await run_js_dialer_async(target, muxer=muxer, pings=N_PINGS, echo_bytes=MIB, streams=N_STREAMS,
@@ -258,7 +261,7 @@ async def test_js_dials_python(js_peer_dir: Path, our_host: Host, muxer: str, st
     pk = host.peerstore.public_key(js_id)
     assert pk is not None and js_id.matches_public_key(pk)
     # js reported our listen address (the one it dialed) as observed, with /p2p/<our id>
-    observed = host.identify.observed_addrs.get(js_id)
+    observed = host.services["identify"].observed_addrs.get(js_id)
     assert observed is not None
     assert str(observed) == target or strip_p2p(str(observed)) == ours[0]
 
@@ -277,7 +280,7 @@ async def test_large_echo_both_ways(js_peer_dir: Path, muxer: str) -> None:
     n = 16 * MIB
     async with asyncio.timeout(TEST_TIMEOUT):
         async with new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"], muxers=[MUXER_IDS[muxer]],
-                            enable_echo=True) as host:
+                            services=[EchoService()]) as host:
             result = await run_js_dialer_async(str(host.full_addrs()[0]), muxer=muxer, pings=1, echo_bytes=n,
                                                streams=4, stream_bytes=4 * MIB, peer_dir=js_peer_dir, timeout=90)
             assert result["errors"] == [], result["stderr"][-3000:]
@@ -295,12 +298,12 @@ async def test_large_echo_both_ways(js_peer_dir: Path, muxer: str) -> None:
 async def _identify_ping_echo_both_ways(host: Host, js_peer_dir: Path, js_key_type: str) -> None:
     with JsPeer.listen(key_type=js_key_type, peer_dir=js_peer_dir) as js:
         js_id = await host.connect(js.multiaddr)
-        info = await host.identify.identify(js_id)
+        info = await host.services["identify"].identify(js_id)
         assert info.public_key is not None and js_id.matches_public_key(info.public_key)
         assert info.certified_addrs is not None  # js's envelope, signed with its key, verified
         ident = await js.await_event("identify", peer=str(host.peer_id), timeout=15)
         assert ident["signed_peer_record"] is not None
-        assert len(await host.ping_service.ping(js_id, 10)) == 10
+        assert len(await host.services["ping"].ping(js_id, 10)) == 10
         await checked_stream(host, js_id, HASH, 200_000)
     result = await run_js_dialer_async(str(host.full_addrs()[0]), key_type=js_key_type, pings=10,
                                        echo_bytes=200_000, peer_dir=js_peer_dir, timeout=60)
@@ -312,7 +315,7 @@ async def _identify_ping_echo_both_ways(host: Host, js_peer_dir: Path, js_key_ty
 async def test_js_identity_key_types(js_peer_dir: Path, key: PrivateKey, js_key_type: str) -> None:
     """js with a secp256k1 or RSA identity: its Noise payload and signed peer record verify here."""
     async with asyncio.timeout(TEST_TIMEOUT):
-        async with new_host(key, listen_addrs=["/ip4/127.0.0.1/tcp/0"], enable_echo=True) as host:
+        async with new_host(key, listen_addrs=["/ip4/127.0.0.1/tcp/0"], services=[EchoService()]) as host:
             host.set_stream_handler(HASH, _hash_handler)
             await _identify_ping_echo_both_ways(host, js_peer_dir, js_key_type)
 
@@ -325,7 +328,7 @@ async def test_our_ecdsa_identity(js_peer_dir: Path) -> None:
     pytest.skip("js-libp2p cannot make a PeerId of an ECDSA key (@libp2p/peer-id 6 UnsupportedKeyTypeError)")
     async with asyncio.timeout(TEST_TIMEOUT):
         async with new_host(generate_key_pair(KeyType.ECDSA), listen_addrs=["/ip4/127.0.0.1/tcp/0"],
-                            enable_echo=True) as host:
+                            services=[EchoService()]) as host:
             host.set_stream_handler(HASH, _hash_handler)
             await _identify_ping_echo_both_ways(host, js_peer_dir, "ed25519")
 
@@ -348,9 +351,9 @@ async def test_dial_wrong_peer_id_fails_and_host_recovers(js_peer_dir: Path, our
 
             js_id = await host.connect(js.multiaddr)
             assert str(js_id) == js.peer_id
-            info = await host.identify.identify(js_id)
+            info = await host.services["identify"].identify(js_id)
             assert info.agent_version == js.agent
-            rtts = await host.ping_service.ping(js_id, 5)
+            rtts = await host.services["ping"].ping(js_id, 5)
             assert len(rtts) == 5
             await checked_stream(host, js_id, HASH, 100_000)
 
@@ -368,7 +371,7 @@ async def test_push_reset_disconnect_and_redial(js_peer_dir: Path, our_host: Hos
     with JsPeer.listen(muxer=muxer, peer_dir=js_peer_dir) as js:
         async with asyncio.timeout(TEST_TIMEOUT):
             js_id = await host.connect(js.multiaddr)
-            await host.identify.identify(js_id)
+            await host.services["identify"].identify(js_id)
             await js.await_event("identify", peer=ours, timeout=15)
 
             # our push: js learns a protocol we add, then forgets it when we remove it
@@ -420,7 +423,7 @@ async def test_push_reset_disconnect_and_redial(js_peer_dir: Path, our_host: Hos
             [back] = host.connections(js_id)
             assert not back.is_initiator
             assert back.muxer_id in (YAMUX, MPLEX)
-            rtts = await host.ping_service.ping(js_id, 3)
+            rtts = await host.services["ping"].ping(js_id, 3)
             assert len(rtts) == 3
 
 
@@ -446,7 +449,7 @@ async def test_muxer_negotiation(js_peer_dir: Path, muxer: str, order: str, earl
         monkeypatch.setattr(upgrader, "noise_handshake", without_extension)
     our_muxers = [YAMUX, MPLEX] if order == "yamux-first" else [MPLEX, YAMUX]
     async with asyncio.timeout(TEST_TIMEOUT):
-        async with new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"], muxers=our_muxers, enable_echo=True) as host:
+        async with new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"], muxers=our_muxers, services=[EchoService()]) as host:
             # we dial: our first choice wins
             with JsPeer.listen(muxer=muxer, peer_dir=js_peer_dir) as js:
                 js_id = await host.connect(js.multiaddr)
@@ -455,11 +458,11 @@ async def test_muxer_negotiation(js_peer_dir: Path, muxer: str, order: str, earl
                 assert conn.muxer_id == our_muxers[0]
                 opened = await js.await_event("connection_open", peer=str(host.peer_id), timeout=15)
                 assert opened["muxer"] == our_muxers[0]
-                assert len(await host.ping_service.ping(js_id, 5)) == 5
+                assert len(await host.services["ping"].ping(js_id, 5)) == 5
                 await checked_stream(host, js_id, ECHO, 200_000)
             # js dials, offering only ``muxer``
             seen: list[Any] = []
-            host.add_notifee(connected=seen.append)
+            host.events.subscribe(ConnectionOpened, lambda e: seen.append(e.connection))
             result = await run_js_dialer_async(str(host.full_addrs()[0]), muxer=muxer, pings=5, echo_bytes=200_000,
                                                peer_dir=js_peer_dir, timeout=60)
             assert result["errors"] == [], result["stderr"][-3000:]
@@ -478,7 +481,7 @@ async def test_js_connection_monitor_keeps_connection(js_peer_dir: Path, muxer: 
     async with asyncio.timeout(TEST_TIMEOUT):
         async with new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"], muxers=[MUXER_IDS[muxer]]) as host:
             seen: list[Any] = []
-            host.add_notifee(connected=seen.append)
+            host.events.subscribe(ConnectionOpened, lambda e: seen.append(e.connection))
             result = await run_js_dialer_async(str(host.full_addrs()[0]), muxer=muxer, pings=1, hold_ms=12_000,
                                                peer_dir=js_peer_dir, timeout=60)
             assert result["errors"] == [], result["stderr"][-3000:]

@@ -153,7 +153,7 @@ async def test_rust_legacy_signed_peer_record_accepted(rust_binary: Path, host: 
                 failing_with_stderr(rust):
             rust_listen = [strip_p2p(a) for a in rust.multiaddrs]
             rust_id = await host.connect(rust.multiaddr)
-            info = await host.identify.identify(rust_id)
+            info = await host.services["identify"].identify(rust_id)
             _check_legacy_record(info.signed_peer_record, rust.peer_id, rust_listen)
             assert info.certified_addrs is not None
             assert [str(a) for a in info.certified_addrs] == rust_listen
@@ -162,7 +162,7 @@ async def test_rust_legacy_signed_peer_record_accepted(rust_binary: Path, host: 
             # rust still does not take ours, and the connection carries on
             ident = await rust.await_event("identify", peer=str(host.peer_id), timeout=15)
             assert ident["signed_peer_record"] is None
-            assert len(await host.ping_service.ping(rust_id, 3)) == 3
+            assert len(await host.services["ping"].ping(rust_id, 3)) == 3
             await checked_stream(host, rust_id, HASH, 300_000)
 
         result = await foreign_dials(RUST, host, muxer, stream_protocol="hash", n_streams=2, stream_bytes=300_000,
@@ -190,11 +190,11 @@ async def test_rust_secp256k1_identity(rust_binary: Path, host: Host, muxer: str
         with RustPeer.listen(muxer=muxer, key_type="secp256k1", extra_args=SIGNED_RECORD,
                              binary=rust_binary) as rust, failing_with_stderr(rust):
             rust_id = await host.connect(rust.multiaddr)
-            info = await host.identify.identify(rust_id)
+            info = await host.services["identify"].identify(rust_id)
             assert info.public_key is not None and info.public_key.key_type.name == "Secp256k1"
             assert rust_id.matches_public_key(info.public_key)
             _check_legacy_record(info.signed_peer_record, rust.peer_id, [strip_p2p(a) for a in rust.multiaddrs])
-            assert len(await host.ping_service.ping(rust_id, 3)) == 3
+            assert len(await host.services["ping"].ping(rust_id, 3)) == 3
             await checked_stream(host, rust_id, ECHO, 300_000)
         result = await foreign_dials(RUST, host, muxer, stream_protocol="echo", n_streams=2, stream_bytes=300_000,
                                      key_type="secp256k1", extra_args=SIGNED_RECORD, binary=rust_binary)

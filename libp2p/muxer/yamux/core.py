@@ -195,6 +195,12 @@ class YamuxSession:
         self._decoder: YamuxFrameDecoder = YamuxFrameDecoder(cfg.max_stream_window)
         self._max_payload = cfg.max_message_size - HEADER_SIZE
         self._extra_window = cfg.initial_stream_window - INITIAL_STREAM_WINDOW
+        #: what each new stream may buffer before its first window update (what the adapter reserves)
+        self.initial_window = cfg.initial_stream_window
+        #: ``limiter(stream_id, delta) -> bool``, asked before a receive window grows by ``delta``
+        #: (the adapter reserves that memory); None lets windows grow to ``max_stream_window``
+        self.window_limiter: Callable[[int, int], bool] | None = None
+        self._refusals_logged = False
 
         self._streams: dict[int, _Stream] = {}
         self._parity = 1 if is_initiator else 0
@@ -371,11 +377,14 @@ class YamuxSession:
             self._write_frame(TYPE_WINDOW_UPDATE, FLAG_RST, sid, 0)
             return None
         if self._n_inbound >= self.config.max_incoming_streams:
-            _log.warning(
+            # One warning per session: a flood of opens must not become a flood of log lines.
+            _log.log(
+                logging.DEBUG if self._refusals_logged else logging.WARNING,
                 "yamux peer exceeded max_incoming_streams (%d); resetting stream %d",
                 self.config.max_incoming_streams,
                 sid,
             )
+            self._refusals_logged = True
             self._write_frame(TYPE_WINDOW_UPDATE, FLAG_RST, sid, 0)
             return None
         st = _Stream(sid, True, self.config.initial_stream_window, self._now or 0.0)
@@ -545,9 +554,12 @@ class YamuxSession:
         if now is not None:
             rtt = self._rtt
             if rtt > 0.0 and now - st.epoch < 4 * rtt and window < self.config.max_stream_window:
-                window = min(window * 2, self.config.max_stream_window)
-                st.recv_window = window
-                delta = window - st.recv_credit - st.buffered
+                grown = min(window * 2, self.config.max_stream_window)
+                limiter = self.window_limiter
+                if limiter is None or limiter(stream_id, grown - window):
+                    window = grown
+                    st.recv_window = window
+                    delta = window - st.recv_credit - st.buffered
             st.epoch = now
         st.recv_credit += delta
         self._write_frame(TYPE_WINDOW_UPDATE, 0, stream_id, delta)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from libp2p.host.service import Service
+
 if TYPE_CHECKING:
     from libp2p.host.host import Host
-    from libp2p.muxer.connection import MuxedStream
+    from libp2p.abc import Stream
 
 __all__ = ["PROTOCOL_ID", "EchoService"]
 
@@ -14,11 +16,20 @@ PROTOCOL_ID = "/echo/1.0.0"
 _CHUNK = 1 << 16
 
 
-class EchoService:
-    def __init__(self, host: Host) -> None:
+class EchoService(Service):
+    """Answers ``/echo/1.0.0`` (``new_host(services=[EchoService()])``)."""
+
+    name = "echo"
+
+    @property
+    def protocols(self) -> tuple[str, ...]:
+        return (PROTOCOL_ID,)
+
+    async def start(self, host: Host) -> None:
+        await super().start(host)
         host.set_stream_handler(PROTOCOL_ID, self._handle)
 
-    async def _handle(self, stream: MuxedStream) -> None:
+    async def _handle(self, stream: Stream) -> None:
         while True:
             data = await stream.read(_CHUNK)
             if not data:

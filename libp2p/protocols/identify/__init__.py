@@ -1,7 +1,7 @@
 """``/ipfs/id/1.0.0`` and ``/ipfs/id/push/1.0.0``."""
 
 from libp2p.protocols.identify.core import IdentifyReader, frame_identify
-from libp2p.protocols.identify.events import IdentifyEvent, IdentifyReceived
+from libp2p.protocols.identify.events import IdentifyEvent, IdentifyReceived, PeerIdentified
 from libp2p.protocols.identify.service import IdentifyService
 from libp2p.protocols.identify.wire import (
     PROTOCOL_ID,
@@ -23,6 +23,7 @@ __all__ = [
     "IdentifyReader",
     "IdentifyReceived",
     "IdentifyService",
+    "PeerIdentified",
     "decode_identify",
     "encode_identify",
     "frame_identify",

@@ -2,6 +2,9 @@
 
 On every new connection we ask the peer (``/ipfs/id/1.0.0``) and answer its questions; when our
 protocols or listen addresses change we push (``/ipfs/id/push/1.0.0``) to every connected peer.
+Each applied Identify is announced on the host's event stream (``PeerIdentified``, and
+``PeerProtocolsUpdated`` when the peer's protocols changed). What we keep per connection (the
+result, the observed address) is dropped when the connection closes.
 Each Identify we send carries a signed peer record; each one we receive is checked against the
 connection's authenticated key, and its record's signature is verified before its addresses
 are used.
@@ -11,14 +14,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from libp2p.errors import Libp2pError
+from libp2p.host.events import (
+    ConnectionClosed,
+    ConnectionOpened,
+    LocalAddressesUpdated,
+    LocalProtocolsUpdated,
+    PeerDisconnected,
+    PeerProtocolsUpdated,
+)
+from libp2p.host.service import Service
 from libp2p.identity.peer_record import PeerRecord, consume_peer_record
+from libp2p.negotiate.service import select_protocol
 from libp2p.peerstore import ADDRESS_TTL, CONNECTED_ADDR_TTL
 from libp2p.protocols.identify.core import IdentifyReader, frame_identify
-from libp2p.protocols.identify.events import IdentifyReceived
+from libp2p.protocols.identify.events import IdentifyReceived, PeerIdentified
 from libp2p.protocols.identify.wire import (
     PROTOCOL_ID,
     PUSH_PROTOCOL_ID,
@@ -28,15 +40,14 @@ from libp2p.protocols.identify.wire import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from libp2p.abc import Connection, Stream
     from libp2p.host.host import Host
     from libp2p.identity.peer_id import PeerId
     from libp2p.multiaddr import Multiaddr
-    from libp2p.muxer.connection import MuxedConnection, MuxedStream
 
-__all__ = ["IdentifiedCallback", "IdentifyService"]
-
-#: ``callback(peer, info, pushed)``: called once a peer's identify (or identify/push) was applied
-IdentifiedCallback = Callable[["PeerId", IdentifyInfo, bool], None]
+__all__ = ["IdentifyService"]
 
 log = logging.getLogger("libp2p.protocols.identify")
 
@@ -44,16 +55,50 @@ log = logging.getLogger("libp2p.protocols.identify")
 _PUSH_DELAY = 0.05
 
 
-class IdentifyService:
-    def __init__(self, host: Host) -> None:
-        self.host = host
+class IdentifyService(Service):
+    """identify and identify/push; a default service of every host (``host.services["identify"]``)."""
+
+    name = "identify"
+
+    def __init__(self) -> None:
+        super().__init__()
         self._record: bytes | None = None
-        self._results: dict[MuxedConnection, asyncio.Future[IdentifyInfo]] = {}
+        self._results: dict[Connection, asyncio.Future[IdentifyInfo]] = {}
         self._push_handle: asyncio.TimerHandle | None = None
+        #: the address each connected peer says it sees us at (kept while it is connected)
         self.observed_addrs: dict[PeerId, Multiaddr] = {}
-        self._listeners: list[IdentifiedCallback] = []
+        self._unsubscribe: list[Callable[[], None]] = []
+
+    @property
+    def protocols(self) -> tuple[str, ...]:
+        return (PROTOCOL_ID, PUSH_PROTOCOL_ID)
+
+    async def start(self, host: Host) -> None:
+        await super().start(host)
         host.set_stream_handler(PROTOCOL_ID, self._handle_request)
         host.set_stream_handler(PUSH_PROTOCOL_ID, self._handle_push)
+        events = host.events
+        self._unsubscribe = [
+            events.subscribe(ConnectionOpened, lambda e: self._connected(e.connection)),
+            events.subscribe(ConnectionClosed, lambda e: self._disconnected(e.connection)),
+            events.subscribe(PeerDisconnected, self._peer_gone),
+            events.subscribe(LocalProtocolsUpdated, lambda e: self._schedule_push()),
+            events.subscribe(LocalAddressesUpdated, lambda e: self._addrs_changed()),
+        ]
+        for conn in host.connections():
+            self._connected(conn)
+
+    async def stop(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
+        if self._push_handle is not None:
+            self._push_handle.cancel()
+            self._push_handle = None
+        for future in self._results.values():
+            if not future.done():
+                future.cancel()
+        self._results.clear()
 
     # --- what we say about ourselves -----------------------------------------------------------
 
@@ -63,7 +108,7 @@ class IdentifyService:
             self._record = record.seal(self.host.key).marshal()
         return self._record
 
-    def local_info(self, conn: MuxedConnection | None) -> IdentifyInfo:
+    def local_info(self, conn: Connection | None) -> IdentifyInfo:
         return IdentifyInfo(
             public_key=self.host.key.public_key,
             listen_addrs=self.host.addrs,
@@ -74,19 +119,13 @@ class IdentifyService:
             signed_peer_record=self._signed_record(),
         )
 
-    async def _handle_request(self, stream: MuxedStream) -> None:
+    async def _handle_request(self, stream: Stream) -> None:
         await stream.write(frame_identify(self.local_info(stream.conn)))
         await stream.close()
 
     # --- what we learn ----------------------------------------------------------------------------
 
-    def add_listener(self, callback: IdentifiedCallback) -> Callable[[], None]:
-        """Call ``callback(peer, info, pushed)`` after each identify or identify/push of a peer is
-        applied to the peerstore (e.g. a DHT learning that a peer now serves it); returns a remover."""
-        self._listeners.append(callback)
-        return lambda: self._listeners.remove(callback) if callback in self._listeners else None
-
-    async def _read_info(self, stream: MuxedStream) -> IdentifyInfo:
+    async def _read_info(self, stream: Stream) -> IdentifyInfo:
         reader = IdentifyReader()
         async with asyncio.timeout(TIMEOUT):
             while True:
@@ -99,7 +138,7 @@ class IdentifyService:
         assert isinstance(event, IdentifyReceived)
         return event.info
 
-    def _apply(self, conn: MuxedConnection, info: IdentifyInfo, *, push: bool) -> None:
+    def _apply(self, conn: Connection, info: IdentifyInfo, *, push: bool) -> None:
         peer = conn.remote_peer_id
         store = self.host.peerstore
         if info.public_key is not None and not peer.matches_public_key(info.public_key):
@@ -120,37 +159,46 @@ class IdentifyService:
                     store.consume_peer_record(peer, record.seq, info.signed_peer_record, record.addrs, ADDRESS_TTL)
         if info.certified_addrs is None and info.listen_addrs is not None:
             store.add_addrs(peer, info.listen_addrs, CONNECTED_ADDR_TTL)
+        before = set(store.protocols(peer))
         if info.protocols is not None:
             store.set_protocols(peer, info.protocols)
         elif not push:
             store.set_protocols(peer, [])
         if info.agent_version is not None or info.protocol_version is not None:
             store.set_agent(peer, info.agent_version, info.protocol_version)
-        if info.observed_addr is not None:
+        if info.observed_addr is not None and not conn.is_closed:
             self.observed_addrs[peer] = info.observed_addr
-        for callback in list(self._listeners):
-            try:
-                callback(peer, info, push)
-            except Exception:  # noqa: BLE001 - a listener's bug must not break identify
-                log.exception("identify listener failed")
+        after = set(store.protocols(peer))
+        events = self.host.events
+        if after != before:
+            events.emit(PeerProtocolsUpdated(peer, frozenset(after - before), frozenset(before - after)))
+        events.emit(PeerIdentified(peer, info, conn, push))
 
-    async def _handle_push(self, stream: MuxedStream) -> None:
+    async def _handle_push(self, stream: Stream) -> None:
         info = await self._read_info(stream)
         self._apply(stream.conn, info, push=True)
 
     # --- running it --------------------------------------------------------------------------------
 
-    def connected(self, conn: MuxedConnection) -> None:
-        """Host hook: identify every new connection in the background."""
+    def _connected(self, conn: Connection) -> None:
+        """Identify every new connection in the background."""
+        if conn in self._results:
+            return
         future = asyncio.get_running_loop().create_future()
         self._results[conn] = future
-        self.host._spawn(self._identify(conn, future), f"identify {conn.remote_peer_id}")
+        self.host.spawn(self._identify(conn, future), f"identify {conn.remote_peer_id}")
 
-    async def _identify(self, conn: MuxedConnection, future: asyncio.Future[IdentifyInfo]) -> None:
+    def _peer_gone(self, event: PeerDisconnected) -> None:
+        self.observed_addrs.pop(event.peer_id, None)
+
+    def _disconnected(self, conn: Connection) -> None:
+        future = self._results.pop(conn, None)
+        if future is not None and not future.done():
+            future.cancel()
+
+    async def _identify(self, conn: Connection, future: asyncio.Future[IdentifyInfo]) -> None:
         try:
             stream = conn.open_stream()
-            from libp2p.negotiate.service import select_protocol
-
             try:
                 stream.protocol = await select_protocol(
                     stream.read, stream.write, stream.unread, [PROTOCOL_ID], timeout=TIMEOUT
@@ -168,32 +216,26 @@ class IdentifyService:
             future.exception()  # mark retrieved: nobody may be waiting
             return
         finally:
-            conn_done = conn.is_closed
-            if conn_done:
+            if conn.is_closed:
                 self._results.pop(conn, None)
         if not future.done():
             future.set_result(info)
 
     async def identify(self, peer_id: PeerId, timeout: float = TIMEOUT * 2) -> IdentifyInfo:
         """The Identify of ``peer_id`` on our connection to it (waits for it to finish)."""
-        conn = await self.host._connection_to(peer_id)
+        conn = await self.host.connection_to(peer_id)
         future = self._results.get(conn)
         if future is None:
             future = asyncio.get_running_loop().create_future()
-            self._results[conn] = future
-            self.host._spawn(self._identify(conn, future), f"identify {peer_id}")
+            if not conn.is_closed:
+                self._results[conn] = future
+            self.host.spawn(self._identify(conn, future), f"identify {peer_id}")
         async with asyncio.timeout(timeout):
             return await asyncio.shield(future)
 
-    def forget(self, conn: MuxedConnection) -> None:
-        self._results.pop(conn, None)
-
     # --- push ----------------------------------------------------------------------------------------
 
-    def protocols_changed(self) -> None:
-        self._schedule_push()
-
-    def addrs_changed(self) -> None:
+    def _addrs_changed(self) -> None:
         self._record = None
         self._schedule_push()
 
@@ -208,11 +250,9 @@ class IdentifyService:
     def _push_all(self) -> None:
         self._push_handle = None
         for conn in self.host.connections():
-            self.host._spawn(self._push(conn), f"identify push {conn.remote_peer_id}")
+            self.host.spawn(self._push(conn), f"identify push {conn.remote_peer_id}")
 
-    async def _push(self, conn: MuxedConnection) -> None:
-        from libp2p.negotiate.service import select_protocol
-
+    async def _push(self, conn: Connection) -> None:
         stream = conn.open_stream()
         try:
             stream.protocol = await select_protocol(

@@ -1,4 +1,4 @@
-"""The Kademlia DHT on a host: ``KadDHT(host, mode="server"|"client")``.
+"""The Kademlia DHT as a host service: ``new_host(services=[KadDHT(mode="server"|"client")])``.
 
 Glue between ``KadCore`` and asyncio: one reused stream per remote peer for our requests (as
 go-libp2p-kad-dht's message sender, with one retry on a fresh stream when a reused one turns
@@ -18,6 +18,8 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from libp2p.errors import DecodeError, Libp2pError, LocalProtocolError
+from libp2p.host.events import ConnectionClosed, ConnectionOpened
+from libp2p.host.service import Service
 from libp2p.identity.multiformats import CID
 from libp2p.identity.peer_id import PeerId
 from libp2p.multiaddr import P_IP4, P_IP6, Multiaddr
@@ -37,6 +39,8 @@ from libp2p.protocols.kad.records import (
     RecordStore,
     Validator,
 )
+from libp2p.protocols.identify.events import PeerIdentified
+from libp2p.protocols.identify.service import IdentifyService
 from libp2p.protocols.kad.wire import (
     PROTOCOL_ID,
     STREAM_IDLE_TIMEOUT,
@@ -50,8 +54,8 @@ from libp2p.protocols.kad.wire import (
 )
 
 if TYPE_CHECKING:
+    from libp2p.abc import Connection, Stream
     from libp2p.host.host import Host
-    from libp2p.muxer.connection import MuxedConnection, MuxedStream
 
 __all__ = ["KadDHT", "RecordNotFoundError"]
 
@@ -72,11 +76,11 @@ class _Sender:
 
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
-        self.stream: MuxedStream | None = None
+        self.stream: Stream | None = None
         self.reader = MessageReader()
 
 
-async def _read_message(stream: MuxedStream, reader: MessageReader) -> KadMessage | None:
+async def _read_message(stream: Stream, reader: MessageReader) -> KadMessage | None:
     """The next message on ``stream``, or ``None`` at a clean end of stream."""
     while True:
         msg = reader.next_message()
@@ -89,12 +93,19 @@ async def _read_message(stream: MuxedStream, reader: MessageReader) -> KadMessag
         reader.receive_data(data)
 
 
-class KadDHT:
-    """A Kademlia DHT node. ``async with KadDHT(host) as dht:`` (or ``await dht.start()``)."""
+# The connection manager's value of a routing-table peer (go-libp2p-kad-dht tags "kbucket" with 5).
+_TABLE_TAG = "kad"
+_TABLE_TAG_VALUE = 5
+
+
+class KadDHT(Service):
+    """A Kademlia DHT node: ``new_host(services=[KadDHT()])`` or ``await host.add_service(KadDHT())``;
+    reached as ``host.services["kad"]``."""
+
+    name = "kad"
 
     def __init__(
         self,
-        host: Host,
         mode: Literal["server", "client"] = "server",
         *,
         config: KadConfig | None = None,
@@ -107,31 +118,34 @@ class KadDHT:
     ) -> None:
         if mode not in ("server", "client"):
             raise LocalProtocolError(f"mode is 'server' or 'client', not {mode!r}")
-        self.host = host
+        super().__init__()
         self.mode = mode
         self.protocol_id = protocol_id
         self.allow_private_addrs = allow_private_addrs
         self.refresh_enabled = refresh
         self.republish_interval = republish_interval
-        self.core = KadCore(
-            host.peer_id,
-            config=config,
-            validator=validator,
-            store=store,
-            addr_book=self._addrs_of,
-            wall_clock=time.time,
-        )
-        self.config = self.core.config
+        self._core_options = (config, validator, store)
+        self._core: KadCore | None = None
+        self.config = config or KadConfig()
         self._lookups: dict[int, asyncio.Future[LookupResult]] = {}
         self._senders: dict[PeerId, _Sender] = {}
         self._provided: dict[bytes, float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
-        self._remove_notifee: Any = None
-        self._remove_identify_listener: Any = None
+        self._unsubscribe: list[Any] = []
         self._started = False
         self._closed = False
+
+    @property
+    def core(self) -> KadCore:
+        if self._core is None:
+            raise LocalProtocolError("the DHT is not started on a host")
+        return self._core
+
+    @property
+    def protocols(self) -> tuple[str, ...]:
+        return (self.protocol_id,) if self.mode == "server" else ()
 
     @property
     def counters(self) -> Any:
@@ -143,32 +157,44 @@ class KadDHT:
 
     # --- lifecycle --------------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, host: Host) -> None:
         if self._started:
             return
+        await super().start(host)
         self._started = True
+        config, validator, store = self._core_options
+        self._core = KadCore(
+            host.peer_id,
+            config=config,
+            validator=validator,
+            store=store,
+            addr_book=self._addrs_of,
+            wall_clock=time.time,
+        )
+        self.config = self._core.config
         if self.mode == "server":
             self.host.set_stream_handler(self.protocol_id, self._handle)
-        self._remove_notifee = self.host.add_notifee(connected=self._on_connected, disconnected=self._on_disconnected)
-        identify = getattr(self.host, "identify", None)
-        if identify is not None:
-            self._remove_identify_listener = identify.add_listener(self._on_identified)
+        events = host.events
+        self._unsubscribe = [
+            events.subscribe(ConnectionOpened, lambda e: self._on_connected(e.connection)),
+            events.subscribe(ConnectionClosed, lambda e: self._on_disconnected(e.connection)),
+            events.subscribe(PeerIdentified, self._on_identified),
+        ]
         for conn in self.host.connections():
             self._on_connected(conn)
         if self.refresh_enabled:
             self._spawn(self._refresh_loop(), "kad refresh")
         self._spawn(self._maintenance_loop(), "kad maintenance")
 
-    async def close(self) -> None:
-        if self._closed:
+    async def stop(self) -> None:
+        if self._closed or not self._started:
             return
         self._closed = True
         if self.mode == "server":
             self.host.remove_stream_handler(self.protocol_id)
-        if self._remove_notifee is not None:
-            self._remove_notifee()
-        if self._remove_identify_listener is not None:
-            self._remove_identify_listener()
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
         if self._timer is not None:
             self._timer.cancel()
         tasks = list(self._tasks)
@@ -182,13 +208,6 @@ class KadDHT:
         for sender in senders.values():
             if sender.stream is not None:
                 await sender.stream.reset()
-
-    async def __aenter__(self) -> KadDHT:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -253,12 +272,12 @@ class KadDHT:
 
     # --- who is a DHT server -------------------------------------------------------------------------
 
-    def _on_connected(self, conn: MuxedConnection) -> None:
+    def _on_connected(self, conn: Connection) -> None:
         if self._closed:
             return
         self._spawn(self._check_server(conn.remote_peer_id), f"kad identify {conn.remote_peer_id}")
 
-    def _on_disconnected(self, conn: MuxedConnection) -> None:
+    def _on_disconnected(self, conn: Connection) -> None:
         peer = conn.remote_peer_id
         sender = self._senders.get(peer)
         if sender is not None and not sender.lock.locked() and not self.host.connections(peer):
@@ -266,7 +285,7 @@ class KadDHT:
             del self._senders[peer]
 
     async def _check_server(self, peer: PeerId) -> None:
-        identify = getattr(self.host, "identify", None)
+        identify = self.host.service(IdentifyService)
         if identify is not None:
             try:
                 await identify.identify(peer)
@@ -277,10 +296,11 @@ class KadDHT:
             self.core.add_peer(peer, self._now())
             self._pump()
 
-    def _on_identified(self, peer: PeerId, info: Any, pushed: bool) -> None:
+    def _on_identified(self, event: PeerIdentified) -> None:
         # A push may say a peer became a DHT server, or stopped being one (go-libp2p-kad-dht does
         # the same on protocol updates). First identifications go through _check_server.
-        if not pushed or info.protocols is None or self._closed:
+        peer, info = event.peer_id, event.info
+        if not event.pushed or info.protocols is None or self._closed:
             return
         if self.protocol_id in info.protocols:
             self.core.add_peer(peer, self._now())
@@ -303,6 +323,11 @@ class KadDHT:
                 self._spawn(self._check_alive(event.peer), f"kad check {event.peer}")
             elif isinstance(event, RoutingTableUpdated):
                 log.debug("routing table %s %s", "added" if event.added else "removed", event.peer)
+                # Table peers are worth keeping when the connection manager trims.
+                if event.added:
+                    self.host.connmgr.tag_peer(event.peer, _TABLE_TAG, _TABLE_TAG_VALUE)
+                else:
+                    self.host.connmgr.untag_peer(event.peer, _TABLE_TAG)
         self._arm_timer()
 
     def _arm_timer(self) -> None:
@@ -400,7 +425,7 @@ class KadDHT:
 
     # --- answering (server side) ------------------------------------------------------------------------
 
-    async def _handle(self, stream: MuxedStream) -> None:
+    async def _handle(self, stream: Stream) -> None:
         peer = stream.remote_peer_id
         reader = MessageReader()
         while True:

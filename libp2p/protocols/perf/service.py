@@ -7,12 +7,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from libp2p.host.service import Service
 from libp2p.protocols.perf.wire import BLOCK_SIZE, PROTOCOL_ID, decode_download_size, encode_download_size
 
 if TYPE_CHECKING:
     from libp2p.host.host import Host
     from libp2p.identity.peer_id import PeerId
-    from libp2p.muxer.connection import MuxedStream
+    from libp2p.abc import Stream
 
 __all__ = ["PerfService", "PerfResult", "perf"]
 
@@ -30,14 +31,14 @@ class PerfResult:
     total_seconds: float
 
 
-async def _send_zeros(stream: MuxedStream, n: int) -> None:
+async def _send_zeros(stream: Stream, n: int) -> None:
     while n > 0:
         chunk = _ZEROS if n >= BLOCK_SIZE else _ZEROS[:n]
         await stream.write(chunk)
         n -= len(chunk)
 
 
-async def _drain(stream: MuxedStream) -> int:
+async def _drain(stream: Stream) -> int:
     total = 0
     while True:
         data = await stream.read(1 << 20)
@@ -46,11 +47,20 @@ async def _drain(stream: MuxedStream) -> int:
         total += len(data)
 
 
-class PerfService:
-    def __init__(self, host: Host) -> None:
+class PerfService(Service):
+    """The ``/perf/1.0.0`` server (``new_host(services=[PerfService()])``)."""
+
+    name = "perf"
+
+    @property
+    def protocols(self) -> tuple[str, ...]:
+        return (PROTOCOL_ID,)
+
+    async def start(self, host: Host) -> None:
+        await super().start(host)
         host.set_stream_handler(PROTOCOL_ID, self._handle)
 
-    async def _handle(self, stream: MuxedStream) -> None:
+    async def _handle(self, stream: Stream) -> None:
         download = decode_download_size(await stream.readexactly(8))
         if download > MAX_DOWNLOAD:
             await stream.reset()

@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from libp2p.host.service import Service
 from libp2p.protocols.ping.core import PingClient
 from libp2p.protocols.ping.events import PongReceived
 from libp2p.protocols.ping.wire import MAX_INBOUND_PING_STREAMS, PING_LENGTH, PING_TIMEOUT, PROTOCOL_ID
@@ -15,18 +16,29 @@ from libp2p.protocols.ping.wire import MAX_INBOUND_PING_STREAMS, PING_LENGTH, PI
 if TYPE_CHECKING:
     from libp2p.host.host import Host
     from libp2p.identity.peer_id import PeerId
-    from libp2p.muxer.connection import MuxedStream
+    from libp2p.abc import Stream
 
 __all__ = ["PingService"]
 
 
-class PingService:
-    def __init__(self, host: Host) -> None:
-        self.host = host
+class PingService(Service):
+    """Answers ``/ipfs/ping/1.0.0`` and pings; a default service (``host.services["ping"]``)."""
+
+    name = "ping"
+
+    def __init__(self) -> None:
+        super().__init__()
         self._inbound: Counter[PeerId] = Counter()
+
+    @property
+    def protocols(self) -> tuple[str, ...]:
+        return (PROTOCOL_ID,)
+
+    async def start(self, host: Host) -> None:
+        await super().start(host)
         host.set_stream_handler(PROTOCOL_ID, self._handle)
 
-    async def _handle(self, stream: MuxedStream) -> None:
+    async def _handle(self, stream: Stream) -> None:
         peer = stream.remote_peer_id
         if self._inbound[peer] >= MAX_INBOUND_PING_STREAMS:
             await stream.reset()

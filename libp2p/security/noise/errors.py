@@ -6,6 +6,7 @@ This module imports only ``libp2p.errors``, so the twins (``libp2p._pure.noise``
 
 from __future__ import annotations
 
+from libp2p import errors
 from libp2p.errors import (
     DecodeError,
     FrameTooLargeError,
@@ -75,13 +76,11 @@ class InvalidHandshakeSignatureError(HandshakeError, InvalidSignatureError):
     """The identity signature does not cover the Noise static key the peer actually sent."""
 
 
-class PeerIdMismatchError(HandshakeError):
+class PeerIdMismatchError(HandshakeError, errors.PeerIdMismatchError):
     """The peer authenticated as a different peer ID than the one dialed (``/p2p/X`` reached Y)."""
 
     def __init__(self, expected: object, actual: object) -> None:
-        super().__init__(f"expected peer {expected}, but the remote authenticated as {actual}")
-        self.expected = expected
-        self.actual = actual
+        errors.PeerIdMismatchError.__init__(self, expected, actual)
 
 
 class MuxerNegotiationError(HandshakeError):

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from libp2p.identity.peer_id import PeerId
     from libp2p.transport.connection import RawConnection
 
-__all__ = ["NoiseSession", "noise_handshake"]
+__all__ = ["Noise", "NoiseSession", "noise_handshake"]
 
 
 class NoiseSession:
@@ -101,3 +101,30 @@ async def noise_handshake(
     assert completed is not None
     encryptor, decryptor = hs.transport()
     return NoiseSession(completed, encryptor, decryptor)
+
+
+class Noise:
+    """The Noise security option for the upgrader: ``new_host(security=[Noise(NoiseConfig(...))])``."""
+
+    protocol_id = "/noise"
+
+    def __init__(self, config: NoiseConfig | None = None) -> None:
+        self.config = config
+
+    async def secure(
+        self,
+        raw: RawConnection,
+        identity_key: PrivateKey,
+        *,
+        remote_peer_id: PeerId | None,
+        muxers: Sequence[str],
+        timeout: float,
+        negotiation: MultistreamDialer | None = None,
+    ) -> NoiseSession:
+        config = self.config or NoiseConfig(handshake_timeout=timeout)
+        return await noise_handshake(
+            raw, identity_key, remote_peer_id=remote_peer_id, muxers=muxers, config=config, negotiation=negotiation
+        )
+
+    def __repr__(self) -> str:
+        return f"Noise({self.config!r})" if self.config is not None else "Noise()"

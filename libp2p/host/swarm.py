@@ -1,0 +1,368 @@
+"""The swarm: transports, listeners, the connection table, dialing and admission.
+
+Apart from the host's handlers and negotiation, as go's Swarm is from its BasicHost and rust's
+Swarm from its NetworkBehaviours. It admits every connection through the resource manager
+(and the connection manager's per-address limits) before a handshake byte is read, and treats
+both kinds of transport alike once a connection is secured and multiplexed: raw pipes go
+through the upgrader, upgraded transports hand over a finished connection.
+
+Pending inbound handshakes are scarce: when they are all taken, the newcomer is admitted and
+the one that has been idle longest is dropped (a silent connection, first), so connections
+that never speak cannot lock out a client that does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from libp2p.errors import Libp2pError, LocalProtocolError, PeerIdMismatchError
+from libp2p.multiaddr import P_DNS, P_DNS4, P_DNS6, P_DNSADDR, Multiaddr
+from libp2p.resources import Direction, ResourceLimitExceededError
+from libp2p.transport.tcp import DialError
+
+if TYPE_CHECKING:
+    from libp2p.abc import Connection, Listener, Transport, UpgradedTransport
+    from libp2p.dns import DNSResolver
+    from libp2p.host.connmgr import ConnectionManager
+    from libp2p.host.upgrader import Upgrader
+    from libp2p.identity.peer_id import PeerId
+    from libp2p.peerstore import Peerstore
+    from libp2p.resources import ConnectionScope, ResourceManager
+    from libp2p.transport.connection import RawConnection
+
+__all__ = ["Swarm", "NoAddressesError"]
+
+log = logging.getLogger("libp2p.host.swarm")
+
+# How long a duplicate connection (simultaneous dial) may stay idle before it is closed.
+_DUPLICATE_GRACE = 1.0
+
+
+class NoAddressesError(DialError):
+    """No known address for the peer."""
+
+
+class _Pending:
+    """An inbound connection in its handshake."""
+
+    __slots__ = ("raw", "task", "scope")
+
+    def __init__(self, raw: RawConnection, scope: ConnectionScope | None) -> None:
+        self.raw = raw
+        self.scope = scope
+        self.task: asyncio.Task[Any] | None = None
+
+
+class Swarm:
+    def __init__(
+        self,
+        local_peer_id: PeerId,
+        *,
+        config: Any,
+        transports: Sequence[Transport | UpgradedTransport],
+        upgrader: Upgrader,
+        peerstore: Peerstore,
+        resolver: DNSResolver,
+        resources: ResourceManager | None,
+        connmgr: ConnectionManager,
+        spawn: Callable[[Awaitable[Any], str], asyncio.Task[Any]],
+        on_connection: Callable[[Connection], None],
+        on_connection_closed: Callable[[Connection], None],
+        on_stream: Callable[[Any], None],
+    ) -> None:
+        self.local_peer_id = local_peer_id
+        self.config = config
+        self.transports = list(transports)
+        self.upgrader = upgrader
+        self.peerstore = peerstore
+        self.resolver = resolver
+        self.resources = resources
+        self.connmgr = connmgr
+        self._spawn = spawn
+        self._on_connection = on_connection
+        self._on_connection_closed = on_connection_closed
+        self._on_stream = on_stream
+        self.listeners: list[Listener] = []
+        self._connections: dict[PeerId, list[Connection]] = {}
+        self._pending_dials: dict[PeerId, asyncio.Future[Connection]] = {}
+        self._pending_inbound: dict[RawConnection, _Pending] = {}
+        self.closing = False
+        #: inbound handshakes dropped to make room for newer ones
+        self.evicted_handshakes = 0
+
+    # --- listening --------------------------------------------------------------------------------
+
+    async def listen(self, addr: Multiaddr) -> list[Multiaddr]:
+        for transport in self.transports:
+            if transport.can_listen(addr):
+                if transport.upgraded:
+                    listener = await transport.listen(addr, self._on_inbound_upgraded)  # type: ignore[arg-type]
+                else:
+                    listener = await transport.listen(addr, self._on_inbound)  # type: ignore[arg-type]
+                self.listeners.append(listener)
+                return list(listener.addrs)
+        raise LocalProtocolError(f"no transport can listen on {addr}")
+
+    @property
+    def addrs(self) -> list[Multiaddr]:
+        return [a for listener in self.listeners for a in listener.addrs]
+
+    def can_dial(self, addr: Multiaddr) -> bool:
+        return any(t.can_dial(addr) for t in self.transports)
+
+    async def close(self) -> None:
+        self.closing = True  # from here, new inbound connections are closed on arrival
+        for pending in self._pending_dials.values():
+            pending.cancel()
+        for entry in list(self._pending_inbound.values()):
+            entry.raw.abort()
+        conns = [c for cs in self._connections.values() for c in cs]
+        await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+
+    async def close_listeners(self) -> None:
+        # Last: since Python 3.12, Server.wait_closed() waits for every connection it accepted.
+        listeners, self.listeners = self.listeners, []
+        await asyncio.gather(*(listener.close() for listener in listeners), return_exceptions=True)
+
+    # --- the connection table -------------------------------------------------------------------
+
+    def connections(self, peer_id: PeerId | None = None) -> list[Connection]:
+        if peer_id is not None:
+            return list(self._connections.get(peer_id, ()))
+        return [c for cs in self._connections.values() for c in cs]
+
+    def connected_peers(self) -> list[PeerId]:
+        return [p for p, cs in self._connections.items() if cs]
+
+    @property
+    def pending_inbound(self) -> int:
+        return len(self._pending_inbound)
+
+    def preferred(self, peer_id: PeerId) -> Connection | None:
+        conns = [c for c in self._connections.get(peer_id, ()) if not c.is_closed]
+        if not conns:
+            return None
+
+        # Both ends agree on which of two simultaneous connections to keep: the one whose
+        # dialer has the smaller peer ID.
+        def rank(c: Connection) -> tuple[bool, float]:
+            dialer = self.local_peer_id if c.is_initiator else c.remote_peer_id
+            other = c.remote_peer_id if c.is_initiator else self.local_peer_id
+            return (not bytes(dialer) < bytes(other), c.opened_at)
+
+        return min(conns, key=rank)
+
+    def _add(self, conn: Connection) -> None:
+        """A secured, multiplexed connection of either kind of transport joins the table."""
+        scope = conn.scope
+        if scope is not None:
+            try:
+                scope.set_peer(conn.remote_peer_id)
+            except ResourceLimitExceededError:
+                self._spawn(conn.close(), f"refuse {conn.remote_peer_id}")
+                raise
+        peer = conn.remote_peer_id
+        conns = self._connections.setdefault(peer, [])
+        conns.append(conn)
+        if len(conns) > 1:
+            self._spawn(self._prune_duplicates(peer), f"prune {peer}")
+        self.connmgr.connection_opened(conn)
+        self._on_connection(conn)
+        # Started last: what arrived with the handshake may open streams or end the connection.
+        conn.start(self._on_stream, self._closed)
+
+    async def _prune_duplicates(self, peer: PeerId) -> None:
+        await asyncio.sleep(_DUPLICATE_GRACE)
+        keep = self.preferred(peer)
+        for conn in self.connections(peer):
+            if conn is not keep and not conn.streams:
+                log.debug("closing duplicate connection %r", conn)
+                await conn.close()
+
+    def _closed(self, conn: Connection) -> None:
+        self.connmgr.connection_closed(conn)
+        if not conn.is_initiator:
+            self.connmgr.release_inbound(conn.remote_addr)
+        conns = self._connections.get(conn.remote_peer_id)
+        if conns is not None and conn in conns:
+            conns.remove(conn)
+            if not conns:
+                del self._connections[conn.remote_peer_id]
+            self._on_connection_closed(conn)
+
+    # --- inbound ---------------------------------------------------------------------------------
+
+    def _admit(self, direction: Direction, addr: Multiaddr | None, uses_fd: bool = True) -> ConnectionScope | None:
+        if self.resources is None:
+            return None
+        return self.resources.open_connection(direction, addr, uses_fd=uses_fd)
+
+    def _evict_idlest_handshake(self) -> bool:
+        """Drop the pending inbound handshake that received nothing for the longest time."""
+        if not self._pending_inbound:
+            return False
+        victim = min(self._pending_inbound.values(), key=lambda p: p.raw.last_activity)
+        log.debug("dropping the idlest pending handshake (%s) for a newcomer", victim.raw.remote_addr)
+        self.evicted_handshakes += 1
+        self._drop_pending(victim)
+        return True
+
+    def _drop_pending(self, entry: _Pending) -> None:
+        self._pending_inbound.pop(entry.raw, None)
+        entry.raw.abort()
+        if entry.task is not None:
+            entry.task.cancel()
+        if entry.scope is not None:
+            entry.scope.done()
+        self.connmgr.release_inbound(entry.raw.remote_addr)
+
+    def _on_inbound(self, raw: RawConnection) -> None:
+        if self.closing:
+            raw.abort()
+            return
+        if not self.connmgr.admit_inbound(raw.remote_addr):
+            raw.abort()
+            return
+        # Counted here, as the connection arrives: a task's first step may run only after many
+        # more connections were accepted in the same loop iteration.
+        if len(self._pending_inbound) >= self.config.max_pending_inbound:
+            self._evict_idlest_handshake()
+        try:
+            scope = self._admit(Direction.INBOUND, raw.remote_addr)
+        except ResourceLimitExceededError as exc:
+            # The transient scope holds pending handshakes: make room there the same way.
+            if exc.scope == "transient" and self._evict_idlest_handshake():
+                try:
+                    scope = self._admit(Direction.INBOUND, raw.remote_addr)
+                except ResourceLimitExceededError:
+                    self.connmgr.release_inbound(raw.remote_addr)
+                    raw.abort()
+                    return
+            else:
+                self.connmgr.release_inbound(raw.remote_addr)
+                raw.abort()
+                return
+        entry = _Pending(raw, scope)
+        self._pending_inbound[raw] = entry
+        entry.task = self._spawn(self._handle_inbound(entry), f"inbound {raw.remote_addr}")
+
+    async def _handle_inbound(self, entry: _Pending) -> None:
+        raw = entry.raw
+        try:
+            conn = await self.upgrader.upgrade(raw, None, entry.scope)
+        except (Libp2pError, OSError, EOFError) as exc:
+            log.warning("inbound upgrade from %s failed: %s: %s", raw.remote_addr, type(exc).__name__, exc)
+            if self._pending_inbound.get(raw) is entry:
+                self._drop_pending(entry)
+            return
+        except BaseException as exc:
+            # Cancelled (evicted, or the host is closing) or a bug: never leave the socket open.
+            if not isinstance(exc, asyncio.CancelledError):
+                log.error("inbound upgrade from %s failed unexpectedly", raw.remote_addr, exc_info=exc)
+            if self._pending_inbound.get(raw) is entry:
+                self._drop_pending(entry)
+            raise
+        self._pending_inbound.pop(raw, None)
+        if self.closing:
+            raw.close()
+            if entry.scope is not None:
+                entry.scope.done()
+            return
+        try:
+            self._add(conn)
+        except ResourceLimitExceededError:
+            self.connmgr.release_inbound(raw.remote_addr)
+
+    def _on_inbound_upgraded(self, conn: Connection) -> None:
+        """An upgraded transport accepted and authenticated a connection."""
+        if self.closing or not self.connmgr.admit_inbound(conn.remote_addr):
+            self._spawn(conn.close(), "refuse inbound")
+            return
+        try:
+            conn.scope = self._admit(Direction.INBOUND, conn.remote_addr, uses_fd=False)
+            self._add(conn)
+        except ResourceLimitExceededError:
+            self.connmgr.release_inbound(conn.remote_addr)
+            self._spawn(conn.close(), "refuse inbound")
+
+    # --- outbound --------------------------------------------------------------------------------
+
+    async def connection_to(self, peer_id: PeerId, addrs: Iterable[Multiaddr] = ()) -> Connection:
+        if peer_id == self.local_peer_id:
+            raise LocalProtocolError("cannot dial ourselves")
+        existing = self.preferred(peer_id)
+        if existing is not None:
+            return existing
+        pending = self._pending_dials.get(peer_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._dial(peer_id, list(addrs)))
+            self._pending_dials[peer_id] = pending
+            pending.add_done_callback(lambda _: self._pending_dials.pop(peer_id, None))
+        return await asyncio.shield(pending)
+
+    async def _resolve(self, addrs: list[Multiaddr]) -> list[Multiaddr]:
+        out: list[Multiaddr] = []
+        dns_codes = {P_DNS, P_DNS4, P_DNS6, P_DNSADDR}
+        for addr in addrs:
+            if any(c.protocol.code in dns_codes for c in addr.components()):
+                try:
+                    out.extend(await self.resolver.resolve(addr))
+                except Libp2pError as exc:
+                    log.debug("could not resolve %s: %s", addr, exc)
+            else:
+                out.append(addr)
+        return out
+
+    async def _dial(self, peer_id: PeerId, addrs: list[Multiaddr]) -> Connection:
+        candidates = addrs or self.peerstore.addrs(peer_id)
+        if not candidates:
+            raise NoAddressesError(f"no addresses known for {peer_id}")
+        errors: list[str] = []
+        try:
+            async with asyncio.timeout(self.config.dial_timeout):
+                resolved = await self._resolve(candidates)
+                for addr in resolved:
+                    if addr.peer_id is not None and addr.peer_id != peer_id:
+                        errors.append(f"{addr}: names another peer")
+                        continue
+                    transport_addr = addr.decapsulate_code("p2p") if addr.peer_id is not None else addr
+                    transport = next((t for t in self.transports if t.can_dial(transport_addr)), None)
+                    if transport is None:
+                        errors.append(f"{addr}: no transport")
+                        continue
+                    try:
+                        conn = await self._dial_one(transport, transport_addr, peer_id)
+                    except PeerIdMismatchError as exc:
+                        # A security failure: do not try the peer's other addresses.
+                        errors.append(f"{addr}: {exc}")
+                        raise
+                    except (Libp2pError, OSError, EOFError) as exc:
+                        errors.append(f"{addr}: {exc}")
+                        continue
+                    self._add(conn)
+                    return conn
+        except TimeoutError:
+            raise DialError(f"dial to {peer_id} timed out after {self.config.dial_timeout} s ({'; '.join(errors)})") from None
+        raise DialError(f"could not dial {peer_id}: {'; '.join(errors) or 'no usable address'}")
+
+    async def _dial_one(self, transport: Transport | UpgradedTransport, addr: Multiaddr, peer_id: PeerId) -> Connection:
+        scope = self._admit(Direction.OUTBOUND, addr, uses_fd=not transport.upgraded)
+        try:
+            if transport.upgraded:
+                upgraded = cast("UpgradedTransport", transport)
+                conn = await upgraded.dial(addr, peer_id, self.config.dial_timeout_per_addr)
+                conn.scope = scope
+                return conn
+            raw = await cast("Transport", transport).dial(addr, self.config.dial_timeout_per_addr)
+            try:
+                return await self.upgrader.upgrade(raw, peer_id, scope)
+            except BaseException:
+                raw.abort()
+                raise
+        except BaseException:
+            if scope is not None:
+                scope.done()
+            raise

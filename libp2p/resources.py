@@ -1,0 +1,623 @@
+"""The resource manager: what peers may make this node hold, in nested scopes (go-libp2p's rcmgr).
+
+Scopes: the whole node (``system``), connections and streams not yet attributed to a peer or a
+protocol (``transient``), each peer, each protocol, each service, each connection and each
+stream. A connection or stream is admitted by reserving in every scope it belongs to, all or
+nothing, before any buffer grows; a refusal raises ``ResourceLimitExceededError`` (the caller
+closes the connection or resets the stream) and is counted in ``ResourceManager.refusals``.
+
+Memory is reserved by the muxers before they promise it (a yamux receive window is a promise
+to buffer that much), with go's priorities: a reservation of priority ``p`` succeeds while the
+scope stays under ``limit * (p + 1) / 256``, so low-priority growth (window auto-tuning) stops
+well before high-priority needs (a new stream's initial window).
+
+Defaults scale with the machine as go's ``DefaultLimits.AutoScale()`` does: by an eighth of
+the physical memory and half the file-descriptor limit.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from libp2p.errors import Libp2pError
+
+if TYPE_CHECKING:
+    from libp2p.identity.peer_id import PeerId
+    from libp2p.multiaddr import Multiaddr
+
+__all__ = [
+    "UNLIMITED",
+    "Direction",
+    "ScopeLimit",
+    "ResourceLimits",
+    "ResourceManager",
+    "ResourceLimitExceededError",
+    "ConnectionScope",
+    "StreamScope",
+    "ServiceScope",
+    "PRIORITY_LOW",
+    "PRIORITY_MEDIUM",
+    "PRIORITY_HIGH",
+    "PRIORITY_ALWAYS",
+]
+
+log = logging.getLogger("libp2p.resources")
+
+UNLIMITED = sys.maxsize
+
+# go-libp2p's ReservationPriority values.
+PRIORITY_LOW = 101  # may use up to ~40% of a limit
+PRIORITY_MEDIUM = 152  # ~60%
+PRIORITY_HIGH = 203  # ~80%
+PRIORITY_ALWAYS = 255  # the whole limit
+
+_MIB = 1 << 20
+_GIB = 1 << 30
+
+
+class Direction(Enum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class ResourceLimitExceededError(Libp2pError):
+    """A reservation would take a scope past its limit."""
+
+    def __init__(self, scope: str, resource: str, detail: str = "") -> None:
+        self.scope = scope
+        self.resource = resource
+        super().__init__(f"resource limit exceeded: {resource} in {scope}" + (f" ({detail})" if detail else ""))
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeLimit:
+    """Limits of one scope; ``UNLIMITED`` (the default) for no limit."""
+
+    memory: int = UNLIMITED
+    conns_inbound: int = UNLIMITED
+    conns_outbound: int = UNLIMITED
+    conns: int = UNLIMITED
+    streams_inbound: int = UNLIMITED
+    streams_outbound: int = UNLIMITED
+    streams: int = UNLIMITED
+    fd: int = UNLIMITED
+
+
+def _total_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * _GIB
+
+
+def _fd_limit() -> int:
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return 1024
+    return soft if soft != getattr(resource, "RLIM_INFINITY", -1) and soft > 0 else 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceLimits:
+    """Every scope's limits. ``ResourceLimits.scaled()`` (the default) sizes them to the machine."""
+
+    system: ScopeLimit
+    transient: ScopeLimit
+    peer: ScopeLimit
+    conn: ScopeLimit
+    stream: ScopeLimit
+    protocol: ScopeLimit
+    protocol_peer: ScopeLimit
+    service: ScopeLimit
+    service_peer: ScopeLimit
+    # Overrides for particular protocols, services and peers (e.g. a bulk protocol, a trusted peer).
+    protocols: Mapping[str, ScopeLimit] = field(default_factory=dict)
+    services: Mapping[str, ScopeLimit] = field(default_factory=dict)
+    peers: Mapping[PeerId, ScopeLimit] = field(default_factory=dict)
+    # Allowlisted connections and their streams count against these instead of system/transient.
+    allowlisted_system: ScopeLimit = ScopeLimit()
+    allowlisted_transient: ScopeLimit = ScopeLimit()
+
+    @classmethod
+    def scaled(cls, memory: int | None = None, fds: int | None = None) -> ResourceLimits:
+        """go-libp2p's default limits scaled to ``memory`` bytes (default: an eighth of the
+        physical memory) and ``fds`` file descriptors (default: half the soft limit)."""
+        mem = memory if memory is not None else _total_memory() // 8
+        fd = fds if fds is not None else max(64, _fd_limit() // 2)
+        g = max(0.0, (mem - 128 * _MIB) / _GIB)  # GiB above go's 128 MiB base
+
+        def n(base: int, per_gib: int) -> int:
+            return int(base + per_gib * g)
+
+        return cls(
+            system=ScopeLimit(
+                memory=max(128 * _MIB, mem), conns_inbound=n(64, 64), conns_outbound=n(128, 128), conns=n(128, 128),
+                streams_inbound=n(2048, 2048), streams_outbound=n(4096, 4096), streams=n(4096, 4096), fd=fd,
+            ),
+            transient=ScopeLimit(
+                memory=n(32 * _MIB, 128 * _MIB), conns_inbound=n(32, 16), conns_outbound=n(64, 32), conns=n(64, 32),
+                # Streams still negotiating their protocol: a few peers' worth of the per-peer limit.
+                streams_inbound=n(512, 256), streams_outbound=n(512, 256), streams=n(1024, 512), fd=max(16, fd // 4),
+            ),
+            peer=ScopeLimit(
+                memory=n(64 * _MIB, 128 * _MIB), conns_inbound=8, conns_outbound=8, conns=8,
+                streams_inbound=256, streams_outbound=512, streams=512, fd=8,
+            ),
+            conn=ScopeLimit(memory=64 * _MIB, conns_inbound=1, conns_outbound=1, conns=1, fd=1),
+            stream=ScopeLimit(memory=16 * _MIB, streams_inbound=1, streams_outbound=1, streams=1),
+            protocol=ScopeLimit(streams_inbound=n(512, 256), streams_outbound=n(2048, 1024), streams=n(2048, 1024)),
+            protocol_peer=ScopeLimit(streams_inbound=128, streams_outbound=256, streams=256),
+            service=ScopeLimit(streams_inbound=n(1024, 512), streams_outbound=n(4096, 2048), streams=n(4096, 2048)),
+            service_peer=ScopeLimit(streams_inbound=128, streams_outbound=256, streams=256),
+        )
+
+    @classmethod
+    def unlimited(cls) -> ResourceLimits:
+        free = ScopeLimit()
+        return cls(free, free, free, free, free, free, free, free, free)
+
+    def with_overrides(self, **changes: object) -> ResourceLimits:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+class _Scope:
+    """One scope's usage against its limit."""
+
+    __slots__ = ("name", "label", "limit", "memory", "conns_in", "conns_out", "streams_in", "streams_out", "fd", "refs")
+
+    def __init__(self, name: str, limit: ScopeLimit, label: str = "") -> None:
+        self.name = name  # the kind of scope: what refusals are counted by
+        self.label = label or name  # what the log says (with the peer or protocol)
+        self.limit = limit
+        self.memory = 0
+        self.conns_in = 0
+        self.conns_out = 0
+        self.streams_in = 0
+        self.streams_out = 0
+        self.fd = 0
+        self.refs = 0  # connections/streams attached (peer, protocol and service scopes are freed at 0)
+
+    def check_memory(self, n: int, priority: int) -> str | None:
+        limit = self.limit.memory
+        if limit == UNLIMITED:
+            return None
+        if self.memory + n > limit * (priority + 1) // 256:
+            return f"memory: {self.memory} + {n} of {limit}"
+        return None
+
+    def check_conn(self, inbound: bool, fd: bool) -> str | None:
+        lim = self.limit
+        if self.conns_in + self.conns_out + 1 > lim.conns:
+            return "conns"
+        if inbound and self.conns_in + 1 > lim.conns_inbound:
+            return "conns_inbound"
+        if not inbound and self.conns_out + 1 > lim.conns_outbound:
+            return "conns_outbound"
+        if fd and self.fd + 1 > lim.fd:
+            return "fd"
+        return None
+
+    def add_conn(self, inbound: bool, fd: bool, sign: int) -> None:
+        if inbound:
+            self.conns_in += sign
+        else:
+            self.conns_out += sign
+        if fd:
+            self.fd += sign
+
+    def check_stream(self, inbound: bool) -> str | None:
+        lim = self.limit
+        if self.streams_in + self.streams_out + 1 > lim.streams:
+            return "streams"
+        if inbound and self.streams_in + 1 > lim.streams_inbound:
+            return "streams_inbound"
+        if not inbound and self.streams_out + 1 > lim.streams_outbound:
+            return "streams_outbound"
+        return None
+
+    def add_stream(self, inbound: bool, sign: int) -> None:
+        if inbound:
+            self.streams_in += sign
+        else:
+            self.streams_out += sign
+
+    def usage(self) -> dict[str, int]:
+        return {
+            "memory": self.memory, "conns_inbound": self.conns_in, "conns_outbound": self.conns_out,
+            "streams_inbound": self.streams_in, "streams_outbound": self.streams_out, "fd": self.fd,
+        }
+
+
+class _Reserver:
+    """Memory accounting shared by connection, stream and service scopes."""
+
+    manager: ResourceManager
+    _own: _Scope
+    memory: int
+
+    def _chain(self) -> list[_Scope]:
+        raise NotImplementedError
+
+    def reserve_memory(self, n: int, priority: int = PRIORITY_HIGH) -> None:
+        """Reserve ``n`` bytes in this scope and every scope above it, or raise."""
+        if n <= 0:
+            return
+        chain = self._chain()
+        for scope in chain:
+            problem = scope.check_memory(n, priority)
+            if problem is not None:
+                raise self.manager._refused(scope, "memory", problem)
+        for scope in chain:
+            scope.memory += n
+        self.memory += n
+
+    def try_reserve_memory(self, n: int, priority: int = PRIORITY_HIGH) -> bool:
+        """``reserve_memory`` that answers False instead of raising (the refusal is still counted)."""
+        try:
+            self.reserve_memory(n, priority)
+        except ResourceLimitExceededError:
+            return False
+        return True
+
+    def release_memory(self, n: int) -> None:
+        n = min(n, self.memory)
+        if n <= 0:
+            return
+        for scope in self._chain():
+            scope.memory -= n
+        self.memory -= n
+
+
+class ConnectionScope(_Reserver):
+    """One connection: in the transient scope until ``set_peer``, then in its peer's."""
+
+    def __init__(self, manager: ResourceManager, direction: Direction, allowlisted: bool, uses_fd: bool) -> None:
+        self.manager = manager
+        self.direction = direction
+        self.allowlisted = allowlisted
+        self.uses_fd = uses_fd
+        self.peer: PeerId | None = None
+        self.memory = 0
+        self._own = _Scope("conn", manager.limits.conn)
+        self._peer_scope: _Scope | None = None
+        self._done = False
+
+    @property
+    def inbound(self) -> bool:
+        return self.direction is Direction.INBOUND
+
+    def _system(self) -> _Scope:
+        m = self.manager
+        return m._allowlisted_system if self.allowlisted else m._system
+
+    def _transient(self) -> _Scope:
+        m = self.manager
+        return m._allowlisted_transient if self.allowlisted else m._transient
+
+    def _chain(self) -> list[_Scope]:
+        middle = self._peer_scope if self._peer_scope is not None else self._transient()
+        return [self._own, middle, self._system()]
+
+    def set_peer(self, peer: PeerId) -> None:
+        """The handshake named the peer: move from the transient scope into the peer's, or raise."""
+        if self._done or self._peer_scope is not None:
+            return
+        m = self.manager
+        scope = m._peer_scope(peer)
+        problem = None if self.allowlisted else scope.check_conn(self.inbound, self.uses_fd)
+        if problem is None and self.memory:
+            problem = None if self.allowlisted else scope.check_memory(self.memory, PRIORITY_ALWAYS)
+        if problem is not None:
+            m._maybe_drop_peer(peer, scope)
+            raise m._refused(scope, problem.split(":")[0], problem)
+        transient = self._transient()
+        transient.add_conn(self.inbound, self.uses_fd, -1)
+        transient.memory -= self.memory
+        scope.add_conn(self.inbound, self.uses_fd, +1)
+        scope.memory += self.memory
+        scope.refs += 1
+        self._peer_scope = scope
+        self.peer = peer
+
+    def open_stream(self, direction: Direction) -> StreamScope:
+        """Admit a new stream on this connection (raises when a stream limit is hit)."""
+        return self.manager._open_stream(self, direction)
+
+    def done(self) -> None:
+        """The connection is gone: release everything it held (idempotent)."""
+        if self._done:
+            return
+        self._done = True
+        self.release_memory(self.memory)
+        middle = self._peer_scope if self._peer_scope is not None else self._transient()
+        middle.add_conn(self.inbound, self.uses_fd, -1)
+        self._system().add_conn(self.inbound, self.uses_fd, -1)
+        if self._peer_scope is not None and self.peer is not None:
+            self._peer_scope.refs -= 1
+            self.manager._maybe_drop_peer(self.peer, self._peer_scope)
+
+
+class StreamScope(_Reserver):
+    """One stream: in the transient scope until ``set_protocol``, then in its protocol's."""
+
+    def __init__(self, manager: ResourceManager, conn: ConnectionScope, direction: Direction) -> None:
+        self.manager = manager
+        self.conn = conn
+        self.direction = direction
+        self.memory = 0
+        self.protocol: str | None = None
+        self.service: str | None = None
+        self._own = _Scope("stream", manager.limits.stream)
+        self._protocol_scopes: list[_Scope] = []  # protocol, protocol-peer
+        self._service_scopes: list[_Scope] = []  # service, service-peer
+        self._done = False
+
+    @property
+    def inbound(self) -> bool:
+        return self.direction is Direction.INBOUND
+
+    def _stream_scopes(self) -> list[_Scope]:
+        """The scopes whose stream counts include this stream (besides its own)."""
+        conn = self.conn
+        peer = [conn._peer_scope] if conn._peer_scope is not None else []
+        attributed = self._protocol_scopes + self._service_scopes
+        middle = attributed if attributed else [conn._transient()]
+        return peer + middle + [conn._system()]
+
+    def _chain(self) -> list[_Scope]:
+        # Memory counts in the stream, its connection, the peer (or transient) and the system;
+        # protocol and service scopes count streams only.
+        return [self._own, *self.conn._chain()]
+
+    def _admit(self) -> None:
+        scopes = self._stream_scopes()
+        for scope in scopes:
+            problem = None if self.conn.allowlisted and scope.name in ("system", "transient") else scope.check_stream(
+                self.inbound
+            )
+            if problem is not None:
+                raise self.manager._refused(scope, problem)
+        for scope in scopes:
+            scope.add_stream(self.inbound, +1)
+
+    def _move(self, leave: list[_Scope], join: list[_Scope]) -> None:
+        """Move this stream's count from the ``leave`` scopes to the ``join`` scopes."""
+        for scope in join:
+            problem = scope.check_stream(self.inbound)
+            if problem is not None:
+                raise self.manager._refused(scope, problem)
+        for scope in leave:
+            scope.add_stream(self.inbound, -1)
+        for scope in join:
+            scope.add_stream(self.inbound, +1)
+            scope.refs += 1
+
+    def set_protocol(self, protocol: str) -> None:
+        """The stream speaks ``protocol``: it leaves the transient scope for the protocol's, or raises."""
+        if self._done or self.protocol is not None:
+            return
+        m = self.manager
+        joined = [m._protocol_scope(protocol)]
+        if self.conn.peer is not None:
+            joined.append(m._protocol_peer_scope(protocol, self.conn.peer))
+        leave = [] if self._service_scopes else [self.conn._transient()]
+        try:
+            self._move(leave, joined)
+        except ResourceLimitExceededError:
+            for scope in joined:
+                m._maybe_drop_named(scope)
+            raise
+        self._protocol_scopes = joined
+        self.protocol = protocol
+
+    def set_service(self, service: str) -> None:
+        """The stream belongs to ``service`` (a service calls this from its handler), or raises."""
+        if self._done or self.service is not None:
+            return
+        m = self.manager
+        joined = [m._service_scope(service)]
+        if self.conn.peer is not None:
+            joined.append(m._service_peer_scope(service, self.conn.peer))
+        leave = [] if self._protocol_scopes else [self.conn._transient()]
+        try:
+            self._move(leave, joined)
+        except ResourceLimitExceededError:
+            for scope in joined:
+                m._maybe_drop_named(scope)
+            raise
+        self._service_scopes = joined
+        self.service = service
+
+    def done(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self.release_memory(self.memory)
+        for scope in self._stream_scopes():
+            scope.add_stream(self.inbound, -1)
+        for scope in self._protocol_scopes + self._service_scopes:
+            scope.refs -= 1
+            self.manager._maybe_drop_named(scope)
+
+
+class ServiceScope(_Reserver):
+    """Memory a service reserves for itself (caches, queues), counted in the system scope."""
+
+    def __init__(self, manager: ResourceManager, name: str) -> None:
+        self.manager = manager
+        self.name = name
+        self.memory = 0
+        self._own = manager._service_scope(name)
+        self._own.refs += 1
+
+    def _chain(self) -> list[_Scope]:
+        return [self._own, self.manager._system]
+
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _ip_of(addr: Multiaddr | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    if addr is None:
+        return None
+    from libp2p.multiaddr import P_IP4, P_IP6
+
+    for comp in addr.components():
+        if comp.protocol.code in (P_IP4, P_IP6) and comp.value is not None:
+            return ipaddress.ip_address(comp.value)
+    return None
+
+
+class ResourceManager:
+    """Admits connections and streams against ``ResourceLimits``; counts and logs what it refuses."""
+
+    def __init__(
+        self,
+        limits: ResourceLimits | None = None,
+        *,
+        allowlist: Iterable[str | Multiaddr | _Network] = (),
+    ) -> None:
+        self.limits = limits if limits is not None else ResourceLimits.scaled()
+        self._system = _Scope("system", self.limits.system)
+        self._transient = _Scope("transient", self.limits.transient)
+        self._allowlisted_system = _Scope("allowlisted system", self.limits.allowlisted_system)
+        self._allowlisted_transient = _Scope("allowlisted transient", self.limits.allowlisted_transient)
+        self._peers: dict[PeerId, _Scope] = {}
+        self._named: dict[tuple[str, str, PeerId | None], _Scope] = {}
+        self._allowlist: list[_Network] = []
+        self._allowlisted_peers: set[PeerId] = set()
+        for entry in allowlist:
+            self.allow(entry)
+        #: refusals counted by ``"<scope kind>:<resource>"``, e.g. ``"peer:streams_inbound"``
+        self.refusals: Counter[str] = Counter()
+        self._warned: set[str] = set()
+
+    # --- allowlist --------------------------------------------------------------------------------
+
+    def allow(self, entry: str | Multiaddr | _Network) -> None:
+        """Allowlist an IP network (``"10.0.0.0/8"``), a multiaddr (``/ip4/1.2.3.4``, optionally
+        ending in ``/p2p/<id>``: then only that peer from there), or a ``/p2p/<id>``."""
+        from libp2p.multiaddr import Multiaddr
+
+        if isinstance(entry, ipaddress.IPv4Network | ipaddress.IPv6Network):
+            self._allowlist.append(entry)
+            return
+        if isinstance(entry, str) and not entry.startswith("/"):
+            self._allowlist.append(ipaddress.ip_network(entry, strict=False))
+            return
+        ma = entry if isinstance(entry, Multiaddr) else Multiaddr(entry)
+        ip = _ip_of(ma)
+        if ip is not None:
+            self._allowlist.append(ipaddress.ip_network(ip))
+        elif ma.peer_id is not None:
+            self._allowlisted_peers.add(ma.peer_id)
+
+    def is_allowlisted(self, addr: Multiaddr | None) -> bool:
+        ip = _ip_of(addr)
+        return ip is not None and any(ip in net for net in self._allowlist)
+
+    # --- admission ----------------------------------------------------------------------------------
+
+    def open_connection(
+        self, direction: Direction, remote_addr: Multiaddr | None = None, *, uses_fd: bool = True
+    ) -> ConnectionScope:
+        """Admit a connection (before its handshake): counts in the transient and system scopes."""
+        allowlisted = self.is_allowlisted(remote_addr)
+        scope = ConnectionScope(self, direction, allowlisted, uses_fd)
+        inbound = direction is Direction.INBOUND
+        for s in (scope._transient(), scope._system()):
+            problem = s.check_conn(inbound, uses_fd)
+            if problem is not None:
+                raise self._refused(s, problem)
+        for s in (scope._transient(), scope._system()):
+            s.add_conn(inbound, uses_fd, +1)
+        return scope
+
+    def _open_stream(self, conn: ConnectionScope, direction: Direction) -> StreamScope:
+        stream = StreamScope(self, conn, direction)
+        stream._admit()
+        return stream
+
+    def service_scope(self, name: str) -> ServiceScope:
+        """A scope in which a service reserves memory for itself."""
+        return ServiceScope(self, name)
+
+    # --- scopes by name ------------------------------------------------------------------------------
+
+    def _peer_scope(self, peer: PeerId) -> _Scope:
+        scope = self._peers.get(peer)
+        if scope is None:
+            limit = self.limits.peers.get(peer, self.limits.peer)
+            if peer in self._allowlisted_peers:
+                limit = ScopeLimit()
+            scope = self._peers[peer] = _Scope("peer", limit, f"peer {peer}")
+        return scope
+
+    def _maybe_drop_peer(self, peer: PeerId, scope: _Scope) -> None:
+        if scope.refs <= 0 and not scope.memory and self._peers.get(peer) is scope:
+            del self._peers[peer]
+
+    def _named_scope(self, kind: str, name: str, peer: PeerId | None, limit: ScopeLimit) -> _Scope:
+        key = (kind, name, peer)
+        scope = self._named.get(key)
+        if scope is None:
+            scope = self._named[key] = _Scope(kind, limit, f"{kind} {name}" + (f" of {peer}" if peer is not None else ""))
+        return scope
+
+    def _protocol_scope(self, protocol: str) -> _Scope:
+        return self._named_scope("protocol", protocol, None, self.limits.protocols.get(protocol, self.limits.protocol))
+
+    def _protocol_peer_scope(self, protocol: str, peer: PeerId) -> _Scope:
+        return self._named_scope("protocol-peer", protocol, peer, self.limits.protocol_peer)
+
+    def _service_scope(self, service: str) -> _Scope:
+        return self._named_scope("service", service, None, self.limits.services.get(service, self.limits.service))
+
+    def _service_peer_scope(self, service: str, peer: PeerId) -> _Scope:
+        return self._named_scope("service-peer", service, peer, self.limits.service_peer)
+
+    def _maybe_drop_named(self, scope: _Scope) -> None:
+        if scope.refs > 0 or scope.memory or scope.streams_in or scope.streams_out:
+            return
+        for key, value in list(self._named.items()):
+            if value is scope:
+                del self._named[key]
+                return
+
+    # --- refusals --------------------------------------------------------------------------------
+
+    def _refused(self, scope: _Scope, resource: str, detail: str = "") -> ResourceLimitExceededError:
+        resource = resource.split(":")[0]
+        key = f"{scope.name}:{resource}"
+        self.refusals[key] += 1
+        # The first refusal of each kind is a warning; the rest (a flood) are debug lines.
+        level = logging.DEBUG if key in self._warned else logging.WARNING
+        self._warned.add(key)
+        log.log(level, "refused: %s limit of the %s scope reached%s", resource, scope.label, f" ({detail})" if detail else "")
+        return ResourceLimitExceededError(scope.name, resource, detail)
+
+    # --- inspection -------------------------------------------------------------------------------
+
+    def stat(self) -> dict[str, dict[str, int]]:
+        """Current usage of the system and transient scopes, and of each peer with anything open."""
+        out = {"system": self._system.usage(), "transient": self._transient.usage()}
+        for peer, scope in self._peers.items():
+            out[f"peer:{peer}"] = scope.usage()
+        for (kind, name, owner), named in self._named.items():
+            out[f"{kind}:{name}" + (f":{owner}" if owner is not None else "")] = named.usage()
+        return out
+
+    def peer_usage(self, peer: PeerId) -> dict[str, int]:
+        scope = self._peers.get(peer)
+        return scope.usage() if scope is not None else _Scope("peer", ScopeLimit()).usage()

@@ -1,0 +1,417 @@
+"""The host's seams: services, the event stream, both kinds of transport, resources, the
+connection manager, and that nothing a connection left behind outlives it."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from libp2p.abc import Connection
+from libp2p.errors import PeerIdMismatchError
+from libp2p.host.connmgr import ConnManagerConfig
+from libp2p.host.events import (
+    ConnectionClosed,
+    ConnectionOpened,
+    HostEvent,
+    LocalAddressesUpdated,
+    LocalProtocolsUpdated,
+    PeerConnected,
+    PeerDisconnected,
+    PeerProtocolsUpdated,
+)
+from libp2p.host.host import Host
+from libp2p.host.service import Service
+from libp2p.host.upgrader import Upgrader
+from libp2p.identity.keys import PrivateKey, generate_key_pair
+from libp2p.identity.peer_id import PeerId
+from libp2p.multiaddr import Multiaddr
+from libp2p.muxer.connection import MuxedConnection
+from libp2p.node import new_host
+from libp2p.protocols.echo import EchoService
+from libp2p.protocols.identify.events import PeerIdentified
+from libp2p.protocols.identify.service import IdentifyService
+from libp2p.protocols.ping.service import PingService
+from libp2p.resources import ResourceLimits, ScopeLimit
+from libp2p.transport.memory import MemoryListener, MemoryNetwork, MemoryTransport
+from libp2p.transport.tcp import DialError
+
+LOOPBACK = "/ip4/127.0.0.1/tcp/0"
+ECHO = "/echo/1.0.0"
+TIMEOUT = 20.0
+
+
+async def eventually(cond: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not cond():
+            await asyncio.sleep(0.01)
+
+
+async def echo(host: Host, peer: PeerId, data: bytes) -> bytes:
+    stream = await host.new_stream(peer, [ECHO])
+    await stream.write(data)
+    await stream.close()
+    out = b""
+    while chunk := await stream.read():
+        out += chunk
+    return out
+
+
+def identify_of(host: Host) -> IdentifyService:
+    service = host.service(IdentifyService)
+    assert service is not None
+    return service
+
+
+# --- services -------------------------------------------------------------------------------------
+
+
+class Recorder(Service):
+    """A service that records its lifecycle and serves one protocol."""
+
+    name = "recorder"
+
+    def __init__(self, log: list[str], protocol: str = "/test/recorder/1.0.0") -> None:
+        super().__init__()
+        self.log = log
+        self.protocol = protocol
+        self.seen: list[PeerId] = []
+
+    @property
+    def protocols(self) -> tuple[str, ...]:
+        return (self.protocol,)
+
+    async def start(self, host: Host) -> None:
+        await super().start(host)
+        self.log.append(f"start {host.peer_id == self.host.peer_id}")
+        host.set_stream_handler(self.protocol, self._handle)
+        host.events.subscribe(PeerConnected, lambda e: self.seen.append(e.peer_id))
+
+    async def stop(self) -> None:
+        self.log.append("stop")
+
+    async def _handle(self, stream: Any) -> None:
+        await stream.write(b"recorded")
+
+
+async def test_default_services_and_composition() -> None:
+    log: list[str] = []
+    async with new_host() as plain:
+        assert set(plain.services) == {"identify", "ping"}
+        assert {"/ipfs/id/1.0.0", "/ipfs/id/push/1.0.0", "/ipfs/ping/1.0.0"} <= set(plain.protocols)
+    async with new_host(default_services=False) as bare:
+        assert dict(bare.services) == {} and bare.protocols == []
+    mine = IdentifyService()
+    async with new_host(services=[mine, Recorder(log)]) as host:
+        assert host.services["identify"] is mine  # a service named like a default replaces it
+        assert list(host.services) == ["ping", "identify", "recorder"]
+        assert "/test/recorder/1.0.0" in host.protocols
+        assert log == ["start True"]
+    assert log == ["start True", "stop"]
+
+
+async def test_service_added_and_removed_at_run_time() -> None:
+    log: list[str] = []
+    async with asyncio.timeout(TIMEOUT), new_host(listen_addrs=[LOOPBACK]) as a, new_host() as b:
+        recorder = await a.add_service(Recorder(log))
+        assert log == ["start True"]
+        await b.connect(a.full_addrs()[0])
+        stream = await b.new_stream(a.peer_id, ["/test/recorder/1.0.0"])
+        assert await stream.read() == b"recorded"
+        await eventually(lambda: recorder.seen == [b.peer_id])
+        with pytest.raises(Exception, match="already"):
+            await a.add_service(Recorder(log))
+        await a.remove_service(recorder)
+        assert log == ["start True", "stop"] and "recorder" not in a.services
+        assert "/test/recorder/1.0.0" not in a.protocols
+        # The removal was pushed: b learns that a no longer speaks it.
+        await eventually(lambda: "/test/recorder/1.0.0" not in b.peerstore.protocols(a.peer_id))
+
+
+# --- events ---------------------------------------------------------------------------------------
+
+
+async def test_event_stream_and_callbacks() -> None:
+    async with asyncio.timeout(TIMEOUT), new_host(listen_addrs=[LOOPBACK]) as a, new_host() as b:
+        seen: list[HostEvent] = []
+        a.events.subscribe((PeerConnected, PeerDisconnected), seen.append)
+        with a.events.stream() as events:
+            await b.connect(a.full_addrs()[0])
+            got: list[HostEvent] = []
+            while not any(isinstance(e, PeerIdentified) for e in got):
+                got.append(await events.next(timeout=5))
+            kinds = [type(e) for e in got]
+            assert kinds.index(ConnectionOpened) < kinds.index(PeerConnected) < kinds.index(PeerIdentified)
+            identified = next(e for e in got if isinstance(e, PeerIdentified))
+            assert identified.peer_id == b.peer_id and not identified.pushed
+            assert "/ipfs/ping/1.0.0" in (identified.info.protocols or [])
+            # a's own protocols and addresses changing are events too
+            a.set_stream_handler("/test/new/1.0.0", lambda s: asyncio.sleep(0))
+            event = await events.next(timeout=5)
+            while not isinstance(event, LocalProtocolsUpdated):
+                event = await events.next(timeout=5)
+            assert event.added == frozenset({"/test/new/1.0.0"})
+            await a.listen("/ip4/127.0.0.1/tcp/0")
+            event = await events.next(timeout=5)
+            while not isinstance(event, LocalAddressesUpdated):
+                event = await events.next(timeout=5)
+            assert len(event.current) == 2
+        # b hears of the new protocol by identify/push
+        with b.events.stream(PeerProtocolsUpdated) as updates:
+            a.set_stream_handler("/test/newer/1.0.0", lambda s: asyncio.sleep(0))
+            update = await updates.next(timeout=5)
+            assert update.peer_id == a.peer_id and "/test/newer/1.0.0" in update.added
+        await b.disconnect(a.peer_id)
+        await eventually(lambda: len(seen) == 2)
+        assert seen == [PeerConnected(b.peer_id), PeerDisconnected(b.peer_id)]
+
+
+async def test_slow_subscriber_loses_the_oldest_events_not_memory() -> None:
+    async with new_host() as host:
+        with host.events.stream(LocalProtocolsUpdated, maxsize=4) as events:
+            for i in range(10):
+                host.set_stream_handler(f"/test/{i}", lambda s: asyncio.sleep(0))
+            assert events.dropped == 6
+            first = await events.next(timeout=1)
+            assert first.added == frozenset({"/test/6"})
+    # the host closed: the iterator gives what it still holds, then ends
+    assert [e.added for e in [x async for x in events]] == [frozenset({f"/test/{i}"}) for i in (7, 8, 9)]
+    with pytest.raises(EOFError):
+        await events.next(timeout=1)
+
+
+# --- nothing outlives its connection -------------------------------------------------------------
+
+
+async def test_connection_cycles_leave_nothing_behind() -> None:
+    """connect, identify, disconnect from several clients, many times: the listener keeps no
+    per-connection state afterwards (it used to keep ~270 KiB per peer that ever connected)."""
+    async with asyncio.timeout(60), new_host(listen_addrs=[LOOPBACK]) as server:
+        target = server.full_addrs()[0]
+        for _ in range(10):
+            clients = [new_host() for _ in range(5)]
+            for c in clients:
+                await c.start()
+            await asyncio.gather(*(c.connect(target) for c in clients))
+            await asyncio.gather(*(identify_of(c).identify(server.peer_id) for c in clients))
+            for c in clients:
+                await c.close()
+        await eventually(lambda: not server.connections())
+        identify = identify_of(server)
+        await eventually(lambda: not identify._results and not identify.observed_addrs)
+        stat = server.resources.stat()
+        assert stat["system"]["conns_inbound"] == 0 and stat["system"]["streams_inbound"] == 0
+        assert stat["system"]["memory"] == 0 and stat["transient"]["conns_inbound"] == 0
+        assert not [k for k in stat if k.startswith("peer:")]
+        gc.collect()
+        alive = [o for o in gc.get_objects() if isinstance(o, MuxedConnection) and o.local_peer_id == server.peer_id]
+        assert alive == [], alive
+
+
+# --- resources through a real host --------------------------------------------------------------
+
+
+async def test_stream_windows_are_reserved_and_released() -> None:
+    async with asyncio.timeout(TIMEOUT), new_host(listen_addrs=[LOOPBACK], services=[EchoService()]) as a, \
+            new_host(muxers=["/yamux/1.0.0"]) as b:
+        await b.connect(a.full_addrs()[0])
+        streams = [await b.new_stream(a.peer_id, [ECHO]) for _ in range(8)]
+        for s in streams:
+            await s.write(b"x")
+            assert await s.read(1) == b"x"
+        usage = b.resources.peer_usage(a.peer_id)
+        assert usage["streams_outbound"] >= 8
+        assert usage["memory"] >= 8 * 256 * 1024  # each stream's initial window is reserved
+        for s in streams:
+            await s.close()
+            assert await s.read() == b""
+        await eventually(lambda: b.resources.peer_usage(a.peer_id)["streams_outbound"] == 0)
+        assert b.resources.peer_usage(a.peer_id)["memory"] == 0
+
+
+async def test_connection_memory_limit_refuses_streams() -> None:
+    """A connection whose memory is spent gets its new inbound streams reset; the old ones work.
+    (A new stream reserves its window at high priority: up to 80% of the 4-window limit.)"""
+    limits = ResourceLimits.scaled().with_overrides(conn=ScopeLimit(memory=4 * 256 * 1024, conns=1, conns_inbound=1,
+                                                                    conns_outbound=1))
+    async with asyncio.timeout(TIMEOUT), \
+            new_host(listen_addrs=[LOOPBACK], services=[EchoService()], resource_limits=limits) as a, \
+            new_host(muxers=["/yamux/1.0.0"]) as b:
+        await b.connect(a.full_addrs()[0])
+        # identify took one stream each way and finished; the echo streams take what is left
+        await identify_of(b).identify(a.peer_id)
+        await eventually(lambda: not a.connections(b.peer_id)[0].streams)
+        kept = [await b.new_stream(a.peer_id, [ECHO]) for _ in range(3)]
+        for s in kept:
+            await s.write(b"ok")
+            assert await s.read(2) == b"ok"
+        extra = await b.new_stream(a.peer_id, [ECHO])
+        with pytest.raises(Exception):
+            await extra.write(b"no")
+            await extra.read(2)
+        assert a.resources.refusals["conn:memory"] >= 1
+        await kept[0].write(b"still")
+        assert await kept[0].read(5) == b"still"
+
+
+async def test_peer_connection_limit() -> None:
+    limits = ResourceLimits.scaled().with_overrides(peer=ScopeLimit(conns_inbound=1, conns=1))
+    async with asyncio.timeout(TIMEOUT), new_host(listen_addrs=[LOOPBACK], resource_limits=limits) as a:
+        key = generate_key_pair()
+        async with new_host(key) as b1, new_host(key) as b2:
+            await b1.connect(a.full_addrs()[0])
+            # The same peer's second connection is closed once its handshake names it.
+            with pytest.raises(Exception):
+                await b2.connect(a.full_addrs()[0])
+                await b2.services["ping"].ping(a.peer_id)  # type: ignore[attr-defined]
+            await eventually(lambda: len(a.connections(key_peer(key))) == 1)
+            assert a.resources.refusals["peer:conns_inbound"] + a.resources.refusals["peer:conns"] >= 1
+            assert len(await b1.services["ping"].ping(a.peer_id, 2)) == 2  # type: ignore[attr-defined]
+
+
+def key_peer(key: PrivateKey) -> PeerId:
+    return PeerId.from_public_key(key.public_key)
+
+
+# --- the connection manager ------------------------------------------------------------------------
+
+
+async def test_watermarks_trim_the_least_valuable_and_spare_the_protected() -> None:
+    # The fifth connection passes the high water mark: all five are open when the trim runs.
+    config = ConnManagerConfig(low_water=2, high_water=4, grace_period=0.0, silence_period=60.0)
+    async with asyncio.timeout(TIMEOUT), new_host(listen_addrs=[LOOPBACK], connection_manager=config) as hub:
+        clients = [new_host() for _ in range(5)]
+        for c in clients:
+            await c.start()
+        try:
+            valued, protected = clients[0], clients[1]
+            hub.connmgr.tag_peer(valued.peer_id, "test", 100)
+            hub.connmgr.protect(protected.peer_id, "test")
+            for c in clients:
+                await c.connect(hub.full_addrs()[0])
+            # 5 > high water 4: trimmed down to low water 2, keeping the valued and the protected
+            await eventually(lambda: len(hub.connections()) == 2, timeout=10)
+            assert set(hub.connected_peers()) == {valued.peer_id, protected.peer_id}
+            assert hub.connmgr.trimmed == 3
+            assert hub.connmgr.unprotect(protected.peer_id, "test") is False
+        finally:
+            for c in clients:
+                await c.close()
+
+
+async def test_inbound_limit_per_address() -> None:
+    config = ConnManagerConfig(max_inbound_per_ip4=2, limit_loopback=True)
+    async with asyncio.timeout(TIMEOUT), new_host(listen_addrs=[LOOPBACK], connection_manager=config) as hub:
+        clients = [new_host() for _ in range(3)]
+        for c in clients:
+            await c.start()
+        try:
+            await clients[0].connect(hub.full_addrs()[0])
+            await clients[1].connect(hub.full_addrs()[0])
+            with pytest.raises(DialError):
+                await clients[2].connect(hub.full_addrs()[0])
+            assert hub.connmgr.refused_per_address == 1
+            # a client from another loopback address is not counted with them
+            other = hub.full_addrs()[0]
+            assert other is not None
+            await clients[0].close()
+            await eventually(lambda: len(hub.connections()) == 1)
+            await clients[2].connect(hub.full_addrs()[0])
+        finally:
+            for c in clients:
+                await c.close()
+
+
+# --- transports of the second kind: secured and multiplexed by themselves --------------------------
+
+
+class SelfUpgradingTransport:
+    """A stand-in for QUIC: it dials and listens on ``/memory/...`` and secures and multiplexes
+    each connection itself (with its own upgrader: yamux over Noise), so the host gets a finished
+    ``Connection`` from the transport and never runs its own upgrader on it."""
+
+    upgraded = True
+
+    def __init__(self, network: MemoryNetwork) -> None:
+        self._raw = MemoryTransport(network)
+        self._upgrader: Upgrader | None = None
+        self.dialed: list[Connection] = []
+        self.accepted: list[Connection] = []
+
+    def bind(self, identity_key: PrivateKey) -> None:
+        self._upgrader = Upgrader(identity_key, muxers=["/yamux/1.0.0"])
+
+    def can_dial(self, addr: Multiaddr) -> bool:
+        return self._raw.can_dial(addr)
+
+    def can_listen(self, addr: Multiaddr) -> bool:
+        return self._raw.can_listen(addr)
+
+    async def dial(self, addr: Multiaddr, peer_id: PeerId | None, timeout: float | None = None) -> Connection:
+        assert self._upgrader is not None
+        raw = await self._raw.dial(addr, timeout)
+        conn = await self._upgrader.upgrade(raw, peer_id)
+        self.dialed.append(conn)
+        return conn
+
+    async def listen(self, addr: Multiaddr, handler: Callable[[Connection], None]) -> MemoryListener:
+        assert self._upgrader is not None
+        upgrader = self._upgrader
+        tasks: set[asyncio.Task[None]] = set()
+
+        def on_raw(raw: Any) -> None:
+            async def upgrade() -> None:
+                conn = await upgrader.upgrade(raw)
+                self.accepted.append(conn)
+                handler(conn)
+
+            task = asyncio.ensure_future(upgrade())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        return await self._raw.listen(addr, on_raw)
+
+
+async def test_an_upgraded_transport_is_used_like_any_other() -> None:
+    net = MemoryNetwork()
+    ta, tb = SelfUpgradingTransport(net), SelfUpgradingTransport(net)
+    async with asyncio.timeout(TIMEOUT), \
+            new_host(listen_addrs=["/memory/0"], transports=[ta], services=[EchoService()]) as a, \
+            new_host(listen_addrs=["/memory/0"], transports=[tb], services=[EchoService()]) as b:
+        opened: list[Connection] = []
+        a.events.subscribe(ConnectionOpened, lambda e: opened.append(e.connection))
+        await b.connect(a.full_addrs()[0])
+        assert len(tb.dialed) == 1 and b.connections(a.peer_id) == tb.dialed
+        await eventually(lambda: len(opened) == 1)
+        assert opened == ta.accepted
+        # identify, ping and echo both ways, as over TCP
+        info = await identify_of(b).identify(a.peer_id)
+        assert ECHO in (info.protocols or [])
+        assert len(await a.services["ping"].ping(b.peer_id, 2)) == 2  # type: ignore[attr-defined]
+        assert await echo(b, a.peer_id, b"over a self-upgrading transport") == b"over a self-upgrading transport"
+        assert await echo(a, b.peer_id, b"and back") == b"and back"
+        assert a.resources.stat()["system"]["conns_inbound"] == 1
+        # the dial still checks the peer id
+        c_key = generate_key_pair()
+        with pytest.raises(PeerIdMismatchError):
+            await b.connect(Multiaddr(f"{a.addrs[0]}/p2p/{key_peer(c_key)}"))
+        closed: list[Connection] = []
+        a.events.subscribe(ConnectionClosed, lambda e: closed.append(e.connection))
+        await b.disconnect(a.peer_id)
+        await eventually(lambda: closed == opened)
+        await eventually(lambda: a.resources.stat()["system"]["conns_inbound"] == 0)
+
+
+async def test_dial_reaching_another_peer_fails_with_the_typed_error() -> None:
+    async with asyncio.timeout(TIMEOUT), new_host(listen_addrs=[LOOPBACK]) as a, new_host() as b:
+        impostor = key_peer(generate_key_pair())
+        with pytest.raises(PeerIdMismatchError):
+            await b.connect(Multiaddr(f"{a.addrs[0]}/p2p/{impostor}"))
+        assert not b.connections()
+
+
+def test_ping_service_type() -> None:
+    assert PingService.name == "ping" and IdentifyService.name == "identify"
