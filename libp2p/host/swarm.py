@@ -356,7 +356,7 @@ class Swarm:
                 conn = await upgraded.dial(addr, peer_id, self.config.dial_timeout_per_addr)
                 conn.scope = scope
                 return conn
-            raw = await cast("Transport", transport).dial(addr, self.config.dial_timeout_per_addr)
+            raw = await cast("Transport", transport).dial(addr, self.config.dial_timeout_per_addr, peer_id=peer_id)
             try:
                 return await self.upgrader.upgrade(raw, peer_id, scope)
             except BaseException:

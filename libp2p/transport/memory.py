@@ -11,10 +11,14 @@ import asyncio
 import itertools
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from libp2p.errors import LocalProtocolError
 from libp2p.multiaddr import P_MEMORY, Multiaddr
 from libp2p.transport.connection import RawConnection
+
+if TYPE_CHECKING:
+    from libp2p.identity.peer_id import PeerId
 from libp2p.transport.tcp import DialError
 
 __all__ = ["MemoryNetwork", "MemoryTransport"]
@@ -185,7 +189,7 @@ class MemoryTransport:
         codes = [c.protocol.code for c in addr.components()]
         return codes == [P_MEMORY]
 
-    async def dial(self, addr: Multiaddr, timeout: float | None = None) -> RawConnection:
+    async def dial(self, addr: Multiaddr, timeout: float | None = None, *, peer_id: PeerId | None = None) -> RawConnection:
         name = addr.value_for_protocol("memory")
         handler = self.network._listeners.get(name)
         if handler is None:

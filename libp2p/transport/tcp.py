@@ -6,10 +6,14 @@ import asyncio
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from libp2p.errors import Libp2pError, LocalProtocolError
 from libp2p.multiaddr import P_IP4, P_IP6, P_TCP, Multiaddr
 from libp2p.transport.connection import RawConnection
+
+if TYPE_CHECKING:
+    from libp2p.identity.peer_id import PeerId
 
 __all__ = ["TcpTransport", "TcpListener", "TcpConfig", "DialError", "tcp_endpoint"]
 
@@ -98,7 +102,7 @@ class TcpTransport:
     def can_listen(self, addr: Multiaddr) -> bool:
         return tcp_endpoint(addr) is not None and len(addr.components()) == 2
 
-    async def dial(self, addr: Multiaddr, timeout: float | None = None) -> RawConnection:
+    async def dial(self, addr: Multiaddr, timeout: float | None = None, *, peer_id: PeerId | None = None) -> RawConnection:
         endpoint = tcp_endpoint(addr)
         if endpoint is None:
             raise LocalProtocolError(f"not a TCP address: {addr}")

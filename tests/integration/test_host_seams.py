@@ -37,7 +37,7 @@ from libp2p.protocols.identify.service import IdentifyService
 from libp2p.protocols.ping.service import PingService
 from libp2p.resources import ResourceLimits, ScopeLimit
 from libp2p.transport.memory import MemoryListener, MemoryNetwork, MemoryTransport
-from libp2p.transport.tcp import DialError
+from libp2p.transport.tcp import DialError, TcpTransport
 
 LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 ECHO = "/echo/1.0.0"
@@ -415,3 +415,125 @@ async def test_dial_reaching_another_peer_fails_with_the_typed_error() -> None:
 
 def test_ping_service_type() -> None:
     assert PingService.name == "ping" and IdentifyService.name == "identify"
+
+
+# --- relayed connections: a raw pipe made from a stream of another connection -------------------
+
+RELAY_HOP = "/test/relay-hop/1.0.0"
+RELAY_STOP = "/test/relay-stop/1.0.0"
+
+
+async def _splice(src: Any, dst: Any) -> None:
+    try:
+        while data := await src.read(65536):
+            await dst.write(data)
+        await dst.close()
+    except Exception:  # noqa: BLE001 - either side went away: end both
+        await src.reset()
+        await dst.reset()
+
+
+async def _read_peer(stream: Any) -> PeerId:
+    n = (await stream.readexactly(1))[0]
+    return PeerId.from_bytes(await stream.readexactly(n))
+
+
+def _peer_line(peer: PeerId) -> bytes:
+    raw = peer.to_bytes()
+    return bytes([len(raw)]) + raw
+
+
+class SpliceRelay(Service):
+    """A minimal relay for the test (not circuit relay v2): it reads the target's peer ID from a
+    hop stream, opens a stop stream to the target, and copies bytes both ways."""
+
+    name = "test-relay"
+
+    async def start(self, host: Host) -> None:
+        await super().start(host)
+        host.set_stream_handler(RELAY_HOP, self._hop)
+
+    async def _hop(self, stream: Any) -> None:
+        target = await _read_peer(stream)
+        out = await self.host.new_stream(target, [RELAY_STOP])
+        await out.write(_peer_line(stream.remote_peer_id))
+        await asyncio.gather(_splice(stream, out), _splice(out, stream))
+
+
+class _CircuitListener:
+    def __init__(self, host: Host) -> None:
+        self._host = host
+        self.addrs: list[Multiaddr] = []
+
+    async def close(self) -> None:
+        self._host.remove_stream_handler(RELAY_STOP)
+
+
+class SpliceTransport:
+    """Dials ``<relay addr>/p2p/<relay>/p2p-circuit`` through ``SpliceRelay``: the host upgrades
+    the relayed stream like a TCP socket (Noise end to end, then yamux)."""
+
+    upgraded = False
+
+    def __init__(self) -> None:
+        self.host: Host | None = None
+
+    def can_dial(self, addr: Multiaddr) -> bool:
+        return "/p2p-circuit" in str(addr)
+
+    def can_listen(self, addr: Multiaddr) -> bool:
+        return str(addr) == "/p2p-circuit"
+
+    async def dial(self, addr: Multiaddr, timeout: float | None = None, *, peer_id: PeerId | None = None) -> Any:
+        from libp2p.transport.stream_pipe import raw_connection_over
+
+        assert self.host is not None and peer_id is not None
+        relay = addr.decapsulate_code("p2p-circuit").peer_id
+        assert relay is not None
+        stream = await self.host.new_stream(relay, [RELAY_HOP])
+        await stream.write(_peer_line(peer_id))
+        return raw_connection_over(stream, is_initiator=True, remote_addr=addr)
+
+    async def listen(self, addr: Multiaddr, handler: Callable[[Any], None]) -> _CircuitListener:
+        from libp2p.transport.stream_pipe import raw_connection_over
+
+        host = self.host
+        assert host is not None
+
+        async def stop(stream: Any) -> None:
+            source = await _read_peer(stream)
+            raw = raw_connection_over(stream, is_initiator=False, remote_addr=Multiaddr(f"/p2p/{source}/p2p-circuit"))
+            handler(raw)
+            await raw.wait_closed()  # the stream lives as long as the relayed connection
+
+        host.set_stream_handler(RELAY_STOP, stop)
+        return _CircuitListener(host)
+
+
+async def test_a_relayed_connection_is_a_raw_pipe_over_a_stream() -> None:
+    ta, tb = SpliceTransport(), SpliceTransport()
+    async with asyncio.timeout(TIMEOUT), \
+            new_host(listen_addrs=[LOOPBACK], services=[SpliceRelay()]) as relay, \
+            new_host(transports=[TcpTransport(), ta], services=[EchoService()]) as a, \
+            new_host(listen_addrs=[LOOPBACK], transports=[TcpTransport(), tb], services=[EchoService()]) as b:
+        ta.host, tb.host = a, b
+        await b.listen("/p2p-circuit")
+        await b.connect(relay.full_addrs()[0])
+        await a.connect(relay.full_addrs()[0])
+        circuit = Multiaddr(f"{relay.full_addrs()[0]}/p2p-circuit/p2p/{b.peer_id}")
+        await a.connect(circuit)
+        (conn,) = a.connections(b.peer_id)
+        assert "/p2p-circuit" in str(conn.remote_addr)
+        await eventually(lambda: len(b.connections(a.peer_id)) == 1)
+        assert "/p2p-circuit" in str(b.connections(a.peer_id)[0].remote_addr)
+        # The connection is secured end to end and multiplexed: identify, ping and echo cross it.
+        info = await identify_of(a).identify(b.peer_id)
+        assert ECHO in (info.protocols or [])
+        assert len(await b.services["ping"].ping(a.peer_id, 2)) == 2  # type: ignore[attr-defined]
+        payload = bytes(range(256)) * 2048  # 512 KiB: windows and backpressure through the relay
+        assert await echo(a, b.peer_id, payload) == payload
+        assert not [c for c in relay.connections(a.peer_id) if "/p2p-circuit" in str(c.remote_addr)]
+        await a.disconnect(b.peer_id)
+        await eventually(lambda: not b.connections(a.peer_id))
+        # the relay's own connections stay
+        assert relay.connections(a.peer_id) and relay.connections(b.peer_id)
