@@ -19,6 +19,7 @@ mostly how each treats signed peer records.
 from __future__ import annotations
 
 import asyncio
+import weakref
 import contextlib
 import hashlib
 import os
@@ -32,6 +33,7 @@ from libp2p.host.upgrader import MPLEX, YAMUX
 from libp2p.identity.keys import KeyType, PrivateKey
 from libp2p.identity.peer_id import PeerId
 from libp2p.muxer.connection import MuxedStream
+from libp2p.protocols.identify.events import PeerIdentified
 from libp2p.protocols.identify.wire import IdentifyInfo
 from tests.interop.js_peer import JsPeer
 from tests.interop.peer_program import Event
@@ -101,10 +103,30 @@ def echo_handler(served: Served | None = None) -> Callable[[MuxedStream], Awaita
     return handle
 
 
+_OBSERVED: weakref.WeakKeyDictionary[Host, dict[PeerId, Multiaddr]] = weakref.WeakKeyDictionary()
+
+
+def record_observed(host: Host) -> None:
+    """Keep the address each peer's identify said it sees us at, past its disconnection (the
+    identify service itself forgets it when the peer leaves)."""
+    seen = _OBSERVED.setdefault(host, {})
+
+    def on_identified(event: PeerIdentified) -> None:
+        if event.info.observed_addr is not None:
+            seen[event.peer_id] = event.info.observed_addr
+
+    host.events.subscribe(PeerIdentified, on_identified)
+
+
+def observed_by(host: Host, peer: PeerId) -> Multiaddr | None:
+    return _OBSERVED.get(host, {}).get(peer)
+
+
 @contextlib.asynccontextmanager
 async def our_host(key: PrivateKey, muxer: str, served: Served | None = None) -> AsyncIterator[Host]:
     """A loopback host offering only ``muxer``, serving echo and hash (recorded in ``served``)."""
     async with new_host(key, listen_addrs=["/ip4/127.0.0.1/tcp/0"], muxers=[MUXER_IDS[muxer]]) as host:
+        record_observed(host)
         host.set_stream_handler(ECHO, echo_handler(served))
         host.set_stream_handler(HASH, hash_handler(served))
         yield host
@@ -353,7 +375,7 @@ def check_what_we_learned(host: Host, dialer: PeerId, agent_prefix: str, target:
     assert {ECHO, HASH, PING, IDENTIFY} <= host.peerstore.protocols(dialer)
     pk = host.peerstore.public_key(dialer)
     assert pk is not None and dialer.matches_public_key(pk)
-    observed = host.services["identify"].observed_addrs.get(dialer)
+    observed = observed_by(host, dialer)
     assert observed is not None
     assert strip_p2p(str(observed)) == strip_p2p(target)
 

@@ -42,7 +42,7 @@ from libp2p.identity.peer_id import PeerId
 from libp2p.multiaddr import Multiaddr
 from libp2p.muxer.connection import MuxedStream
 from libp2p.security.noise.errors import PeerIdMismatchError
-from tests.interop.foreign import checked_stream, roundtrip, strip_p2p, wait_for
+from tests.interop.foreign import checked_stream, observed_by, record_observed, roundtrip, strip_p2p, wait_for
 from tests.interop.js_peer import JsPeer, require_js_peer, run_js_dialer_async
 
 MUXER_IDS = {"yamux": YAMUX, "mplex": MPLEX}
@@ -89,6 +89,7 @@ async def our_host(key: PrivateKey, muxer: str) -> AsyncIterator[Host]:
     async with new_host(key, listen_addrs=["/ip4/127.0.0.1/tcp/0"], muxers=[MUXER_IDS[muxer]],
                         services=[EchoService()]) as host:
         host.set_stream_handler(HASH, _hash_handler)
+        record_observed(host)
         yield host
 
 
@@ -261,7 +262,7 @@ async def test_js_dials_python(js_peer_dir: Path, our_host: Host, muxer: str, st
     pk = host.peerstore.public_key(js_id)
     assert pk is not None and js_id.matches_public_key(pk)
     # js reported our listen address (the one it dialed) as observed, with /p2p/<our id>
-    observed = host.services["identify"].observed_addrs.get(js_id)
+    observed = observed_by(host, js_id)
     assert observed is not None
     assert str(observed) == target or strip_p2p(str(observed)) == ours[0]
 
@@ -438,15 +439,15 @@ async def test_muxer_negotiation(js_peer_dir: Path, muxer: str, order: str, earl
     initiator's first choice; with ``early=False`` we send no ``stream_muxers`` Noise extension,
     so the muxer is chosen by a second multistream round."""
     if not early:
-        from libp2p.host import upgrader
+        from libp2p.security.noise import service as noise_service
 
-        real = upgrader.noise_handshake
+        real = noise_service.noise_handshake
 
         async def without_extension(*args: Any, **kwargs: Any) -> Any:
             kwargs["muxers"] = ()
             return await real(*args, **kwargs)
 
-        monkeypatch.setattr(upgrader, "noise_handshake", without_extension)
+        monkeypatch.setattr(noise_service, "noise_handshake", without_extension)
     our_muxers = [YAMUX, MPLEX] if order == "yamux-first" else [MPLEX, YAMUX]
     async with asyncio.timeout(TEST_TIMEOUT):
         async with new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"], muxers=our_muxers, services=[EchoService()]) as host:

@@ -1,0 +1,141 @@
+"""The resource manager's scopes, limits, priorities and allowlist, without sockets."""
+
+from __future__ import annotations
+
+import pytest
+
+from libp2p.identity.keys import generate_key_pair
+from libp2p.identity.peer_id import PeerId
+from libp2p.multiaddr import Multiaddr
+from libp2p.resources import (
+    PRIORITY_ALWAYS,
+    PRIORITY_LOW,
+    Direction,
+    ResourceLimitExceededError,
+    ResourceLimits,
+    ResourceManager,
+    ScopeLimit,
+)
+
+IN, OUT = Direction.INBOUND, Direction.OUTBOUND
+ADDR = Multiaddr("/ip4/192.0.2.7/tcp/4001")
+
+
+def peer() -> PeerId:
+    return PeerId.from_public_key(generate_key_pair().public_key)
+
+
+def limits(**changes: ScopeLimit) -> ResourceLimits:
+    return ResourceLimits.unlimited().with_overrides(**changes)
+
+
+def test_defaults_scale_with_memory() -> None:
+    small, large = ResourceLimits.scaled(memory=1 << 30), ResourceLimits.scaled(memory=8 << 30)
+    assert small.system.conns_inbound < large.system.conns_inbound
+    assert small.system.memory == 1 << 30 and large.system.memory == 8 << 30
+    assert small.peer.streams_inbound == large.peer.streams_inbound == 256  # go's per-peer limit
+
+
+def test_transient_holds_connections_until_the_peer_is_known() -> None:
+    rm = ResourceManager(limits(transient=ScopeLimit(conns_inbound=2)))
+    a = rm.open_connection(IN, ADDR)
+    b = rm.open_connection(IN, ADDR)
+    with pytest.raises(ResourceLimitExceededError) as exc:
+        rm.open_connection(IN, ADDR)
+    assert exc.value.scope == "transient" and exc.value.resource == "conns_inbound"
+    assert rm.refusals["transient:conns_inbound"] == 1
+    a.set_peer(peer())  # leaves the transient scope
+    c = rm.open_connection(IN, ADDR)
+    assert rm.stat()["transient"]["conns_inbound"] == 2 and rm.stat()["system"]["conns_inbound"] == 3
+    for scope in (a, b, c):
+        scope.done()
+        scope.done()  # idempotent
+    assert rm.stat()["system"]["conns_inbound"] == 0 and rm.stat()["transient"]["conns_inbound"] == 0
+    assert [k for k in rm.stat() if k.startswith("peer:")] == []
+
+
+def test_per_peer_connection_limit() -> None:
+    rm = ResourceManager(limits(peer=ScopeLimit(conns_inbound=1)))
+    p = peer()
+    first = rm.open_connection(IN, ADDR)
+    first.set_peer(p)
+    second = rm.open_connection(IN, ADDR)
+    with pytest.raises(ResourceLimitExceededError):
+        second.set_peer(p)
+    second.done()
+    other = rm.open_connection(IN, ADDR)
+    other.set_peer(peer())  # another peer is not affected
+    assert rm.peer_usage(p)["conns_inbound"] == 1
+
+
+def test_streams_move_from_transient_to_their_protocol() -> None:
+    rm = ResourceManager(limits(transient=ScopeLimit(streams_inbound=1), protocol_peer=ScopeLimit(streams_inbound=1)))
+    conn = rm.open_connection(IN, ADDR)
+    p = peer()
+    conn.set_peer(p)
+    s1 = conn.open_stream(IN)
+    with pytest.raises(ResourceLimitExceededError):
+        conn.open_stream(IN)  # one stream may negotiate at a time
+    s1.set_protocol("/echo/1.0.0")
+    s2 = conn.open_stream(IN)  # the transient slot is free again
+    with pytest.raises(ResourceLimitExceededError) as exc:
+        s2.set_protocol("/echo/1.0.0")  # but echo allows one inbound stream per peer
+    assert exc.value.scope == "protocol-peer"
+    s2.set_protocol("/ipfs/ping/1.0.0")
+    assert rm.peer_usage(p)["streams_inbound"] == 2
+    s1.done()
+    s2.done()
+    assert rm.peer_usage(p)["streams_inbound"] == 0
+    assert not [k for k in rm.stat() if k.startswith("protocol")]
+
+
+def test_memory_is_reserved_up_the_chain_with_priorities() -> None:
+    rm = ResourceManager(limits(conn=ScopeLimit(memory=1000)))
+    conn = rm.open_connection(OUT, ADDR)
+    conn.set_peer(peer())
+    stream = conn.open_stream(OUT)
+    # low priority may take only up to (101 + 1) / 256 of the limit: 398 bytes of 1000
+    assert stream.try_reserve_memory(398, PRIORITY_LOW)
+    assert not stream.try_reserve_memory(1, PRIORITY_LOW)
+    assert rm.refusals["conn:memory"] == 1
+    stream.reserve_memory(602, PRIORITY_ALWAYS)
+    with pytest.raises(ResourceLimitExceededError):
+        stream.reserve_memory(1, PRIORITY_ALWAYS)
+    assert rm.stat()["system"]["memory"] == 1000
+    stream.release_memory(500)
+    assert conn.memory == 0 and stream.memory == 500  # the stream holds it, charged to its connection
+    stream.done()
+    assert rm.stat()["system"]["memory"] == 0
+
+
+def test_a_service_reserves_memory_of_its_own() -> None:
+    rm = ResourceManager(limits(service=ScopeLimit(memory=100)))
+    cache = rm.service_scope("pubsub")
+    cache.reserve_memory(100, PRIORITY_ALWAYS)
+    with pytest.raises(ResourceLimitExceededError) as exc:
+        cache.reserve_memory(1, PRIORITY_ALWAYS)
+    assert exc.value.scope == "service"
+    assert rm.stat()["system"]["memory"] == 100
+    cache.release_memory(100)
+    assert rm.stat()["system"]["memory"] == 0
+
+
+def test_allowlisted_addresses_bypass_system_and_transient_limits() -> None:
+    rm = ResourceManager(limits(transient=ScopeLimit(conns_inbound=0), peer=ScopeLimit(conns_inbound=0)),
+                         allowlist=["192.0.2.0/24"])
+    assert rm.is_allowlisted(ADDR) and not rm.is_allowlisted(Multiaddr("/ip4/198.51.100.1/tcp/1"))
+    trusted = rm.open_connection(IN, ADDR)
+    trusted.set_peer(peer())
+    with pytest.raises(ResourceLimitExceededError):
+        rm.open_connection(IN, Multiaddr("/ip4/198.51.100.1/tcp/1"))
+    trusted.done()
+
+
+def test_peer_overrides() -> None:
+    vip = peer()
+    rm = ResourceManager(limits(peer=ScopeLimit(conns_inbound=0), peers={vip: ScopeLimit()}))
+    conn = rm.open_connection(IN, ADDR)
+    conn.set_peer(vip)
+    other = rm.open_connection(IN, ADDR)
+    with pytest.raises(ResourceLimitExceededError):
+        other.set_peer(peer())
