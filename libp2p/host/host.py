@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from libp2p.dns import DNSResolver
+from libp2p.driver import TaskSet
 from libp2p.errors import DecodeError, Libp2pError, LocalProtocolError, RemoteProtocolError
 from libp2p.host.connmgr import ConnectionManager, ConnManagerConfig
 from libp2p.host.events import (
@@ -124,7 +125,7 @@ class Host:
         self.connmgr.bind(self._close_connection, self.spawn)
         self._listen_addrs = [a if isinstance(a, Multiaddr) else Multiaddr(a) for a in listen_addrs]
         self._handlers: dict[str, StreamHandler] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("host")
         self._services: dict[str, Service] = {}
         self._started_services: list[Service] = []
         for service in services:
@@ -169,10 +170,7 @@ class Host:
         self._started_services.clear()
         self.connmgr.close()
         await self.swarm.close()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel()
         await self.swarm.close_listeners()
         self.events.close()
 
@@ -185,19 +183,7 @@ class Host:
 
     def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         """Run ``coro`` as a task that the host cancels when it closes (for services too)."""
-        task = asyncio.ensure_future(coro)
-        task.set_name(name)
-        if self._closing:
-            task.cancel()
-            return task
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.debug("task %s failed: %r", task.get_name(), task.exception())
+        return self._tasks.spawn(coro, name)
 
     # --- services -------------------------------------------------------------------------------
 

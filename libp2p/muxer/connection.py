@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from libp2p.abc import MuxerSession, SecureSession
+from libp2p.driver import CoreTimer
 from libp2p.errors import Libp2pError, LocalProtocolError
 from libp2p.muxer.events import (
     DataReceived,
@@ -392,8 +393,7 @@ class MuxedConnection:
         self._flow_controlled: bool = getattr(session, "flow_control", True)
         self._backlogged: set[MuxedStream] = set()
         self._backlog_timer: asyncio.TimerHandle | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = CoreTimer(self._on_timer, _clock)
         self._ping_waiters: dict[int, asyncio.Future[None]] = {}
         self._loop = asyncio.get_running_loop()
         self.opened_at = _clock()
@@ -658,19 +658,9 @@ class MuxedConnection:
             self._loop.call_soon(self._flush)
 
     def _reschedule_timer(self) -> None:
-        when = self.session.get_timer()
-        if when == self._timer_at:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_at = when
-        if when is not None and not self._closed:
-            self._timer = self._loop.call_later(max(0.0, when - _clock()), self._on_timer)
+        self._timer.arm(None if self._closed else self.session.get_timer())
 
     def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = None
         if self._closed:
             return
         self.session.handle_timer(_clock())
@@ -766,9 +756,7 @@ class MuxedConnection:
             return
         self._closed = True
         self._close_reason = reason
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
         if self._backlog_timer is not None:
             self._backlog_timer.cancel()
             self._backlog_timer = None

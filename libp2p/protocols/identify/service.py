@@ -16,6 +16,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from libp2p.driver import read_into
 from libp2p.errors import Libp2pError
 from libp2p.host.events import (
     ConnectionClosed,
@@ -128,12 +129,7 @@ class IdentifyService(Service):
     async def _read_info(self, stream: Stream) -> IdentifyInfo:
         reader = IdentifyReader()
         async with asyncio.timeout(TIMEOUT):
-            while True:
-                data = await stream.read()
-                if not data:
-                    reader.receive_eof()
-                    break
-                reader.receive_data(data)
+            await read_into(stream, reader)
         event = reader.next_event()
         assert isinstance(event, IdentifyReceived)
         return event.info

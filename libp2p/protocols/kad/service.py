@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from libp2p.driver import CoreTimer, TaskSet, read_into
 from libp2p.errors import DecodeError, Libp2pError, LocalProtocolError
 from libp2p.host.events import ConnectionClosed, ConnectionOpened
 from libp2p.host.service import Service
@@ -82,15 +83,15 @@ class _Sender:
 
 async def _read_message(stream: Stream, reader: MessageReader) -> KadMessage | None:
     """The next message on ``stream``, or ``None`` at a clean end of stream."""
-    while True:
+    got: list[KadMessage] = []
+
+    def have_one() -> bool:
         msg = reader.next_message()
         if msg is not None:
-            return msg
-        data = await stream.read(_READ_CHUNK)
-        if not data:
-            reader.receive_eof()
-            return None
-        reader.receive_data(data)
+            got.append(msg)
+        return bool(got)
+
+    return got[0] if await read_into(stream, reader, have_one, _READ_CHUNK) else None
 
 
 # The connection manager's value of a routing-table peer (go-libp2p-kad-dht tags "kbucket" with 5).
@@ -130,9 +131,8 @@ class KadDHT(Service):
         self._lookups: dict[int, asyncio.Future[LookupResult]] = {}
         self._senders: dict[PeerId, _Sender] = {}
         self._provided: dict[bytes, float] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._tasks = TaskSet("kad")
+        self._timer: CoreTimer | None = None
         self._unsubscribe: list[Any] = []
         self._started = False
         self._closed = False
@@ -197,10 +197,7 @@ class KadDHT(Service):
         self._unsubscribe = []
         if self._timer is not None:
             self._timer.cancel()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel()
         for fut in self._lookups.values():
             if not fut.done():
                 fut.cancel()
@@ -210,16 +207,7 @@ class KadDHT(Service):
                 await sender.stream.reset()
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
-        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
-        task.set_name(name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.debug("task %s failed: %r", task.get_name(), task.exception())
+        return self._tasks.spawn(coro, name)
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
@@ -333,19 +321,13 @@ class KadDHT(Service):
     def _arm_timer(self) -> None:
         if self._closed:
             return
-        when = self.core.get_timer()
-        if when == self._timer_at:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_at = when
-        if when is not None:
-            self._timer = asyncio.get_running_loop().call_at(when, self._on_timer)
+        if self._timer is None:
+            self._timer = CoreTimer(self._on_timer)  # on the loop's clock, as _now() is
+        self._timer.arm(self.core.get_timer())
 
     def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = None
+        if self._closed:
+            return
         self.core.handle_timer(self._now())
         self._pump()
 
