@@ -87,6 +87,13 @@ def _addrs(raw: list[bytes]) -> list[Multiaddr]:
     return out
 
 
+def _text(value: str | bytes) -> str:
+    # A proto2 string field that is not UTF-8 comes back from protobuf as bytes.
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return value[:MAX_STRING]
+
+
 def decode_identify(messages: list[bytes]) -> IdentifyInfo:
     """Merge one or more messages (repeated fields concatenate, later scalars win)."""
     msg = identify_pb2.Identify()
@@ -104,16 +111,20 @@ def decode_identify(messages: list[bytes]) -> IdentifyInfo:
     if msg.listenAddrs:
         info.listen_addrs = _addrs(list(msg.listenAddrs))
     if msg.protocols:
-        info.protocols = [p for p in msg.protocols[:MAX_PROTOCOLS] if 0 < len(p) <= MAX_STRING]
+        # proto2 does not check UTF-8: protobuf hands back bytes for an id that is not, which
+        # can match no protocol of ours, so it is dropped like an empty one.
+        info.protocols = [
+            p for p in msg.protocols[:MAX_PROTOCOLS] if isinstance(p, str) and 0 < len(p) <= MAX_STRING
+        ]
     if msg.HasField("observedAddr"):
         try:
             info.observed_addr = Multiaddr.from_bytes(msg.observedAddr)
         except DecodeError:
             info.observed_addr = None
     if msg.HasField("protocolVersion"):
-        info.protocol_version = msg.protocolVersion[:MAX_STRING]
+        info.protocol_version = _text(msg.protocolVersion)
     if msg.HasField("agentVersion"):
-        info.agent_version = msg.agentVersion[:MAX_STRING]
+        info.agent_version = _text(msg.agentVersion)
     if msg.HasField("signedPeerRecord"):
         info.signed_peer_record = msg.signedPeerRecord
     return info

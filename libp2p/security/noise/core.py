@@ -556,6 +556,9 @@ class NoiseHandshake:
             raise InvalidHandshakePayloadError(f"malformed NoiseHandshakePayload: {exc}") from exc
         if not has_key or not has_sig:
             raise InvalidHandshakePayloadError("NoiseHandshakePayload lacks identity_key or identity_sig")
+        # proto2 does not check UTF-8: protobuf hands back bytes for a muxer id that is not.
+        if not all(isinstance(m, str) for m in muxers):
+            raise InvalidHandshakePayloadError("NoiseHandshakePayload lists a stream muxer id that is not UTF-8")
         try:
             key = unmarshal_public_key(pb.identity_key)
         except DecodeError as exc:
