@@ -188,6 +188,72 @@ def test_ping_silent_peer_times_out() -> None:
     assert time.monotonic() - started < 10
 
 
+NEW_STREAM_LOG = "going on over a new stream"
+
+
+class _EndingPingHandler:
+    """A ping handler that answers ``per_stream`` pings on each stream, then closes or resets it;
+    ``streams_answered`` bounds how many streams get any answer at all (later ones end at once)."""
+
+    def __init__(self, per_stream: int, end: str, streams_answered: int = 1_000) -> None:
+        self.per_stream = per_stream
+        self.end = end
+        self.streams_answered = streams_answered
+        self.streams = 0
+
+    async def __call__(self, stream: Any) -> None:
+        from libp2p.protocols.ping.wire import PING_LENGTH
+
+        self.streams += 1
+        if self.streams <= self.streams_answered:
+            for _ in range(self.per_stream):
+                await stream.write(await stream.readexactly(PING_LENGTH))
+        if self.end == "reset":
+            await stream.reset()
+        else:
+            await stream.close()
+
+
+async def _ping_own_host(handler: _EndingPingHandler, *args: str) -> tuple[int | None, str, str]:
+    """``libp2p ping`` (a subprocess, killed when it overruns) against a host of ours whose ping
+    handler is ``handler``."""
+    from libp2p.host.host import new_host
+    from libp2p.protocols.ping.wire import PROTOCOL_ID
+    from tests.interop.peer_program import run_async
+
+    async with new_host(listen_addrs=[LOOPBACK]) as host:
+        host.set_stream_handler(PROTOCOL_ID, handler)
+        return await run_async([sys.executable, "-m", "libp2p", "ping", str(host.full_addrs()[0]), *args],
+                               timeout=CLIENT_TIMEOUT)
+
+
+@pytest.mark.parametrize("end", ["close", "reset"])
+async def test_ping_goes_on_over_a_new_stream_when_the_peer_ends_one(end: str) -> None:
+    # as js-libp2p does after 10 s: the peer ends the stream between two pings
+    handler = _EndingPingHandler(per_stream=3, end=end)
+    code, out, err = await _ping_own_host(handler, "-c", "8", "-i", "0", "--json", "--log-level", "DEBUG")
+    assert code == 0, err
+    assert len(json.loads(out)["rtt_ms"]) == 8
+    assert handler.streams == 3  # pings 1-3, 4-6, 7-8
+    assert err.count(NEW_STREAM_LOG) == 2, err
+
+
+@pytest.mark.parametrize("end", ["close", "reset"])
+async def test_ping_fails_when_a_new_stream_fails_too(end: str) -> None:
+    # the first stream carries 2 pings; every later one ends before its first pong
+    handler = _EndingPingHandler(per_stream=2, end=end, streams_answered=1)
+    code, out, err = await _ping_own_host(handler, "-c", "5", "-i", "0")
+    assert code == 1
+    assert [line.split(":")[0] for line in out.splitlines()[1:]] == [f"pong from {_pinged_peer(out)}"] * 2
+    assert handler.streams == 2  # one new stream, no more
+    assert err.startswith("libp2p ping: ") and "Traceback" not in err
+
+
+def _pinged_peer(out: str) -> str:
+    """The peer id from ``PING /.../p2p/<id>``."""
+    return out.splitlines()[0].rsplit("/p2p/", 1)[1]
+
+
 @pytest.mark.parametrize("addr", ["/ip4/127.0.0.1/tcp/4001", "not-a-multiaddr"])
 def test_ping_bad_address_is_a_usage_error(addr: str) -> None:
     proc = _cli("ping", addr)

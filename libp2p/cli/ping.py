@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import statistics
 import sys
@@ -12,10 +13,16 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from libp2p.cli import _common
+from libp2p.protocols.ping.core import PingClient
+from libp2p.protocols.ping.events import PongReceived
+from libp2p.protocols.ping.wire import PING_LENGTH, PROTOCOL_ID
 
 if TYPE_CHECKING:
     from libp2p.host.host import Host
     from libp2p.identity.peer_id import PeerId
+    from libp2p.muxer.connection import MuxedStream
+
+_log = logging.getLogger("libp2p.cli.ping")
 
 DEFAULT_COUNT = 4
 DEFAULT_TIMEOUT = 10.0
@@ -30,7 +37,8 @@ def add_parser(commands: Any) -> None:
             _common.client_options(DEFAULT_TIMEOUT, "the dial and each round trip"),
         ],
         description="Connect to MULTIADDR (which must end in /p2p/<peer id>; the peer must prove that "
-        "identity), ping it COUNT times over one stream, and print one line per pong and a summary, or "
+        "identity), ping it COUNT times (over one stream while the peer keeps it open, then over a new "
+        "one), and print one line per pong and a summary, or "
         'with --json one line {"peer_id": ..., "rtt_ms": [...], "median_ms": ...}. Exits 1 when the peer '
         "cannot be reached or verified, or does not answer in time.",
     )
@@ -82,15 +90,20 @@ async def _ping(args: argparse.Namespace) -> int:
 
 
 async def _rounds(host: Host, peer: PeerId, args: argparse.Namespace, stop: asyncio.Event) -> list[float]:
-    """Ping over one stream, one round trip at a time, ``args.interval`` apart, until done or stopped."""
-    from libp2p.protocols.ping.core import PingClient
-    from libp2p.protocols.ping.events import PongReceived
-    from libp2p.protocols.ping.wire import PING_LENGTH, PROTOCOL_ID
+    """Ping one round trip at a time, ``args.interval`` apart, until done or stopped.
 
-    async with asyncio.timeout(args.timeout):
-        stream = await host.new_stream(peer, [PROTOCOL_ID])
-    client = PingClient()
+    The pings share one stream while it lasts. A peer may end an inbound ping stream whenever it
+    likes (js-libp2p aborts one after 10 s), so when a stream that has already carried pings is
+    reset or closed by the remote, the same ping is sent again over a new stream (said at debug
+    level). A ping that fails on a fresh stream is a real failure, as is a stream that cannot be
+    opened or a pong that does not come in time.
+    """
+    from libp2p.muxer.connection import StreamResetError
+
     rtts: list[float] = []
+    stream: MuxedStream | None = None
+    client = PingClient()
+    pings_on_stream = 0
     try:
         seq = 0
         while not stop.is_set() and (args.count == 0 or seq < args.count):
@@ -102,24 +115,55 @@ async def _rounds(host: Host, peer: PeerId, args: argparse.Namespace, stop: asyn
                 except TimeoutError:
                     pass
             seq += 1
-            client.send_ping(os.urandom(PING_LENGTH), time.perf_counter())
-            await stream.write(client.data_to_send())
+            if stream is None:
+                stream = await _open(host, peer, args.timeout)
+                client = PingClient()
+                pings_on_stream = 0
             try:
-                async with asyncio.timeout(args.timeout):
-                    while client.outstanding:
-                        data = await stream.read(PING_LENGTH)
-                        if not data:
-                            raise EOFError("the peer closed the ping stream")
-                        client.receive_data(data, time.perf_counter())
-            except TimeoutError:
-                raise _common.CliError(f"no pong for ping {seq} within {args.timeout:g} s") from None
-            event = client.next_event()
-            assert isinstance(event, PongReceived)
-            rtts.append(event.rtt)
+                rtt = await _round(stream, client, seq, args.timeout)
+            except (StreamResetError, EOFError) as exc:
+                await stream.reset()
+                stream = None
+                if not pings_on_stream:
+                    raise
+                _log.debug("ping %d: the stream that carried pings %d to %d ended (%s); going on over a new "
+                           "stream", seq, seq - pings_on_stream, seq - 1, exc)
+                stream = await _open(host, peer, args.timeout)
+                client = PingClient()
+                pings_on_stream = 0
+                # a fresh stream that fails is a real failure
+                rtt = await _round(stream, client, seq, args.timeout)
+            pings_on_stream += 1
+            rtts.append(rtt)
             if not args.json:
-                print(f"pong from {peer}: seq={seq} time={_ms(event.rtt):.3f} ms", flush=True)
+                print(f"pong from {peer}: seq={seq} time={_ms(rtt):.3f} ms", flush=True)
     except BaseException:
-        await stream.reset()
+        if stream is not None:
+            await stream.reset()
         raise
-    await stream.close()
+    if stream is not None:
+        await stream.close()
     return rtts
+
+
+async def _open(host: Host, peer: PeerId, timeout: float | None) -> MuxedStream:
+    async with asyncio.timeout(timeout):
+        return await host.new_stream(peer, [PROTOCOL_ID])
+
+
+async def _round(stream: MuxedStream, client: PingClient, seq: int, timeout: float | None) -> float:
+    """One ping and its pong over ``stream``; the round-trip time in seconds."""
+    client.send_ping(os.urandom(PING_LENGTH), time.perf_counter())
+    await stream.write(client.data_to_send())
+    try:
+        async with asyncio.timeout(timeout):
+            while client.outstanding:
+                data = await stream.read(PING_LENGTH)
+                if not data:
+                    raise EOFError("the peer closed the ping stream")
+                client.receive_data(data, time.perf_counter())
+    except TimeoutError:
+        raise _common.CliError(f"no pong for ping {seq} within {timeout:g} s") from None
+    event = client.next_event()
+    assert isinstance(event, PongReceived)
+    return event.rtt

@@ -26,6 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -488,3 +491,23 @@ async def test_js_connection_monitor_keeps_connection(js_peer_dir: Path, muxer: 
             assert result["errors"] == [], result["stderr"][-3000:]
             assert result["connected"] is True
             assert len(seen) == 1
+
+
+# --- `libp2p ping` past js's 10 s ping stream timeout --------------------------------------------
+
+CLI_PINGS = 13  # at 1 s apart: past js-libp2p's 10 s limit on one inbound ping stream
+
+
+def test_cli_ping_outlasts_js_ping_stream_timeout(js_peer_dir: Path, muxer: str) -> None:
+    """js-libp2p aborts an inbound ping stream 10 s after it opened; ``libp2p ping`` goes on over a
+    new stream (said at debug level) and gets every pong."""
+    with JsPeer.listen(muxer=muxer, peer_dir=js_peer_dir) as js:
+        argv = [sys.executable, "-m", "libp2p", "ping", js.multiaddr, "-c", str(CLI_PINGS), "-i", "1",
+                "--muxer", muxer, "--json", "--log-level", "DEBUG"]
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+                              check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    assert out["peer_id"] == js.peer_id
+    assert len(out["rtt_ms"]) == CLI_PINGS
+    assert "going on over a new stream" in proc.stderr  # js really did end the first stream
