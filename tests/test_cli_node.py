@@ -217,7 +217,7 @@ class _EndingPingHandler:
 async def _ping_own_host(handler: _EndingPingHandler, *args: str) -> tuple[int | None, str, str]:
     """``libp2p ping`` (a subprocess, killed when it overruns) against a host of ours whose ping
     handler is ``handler``."""
-    from libp2p.host.host import new_host
+    from libp2p.node import new_host
     from libp2p.protocols.ping.wire import PROTOCOL_ID
     from tests.interop.peer_program import run_async
 

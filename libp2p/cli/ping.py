@@ -20,7 +20,7 @@ from libp2p.protocols.ping.wire import PING_LENGTH, PROTOCOL_ID
 if TYPE_CHECKING:
     from libp2p.host.host import Host
     from libp2p.identity.peer_id import PeerId
-    from libp2p.muxer.connection import MuxedStream
+    from libp2p.abc import Stream
 
 _log = logging.getLogger("libp2p.cli.ping")
 
@@ -101,7 +101,7 @@ async def _rounds(host: Host, peer: PeerId, args: argparse.Namespace, stop: asyn
     from libp2p.muxer.connection import StreamResetError
 
     rtts: list[float] = []
-    stream: MuxedStream | None = None
+    stream: Stream | None = None
     client = PingClient()
     pings_on_stream = 0
     try:
@@ -146,12 +146,12 @@ async def _rounds(host: Host, peer: PeerId, args: argparse.Namespace, stop: asyn
     return rtts
 
 
-async def _open(host: Host, peer: PeerId, timeout: float | None) -> MuxedStream:
+async def _open(host: Host, peer: PeerId, timeout: float | None) -> Stream:
     async with asyncio.timeout(timeout):
         return await host.new_stream(peer, [PROTOCOL_ID])
 
 
-async def _round(stream: MuxedStream, client: PingClient, seq: int, timeout: float | None) -> float:
+async def _round(stream: Stream, client: PingClient, seq: int, timeout: float | None) -> float:
     """One ping and its pong over ``stream``; the round-trip time in seconds."""
     client.send_ping(os.urandom(PING_LENGTH), time.perf_counter())
     await stream.write(client.data_to_send())
