@@ -158,22 +158,22 @@ def test_ping_on_each_loop(node: Node, loop: str) -> None:
 
 def test_ping_wrong_peer_id_fails(node: Node) -> None:
     wrong = f"{node.transport_addr}/p2p/{_other_peer_id()}"
-    started = time.monotonic()
-    proc = _cli("ping", wrong, "-c", "1", "--timeout", "10")
+    proc = _cli("ping", wrong, "-c", "1", "--timeout", "30")
     assert proc.returncode == 1
     assert proc.stdout == ""
+    # the handshake's verdict, not the client's --timeout ("could not connect ... within 30 s")
     assert "authenticated as" in proc.stderr and node.peer_id in proc.stderr
-    assert time.monotonic() - started < 15
+    assert "within" not in proc.stderr
 
 
-def test_ping_closed_port_fails_quickly() -> None:
+def test_ping_closed_port_is_refused() -> None:
     addr = f"/ip4/127.0.0.1/tcp/{_closed_port()}/p2p/{_other_peer_id()}"
-    started = time.monotonic()
-    proc = _cli("ping", addr, "-c", "1", "--json")
+    proc = _cli("ping", addr, "-c", "1", "--json", "--timeout", "30")
     assert proc.returncode == 1
     assert proc.stdout == ""
+    # the refusal itself, not the client's --timeout running out
     assert proc.stderr.startswith("libp2p ping: ") and "refused" in proc.stderr.lower()
-    assert time.monotonic() - started < 10
+    assert "within" not in proc.stderr
 
 
 def test_ping_silent_peer_times_out() -> None:
@@ -181,11 +181,10 @@ def test_ping_silent_peer_times_out() -> None:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         addr = f"/ip4/127.0.0.1/tcp/{silent.getsockname()[1]}/p2p/{_other_peer_id()}"
-        started = time.monotonic()
         proc = _cli("ping", addr, "-c", "1", "--timeout", "1")
     assert proc.returncode == 1
-    assert "within 1 s" in proc.stderr
-    assert time.monotonic() - started < 10
+    assert proc.stdout == ""
+    assert "could not connect" in proc.stderr and "within 1 s" in proc.stderr
 
 
 NEW_STREAM_LOG = "going on over a new stream"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from libp2p.host.host import new_host
+from libp2p.node import new_host
 from libp2p.multiaddr import Multiaddr
 from tests.adversarial.attacker import ServedHost
 
@@ -40,7 +40,7 @@ async def good_ping(served: ServedHost, timeout: float = GOOD_CLIENT_TIMEOUT) ->
         async with asyncio.timeout(timeout):
             async with new_host() as client:
                 peer = await client.connect(Multiaddr(served.addr))
-                await client.ping_service.ping(peer)
+                await client.services["ping"].ping(peer)  # type: ignore[attr-defined]
         return None
     except BaseException as exc:  # noqa: BLE001 - reported, not raised
         if isinstance(exc, asyncio.CancelledError) and not isinstance(exc, TimeoutError):

@@ -98,8 +98,6 @@ def assert_served(result: dict, bound: float) -> None:
 SILENT_CONNECTIONS = 2000
 
 
-@pytest.mark.xfail(strict=True, reason="64 pending-handshake slots, no eviction of the oldest idle one: "
-                   "silent sockets lock new clients out until the 15 s upgrade timeout (Host._on_inbound)")
 async def test_silent_connections_other_ip(served: ServedHost) -> None:
     base = served.rss_mib()
     conns = await open_many(served.port, SILENT_CONNECTIONS)
@@ -107,16 +105,12 @@ async def test_silent_connections_other_ip(served: ServedHost) -> None:
     assert_served(await check_during_after(served, conns, base, IDLE_SOCKETS_BOUND_MIB), IDLE_SOCKETS_BOUND_MIB)
 
 
-@pytest.mark.xfail(strict=True, reason="same IP as the good client: 64 pending slots filled by silent "
-                   "sockets and no oldest-idle eviction (Host._on_inbound)")
 async def test_silent_connections_same_ip(served: ServedHost) -> None:
     base = served.rss_mib()
     conns = await open_many(served.port, 500, source="127.0.0.1")
     assert_served(await check_during_after(served, conns, base, IDLE_SOCKETS_BOUND_MIB), IDLE_SOCKETS_BOUND_MIB)
 
 
-@pytest.mark.xfail(strict=True, reason="a truncated Noise frame holds a pending slot until the upgrade "
-                   "timeout; 200 of them exceed the 64 slots with no eviction (Host._on_inbound)")
 async def test_truncated_noise_frames(served: ServedHost) -> None:
     base = served.rss_mib()
     conns = await open_many(served.port, 200)

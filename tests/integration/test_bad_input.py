@@ -131,23 +131,30 @@ def libp2p_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]
     return [r for r in caplog.records if r.name.startswith("libp2p") and r.levelno >= logging.WARNING]
 
 
+POLL_INTERVAL = 0.01
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "the condition") -> None:
+    """Poll ``predicate`` until it holds: at most ``timeout`` seconds and as many polls."""
+    async with asyncio.timeout(timeout):
+        for _ in range(int(timeout / POLL_INTERVAL) + 1):
+            if predicate():
+                return
+            await asyncio.sleep(POLL_INTERVAL)
+    raise AssertionError(f"{what} did not hold within {timeout} s")
+
+
+def matching_warnings(caplog: pytest.LogCaptureFixture, *needles: str) -> list[logging.LogRecord]:
+    """The WARNINGs from ``libp2p.*`` loggers whose message contains every needle."""
+    return [r for r in libp2p_warnings(caplog) if all(n in r.getMessage() for n in needles)]
+
+
 async def wait_for_warning(
     caplog: pytest.LogCaptureFixture, *needles: str, timeout: float = 5.0
 ) -> logging.LogRecord:
     """The first WARNING from a ``libp2p.*`` logger whose message contains every needle."""
-    async with asyncio.timeout(timeout):
-        while True:
-            for record in libp2p_warnings(caplog):
-                message = record.getMessage()
-                if all(n in message for n in needles):
-                    return record
-            await asyncio.sleep(0.01)
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
+    await eventually(lambda: bool(matching_warnings(caplog, *needles)), timeout, f"a warning with {needles}")
+    return matching_warnings(caplog, *needles)[0]
 
 
 class UpgradeSpy:
@@ -676,6 +683,7 @@ async def test_noise_garbage_message3(caplog: pytest.LogCaptureFixture) -> None:
 
 async def test_peer_id_mismatch(caplog: pytest.LogCaptureFixture) -> None:
     async with asyncio.timeout(TEST_TIMEOUT), listening_host() as target, new_host() as dialer:
+        spy = UpgradeSpy(target)
         impostor = PeerId.from_public_key(generate_key_pair().public_key)
         addr = target.addrs[0].encapsulate(Multiaddr(f"/p2p/{impostor}"))
         with pytest.raises(PeerIdMismatchError) as info:
@@ -684,9 +692,10 @@ async def test_peer_id_mismatch(caplog: pytest.LogCaptureFixture) -> None:
         assert isinstance(info.value, RemoteProtocolError)
         assert dialer.connections() == []
         await wait_for_warning(caplog, str(impostor), str(target.peer_id))
-        # The target saw the dialer abort mid-handshake and registered nothing either.
-        await eventually(lambda: target.connections() == [])
-        await asyncio.sleep(0.1)
+        # The target's upgrade of that connection ended in an error (the dialer aborted
+        # mid-handshake), so it registered nothing either, and never will.
+        await spy.error()
+        assert len(spy.errors) == 1
         assert target.connections() == [] and dialer.connections() == []
         # The same dialer reaches the real peer afterwards.
         await dialer.connect(target.full_addrs()[0])
@@ -856,15 +865,14 @@ async def test_stalled_handshake_times_out(case: str, caplog: pytest.LogCaptureF
         listening_host(upgrade_timeout=0.5, max_pending_inbound=1) as host,
     ):
         spy = UpgradeSpy(host)
-        loop = asyncio.get_running_loop()
         async with raw_peer(host) as raw:
-            start = loop.time()
             await STALLS[case](raw)
+            # the host closes the connection (5 s is only the safety net), and for the timeout:
+            # not because of anything the stalled peer sent
             await raw.read_until_closed(timeout=5.0)
-            elapsed = loop.time() - start
-        assert 0.4 <= elapsed < 3.0, elapsed
         error = await spy.error()
         assert isinstance(error, UpgradeError) and "timed out" in str(error), repr(error)
+        assert len(spy.errors) == 1
         await wait_for_warning(caplog, "inbound upgrade", "timed out")
         await assert_serves(host)
 
@@ -873,13 +881,14 @@ async def test_pending_inbound_limit() -> None:
     """Silent connections fill the handshake slots; each newcomer drops the idlest of them, so a
     client that speaks still gets in while they are all open."""
     limit = 2
+    extra = 3
     async with (
         asyncio.timeout(TEST_TIMEOUT),
         listening_host(upgrade_timeout=10.0, max_pending_inbound=limit) as host,
     ):
         # Open them all at once: the host must count slots as connections arrive, not when their
         # handshake task first runs.
-        peers = await asyncio.gather(*(RawPeer.open(host) for _ in range(limit + 3)))
+        peers = await asyncio.gather(*(RawPeer.open(host) for _ in range(limit + extra)))
         try:
             closed = [asyncio.ensure_future(p.read_until_closed(timeout=8.0)) for p in peers]
             # The three oldest silent ones make room for the newer ones, long before the timeout.

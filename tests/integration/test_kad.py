@@ -296,10 +296,11 @@ async def test_silent_peer_times_out_without_stalling_the_lookup(swarm: Swarm) -
     await quick.host.connect(silent.full_addrs()[0])
     quick.core.add_peer(silent.peer_id, quick._now())
     quick.core.add_peer(a.host.peer_id, quick._now())
-    start = asyncio.get_running_loop().time()
-    closest = await quick.get_closest_peers(b"anything")
+    # the silent peer never answers (its handler sleeps an hour): the lookup must not wait for it;
+    # 10 s is only the safety net over the 0.3 s request timeout
+    async with asyncio.timeout(10):
+        closest = await quick.get_closest_peers(b"anything")
     assert silent.peer_id not in closest and a.host.peer_id in closest
-    assert asyncio.get_running_loop().time() - start < 3
 
 
 async def test_provider_records_are_republished(swarm: Swarm) -> None:

@@ -96,9 +96,10 @@ def test_go_dials_go(go_peer_bin: Path, muxer: str) -> None:
         assert opened["direction"] == "inbound"
         assert opened["muxer"] == MUXER_IDS[muxer]
         assert opened["encryption"] == "/noise"
-        ident = listener.wait_event("identify", peer=dialer, timeout=10)
+        # The go dialer may register its handlers just after its first identify went out; its
+        # identify/push then brings them (a race inside go-libp2p, seen once in CI).
+        ident = listener.wait_event("identify", lambda e: "/echo/1.0.0" in e["protocols"], peer=dialer, timeout=10)
         assert ident["agent"].startswith("go-libp2p/")
-        assert "/echo/1.0.0" in ident["protocols"]
         assert ident["listen_addrs"] == []  # the dialer does not listen
         assert ident["signed_peer_record"] is None
         listener.wait_event("connection_close", peer=dialer, timeout=10)

@@ -10,6 +10,7 @@ Every process is bounded in time and stopped through its own handle.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -143,13 +144,12 @@ def test_transport_interop_self(redis_addr: str, contract: str, muxer: str, list
 def test_transport_interop_dialer_times_out(redis_addr: str) -> None:
     """No listener: the dialer gives up after the test timeout with exit 1 and nothing on stdout."""
     key = os.urandom(4).hex()
-    start = time.monotonic()
+    # 60 s is only the safety net: the dialer's own 2 s test timeout ends it
     proc = subprocess.run(APP, env=_env(True, True, redis_addr, "yamux", key, timeout=2), stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 1
     assert proc.stdout == ""
     assert f"under {key}_listener_multiaddr" in proc.stderr  # the test timeout ran out while waiting there
-    assert time.monotonic() - start < 30
 
 
 @pytest.mark.parametrize(("env", "message"), [
@@ -203,9 +203,8 @@ async def test_redis_client(redis_addr: str) -> None:
         assert await client.rpush(key, "a", b"b\r\nc") == 2
         assert await client.blpop(key, 1) == b"a"
         assert await client.blpop(key, 1) == b"b\r\nc"
-        start = time.monotonic()
-        assert await client.blpop(key, 0.2) is None  # runs out
-        assert time.monotonic() - start < 5
+        async with asyncio.timeout(5):  # only the safety net: the server's 0.2 s BLPOP timeout ends it
+            assert await client.blpop(key, 0.2) is None  # runs out
         assert await client.get(key) is None
         assert await client.command("SET", key, "x") == "OK"
         with pytest.raises(RedisError, match="WRONGTYPE"):
