@@ -81,9 +81,7 @@ def run(test_one_input: Callable[[bytes], None]) -> None:
     """Hand ``test_one_input`` to atheris; ``sys.argv`` carries the libFuzzer options."""
     import atheris
 
+    # The library logs a peer's protocol violations at WARNING; under fuzzing that is every input.
+    logging.disable(logging.CRITICAL)
     atheris.Setup(sys.argv, test_one_input)
     atheris.Fuzz()
-
-
-# The library logs a peer's protocol violations at WARNING; under fuzzing that is every input.
-logging.disable(logging.CRITICAL)

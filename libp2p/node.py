@@ -21,10 +21,10 @@ if TYPE_CHECKING:
     from libp2p.identity.keys import PrivateKey
     from libp2p.multiaddr import Multiaddr
 
-__all__ = ["new_host", "default_services"]
+__all__ = ["new_host", "standard_services"]
 
 
-def default_services() -> list[Service]:
+def standard_services() -> list[Service]:
     """What every host runs unless told otherwise: identify and ping (as go and js do)."""
     return [IdentifyService(), PingService()]
 
@@ -48,7 +48,7 @@ def new_host(
     chosen = list(services)
     if default_services:
         names = {s.name for s in chosen}
-        chosen = [s for s in _defaults() if s.name not in names] + chosen
+        chosen = [s for s in standard_services() if s.name not in names] + chosen
     return Host(
         key if key is not None else generate_key_pair(),
         listen_addrs=listen_addrs,
@@ -58,5 +58,3 @@ def new_host(
         **options,
     )
 
-
-_defaults = default_services

@@ -47,6 +47,7 @@ __all__ = [
     "PRIORITY_MEDIUM",
     "PRIORITY_HIGH",
     "PRIORITY_ALWAYS",
+    "ip_of",
 ]
 
 log = logging.getLogger("libp2p.resources")
@@ -403,40 +404,34 @@ class StreamScope(_Reserver):
             scope.add_stream(self.inbound, +1)
             scope.refs += 1
 
-    def set_protocol(self, protocol: str) -> None:
-        """The stream speaks ``protocol``: it leaves the transient scope for the protocol's, or raises."""
-        if self._done or self.protocol is not None:
-            return
+    def _attribute(self, kind: str, name: str) -> list[_Scope]:
+        """Join ``kind``'s scope for ``name`` and its per-peer one, leaving the transient scope on
+        the stream's first attribution; raises (and joins nothing) when a limit is hit."""
         m = self.manager
-        joined = [m._protocol_scope(protocol)]
+        joined = [m._attributed_scope(kind, name)]
         if self.conn.peer is not None:
-            joined.append(m._protocol_peer_scope(protocol, self.conn.peer))
-        leave = [] if self._service_scopes else [self.conn._transient()]
+            joined.append(m._attributed_scope(kind, name, self.conn.peer))
+        leave = [] if self._protocol_scopes or self._service_scopes else [self.conn._transient()]
         try:
             self._move(leave, joined)
         except ResourceLimitExceededError:
             for scope in joined:
                 m._maybe_drop_named(scope)
             raise
-        self._protocol_scopes = joined
+        return joined
+
+    def set_protocol(self, protocol: str) -> None:
+        """The stream speaks ``protocol``: it leaves the transient scope for the protocol's, or raises."""
+        if self._done or self.protocol is not None:
+            return
+        self._protocol_scopes = self._attribute("protocol", protocol)
         self.protocol = protocol
 
     def set_service(self, service: str) -> None:
         """The stream belongs to ``service`` (a service calls this from its handler), or raises."""
         if self._done or self.service is not None:
             return
-        m = self.manager
-        joined = [m._service_scope(service)]
-        if self.conn.peer is not None:
-            joined.append(m._service_peer_scope(service, self.conn.peer))
-        leave = [] if self._protocol_scopes else [self.conn._transient()]
-        try:
-            self._move(leave, joined)
-        except ResourceLimitExceededError:
-            for scope in joined:
-                m._maybe_drop_named(scope)
-            raise
-        self._service_scopes = joined
+        self._service_scopes = self._attribute("service", service)
         self.service = service
 
     def done(self) -> None:
@@ -458,7 +453,7 @@ class ServiceScope(_Reserver):
         self.manager = manager
         self.name = name
         self.memory = 0
-        self._own = manager._service_scope(name)
+        self._own = manager._attributed_scope("service", name)
         self._own.refs += 1
 
     def _chain(self) -> list[_Scope]:
@@ -468,7 +463,7 @@ class ServiceScope(_Reserver):
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def _ip_of(addr: Multiaddr | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def ip_of(addr: Multiaddr | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     if addr is None:
         return None
     from libp2p.multiaddr import P_IP4, P_IP6
@@ -517,14 +512,14 @@ class ResourceManager:
             self._allowlist.append(ipaddress.ip_network(entry, strict=False))
             return
         ma = entry if isinstance(entry, Multiaddr) else Multiaddr(entry)
-        ip = _ip_of(ma)
+        ip = ip_of(ma)
         if ip is not None:
             self._allowlist.append(ipaddress.ip_network(ip))
         elif ma.peer_id is not None:
             self._allowlisted_peers.add(ma.peer_id)
 
     def is_allowlisted(self, addr: Multiaddr | None) -> bool:
-        ip = _ip_of(addr)
+        ip = ip_of(addr)
         return ip is not None and any(ip in net for net in self._allowlist)
 
     # --- admission ----------------------------------------------------------------------------------
@@ -568,24 +563,19 @@ class ResourceManager:
         if scope.refs <= 0 and not scope.memory and self._peers.get(peer) is scope:
             del self._peers[peer]
 
-    def _named_scope(self, kind: str, name: str, peer: PeerId | None, limit: ScopeLimit) -> _Scope:
+    def _attributed_scope(self, kind: str, name: str, peer: PeerId | None = None) -> _Scope:
+        """The scope of protocol or service ``name`` (``kind``), or of that and one peer."""
         key = (kind, name, peer)
         scope = self._named.get(key)
         if scope is None:
-            scope = self._named[key] = _Scope(kind, limit, f"{kind} {name}" + (f" of {peer}" if peer is not None else ""))
+            limits = self.limits
+            if kind == "protocol":
+                limit = limits.protocol_peer if peer is not None else limits.protocols.get(name, limits.protocol)
+            else:
+                limit = limits.service_peer if peer is not None else limits.services.get(name, limits.service)
+            label = f"{kind} {name}" + (f" of {peer}" if peer is not None else "")
+            scope = self._named[key] = _Scope(kind if peer is None else f"{kind}-peer", limit, label)
         return scope
-
-    def _protocol_scope(self, protocol: str) -> _Scope:
-        return self._named_scope("protocol", protocol, None, self.limits.protocols.get(protocol, self.limits.protocol))
-
-    def _protocol_peer_scope(self, protocol: str, peer: PeerId) -> _Scope:
-        return self._named_scope("protocol-peer", protocol, peer, self.limits.protocol_peer)
-
-    def _service_scope(self, service: str) -> _Scope:
-        return self._named_scope("service", service, None, self.limits.services.get(service, self.limits.service))
-
-    def _service_peer_scope(self, service: str, peer: PeerId) -> _Scope:
-        return self._named_scope("service-peer", service, peer, self.limits.service_peer)
 
     def _maybe_drop_named(self, scope: _Scope) -> None:
         if scope.refs > 0 or scope.memory or scope.streams_in or scope.streams_out:

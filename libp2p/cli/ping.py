@@ -6,16 +6,13 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import statistics
 import sys
-import time
 from typing import TYPE_CHECKING, Any
 
 from libp2p.cli import _common
 from libp2p.protocols.ping.core import PingClient
-from libp2p.protocols.ping.events import PongReceived
-from libp2p.protocols.ping.wire import PING_LENGTH, PROTOCOL_ID
+from libp2p.protocols.ping.wire import PROTOCOL_ID
 
 if TYPE_CHECKING:
     from libp2p.host.host import Host
@@ -153,17 +150,9 @@ async def _open(host: Host, peer: PeerId, timeout: float | None) -> Stream:
 
 async def _round(stream: Stream, client: PingClient, seq: int, timeout: float | None) -> float:
     """One ping and its pong over ``stream``; the round-trip time in seconds."""
-    client.send_ping(os.urandom(PING_LENGTH), time.perf_counter())
-    await stream.write(client.data_to_send())
+    from libp2p.protocols.ping.service import ping_round
+
     try:
-        async with asyncio.timeout(timeout):
-            while client.outstanding:
-                data = await stream.read(PING_LENGTH)
-                if not data:
-                    raise EOFError("the peer closed the ping stream")
-                client.receive_data(data, time.perf_counter())
+        return await ping_round(stream, client, timeout)
     except TimeoutError:
         raise _common.CliError(f"no pong for ping {seq} within {timeout:g} s") from None
-    event = client.next_event()
-    assert isinstance(event, PongReceived)
-    return event.rtt

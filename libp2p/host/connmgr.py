@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from libp2p.resources import ip_of
+
 if TYPE_CHECKING:
     from libp2p.abc import Connection
     from libp2p.identity.peer_id import PeerId
@@ -51,17 +53,6 @@ class ConnManagerConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.low_water <= self.high_water:
             raise ValueError("need 0 <= low_water <= high_water")
-
-
-def _ip(addr: Multiaddr | None) -> _IP | None:
-    if addr is None:
-        return None
-    from libp2p.multiaddr import P_IP4, P_IP6
-
-    for comp in addr.components():
-        if comp.protocol.code in (P_IP4, P_IP6) and comp.value is not None:
-            return ipaddress.ip_address(comp.value)
-    return None
 
 
 def _subnets(ip: _IP, config: ConnManagerConfig) -> list[tuple[str, int]]:
@@ -137,7 +128,7 @@ class ConnectionManager:
     # --- per-address inbound limits -------------------------------------------------------------
 
     def _counted_subnets(self, addr: Multiaddr | None) -> list[tuple[str, int]]:
-        ip = _ip(addr)
+        ip = ip_of(addr)
         if ip is None or (ip.is_loopback and not self.config.limit_loopback):
             return []
         return _subnets(ip, self.config)

@@ -219,6 +219,15 @@ class Swarm:
             entry.scope.done()
         self.connmgr.release_inbound(entry.raw.remote_addr)
 
+    def _admit_pending(self, addr: Multiaddr | None) -> ConnectionScope | None:
+        try:
+            return self._admit(Direction.INBOUND, addr)
+        except ResourceLimitExceededError as exc:
+            # The transient scope holds pending handshakes: make room there the same way.
+            if exc.scope != "transient" or not self._evict_idlest_handshake():
+                raise
+            return self._admit(Direction.INBOUND, addr)
+
     def _on_inbound(self, raw: RawConnection) -> None:
         if self.closing:
             raw.abort()
@@ -231,20 +240,11 @@ class Swarm:
         if len(self._pending_inbound) >= self.config.max_pending_inbound:
             self._evict_idlest_handshake()
         try:
-            scope = self._admit(Direction.INBOUND, raw.remote_addr)
-        except ResourceLimitExceededError as exc:
-            # The transient scope holds pending handshakes: make room there the same way.
-            if exc.scope == "transient" and self._evict_idlest_handshake():
-                try:
-                    scope = self._admit(Direction.INBOUND, raw.remote_addr)
-                except ResourceLimitExceededError:
-                    self.connmgr.release_inbound(raw.remote_addr)
-                    raw.abort()
-                    return
-            else:
-                self.connmgr.release_inbound(raw.remote_addr)
-                raw.abort()
-                return
+            scope = self._admit_pending(raw.remote_addr)
+        except ResourceLimitExceededError:
+            self.connmgr.release_inbound(raw.remote_addr)
+            raw.abort()
+            return
         entry = _Pending(raw, scope)
         self._pending_inbound[raw] = entry
         entry.task = self._spawn(self._handle_inbound(entry), f"inbound {raw.remote_addr}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from libp2p.errors import Libp2pError, LocalProtocolError
 from libp2p.muxer.options import MPLEX, YAMUX, Mplex, Yamux
@@ -34,24 +34,27 @@ _SECURITY_BY_ID: dict[str, Callable[[], SecurityOption]] = {NOISE: Noise}
 _MUXERS_BY_ID: dict[str, Callable[[], MuxerOption]] = {YAMUX: Yamux, MPLEX: Mplex}
 
 
+O = TypeVar("O")
+
+
+def _option(option: O | str, defaults: dict[str, Callable[[], O]], what: str) -> O:
+    """``option`` itself, or the default option object for a protocol id."""
+    if not isinstance(option, str):
+        return option
+    factory = defaults.get(option)
+    if factory is None:
+        raise LocalProtocolError(f"unsupported {what} {option!r}; choose from {list(defaults)}")
+    return factory()
+
+
 def security_option(option: SecurityOption | str) -> SecurityOption:
     """A security option object, or the default one for a protocol id (``"/noise"``)."""
-    if isinstance(option, str):
-        factory = _SECURITY_BY_ID.get(option)
-        if factory is None:
-            raise LocalProtocolError(f"unsupported security {option!r}; choose from {list(_SECURITY_BY_ID)}")
-        return factory()
-    return option
+    return _option(option, _SECURITY_BY_ID, "security")
 
 
 def muxer_option(option: MuxerOption | str) -> MuxerOption:
     """A muxer option object, or the default one for a protocol id (``"/yamux/1.0.0"``)."""
-    if isinstance(option, str):
-        factory = _MUXERS_BY_ID.get(option)
-        if factory is None:
-            raise LocalProtocolError(f"unsupported muxer {option!r}; choose from {list(_MUXERS_BY_ID)}")
-        return factory()
-    return option
+    return _option(option, _MUXERS_BY_ID, "muxer")
 
 
 _crypto_ready = False

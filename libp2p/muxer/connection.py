@@ -57,6 +57,9 @@ _UNREAD_HIGH_WATER = 1 << 20
 # (MaxBufferBehaviour::Block) do; a stream whose reader takes nothing for _BACKLOG_TIMEOUT seconds
 # meanwhile is reset (go-mplex's ReceiveTimeout), so one stuck reader cannot stall the connection.
 _UNREAD_LOW_WATER = _UNREAD_HIGH_WATER // 2
+# Unread bytes of a muxer without flow control are reserved in slabs of this size, so small
+# messages do not walk the scope chain each; at most one slab per stream is held unused.
+_RESERVE_SLAB = 4096
 _BACKLOG_TIMEOUT = 5.0
 # How long close() waits for the answer to an optimistic protocol proposal.
 _NEGOTIATION_TIMEOUT = 10.0
@@ -85,7 +88,7 @@ class MuxedStream:
         self.protocol: str | None = None
         #: this stream's resource scope (None when the host runs without a resource manager)
         self.scope = scope
-        self._reserved = 0  # unread bytes reserved in ``scope`` (muxers without flow control)
+        self._reserved = 0  # bytes reserved in ``scope`` for unread data (muxers without flow control)
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
         self._eof = False
@@ -128,10 +131,13 @@ class MuxedStream:
         if not conn._flow_controlled and self.scope is not None:
             # No window bounds what the peer may send: account each chunk, and stop reading the
             # socket when the connection (or the peer, or the node) has no memory left for it.
-            if self.scope.try_reserve_memory(len(data), PRIORITY_ALWAYS):
-                self._reserved += len(data)
-            else:
-                conn._backlog(self)
+            deficit = self._buffered - self._reserved
+            if deficit > 0:
+                slabs = -(-deficit // _RESERVE_SLAB) * _RESERVE_SLAB
+                if self.scope.try_reserve_memory(slabs, PRIORITY_ALWAYS):
+                    self._reserved += slabs
+                else:
+                    conn._backlog(self)
         if self._buffered > _UNREAD_HIGH_WATER:
             conn._throttle_input()
             if not conn._flow_controlled:
@@ -254,11 +260,11 @@ class MuxedStream:
                 data = first[:n]
                 self._chunks[0] = first[n:]
         self._buffered -= len(data)
-        if self._reserved:
-            released = min(self._reserved, len(data))
-            self._reserved -= released
+        if self._reserved - self._buffered > _RESERVE_SLAB:
+            keep = -(-self._buffered // _RESERVE_SLAB) * _RESERVE_SLAB
             assert self.scope is not None
-            self.scope.release_memory(released)
+            self.scope.release_memory(self._reserved - keep)
+            self._reserved = keep
         self.conn._consumed(self.stream_id, len(data))
         if self._backlogged:
             self._progress_at = self.conn._loop.time()
@@ -391,6 +397,8 @@ class MuxedConnection:
         self._flush_scheduled = False
         self._input_throttled = False
         self._flow_controlled: bool = getattr(session, "flow_control", True)
+        # What a new stream may buffer before its first window update (0: no flow control).
+        self._initial_window: int = getattr(session, "initial_window", 0)
         self._backlogged: set[MuxedStream] = set()
         self._backlog_timer: asyncio.TimerHandle | None = None
         self._timer = CoreTimer(self._on_timer, _clock)
@@ -537,7 +545,7 @@ class MuxedConnection:
         if self.scope is None:
             return None
         scope = self.scope.open_stream(direction)
-        window: int = getattr(self.session, "initial_window", 0)
+        window = self._initial_window
         if window:
             try:
                 scope.reserve_memory(window, PRIORITY_HIGH)

@@ -99,6 +99,17 @@ class RawConnection(asyncio.BufferedProtocol):
             self.transport.pause_reading()
         self._wake_reader()
 
+    def feed(self, data: bytes | memoryview) -> None:
+        """Deliver ``data`` as the loop would: through ``get_buffer``/``buffer_updated`` (for
+        transports that move bytes in-process: memory pipes, relayed streams)."""
+        view = memoryview(data)
+        while view:
+            buf = self.get_buffer(len(view))
+            n = min(len(buf), len(view))
+            buf[:n] = view[:n]
+            self.buffer_updated(n)
+            view = view[n:]
+
     def eof_received(self) -> bool | None:
         self._eof = True
         self._wake_reader()

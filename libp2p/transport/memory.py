@@ -83,13 +83,7 @@ class _Pipe(asyncio.Transport):
         while self._queue and not peer._reading_paused:
             chunk = self._queue.popleft()
             self._queued -= len(chunk)
-            view = memoryview(chunk)
-            while view:
-                buf = proto.get_buffer(len(view))
-                n = min(len(buf), len(view))
-                buf[:n] = view[:n]
-                proto.buffer_updated(n)
-                view = view[n:]
+            proto.feed(chunk)
         if self._write_paused and self._queued <= _HIGH_WATER // 4:
             self._write_paused = False
             self._protocol.resume_writing()

@@ -60,13 +60,7 @@ class _StreamPipe(asyncio.Transport):
                 if not data:
                     proto.eof_received()
                     return
-                view = memoryview(data)
-                while view:
-                    buf = proto.get_buffer(len(view))
-                    n = min(len(buf), len(view))
-                    buf[:n] = view[:n]
-                    proto.buffer_updated(n)
-                    view = view[n:]
+                proto.feed(data)
         except asyncio.CancelledError:
             raise
         except (Libp2pError, OSError, EOFError) as exc:
@@ -151,8 +145,9 @@ class _StreamPipe(asyncio.Transport):
         if self._lost:
             return
         self._queue.clear()
-        asyncio.ensure_future(self._stream.reset())
         self._connection_lost(None)
+        # Held by the pipe until it is done (a stream reset sends one frame and returns).
+        self._reset_task: asyncio.Task[None] | None = asyncio.ensure_future(self._stream.reset())
 
     def _connection_lost(self, exc: Exception | None) -> None:
         if self._lost:

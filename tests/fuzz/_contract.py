@@ -19,16 +19,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from libp2p import _pure
-from libp2p.errors import Libp2pError
+from fuzz._common import TWINS, outcome, same, trace
 
-try:
-    from libp2p import _native
-except ImportError:
-    _native = None  # type: ignore[assignment]
-
-TWINS: tuple[ModuleType, ...] = (_pure,) if _native is None else (_pure, _native)
-needs_native = pytest.mark.skipif(_native is None, reason="libp2p._native is not built")
+needs_native = pytest.mark.skipif(len(TWINS) == 1, reason="libp2p._native is not built")
 
 # Modest example counts: the folder runs twice in CI (compiled and LIBP2P_NO_EXTENSIONS=1);
 # the long runs are the atheris targets in fuzz/.
@@ -38,30 +31,7 @@ FUZZ_SLOW = settings(max_examples=60, deadline=None, suppress_health_check=[Heal
 HUGE_LENGTHS = (2**31 - 1, 2**32, 2**32 + 1, 2**40, 2**62, 2**63 - 1)
 
 
-def outcome(fn: Callable[..., Any], *args: Any) -> tuple[str, Any]:
-    """``("ok", value)`` or ``("err", error type)``; any other exception propagates."""
-    try:
-        return ("ok", fn(*args))
-    except Libp2pError as exc:
-        return ("err", type(exc))
 
-
-def same(fn: Callable[[ModuleType], Any]) -> tuple[str, Any]:
-    """``outcome(fn, twin)`` for every twin, which must agree; returns the pure twin's."""
-    results = [outcome(fn, twin) for twin in TWINS]
-    for other in results[1:]:
-        assert other == results[0], f"twins differ: pure {results[0]!r}, native {other!r}"
-    return results[0]
-
-
-def trace(step: Callable[[list[Any]], None]) -> tuple[list[Any], Any]:
-    """Run ``step(out)``: what it appended and the type of the typed error that stopped it."""
-    out: list[Any] = []
-    try:
-        step(out)
-    except Libp2pError as exc:
-        return out, type(exc)
-    return out, None
 
 
 def split(data: bytes, cuts: list[int]) -> Iterator[bytes]:

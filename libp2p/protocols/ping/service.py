@@ -18,7 +18,23 @@ if TYPE_CHECKING:
     from libp2p.identity.peer_id import PeerId
     from libp2p.abc import Stream
 
-__all__ = ["PingService"]
+__all__ = ["PingService", "ping_round"]
+
+
+async def ping_round(stream: Stream, client: PingClient, timeout: float | None) -> float:
+    """One ping and its pong over ``stream`` (``TimeoutError`` after ``timeout`` s); the round-trip
+    time in seconds, on ``perf_counter`` (uvloop's loop clock has millisecond steps)."""
+    client.send_ping(os.urandom(PING_LENGTH), time.perf_counter())
+    await stream.write(client.data_to_send())
+    async with asyncio.timeout(timeout):
+        while client.outstanding:
+            data = await stream.read(PING_LENGTH)
+            if not data:
+                raise EOFError("the peer closed the ping stream")
+            client.receive_data(data, time.perf_counter())
+    event = client.next_event()
+    assert isinstance(event, PongReceived)
+    return event.rtt
 
 
 class PingService(Service):
@@ -67,17 +83,7 @@ class PingService(Service):
         rtts: list[float] = []
         try:
             for _ in range(count):
-                client.send_ping(os.urandom(PING_LENGTH), time.perf_counter())
-                await stream.write(client.data_to_send())
-                async with asyncio.timeout(timeout):
-                    while client.outstanding:
-                        data = await stream.read(PING_LENGTH)
-                        if not data:
-                            raise EOFError("the peer closed the ping stream")
-                        client.receive_data(data, time.perf_counter())
-                event = client.next_event()
-                assert isinstance(event, PongReceived)
-                rtts.append(event.rtt)
+                rtts.append(await ping_round(stream, client, timeout))
         except BaseException:
             await stream.reset()
             raise
