@@ -58,7 +58,7 @@ async def _connect_all(addr: str, n: int, batch: int = 50) -> list[object]:
 
 
 async def _run(args: argparse.Namespace) -> dict[str, object]:
-    server_cmd = [args.server, "serve", "--listen", "/ip4/127.0.0.1/tcp/0"]
+    server_cmd = [args.server, "serve", "--listen", "/ip4/127.0.0.1/tcp/0", *args.server_arg]
     proc = subprocess.Popen(server_cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None
@@ -76,6 +76,7 @@ async def _run(args: argparse.Namespace) -> dict[str, object]:
             "conns": args.conns,
             "cycles": args.cycles,
             "server": args.server,
+            "server_args": args.server_arg,
             "implementation_env": "python" if os.environ.get("LIBP2P_NO_EXTENSIONS") else "default",
             "rss_base_kib": base,
             "rss_connected_kib": connected,
@@ -100,6 +101,8 @@ def main() -> int:
     p.add_argument("--conns", type=int, default=300)
     p.add_argument("--cycles", type=int, default=2)
     p.add_argument("--server", default=shutil.which("libp2p", path=str(Path(sys.executable).parent)) or "libp2p")
+    p.add_argument("--server-arg", action="append", default=[], metavar="ARG",
+                   help="extra argument for `serve` (repeatable), e.g. --server-arg=--forget-peers-after=1")
     args = p.parse_args()
     print(json.dumps(asyncio.run(_run(args))))
     return 0

@@ -155,7 +155,7 @@ class ResourceLimits:
                 memory=n(64 * _MIB, 128 * _MIB), conns_inbound=8, conns_outbound=8, conns=8,
                 streams_inbound=256, streams_outbound=512, streams=512, fd=8,
             ),
-            conn=ScopeLimit(memory=64 * _MIB, conns_inbound=1, conns_outbound=1, conns=1, fd=1),
+            conn=ScopeLimit(memory=32 * _MIB, conns_inbound=1, conns_outbound=1, conns=1, fd=1),
             stream=ScopeLimit(memory=16 * _MIB, streams_inbound=1, streams_outbound=1, streams=1),
             protocol=ScopeLimit(streams_inbound=n(512, 256), streams_outbound=n(2048, 1024), streams=n(2048, 1024)),
             protocol_peer=ScopeLimit(streams_inbound=128, streams_outbound=256, streams=256),

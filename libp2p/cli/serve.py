@@ -43,6 +43,9 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--dht-protocol", type=dht_cli.protocol_id, default=PROTOCOL_ID, metavar="PROTOCOL",
                    help=f"with --dht: the DHT's protocol ID (default: {PROTOCOL_ID}; a network of its own uses "
                    "<prefix>/kad/1.0.0)")
+    p.add_argument("--forget-peers-after", type=float, default=60.0, metavar="SECONDS",
+                   help="forget a disconnected peer's key, protocols and agent after this long (default: 60, "
+                   "as go-libp2p); its addresses stay until their TTLs run out")
     p.set_defaults(run=run)
 
 
@@ -52,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _serve(args: argparse.Namespace) -> int:
     from libp2p.errors import Libp2pError
+    from libp2p.host.host import HostConfig
     from libp2p.node import new_host
     from libp2p.protocols.echo import EchoService
     from libp2p.protocols.perf.service import PerfService
@@ -68,7 +72,8 @@ async def _serve(args: argparse.Namespace) -> int:
         dht = KadDHT(args.dht, validator=dht_cli.make_validator(args.permissive), protocol_id=args.dht_protocol)
         services.append(dht)
     try:
-        host = new_host(listen_addrs=listen, services=services, **_common.host_options(args))
+        config = HostConfig(forget_peers_after=args.forget_peers_after)
+        host = new_host(listen_addrs=listen, services=services, config=config, **_common.host_options(args))
     except (Libp2pError, ValueError) as exc:
         raise _common.CliError(str(exc), 2) from None
     stop = _common.stop_event()

@@ -27,6 +27,7 @@ from libp2p.host.events import (
     PeerConnected,
     PeerDisconnected,
 )
+from libp2p.host.pstoremanager import PeerstoreManager
 from libp2p.host.swarm import NoAddressesError, Swarm
 from libp2p.host.upgrader import MPLEX, NOISE, YAMUX, Upgrader
 from libp2p.identity.peer_id import PeerId
@@ -69,6 +70,8 @@ class HostConfig:
     optimistic_negotiation: bool = True
     agent_version: str = AGENT_VERSION
     protocol_version: str = PROTOCOL_VERSION
+    # A peer disconnected this long loses its key, protocols and agent in the peerstore (go: 1 min).
+    forget_peers_after: float = 60.0
 
 
 class Host:
@@ -94,6 +97,10 @@ class Host:
         self.config = config or HostConfig()
         self.peerstore = Peerstore()
         self.peerstore.add_public_key(self.peer_id, key.public_key)
+        #: forgets departed peers (``HostConfig.forget_peers_after``)
+        self.peerstore_manager = PeerstoreManager(
+            self.peerstore, lambda peer: bool(self.swarm.connections(peer)), self.config.forget_peers_after
+        )
         #: the host's event stream (``subscribe`` a callback, or ``async for`` over ``stream()``)
         self.events = EventBus()
         #: admits connections and streams; ``resources.refusals`` counts what it refused
@@ -140,6 +147,7 @@ class Host:
         if self._started:
             return
         self._started = True
+        self.spawn(self.peerstore_manager.run(), "peerstore manager")
         try:
             for service in list(self._services.values()):
                 await self._start_service(service)
@@ -280,6 +288,7 @@ class Host:
         first = len(self.swarm.connections(peer)) == 1
         self.events.emit(ConnectionOpened(conn))
         if first:
+            self.peerstore_manager.connected(peer)
             self.events.emit(PeerConnected(peer))
 
     def _connection_closed(self, conn: Connection) -> None:
@@ -287,6 +296,7 @@ class Host:
         self.events.emit(ConnectionClosed(conn))
         if not self.swarm.connections(peer):
             self.peerstore.update_addrs(peer, CONNECTED_ADDR_TTL, RECENTLY_CONNECTED_ADDR_TTL)
+            self.peerstore_manager.disconnected(peer)
             self.events.emit(PeerDisconnected(peer))
 
     async def _close_connection(self, conn: Connection) -> None:

@@ -89,6 +89,7 @@ class MuxedStream:
         #: this stream's resource scope (None when the host runs without a resource manager)
         self.scope = scope
         self._reserved = 0  # bytes reserved in ``scope`` for unread data (muxers without flow control)
+        self._scope_held = False  # reset by the remote, still counted until its handler lets go
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
         self._eof = False
@@ -155,6 +156,13 @@ class MuxedStream:
         if self.scope is not None:
             self.scope.done()
             self._reserved = 0
+
+    def _let_go(self) -> None:
+        """Whoever handles this stream is done with it (it called ``close`` or ``reset``)."""
+        if self._scope_held:
+            self._scope_held = False
+            self.conn._held.discard(self)
+            self._release()
 
     def _set_reset(self, exc: BaseException) -> None:
         if self._reset is None:
@@ -323,6 +331,7 @@ class MuxedStream:
         before its negotiation reads them (see interop/js/README.md).
         """
         if self._write_closed or self._reset is not None:
+            self._let_go()
             return
         if self._pending_negotiation is not None or self._negotiated is not None:
             try:
@@ -337,6 +346,7 @@ class MuxedStream:
     async def reset(self) -> None:
         """Abort both directions."""
         if self._reset is not None:
+            self._let_go()
             return
         self._set_reset(StreamResetError("stream reset locally"))
         self.conn._reset_stream(self.stream_id)
@@ -391,6 +401,9 @@ class MuxedConnection:
         self._refused_streams = 0
         self._started = False
         self._streams: dict[int, MuxedStream] = {}
+        # Inbound streams the remote reset before their handler let go of them: they still count
+        # against the stream limits, or SYN|RST floods would spawn handlers without bound.
+        self._held: set[MuxedStream] = set()
         self._closed = False
         self._close_reason: BaseException | None = None
         self._closed_event = asyncio.Event()
@@ -514,7 +527,10 @@ class MuxedConnection:
                 stream = streams.pop(event.stream_id, None)
                 if stream is not None:
                     stream._set_reset(StreamResetError("stream reset by the remote" if event.remote else "stream reset"))
-                    stream._release()
+                    if stream.outbound or stream.scope is None:
+                        stream._release()
+                    else:
+                        self._hold(stream)
             elif isinstance(event, PingAcknowledged):
                 waiter = self._ping_waiters.pop(event.opaque, None)
                 if waiter is not None and not waiter.done():
@@ -531,6 +547,14 @@ class MuxedConnection:
                     log.debug("%r: session closed (code %d, remote=%s): %s", self, event.error_code, event.remote, event.reason)
                 # The socket is closed by the _flush that follows, after the core's GoAway.
                 self._shutdown(reason)
+
+    def _hold(self, stream: MuxedStream) -> None:
+        """Keep a reset inbound stream's count (not its memory) until its handler lets go."""
+        assert stream.scope is not None
+        stream.scope.release_memory(stream.scope.memory)
+        stream._reserved = 0
+        stream._scope_held = True
+        self._held.add(stream)
 
     def _maybe_forget(self, stream: MuxedStream) -> None:
         if stream._eof and stream._write_closed:
@@ -772,6 +796,10 @@ class MuxedConnection:
             stream._set_reset(StreamResetError(f"connection closed: {reason}"))
             stream._release()
         self._streams.clear()
+        for stream in self._held:
+            stream._scope_held = False
+            stream._release()
+        self._held.clear()
         for waiter in self._ping_waiters.values():
             if not waiter.done():
                 waiter.set_exception(ConnectionClosedError("connection closed"))

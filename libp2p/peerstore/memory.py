@@ -208,4 +208,35 @@ class Peerstore:
         return data.metadata.get(key) if data is not None else None
 
     def remove_peer(self, peer_id: PeerId) -> None:
+        """Drop everything known about ``peer_id``, addresses included."""
         self._peers.pop(peer_id, None)
+
+    def forget(self, peer_id: PeerId) -> None:
+        """Drop a departed peer's key, protocols, agent and metadata (go's ``RemovePeer``); its
+        addresses and signed record stay until their TTLs run out."""
+        data = self._peers.get(peer_id)
+        if data is None:
+            return
+        data.public_key = None
+        data.protocols = set()
+        data.agent_version = data.protocol_version = None
+        data.metadata = {}
+        if not data.addrs:
+            del self._peers[peer_id]
+
+    def prune(self) -> int:
+        """Drop expired addresses, and peers with nothing left; returns how many peers went."""
+        now = self._clock()
+        empty = []
+        for peer_id, data in self._peers.items():
+            expired = [a for a, (exp, _) in data.addrs.items() if exp <= now]
+            for addr in expired:
+                del data.addrs[addr]
+            if not data.addrs:
+                data.signed_record = None  # a record is about addresses; none are left
+                if data.public_key is None and not data.protocols and data.agent_version is None \
+                        and not data.metadata:
+                    empty.append(peer_id)
+        for peer_id in empty:
+            del self._peers[peer_id]
+        return len(empty)

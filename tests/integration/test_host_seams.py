@@ -232,6 +232,38 @@ async def test_stream_windows_are_reserved_and_released() -> None:
         assert b.resources.peer_usage(a.peer_id)["memory"] == 0
 
 
+async def test_a_stream_reset_by_the_remote_counts_until_its_handler_lets_go() -> None:
+    """A reset inbound stream keeps its place in the stream limits while its handler still holds
+    it: otherwise SYN|RST floods spawn handlers that no limit counts."""
+    seen_reset = asyncio.Event()
+    release = asyncio.Event()
+
+    async def holder(stream: Any) -> None:
+        try:
+            while await stream.read():
+                pass
+        except Exception:
+            seen_reset.set()
+            await release.wait()
+            raise
+
+    async with asyncio.timeout(TIMEOUT), new_host(listen_addrs=[LOOPBACK]) as a, \
+            new_host(muxers=["/yamux/1.0.0"]) as b:
+        a.set_stream_handler("/test/hold/1.0.0", holder)
+        await b.connect(a.full_addrs()[0])
+        await identify_of(b).identify(a.peer_id)
+        await eventually(lambda: a.resources.peer_usage(b.peer_id)["streams_inbound"] == 0)
+        stream = await b.new_stream(a.peer_id, ["/test/hold/1.0.0"])
+        await stream.write(b"x")
+        await eventually(lambda: a.resources.peer_usage(b.peer_id)["streams_inbound"] == 1)
+        await stream.reset()
+        await seen_reset.wait()
+        assert a.resources.peer_usage(b.peer_id)["streams_inbound"] == 1
+        assert a.resources.peer_usage(b.peer_id)["memory"] == 0  # its window is given back at once
+        release.set()
+        await eventually(lambda: a.resources.peer_usage(b.peer_id)["streams_inbound"] == 0)
+
+
 async def test_connection_memory_limit_refuses_streams() -> None:
     """A connection whose memory is spent gets its new inbound streams reset; the old ones work.
     (A new stream reserves its window at high priority: up to 80% of the 4-window limit.)"""
