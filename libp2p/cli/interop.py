@@ -19,7 +19,7 @@ as go-libp2p's and rust-libp2p's test apps, see ``interop/go/README.md``):
         ping_rtt: 0.599
         unit: ms
 
-Supported: transport ``tcp``, security ``noise``, muxer ``yamux`` or ``mplex``; anything else exits 1.
+Supported: transport ``tcp``, security ``noise`` or ``tls``, muxer ``yamux`` or ``mplex``; anything else exits 1.
 The listener waits for the test timeout or SIGTERM/SIGINT (exit 0). Handshake plus one RTT is the time
 from the start of the dial (TCP + multistream + Noise + muxer) to the first pong; the ping RTT is that
 ping's round trip on its own (its stream is opened optimistically, so the proposal shares the flight).
