@@ -19,8 +19,8 @@ class QuicConfig:
     ``max_stream_buffer``: unread bytes one stream may hold before it is reset (aioquic grows
     receive windows as data arrives, not as it is read; go-libp2p's stream window is 10 MiB).
     ``write_high_water``: unacknowledged bytes a stream may queue before ``write`` waits.
-    ``max_pending_handshakes``: inbound handshakes in progress per socket before new Initial
-    packets are dropped.
+    ``max_pending_handshakes``: inbound handshakes in progress per socket; beyond it the oldest
+    is dropped for the newcomer.
     """
 
     handshake_timeout: float = 10.0

@@ -75,6 +75,7 @@ class QuicStream:
         self._write_waiter: asyncio.Future[None] | None = None
         self._pushback = b""
         self._pending_negotiation: MultistreamDialer | None = None
+        self._negotiated: asyncio.Future[None] | None = None  # set while a read takes the answer
         self._released = False
 
     @property
@@ -139,6 +140,7 @@ class QuicStream:
 
     async def _finish_negotiation(self, dialer: MultistreamDialer) -> None:
         self._pending_negotiation = None
+        done = self._negotiated = asyncio.get_running_loop().create_future()
         try:
             async with asyncio.timeout(_NEGOTIATION_TIMEOUT):
                 while not dialer.finished:
@@ -148,15 +150,28 @@ class QuicStream:
                     dialer.receive_data(data)
             if not isinstance(dialer.next_event(), ProtocolAgreed):
                 raise ProtocolNotSupportedError(f"the remote refused {list(dialer.protocols)}")
-        except BaseException:
+        except BaseException as exc:
+            done.set_exception(exc if isinstance(exc, Exception) else ProtocolNotSupportedError("negotiation cancelled"))
+            done.exception()  # retrieved: whoever waits re-raises it
             await self.reset()
             raise
+        finally:
+            self._negotiated = None
         self.unread(dialer.unused_data())
+        done.set_result(None)
+
+    async def _negotiation_settled(self) -> None:
+        """Wait until an optimistic proposal was answered (reading the answer if nobody else is)."""
+        dialer = self._pending_negotiation
+        if dialer is not None:
+            await self._finish_negotiation(dialer)
+        elif self._negotiated is not None:
+            await asyncio.shield(self._negotiated)
 
     async def read(self, n: int = -1) -> bytes:
         """Up to ``n`` bytes (all buffered when ``n`` < 0); ``b""`` at end of stream."""
-        if self._pending_negotiation is not None:
-            await self._finish_negotiation(self._pending_negotiation)
+        if self._pending_negotiation is not None or self._negotiated is not None:
+            await self._negotiation_settled()
         return await self._read_data(n)
 
     async def _read_data(self, n: int) -> bytes:
@@ -241,8 +256,8 @@ class QuicStream:
         if self._write_closed or self._reset is not None:
             self._conn._maybe_forget(self)
             return
-        if self._pending_negotiation is not None:
-            await self._finish_negotiation(self._pending_negotiation)
+        if self._pending_negotiation is not None or self._negotiated is not None:
+            await self._negotiation_settled()
         self._write_closed = True
         if not self._send_stopped:
             self._conn._send(self.stream_id, b"", end_stream=True)

@@ -81,8 +81,8 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         self.local_multiaddr: Multiaddr | None = None
         self.family = socket.AF_INET
         self.closed = asyncio.get_running_loop().create_future()
-        #: Initial packets dropped because too many handshakes were in progress
-        self.dropped_initials = 0
+        #: pending inbound handshakes dropped to make room for newer ones
+        self.evicted_handshakes = 0
 
     # --- asyncio ------------------------------------------------------------------------------
 
@@ -116,8 +116,13 @@ class QuicEndpoint(asyncio.DatagramProtocol):
             ):
                 return  # not for a connection we know, and not a new QUIC v1 connection
             if len(self._handshaking) >= self._owner.config.max_pending_handshakes:
-                self.dropped_initials += 1
-                return
+                # As the swarm does for TCP: the newcomer gets in, the oldest pending one goes,
+                # so a flood of Initials that never finish cannot lock out a real client.
+                oldest = min(self._handshaking, key=lambda c: c.opened_at)
+                self._handshaking.discard(oldest)
+                self.evicted_handshakes += 1
+                oldest.failure = QuicHandshakeError("dropped for a newer handshake (too many pending)")
+                oldest.abort()
             conn = self._owner._new_conn(self, addr, is_client=False, original_dcid=header.destination_cid)
             self._handshaking.add(conn)
             self.route(header.destination_cid, conn)
