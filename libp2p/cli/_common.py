@@ -119,11 +119,30 @@ def host_options(args: argparse.Namespace) -> dict[str, Any]:
     """``new_host`` keyword arguments from the shared options."""
     muxers = args.muxer or ["yamux", "mplex"]
     security = args.security or ["noise"]
-    return {
+    options: dict[str, Any] = {
         "key": load_key(args.key),
         "muxers": [MUXERS[m] for m in dict.fromkeys(muxers)],
         "security": [SECURITY[s] for s in dict.fromkeys(security)],
     }
+    transports = _transports(args)
+    if transports is not None:
+        options["transports"] = transports
+    return options
+
+
+def _transports(args: argparse.Namespace) -> list[Any] | None:
+    """TCP plus QUIC when an address on the command line is ``/quic-v1`` (aioquic takes ~0.15 s
+    to import, so commands that never touch QUIC do not load it); None: the default (TCP)."""
+    values = [v for value in vars(args).values() for v in (value if isinstance(value, list) else [value])]
+    if not any(isinstance(v, str) and "/quic-v1" in v for v in values):
+        return None
+    try:
+        from libp2p.transport.quic import QuicTransport
+    except ImportError:
+        raise CliError("QUIC needs aioquic: pip install 'aiolibp2p[quic]'", 2) from None
+    from libp2p.transport.tcp import TcpTransport
+
+    return [TcpTransport(), QuicTransport()]
 
 
 def parse_peer_addr(text: str) -> PeerInfo:

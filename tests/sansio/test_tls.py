@@ -250,3 +250,16 @@ def test_certificate_lifetime_is_go_libp2p_s() -> None:
     certificate, _ = generate_certificate(generate_key_pair(), NOW)
     assert certificate.not_valid_before_utc < NOW
     assert certificate.not_valid_after_utc - NOW > dt.timedelta(days=365 * 99)
+
+
+def test_application_data_behind_the_finished_is_not_counted_as_handshake() -> None:
+    """The read that completes the server's handshake may carry much data after the client's Finished."""
+    client = TLSHandshake(True, generate_key_pair(), remote_peer_id=None, muxers=(YAMUX,), now=NOW)
+    server = TLSHandshake(False, generate_key_pair(), remote_peer_id=None, muxers=(YAMUX,), now=NOW)
+    server.receive_data(client.data_to_send())
+    client.receive_data(server.data_to_send())
+    assert client.complete
+    payload = b"u" * 200_000
+    server.receive_data(client.data_to_send() + client.session().encrypt(payload))
+    assert server.complete
+    assert b"".join(server.pending_plaintext) == payload

@@ -217,11 +217,13 @@ class TLSHandshake:
         if self.complete:
             raise TLSError("handshake already complete")
         self._received += len(data)
-        if self._received > self.config.max_handshake_bytes:
-            raise TLSHandshakeError(f"TLS handshake exceeded {self.config.max_handshake_bytes} bytes")
         if data:
             self._conn.bio_write(bytes(data))
         self._step()
+        # Checked after the step: the read that completes the handshake may carry any amount of
+        # application data behind the peer's Finished (it stays in the record layer).
+        if not self.complete and self._received > self.config.max_handshake_bytes:
+            raise TLSHandshakeError(f"TLS handshake exceeded {self.config.max_handshake_bytes} bytes")
 
     def data_to_send(self) -> bytes:
         return _drain_bio(self._conn)
