@@ -101,13 +101,13 @@ fn record(map: &MuxerMap, peer: PeerId, ep: &ConnectedPoint, name: &'static str)
     map.lock().unwrap().insert((peer, ep.get_remote_address().clone()), name);
 }
 
-/// TCP + Noise + the muxers in preference order (one or two).
-fn build_transport(key: &Keypair, muxers: &[Muxer], map: MuxerMap) -> Result<Boxed<(PeerId, StreamMuxerBox)>, String> {
-    let noise = noise::Config::new(key).map_err(|e| format!("noise: {e}"))?;
-    let base =
-        tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)).upgrade(Version::V1Lazy).authenticate(noise);
-    let timeout = Duration::from_secs(20);
-    let t = match muxers {
+/// The authenticated TCP transport `$base` with the muxers in preference order (one or two).
+macro_rules! muxed {
+    ($base:expr, $muxers:expr, $map:expr, $timeout:expr) => {{
+        let base = $base;
+        let map = $map;
+        let timeout = $timeout;
+        match $muxers {
         [Muxer::Yamux] => base
             .multiplex(yamux_config())
             .timeout(timeout)
@@ -143,8 +143,28 @@ fn build_transport(key: &Keypair, muxers: &[Muxer], map: MuxerMap) -> Result<Box
             })
             .boxed(),
         _ => return Err(format!("unsupported muxer list {muxers:?}")),
+        }
+    }};
+}
+
+/// TCP + Noise (or TLS when `USE_TLS`) + the muxers in preference order (one or two), and QUIC v1.
+fn build_transport(key: &Keypair, muxers: &[Muxer], map: MuxerMap) -> Result<Boxed<(PeerId, StreamMuxerBox)>, String> {
+    let tcp = || tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)).upgrade(Version::V1Lazy);
+    let timeout = Duration::from_secs(20);
+    let t = if USE_TLS.load(Ordering::Relaxed) {
+        let tls = tls::Config::new(key).map_err(|e| format!("tls: {e}"))?;
+        muxed!(tcp().authenticate(tls), muxers, map, timeout)
+    } else {
+        let noise = noise::Config::new(key).map_err(|e| format!("noise: {e}"))?;
+        muxed!(tcp().authenticate(noise), muxers, map, timeout)
     };
-    Ok(t)
+    let quic = quic::tokio::Transport::new(quic::Config::new(key)).map(|(p, c), _| (p, StreamMuxerBox::new(c)));
+    Ok(t.or_transport(quic)
+        .map(|either, _| match either {
+            Either::Left(out) => out,
+            Either::Right(out) => out,
+        })
+        .boxed())
 }
 
 // ------------------------------------------------------------------ behaviour
