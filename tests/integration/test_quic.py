@@ -287,3 +287,29 @@ def test_config_bounds() -> None:
         QuicConfig(idle_timeout=10, keep_alive=20)
     with pytest.raises(ValueError):
         QuicConfig(max_pending_handshakes=0)
+
+
+async def test_garbage_datagrams_do_not_disturb_the_listener() -> None:
+    import random
+
+    rng = random.Random(13)
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(TIMEOUT), \
+            new_host(listen_addrs=[QUIC], transports=[QuicTransport()], services=[EchoService()]) as a:
+        port = int(a.addrs[0].value_for_protocol("udp") or 0)
+        sender, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+        try:
+            initial = _initial_datagram(port)
+            for i in range(300):
+                if i % 3 == 0:  # a real Initial with bytes flipped past its header
+                    data = bytearray(initial)
+                    for _ in range(8):
+                        data[rng.randrange(30, len(data))] ^= 0xFF
+                    sender.sendto(bytes(data), ("127.0.0.1", port))
+                else:
+                    sender.sendto(rng.randbytes(rng.randrange(1, 1500)), ("127.0.0.1", port))
+        finally:
+            sender.close()
+        async with new_host(transports=[QuicTransport()]) as good:
+            await good.connect(a.full_addrs()[0])
+            assert await _echo(good, a.peer_id, b"fine") == b"fine"

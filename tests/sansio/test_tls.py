@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from libp2p.errors import PeerIdMismatchError as AnyPeerIdMismatchError
 from libp2p.errors import RemoteProtocolError
@@ -39,6 +41,7 @@ from tests.conftest import load_vector
 from tests.security import tls_certs
 
 NOW = tls_certs.NOW
+CLIENT_KEY, SERVER_KEY = generate_key_pair(), generate_key_pair()
 YAMUX, MPLEX = "/yamux/1.0.0", "/mplex/6.7.0"
 
 # --- certificate ----------------------------------------------------------------------------------
@@ -263,3 +266,30 @@ def test_application_data_behind_the_finished_is_not_counted_as_handshake() -> N
     server.receive_data(client.data_to_send() + client.session().encrypt(payload))
     assert server.complete
     assert b"".join(server.pending_plaintext) == payload
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=3000))
+def test_garbage_into_the_server_is_a_typed_error_or_waits(data: bytes) -> None:
+    server = TLSHandshake(False, SERVER_KEY, remote_peer_id=None, muxers=(YAMUX,), now=NOW)
+    try:
+        server.receive_data(data)
+    except TLSHandshakeError:
+        return
+    assert not server.complete
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(min_value=0, max_value=2000), st.binary(min_size=1, max_size=64))
+def test_corrupted_server_flight_is_a_typed_error(offset: int, junk: bytes) -> None:
+    client = TLSHandshake(True, CLIENT_KEY, remote_peer_id=None, muxers=(YAMUX,), now=NOW)
+    server = TLSHandshake(False, SERVER_KEY, remote_peer_id=None, muxers=(YAMUX,), now=NOW)
+    server.receive_data(client.data_to_send())
+    flight = bytearray(server.data_to_send())
+    at = offset % len(flight)
+    flight[at : at + len(junk)] = bytes(b ^ 0x5A for b in junk)
+    try:
+        client.receive_data(bytes(flight))
+    except TLSHandshakeError:
+        return
+    assert not client.complete  # a corrupted record length: still waiting, never authenticated
