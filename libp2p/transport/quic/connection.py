@@ -49,6 +49,9 @@ _RESET_CODE = 0
 _CLOSE_CODE = 0
 _RESERVE_SLAB = 64 * 1024
 _NEGOTIATION_TIMEOUT = 10.0
+# How long a connection closed by the peer (or by an error) keeps its connection IDs routed, so
+# late packets reach aioquic's draining state instead of looking like new connections.
+_DRAIN_SECONDS = 1.0
 
 
 class QuicHandshakeError(TLSHandshakeError):
@@ -404,6 +407,9 @@ class QuicConn:
             self._quic.close(error_code=_CLOSE_CODE, reason_phrase="closed")
             self.transmit()
             self._shutdown(ConnectionClosedError("closed locally"))
+            # Our CONNECTION_CLOSE is out: no draining period to wait for, so a dial socket
+            # closes with its last connection now rather than after the host is gone.
+            self._endpoint.forget(self)
 
     async def wait_closed(self) -> None:
         await self._closed_event.wait()
@@ -577,7 +583,10 @@ class QuicConn:
         self._closed_event.set()
         # aioquic still has a draining period to send the CONNECTION_CLOSE; the endpoint forgets
         # us when its timer runs out.
-        self._loop.call_later(3 * 0.1 + 1.0, self._endpoint.forget, self)
+        if self._endpoint.accepting:
+            self._loop.call_later(_DRAIN_SECONDS, self._endpoint.forget, self)
+        else:
+            self._endpoint.forget(self)  # a dial-only socket closes with its last connection
         if self._started:
             self._on_closed(self)
         if self.scope is not None:

@@ -141,6 +141,8 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         self._routes.pop(cid, None)
 
     def forget(self, conn: QuicConn) -> None:
+        if conn not in self._conns:
+            return
         for cid in [c for c, owner in self._routes.items() if owner is conn]:
             del self._routes[cid]
         self._conns.discard(conn)
@@ -153,6 +155,11 @@ class QuicEndpoint(asyncio.DatagramProtocol):
 
     def multiaddr_of(self, addr: tuple[Any, ...]) -> Multiaddr:
         return _multiaddr(str(addr[0]), int(addr[1]))
+
+    @property
+    def accepting(self) -> bool:
+        """A listening socket (else one opened for dials only)."""
+        return self._accept is not None
 
     @property
     def connections(self) -> int:
