@@ -19,10 +19,11 @@ use libp2p::{
     identify,
     identity::Keypair,
     multiaddr::Protocol,
-    noise, ping,
+    noise, ping, quic,
     swarm::{behaviour::toggle::Toggle, dial_opts::DialOpts, ConnectionId, NetworkBehaviour, SwarmEvent},
-    tcp, yamux, Multiaddr, PeerId, Stream, StreamProtocol, Swarm,
+    tcp, tls, yamux, Multiaddr, PeerId, Stream, StreamProtocol, Swarm,
 };
+use std::sync::atomic::{AtomicBool, Ordering};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
@@ -32,6 +33,8 @@ use crate::{dht, inbound};
 pub const YAMUX: &str = "/yamux/1.0.0";
 pub const MPLEX: &str = "/mplex/6.7.0";
 pub const NOISE: &str = "/noise";
+/// TCP connections use TLS instead of Noise (transport-interop `security=tls`); QUIC is always on.
+pub static USE_TLS: AtomicBool = AtomicBool::new(false);
 pub const ECHO: StreamProtocol = StreamProtocol::new("/echo/1.0.0");
 pub const HASH: StreamProtocol = StreamProtocol::new("/hash/1.0.0");
 pub const PERF: StreamProtocol = StreamProtocol::new("/perf/1.0.0");
@@ -107,7 +110,8 @@ macro_rules! muxed {
         let base = $base;
         let map = $map;
         let timeout = $timeout;
-        match $muxers {
+        let muxers = $muxers;
+        match muxers {
         [Muxer::Yamux] => base
             .multiplex(yamux_config())
             .timeout(timeout)
@@ -149,14 +153,14 @@ macro_rules! muxed {
 
 /// TCP + Noise (or TLS when `USE_TLS`) + the muxers in preference order (one or two), and QUIC v1.
 fn build_transport(key: &Keypair, muxers: &[Muxer], map: MuxerMap) -> Result<Boxed<(PeerId, StreamMuxerBox)>, String> {
-    let tcp = || tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)).upgrade(Version::V1Lazy);
+    let tcp_base = || tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)).upgrade(Version::V1Lazy);
     let timeout = Duration::from_secs(20);
     let t = if USE_TLS.load(Ordering::Relaxed) {
         let tls = tls::Config::new(key).map_err(|e| format!("tls: {e}"))?;
-        muxed!(tcp().authenticate(tls), muxers, map, timeout)
+        muxed!(tcp_base().authenticate(tls), muxers, map, timeout)
     } else {
         let noise = noise::Config::new(key).map_err(|e| format!("noise: {e}"))?;
-        muxed!(tcp().authenticate(noise), muxers, map, timeout)
+        muxed!(tcp_base().authenticate(noise), muxers, map, timeout)
     };
     let quic = quic::tokio::Transport::new(quic::Config::new(key)).map(|(p, c), _| (p, StreamMuxerBox::new(c)));
     Ok(t.or_transport(quic)
