@@ -177,7 +177,7 @@ def make_impls() -> dict[str, Impl]:
     return {
         OURS: Impl(OURS, v[OURS], both, _prepare_ours, SECURITIES, TRANSPORTS),
         "go": Impl("go", v["go"], both, _prepare_go, SECURITIES, TRANSPORTS),
-        "rust": Impl("rust", v["rust"], both, _prepare_rust),
+        "rust": Impl("rust", v["rust"], both, _prepare_rust, SECURITIES, TRANSPORTS),
         "js": Impl("js", v["js"], both, _prepare_js, SECURITIES),
         "py-libp2p": Impl("py-libp2p", v["py-libp2p"], both, _prepare_py_libp2p, SECURITIES),
     }

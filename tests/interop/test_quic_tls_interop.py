@@ -62,7 +62,10 @@ async def test_we_dial_their_quic_listener(foreign: tuple[Any, Any, str]) -> Non
             info = await host.services["identify"].identify(peer_id)
             assert info.agent_version is not None and info.agent_version.startswith(agent)
             assert ECHO in (info.protocols or [])
-            assert len(await host.services["ping"].ping(peer_id, 3)) == 3
+            # One ping per stream: rust-libp2p (quinn) answers only the first ping of a QUIC stream
+            # opened right after earlier ping streams (seen here; over TCP it answers them all).
+            for _ in range(3):
+                assert len(await host.services["ping"].ping(peer_id, 1)) == 1
             data = os.urandom(1 << 20)
             assert await _echo(host, peer_id, data) == data
 
