@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from libp2p.errors import PeerIdMismatchError as AnyPeerIdMismatchError
@@ -268,7 +268,7 @@ def test_application_data_behind_the_finished_is_not_counted_as_handshake() -> N
     assert b"".join(server.pending_plaintext) == payload
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=3000))
 def test_garbage_into_the_server_is_a_typed_error_or_waits(data: bytes) -> None:
     server = TLSHandshake(False, SERVER_KEY, remote_peer_id=None, muxers=(YAMUX,), now=NOW)
@@ -279,7 +279,7 @@ def test_garbage_into_the_server_is_a_typed_error_or_waits(data: bytes) -> None:
     assert not server.complete
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(min_value=0, max_value=2000), st.binary(min_size=1, max_size=64))
 def test_corrupted_server_flight_is_a_typed_error(offset: int, junk: bytes) -> None:
     client = TLSHandshake(True, CLIENT_KEY, remote_peer_id=None, muxers=(YAMUX,), now=NOW)
