@@ -9,6 +9,7 @@ import logging
 import os
 import ssl
 from collections.abc import Callable
+from typing import Any
 
 import aioquic
 import pytest
@@ -313,3 +314,31 @@ async def test_garbage_datagrams_do_not_disturb_the_listener() -> None:
         async with new_host(transports=[QuicTransport()]) as good:
             await good.connect(a.full_addrs()[0])
             assert await _echo(good, a.peer_id, b"fine") == b"fine"
+
+
+async def test_streams_reset_or_closed_leave_nothing_behind() -> None:
+    held: asyncio.Queue[Any] = asyncio.Queue()
+    release = asyncio.Event()
+
+    async def holder(stream: Any) -> None:
+        await held.put(stream)
+        await release.wait()
+
+    async with asyncio.timeout(TIMEOUT), \
+            new_host(listen_addrs=[QUIC], transports=[QuicTransport()], services=[EchoService()]) as a, \
+            new_host(transports=[QuicTransport()]) as b:
+        a.set_stream_handler("/hold/1.0.0", holder)
+        await b.connect(a.full_addrs()[0])
+        outs = [await b.new_stream(a.peer_id, ["/hold/1.0.0"]) for _ in range(5)]
+        for out in outs:
+            await out.write(b"x")
+        ins = [await held.get() for _ in range(5)]
+        for out in outs[:3]:
+            await out.reset()  # reset by the remote while the handler still holds the stream
+        for out in outs[3:]:
+            await out.close()
+        await _eventually(lambda: all(s.is_reset for s in ins[:3]))
+        release.set()  # the handlers return: the host closes (or finds reset) every stream
+        conn_a, conn_b = a.connections(b.peer_id)[0], b.connections(a.peer_id)[0]
+        await _eventually(lambda: not conn_a.streams and not conn_b.streams)
+        assert await _echo(b, a.peer_id, b"after") == b"after"

@@ -256,7 +256,10 @@ class QuicStream:
 
     async def close(self) -> None:
         """Half-close (FIN): we send no more; the remote may still send."""
-        if self._write_closed or self._reset is not None:
+        if self._reset is not None:
+            self._conn._forget(self)  # reset by the remote: its handler lets go now
+            return
+        if self._write_closed:
             self._conn._maybe_forget(self)
             return
         if self._pending_negotiation is not None or self._negotiated is not None:
