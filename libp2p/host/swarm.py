@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from libp2p.errors import Libp2pError, LocalProtocolError, PeerIdMismatchError
-from libp2p.multiaddr import P_DNS, P_DNS4, P_DNS6, P_DNSADDR, Multiaddr
+from libp2p.multiaddr import P_DNS, P_DNS4, P_DNS6, P_DNSADDR, P_QUIC_V1, Multiaddr
 from libp2p.resources import Direction, ResourceLimitExceededError
 from libp2p.transport.tcp import DialError
 
@@ -324,6 +324,9 @@ class Swarm:
         try:
             async with asyncio.timeout(self.config.dial_timeout):
                 resolved = await self._resolve(candidates)
+                # QUIC first when a peer has both (as go-libp2p ranks them): one round trip
+                # fewer, and a UDP path is what hole punching needs later. Stable otherwise.
+                resolved.sort(key=lambda a: not any(c.protocol.code == P_QUIC_V1 for c in a.components()))
                 for addr in resolved:
                     if addr.peer_id is not None and addr.peer_id != peer_id:
                         errors.append(f"{addr}: names another peer")
