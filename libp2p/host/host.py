@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from libp2p.host.service import Service
     from libp2p.identity.keys import PrivateKey
 
-__all__ = ["Host", "HostConfig", "StreamHandler", "NoAddressesError", "AGENT_VERSION"]
+__all__ = ["Host", "HostConfig", "StreamHandler", "NoAddressesError", "LimitedConnectionError", "is_limited", "AGENT_VERSION"]
 
 log = logging.getLogger("libp2p.host")
 
@@ -54,6 +54,17 @@ PROTOCOL_VERSION = "ipfs/0.1.0"
 StreamHandler = Callable[[Any], Awaitable[None]]
 
 S = TypeVar("S", bound="Service")
+
+
+class LimitedConnectionError(LocalProtocolError):
+    """The only connection to the peer is limited (relayed with limits) and the protocol did not
+    opt in to running on one (``allow_limited=True``), as go's ``ErrLimitedConn``."""
+
+
+def is_limited(conn: Connection) -> bool:
+    """Whether ``conn`` is limited (a relayed connection with limits; transports that cannot
+    make one do not carry the flag)."""
+    return bool(getattr(conn, "limited", False))
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +143,8 @@ class Host:
         self.connmgr.bind(self._close_connection, self.spawn)
         self._listen_addrs = [a if isinstance(a, Multiaddr) else Multiaddr(a) for a in listen_addrs]
         self._handlers: dict[str, StreamHandler] = {}
+        # Protocols that opted in to running on limited connections.
+        self._limited_ok: set[str] = set()
         self._tasks = TaskSet("host")
         self._services: dict[str, Service] = {}
         self._started_services: list[Service] = []
@@ -252,19 +265,31 @@ class Host:
     def transports(self) -> list[Transport | UpgradedTransport]:
         return self.swarm.transports
 
+    def add_transport(self, transport: Transport | UpgradedTransport) -> None:
+        """One more transport (a service bringing its own, as the relay client's circuit one)."""
+        if transport.upgraded:
+            transport.bind(self.key)  # type: ignore[union-attr]
+        self.swarm.transports.append(transport)
+
     def can_dial(self, addr: Multiaddr) -> bool:
         """Whether one of our transports dials ``addr``."""
         return self.swarm.can_dial(addr)
 
     # --- handlers --------------------------------------------------------------------------------
 
-    def set_stream_handler(self, protocol: str, handler: StreamHandler) -> None:
+    def set_stream_handler(self, protocol: str, handler: StreamHandler, *, allow_limited: bool = False) -> None:
+        """Serve ``protocol``; ``allow_limited``: also on limited (relayed) connections."""
         new = protocol not in self._handlers
         self._handlers[protocol] = handler
+        if allow_limited:
+            self._limited_ok.add(protocol)
+        else:
+            self._limited_ok.discard(protocol)
         if new:
             self.events.emit(LocalProtocolsUpdated(frozenset((protocol,)), frozenset()))
 
     def remove_stream_handler(self, protocol: str) -> None:
+        self._limited_ok.discard(protocol)
         if self._handlers.pop(protocol, None) is not None:
             self.events.emit(LocalProtocolsUpdated(frozenset(), frozenset((protocol,))))
 
@@ -308,10 +333,13 @@ class Host:
         self.spawn(self._handle_stream(stream), f"stream from {stream.remote_peer_id}")
 
     async def _handle_stream(self, stream: Stream) -> None:
+        served: Callable[[str], bool] = self._handlers.__contains__
+        if is_limited(stream.conn):
+            served = self._limited_ok.__contains__  # others are refused in the negotiation
         try:
             protocol = await accept_protocol(
-                stream.read, stream.write, stream.unread, self._handlers.__contains__,
-                timeout=self.config.negotiate_timeout, listed=list(self._handlers),
+                stream.read, stream.write, stream.unread, served,
+                timeout=self.config.negotiate_timeout, listed=[p for p in self._handlers if served(p)],
             )
         except (Libp2pError, OSError, EOFError) as exc:
             # Malformed or out-of-protocol messages are the peer's fault (WARNING); a stream reset
@@ -359,15 +387,22 @@ class Host:
         """Our connection to ``peer_id`` (the preferred one), dialing its known addresses if none."""
         return await self.swarm.connection_to(peer_id)
 
-    async def new_stream(self, peer_id: PeerId, protocols: Sequence[str] | str) -> Stream:
-        """Open a stream to ``peer_id`` speaking the first of ``protocols`` it supports."""
+    async def new_stream(
+        self, peer_id: PeerId, protocols: Sequence[str] | str, *, allow_limited: bool = False
+    ) -> Stream:
+        """Open a stream to ``peer_id`` speaking the first of ``protocols`` it supports;
+        ``allow_limited``: the protocol may run on a limited (relayed) connection."""
         if isinstance(protocols, str):
             protocols = [protocols]
         conn = await self.swarm.connection_to(peer_id)
-        return await self.open_stream_on(conn, protocols)
+        return await self.open_stream_on(conn, protocols, allow_limited=allow_limited)
 
-    async def open_stream_on(self, conn: Connection, protocols: Sequence[str]) -> Stream:
+    async def open_stream_on(
+        self, conn: Connection, protocols: Sequence[str], *, allow_limited: bool = False
+    ) -> Stream:
         """Open a stream on ``conn`` (a connection of ours) and negotiate one of ``protocols``."""
+        if is_limited(conn) and not allow_limited:
+            raise LimitedConnectionError(f"the connection to {conn.remote_peer_id} is limited (relayed)")
         stream: Stream = conn.open_stream()
         if len(protocols) == 1 and self.config.optimistic_negotiation:
             # As go-libp2p's lazy client: propose and return; the answer is checked on first read,

@@ -148,10 +148,11 @@ class Swarm:
 
         # Both ends agree on which of two simultaneous connections to keep: the one whose
         # dialer has the smaller peer ID.
-        def rank(c: Connection) -> tuple[bool, float]:
+        # A direct connection is preferred to a limited (relayed) one.
+        def rank(c: Connection) -> tuple[bool, bool, float]:
             dialer = self.local_peer_id if c.is_initiator else c.remote_peer_id
             other = c.remote_peer_id if c.is_initiator else self.local_peer_id
-            return (not bytes(dialer) < bytes(other), c.opened_at)
+            return (bool(getattr(c, "limited", False)), not bytes(dialer) < bytes(other), c.opened_at)
 
         return min(conns, key=rank)
 
