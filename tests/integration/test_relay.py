@@ -14,6 +14,8 @@ import pytest
 from libp2p.host.events import LocalAddressesUpdated
 from libp2p.host.host import Host, LimitedConnectionError, is_limited
 from libp2p.multiaddr import Multiaddr
+from libp2p.muxer.connection import StreamResetError
+from libp2p.negotiate.service import ProtocolNotSupportedError
 from libp2p.node import new_host
 from libp2p.protocols.echo import EchoService
 from libp2p.protocols.identify.service import IdentifyService
@@ -146,7 +148,7 @@ async def test_limited_connection_runs_only_opted_in_protocols() -> None:
         # echo did not: refused locally, and by the remote when we insist
         with pytest.raises(LimitedConnectionError):
             await b.new_stream(a.peer_id, [ECHO])
-        with pytest.raises(Exception):
+        with pytest.raises(ProtocolNotSupportedError):
             await echo(b, a.peer_id, b"x", allow_limited=True)
         # opted in on A's side, it runs
         echo_service = a.service(EchoService)
@@ -166,7 +168,7 @@ async def test_circuit_is_closed_at_its_data_limit() -> None:
         with relay.events.stream(CircuitClosed) as closed:
             await b.connect(circuit_addr(a))
             assert await echo(b, a.peer_id, b"small", allow_limited=True) == b"small"
-            with pytest.raises(Exception):
+            with pytest.raises(StreamResetError):
                 await echo(b, a.peer_id, b"x" * (256 * 1024), allow_limited=True)
             event = await closed.next(timeout=10)
         assert event.reason == "data limit" and max(event.relayed) == 64 * 1024
