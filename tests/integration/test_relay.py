@@ -274,3 +274,20 @@ async def test_no_reservation_over_a_relayed_connection() -> None:
 def test_client_config_defaults() -> None:
     assert RelayClientConfig().hop_timeout == 30.0
     assert RelayConfig().limit == Limit(120, 1 << 17) and RelayConfig().max_reservations == 128
+
+
+async def test_relays_discovered_among_connected_peers() -> None:
+    async with asyncio.timeout(TIMEOUT), \
+            new_host(listen_addrs=[LOOPBACK], services=[RelayService()]) as relay, \
+            new_host(listen_addrs=[LOOPBACK]) as plain, \
+            new_host(services=[RelayClient(discover_relays=1)]) as a:
+        with a.events.stream(ReservationMade) as made:
+            await a.connect(plain.full_addrs()[0])
+            await a.connect(relay.full_addrs()[0])  # identify says it offers hop
+            event = await made.next(timeout=10)
+        assert event.relay == relay.peer_id and list(client_of(a).reservations) == [relay.peer_id]
+        assert any("/p2p-circuit" in str(x) for x in a.addrs)
+        with a.events.stream(ReservationLost) as lost:
+            await a.disconnect(relay.peer_id)
+            assert (await lost.next(timeout=10)).relay == relay.peer_id
+        assert not client_of(a).reservations

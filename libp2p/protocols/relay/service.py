@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from libp2p.errors import Libp2pError
-from libp2p.host.events import LocalAddressesUpdated, PeerDisconnected
+from libp2p.host.events import LocalAddressesUpdated, PeerDisconnected, PeerProtocolsUpdated
 from libp2p.host.host import is_limited
 from libp2p.host.service import Service
 from libp2p.identity.peer_id import PeerId
@@ -314,14 +314,25 @@ class RelayClient(Service):
     """The client side of circuit relay v2: keeps reservations on ``relays`` (refreshed before
     they expire, renewed when the relay comes back), accepts circuits (STOP), and dials
     ``/…/p2p/RELAY/p2p-circuit/p2p/TARGET`` through its ``CircuitTransport``, which it adds to the
-    host. Our relayed addresses are the host's ``/p2p-circuit`` listener's addresses."""
+    host. Our relayed addresses are the host's ``/p2p-circuit`` listener's addresses.
+
+    ``discover_relays``: also reserve on up to this many connected peers that identify says
+    offer hop (as js-libp2p's ``discoverRelays``), held while they stay connected."""
 
     name = "relay-client"
 
-    def __init__(self, relays: Sequence[Multiaddr | str] = (), config: RelayClientConfig | None = None) -> None:
+    def __init__(
+        self,
+        relays: Sequence[Multiaddr | str] = (),
+        config: RelayClientConfig | None = None,
+        *,
+        discover_relays: int = 0,
+    ) -> None:
         super().__init__()
         self.config = config or RelayClientConfig()
         self.relays = [a if isinstance(a, Multiaddr) else Multiaddr(a) for a in relays]
+        self.discover_relays = discover_relays
+        self._discovered: set[PeerId] = set()
         self.transport = CircuitTransport(self._dial)
         #: our reservations by relay
         self.reservations: dict[PeerId, ClientReservation] = {}
@@ -337,6 +348,8 @@ class RelayClient(Service):
         host.add_transport(self.transport)
         host.set_stream_handler(STOP_PROTOCOL_ID, self._handle_stop)
         self._unsubscribe = [host.events.subscribe(PeerDisconnected, self._peer_gone)]
+        if self.discover_relays:
+            self._unsubscribe.append(host.events.subscribe(PeerProtocolsUpdated, self._maybe_relay))
         await host.listen("/p2p-circuit")
         for addr in self.relays:
             host.spawn(self._keep_reservation(addr), f"relay reservation on {addr}")
@@ -390,6 +403,40 @@ class RelayClient(Service):
         self._addrs_changed()
         host.events.emit(ReservationMade(relay_id, reservation.expire, tuple(relayed_addrs(reservation))))
         return reservation
+
+    def _maybe_relay(self, event: PeerProtocolsUpdated) -> None:
+        peer = event.peer_id
+        if (
+            HOP_PROTOCOL_ID in event.added
+            and peer not in self.reservations
+            and peer not in self._discovered
+            and len(self._discovered) < self.discover_relays
+            and all(addr.peer_id != peer for addr in self.relays)
+        ):
+            self._discovered.add(peer)
+            self.host.spawn(self._keep_discovered(peer), f"relay reservation on {peer}")
+
+    async def _keep_discovered(self, relay: PeerId) -> None:
+        """Hold a reservation on a discovered relay while it stays connected and accepts us."""
+        lost = self._lost[relay] = asyncio.Event()
+        try:
+            while True:
+                try:
+                    reservation = await self.reserve(relay)
+                except (Libp2pError, OSError, EOFError, TimeoutError) as exc:
+                    log.info("reservation on discovered relay %s failed: %s", relay, exc)
+                    return
+                ttl = reservation.expire - time.time()
+                try:
+                    async with asyncio.timeout(max(ttl - min(self.config.refresh_slack, ttl / 4), 0.5)):
+                        await lost.wait()
+                    return
+                except TimeoutError:
+                    continue  # refresh
+        finally:
+            self._discovered.discard(relay)
+            if self._lost.get(relay) is lost:
+                del self._lost[relay]
 
     async def _keep_reservation(self, addr: Multiaddr) -> None:
         """Hold a reservation on the relay at ``addr`` for as long as the host runs."""
