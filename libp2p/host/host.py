@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from libp2p.dns import DNSResolver
 from libp2p.driver import TaskSet
 from libp2p.errors import DecodeError, Libp2pError, LocalProtocolError, RemoteProtocolError
+from libp2p.host.addrmanager import AddressManager, AddrManagerConfig
 from libp2p.host.connmgr import ConnectionManager, ConnManagerConfig
 from libp2p.host.events import (
     ConnectionClosed,
@@ -83,6 +84,8 @@ class HostConfig:
     protocol_version: str = PROTOCOL_VERSION
     # A peer disconnected this long loses its key, protocols and agent in the peerstore (go: 1 min).
     forget_peers_after: float = 60.0
+    # Distinct observers (identify's observedAddr) that confirm an external address (go: 4).
+    observed_addr_activation: int = 4
 
 
 class Host:
@@ -114,6 +117,8 @@ class Host:
         )
         #: the host's event stream (``subscribe`` a callback, or ``async for`` over ``stream()``)
         self.events = EventBus()
+        #: listen addresses expanded to interfaces, and external addresses peers observe
+        self.addr_manager = AddressManager(AddrManagerConfig(activation_threshold=self.config.observed_addr_activation))
         #: admits connections and streams; ``resources.refusals`` counts what it refused
         self.resources = resource_manager or ResourceManager(resource_limits)
         self.connmgr = (
@@ -174,6 +179,7 @@ class Host:
         """Listen on one more address; returns the bound addresses (``/tcp/0`` gets its port)."""
         ma = addr if isinstance(addr, Multiaddr) else Multiaddr(addr)
         bound = await self.swarm.listen(ma)
+        self.addr_manager.refresh_interfaces()
         self.events.emit(LocalAddressesUpdated(tuple(self.addrs)))
         return bound
 
@@ -253,8 +259,28 @@ class Host:
 
     @property
     def addrs(self) -> list[Multiaddr]:
-        """The addresses we listen on (with bound ports)."""
+        """The addresses we announce: where we listen (bound ports; ``0.0.0.0``/``::`` expanded to
+        the interface addresses), then external addresses our peers confirmed (identify)."""
+        return self.addr_manager.announced(self.swarm.addrs)
+
+    @property
+    def listen_addrs(self) -> list[Multiaddr]:
+        """The addresses our listeners are bound to, as bound (``0.0.0.0`` stays)."""
         return self.swarm.addrs
+
+    def record_observed_addr(self, conn: Connection, observed: Multiaddr) -> None:
+        """A peer says it sees us at ``observed`` on ``conn`` (identify); when that changes what we
+        announce, ``LocalAddressesUpdated`` is emitted."""
+        before = self.addrs
+        if self.addr_manager.record(
+            conn, local=conn.local_addr, observer=conn.remote_addr, observed=observed, bound=self.swarm.addrs
+        ):
+            self._announce_if_changed(before)
+
+    def _announce_if_changed(self, before: list[Multiaddr]) -> None:
+        after = self.addrs
+        if after != before:
+            self.events.emit(LocalAddressesUpdated(tuple(after), tuple(a for a in before if a not in after)))
 
     def full_addrs(self) -> list[Multiaddr]:
         """Listen addresses with ``/p2p/<our id>`` appended: what to give a dialer."""
@@ -318,6 +344,9 @@ class Host:
 
     def _connection_closed(self, conn: Connection) -> None:
         peer = conn.remote_peer_id
+        before = self.addrs
+        if self.addr_manager.remove(conn):
+            self._announce_if_changed(before)
         self.events.emit(ConnectionClosed(conn))
         if not self.swarm.connections(peer):
             self.peerstore.update_addrs(peer, CONNECTED_ADDR_TTL, RECENTLY_CONNECTED_ADDR_TTL)

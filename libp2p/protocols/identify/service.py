@@ -165,6 +165,7 @@ class IdentifyService(Service):
             store.set_agent(peer, info.agent_version, info.protocol_version)
         if info.observed_addr is not None and not conn.is_closed:
             self.observed_addrs[peer] = info.observed_addr
+            self.host.record_observed_addr(conn, info.observed_addr)
         after = set(store.protocols(peer))
         events = self.host.events
         if after != before:
