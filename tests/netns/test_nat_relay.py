@@ -1,0 +1,47 @@
+"""The NAT traversal scenarios in the namespace testbed (tests/netns/testbed.py).
+
+First scenario: peer A behind NAT reserves on the public relay; peer B behind another NAT cannot
+reach A directly, and reaches it through the relay: ping and identify work over the relayed
+connection (``libp2p serve --relay``, ``libp2p ping``/``id`` on the ``/p2p-circuit`` address).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import json
+
+from tests.netns.testbed import PEER_A_IP, RELAY_IP, ROUTER_A_IP, nat_testbed
+
+START_TIMEOUT = 60.0
+
+
+def test_relay_across_two_nats(tmp_path: Path) -> None:
+    with nat_testbed(tmp_path) as bed:
+        relay = bed.spawn("relay", ["serve", "--listen", f"/ip4/{RELAY_IP}/tcp/4001", "--relay-service"])
+        relay_info = relay.json_line(START_TIMEOUT)
+        relay_addr = next(a for a in relay_info["multiaddrs"] if RELAY_IP in a)
+
+        a = bed.spawn("peer-a", ["serve", "--listen", f"/ip4/{PEER_A_IP}/tcp/4001", "--relay", relay_addr])
+        a_info = a.json_line(START_TIMEOUT)
+        (relayed,) = a_info["relayed_addrs"]
+        assert relayed == f"{relay_addr}/p2p-circuit/p2p/{a_info['peer_id']}"
+
+        # B cannot reach A's private address (no route to another home network)...
+        direct = bed.run("peer-b", ["ping", "-c", "1", "--timeout", "3",
+                                    f"/ip4/{PEER_A_IP}/tcp/4001/p2p/{a_info['peer_id']}"])
+        assert direct.returncode == 1
+        # ...nor A's router, which drops what nobody inside asked for
+        through_nat = bed.run("peer-b", ["ping", "-c", "1", "--timeout", "3",
+                                         f"/ip4/{ROUTER_A_IP}/tcp/4001/p2p/{a_info['peer_id']}"])
+        assert through_nat.returncode == 1
+
+        # through the relay it works
+        ping = bed.run("peer-b", ["ping", "--json", "-c", "3", "-i", "0", relayed])
+        assert ping.returncode == 0, ping.stderr
+        assert len(json.loads(ping.stdout)["rtt_ms"]) == 3
+        ident = bed.run("peer-b", ["id", "--json", relayed])
+        assert ident.returncode == 0, ident.stderr
+        info = json.loads(ident.stdout)
+        assert info["peer_id"] == a_info["peer_id"]
+        assert relayed.rsplit("/p2p/", 1)[0] in info["listen_addrs"]
