@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from libp2p.host.host import Host
     from libp2p.host.service import Service
 
-__all__ = ["add_serve_arguments", "serve_services", "wait_for_reservations", "dial_services"]
+__all__ = ["add_serve_arguments", "serve_services", "serve_options", "wait_for_reservations", "dial_services"]
 
 log = logging.getLogger("libp2p.cli")
 
@@ -32,6 +32,9 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
                    help="reserve a slot on this relay (ending in /p2p/<relay id>) and accept circuits through "
                    "it; repeatable. The JSON line is printed once every reservation is made, and its "
                    "multiaddrs include the relayed addresses /…/p2p/<relay>/p2p-circuit/p2p/<us>")
+    p.add_argument("--hole-punch", action="store_true",
+                   help="upgrade relayed connections to direct ones (DCUtR, TCP simultaneous open); TCP then "
+                   "listens and dials on the same port (SO_REUSEPORT) so NATs map both alike")
 
 
 def serve_services(args: argparse.Namespace) -> list[Service]:
@@ -45,7 +48,20 @@ def serve_services(args: argparse.Namespace) -> list[Service]:
         _common.parse_peer_addr(addr)  # a relay is named by its peer ID (exit 2 otherwise)
     if relays:
         services.append(RelayClient(relays))
+    if args.hole_punch:
+        from libp2p.protocols.dcutr import DcutrService
+
+        services.append(DcutrService())
     return services
+
+
+def serve_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``new_host`` keyword arguments for the relay/hole-punch options (TCP with port reuse)."""
+    if not args.hole_punch:
+        return {}
+    from libp2p.transport.tcp import TcpConfig, TcpTransport
+
+    return {"transports": [TcpTransport(TcpConfig(reuse_port=True))]}
 
 
 async def wait_for_reservations(host: Host, args: argparse.Namespace) -> list[str]:

@@ -76,7 +76,8 @@ async def _serve(args: argparse.Namespace) -> int:
     services += relay_cli.serve_services(args)
     try:
         config = HostConfig(forget_peers_after=args.forget_peers_after)
-        host = new_host(listen_addrs=listen, services=services, config=config, **_common.host_options(args))
+        host = new_host(listen_addrs=listen, services=services, config=config, **relay_cli.serve_options(args),
+                        **_common.host_options(args))
     except (Libp2pError, ValueError) as exc:
         raise _common.CliError(str(exc), 2) from None
     stop = _common.stop_event()

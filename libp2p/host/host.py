@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from libp2p.abc import Connection, MuxerOption, SecurityOption, Stream, Transport, UpgradedTransport
     from libp2p.host.service import Service
     from libp2p.identity.keys import PrivateKey
+    from libp2p.transport.connection import RawConnection
 
 __all__ = ["Host", "HostConfig", "StreamHandler", "NoAddressesError", "LimitedConnectionError", "is_limited", "AGENT_VERSION"]
 
@@ -156,6 +157,7 @@ class Host:
         for service in services:
             self._register(service)
         self._started = False
+        self._ready = asyncio.Event()
         self._closing = False
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -174,6 +176,12 @@ class Host:
         except BaseException:
             await self.close()
             raise
+        self._ready.set()
+
+    async def wait_started(self) -> None:
+        """Until ``start`` finished: services started and every listen address bound (a service's
+        task that dials waits for it, so TCP port reuse can dial from the listen port)."""
+        await self._ready.wait()
 
     async def listen(self, addr: Multiaddr | str) -> list[Multiaddr]:
         """Listen on one more address; returns the bound addresses (``/tcp/0`` gets its port)."""
@@ -411,6 +419,12 @@ class Host:
             self.peerstore.add_addrs(info.peer_id, info.addrs, ADDRESS_TTL)
         await self.swarm.connection_to(info.peer_id, info.addrs)
         return info.peer_id
+
+    async def adopt_connection(self, raw: RawConnection, peer_id: PeerId) -> Connection:
+        """Upgrade and add a raw connection made outside the host's dialing (DCUtR's simultaneous
+        open, where the upgrade role is ``raw.is_initiator`` as the protocol decides, not who
+        called connect); it must authenticate as ``peer_id``."""
+        return await self.swarm.adopt(raw, peer_id)
 
     async def connection_to(self, peer_id: PeerId) -> Connection:
         """Our connection to ``peer_id`` (the preferred one), dialing its known addresses if none."""

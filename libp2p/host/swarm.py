@@ -349,6 +349,23 @@ class Swarm:
             raise DialError(f"dial to {peer_id} timed out after {self.config.dial_timeout} s ({'; '.join(errors)})") from None
         raise DialError(f"could not dial {peer_id}: {'; '.join(errors) or 'no usable address'}")
 
+    async def adopt(self, raw: RawConnection, peer_id: PeerId) -> Connection:
+        """A raw connection made outside ``connection_to`` (a hole punch) joins the table: it is
+        upgraded in the role ``raw.is_initiator`` says and must authenticate as ``peer_id``."""
+        scope = self._admit(Direction.OUTBOUND, raw.remote_addr)
+        try:
+            conn = await self.upgrader.upgrade(raw, peer_id, scope)
+        except BaseException:
+            raw.abort()
+            if scope is not None:
+                scope.done()
+            raise
+        if self.closing:
+            await conn.close()
+            raise DialError("the host is closing")
+        self._add(conn)
+        return conn
+
     async def _dial_one(self, transport: Transport | UpgradedTransport, addr: Multiaddr, peer_id: PeerId) -> Connection:
         scope = self._admit(Direction.OUTBOUND, addr, uses_fd=not transport.upgraded)
         try:

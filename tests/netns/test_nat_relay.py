@@ -11,7 +11,7 @@ from pathlib import Path
 
 import json
 
-from tests.netns.testbed import PEER_A_IP, RELAY_IP, ROUTER_A_IP, nat_testbed
+from tests.netns.testbed import PEER_A_IP, PEER_B_IP, RELAY_IP, ROUTER_A_IP, nat_testbed
 
 START_TIMEOUT = 60.0
 
@@ -45,3 +45,23 @@ def test_relay_across_two_nats(tmp_path: Path) -> None:
         info = json.loads(ident.stdout)
         assert info["peer_id"] == a_info["peer_id"]
         assert relayed.rsplit("/p2p/", 1)[0] in info["listen_addrs"]
+
+
+def test_hole_punch_across_two_nats(tmp_path: Path) -> None:
+    """A behind NAT reserves on the relay, B behind the other NAT dials A through it, DCUtR
+    upgrades to a direct connection (TCP simultaneous open through both NATs) and B pings A over
+    the direct one (test-plans' hole-punch contract: one JSON line with the RTT)."""
+    with nat_testbed(tmp_path) as bed:
+        relay = bed.spawn("relay", ["serve", "--listen", f"/ip4/{RELAY_IP}/tcp/4001", "--relay-service"])
+        relay_addr = next(a for a in relay.json_line(START_TIMEOUT)["multiaddrs"] if RELAY_IP in a)
+        a = bed.spawn("peer-a", ["serve", "--listen", f"/ip4/{PEER_A_IP}/tcp/4001", "--relay", relay_addr,
+                                 "--hole-punch", "-v"])
+        a_info = a.json_line(START_TIMEOUT)
+        (relayed,) = a_info["relayed_addrs"]
+        b = bed.spawn("peer-b", [f"/ip4/{PEER_B_IP}/tcp/4001", relay_addr, relayed],
+                      module="tests.netns.holepunch_peer")
+        result = b.json_line(120)
+        # the direct connection goes to A's router's public address (A's NAT mapping), not the relay
+        assert result["direct_addr"].startswith(f"/ip4/{ROUTER_A_IP}/tcp/"), result
+        assert "/p2p-circuit" not in result["ping_over"], result
+        assert result["rtt_to_holepunched_peer_millis"] > 0

@@ -51,6 +51,7 @@ ROUTER_A_IP = "198.18.0.1"
 ROUTER_B_IP = "198.18.0.2"
 PEER_A_IP = "10.1.0.2"
 PEER_B_IP = "10.2.0.2"
+REPO = Path(__file__).resolve().parents[2]
 COMMAND_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 
@@ -214,8 +215,9 @@ class Testbed:
 
     def _nat(self, router: str) -> None:
         # Masquerade keeps the source port when it is free and reuses one mapping for every
-        # destination (endpoint-independent mapping); the forward chain is the router's stateful
-        # firewall: only replies (and what the LAN sends out) pass.
+        # destination (endpoint-independent mapping); the input and forward chains are the router's
+        # stateful firewall: from the internet only replies pass, the rest is dropped silently (no
+        # RST, as home routers do: a hole punch's early SYN must not kill the other side's).
         rules = """
 table ip nat {
   chain postrouting {
@@ -224,6 +226,11 @@ table ip nat {
   }
 }
 table ip filter {
+  chain input {
+    type filter hook input priority filter; policy drop;
+    ct state established,related accept
+    iifname { "lo", "lan" } accept
+  }
   chain forward {
     type filter hook forward priority filter; policy drop;
     ct state established,related accept
@@ -258,14 +265,14 @@ table ip filter {
 
     # --- processes -------------------------------------------------------------------------------
 
-    def spawn(self, role: str, args: Sequence[str], name: str | None = None) -> Process:
-        """Start ``python -m libp2p ARGS`` in ``role``'s namespace (stopped by ``close``)."""
+    def spawn(self, role: str, args: Sequence[str], name: str | None = None, module: str = "libp2p") -> Process:
+        """Start ``python -m MODULE ARGS`` in ``role``'s namespace (stopped by ``close``)."""
         name = name or role
         stderr_path = self.workdir / f"{name}.err"
         with open(stderr_path, "w") as err:
             popen = subprocess.Popen(
-                ["ip", "netns", "exec", self.ns(role), sys.executable, "-m", "libp2p", *args],
-                stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True,
+                ["ip", "netns", "exec", self.ns(role), sys.executable, "-m", module, *args],
+                stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True, cwd=REPO,
             )
         process = Process(name, popen, stderr_path)
         self.processes.append(process)

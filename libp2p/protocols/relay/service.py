@@ -442,6 +442,7 @@ class RelayClient(Service):
         """Hold a reservation on the relay at ``addr`` for as long as the host runs."""
         relay_id = addr.peer_id
         backoff = self.config.backoff
+        await self.host.wait_started()
         while True:
             lost = asyncio.Event()
             if relay_id is not None:
