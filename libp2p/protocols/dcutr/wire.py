@@ -55,6 +55,8 @@ def decode_holepunch(data: bytes | bytearray | memoryview) -> HolePunch:
         raw.ParseFromString(bytes(data))
     except (ProtobufError, ValueError) as exc:
         raise DcutrDecodeError(f"malformed HolePunch: {exc}") from None
+    if not raw.HasField("type"):  # missing, or an unknown enum value (proto2 keeps it aside)
+        raise DcutrDecodeError("HolePunch without a (known) type")
     try:
         kind = HolePunchType(raw.type)
     except ValueError:
