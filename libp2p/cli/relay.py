@@ -32,6 +32,11 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
                    help="reserve a slot on this relay (ending in /p2p/<relay id>) and accept circuits through "
                    "it; repeatable. The JSON line is printed once every reservation is made, and its "
                    "multiaddrs include the relayed addresses /…/p2p/<relay>/p2p-circuit/p2p/<us>")
+    p.add_argument("--autonat", action="store_true",
+                   help="run AutoNAT v1 (answer dial-back requests, and ask peers whether we are reachable); "
+                   'print a JSON line {"reachability": "public"|"private"} whenever that changes')
+    p.add_argument("--autonat-threshold", type=int, default=3, metavar="N",
+                   help="with --autonat: servers that must agree before reachability changes (default: 3)")
     p.add_argument("--hole-punch", action="store_true",
                    help="upgrade relayed connections to direct ones (DCUtR, TCP simultaneous open); TCP then "
                    "listens and dials on the same port (SO_REUSEPORT) so NATs map both alike")
@@ -52,7 +57,29 @@ def serve_services(args: argparse.Namespace) -> list[Service]:
         from libp2p.protocols.dcutr import DcutrService
 
         services.append(DcutrService())
+    if args.autonat:
+        from libp2p.protocols.autonat import AutonatConfig, AutonatService
+
+        services.append(AutonatService(AutonatConfig(threshold=args.autonat_threshold)))
     return services
+
+
+def print_reachability_changes(host: Host, args: argparse.Namespace) -> None:
+    """With --autonat: one JSON line on stdout per reachability change."""
+    if not args.autonat:
+        return
+    import json
+    import sys
+
+    from libp2p.host.events import LocalReachabilityChanged, Reachability
+
+    def show(reachability: Reachability) -> None:
+        sys.stdout.write(json.dumps({"reachability": reachability.value}) + "\n")
+        sys.stdout.flush()
+
+    if host.reachability != Reachability.UNKNOWN:  # concluded before the first line went out
+        show(host.reachability)
+    host.events.subscribe(LocalReachabilityChanged, lambda e: show(e.reachability))
 
 
 def serve_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -95,6 +95,7 @@ async def _serve(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
         log.info("serving %s on %s", host.peer_id, ", ".join(line["multiaddrs"]))
+        relay_cli.print_reachability_changes(host, args)
         await stop.wait()
         log.info("stopping")
     finally:

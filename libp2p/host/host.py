@@ -25,8 +25,10 @@ from libp2p.host.events import (
     EventBus,
     LocalAddressesUpdated,
     LocalProtocolsUpdated,
+    LocalReachabilityChanged,
     PeerConnected,
     PeerDisconnected,
+    Reachability,
 )
 from libp2p.host.pstoremanager import PeerstoreManager
 from libp2p.host.swarm import NoAddressesError, Swarm
@@ -118,6 +120,8 @@ class Host:
         )
         #: the host's event stream (``subscribe`` a callback, or ``async for`` over ``stream()``)
         self.events = EventBus()
+        self._reachability = Reachability.UNKNOWN
+        self.events.subscribe(LocalReachabilityChanged, lambda e: setattr(self, "_reachability", e.reachability))
         #: listen addresses expanded to interfaces, and external addresses peers observe
         self.addr_manager = AddressManager(AddrManagerConfig(activation_threshold=self.config.observed_addr_activation))
         #: admits connections and streams; ``resources.refusals`` counts what it refused
@@ -270,6 +274,11 @@ class Host:
         """The addresses we announce: where we listen (bound ports; ``0.0.0.0``/``::`` expanded to
         the interface addresses), then external addresses our peers confirmed (identify)."""
         return self.addr_manager.announced(self.swarm.addrs)
+
+    @property
+    def reachability(self) -> Reachability:
+        """Whether others can dial us, as AutoNAT last concluded (UNKNOWN without it)."""
+        return self._reachability
 
     @property
     def listen_addrs(self) -> list[Multiaddr]:

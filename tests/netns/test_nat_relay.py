@@ -65,3 +65,24 @@ def test_hole_punch_across_two_nats(tmp_path: Path) -> None:
         assert result["direct_addr"].startswith(f"/ip4/{ROUTER_A_IP}/tcp/"), result
         assert "/p2p-circuit" not in result["ping_over"], result
         assert result["rtt_to_holepunched_peer_millis"] > 0
+
+
+def test_autonat_private_behind_nat_public_for_the_relay(tmp_path: Path) -> None:
+    """AutoNAT v1 in the testbed: the relay learns it is public (the peers behind NAT dial it back),
+    A and B learn they are private (the relay's dial back dies at their routers)."""
+    with nat_testbed(tmp_path) as bed:
+        relay = bed.spawn("relay", ["serve", "--listen", f"/ip4/{RELAY_IP}/tcp/4001", "--relay-service",
+                                    "--autonat", "--autonat-threshold", "2"])
+        relay_addr = next(a for a in relay.json_line(START_TIMEOUT)["multiaddrs"] if RELAY_IP in a)
+        peers = [bed.spawn(role, ["serve", "--listen", f"/ip4/{ip}/tcp/4001", "--relay", relay_addr,
+                                  "--autonat", "--autonat-threshold", "1"])
+                 for role, ip in (("peer-a", PEER_A_IP), ("peer-b", PEER_B_IP))]
+        for peer in peers:
+            peer.json_line(START_TIMEOUT)
+        assert relay.json_line(60) == {"reachability": "public"}
+        for peer in peers:
+            assert peer.json_line(60) == {"reachability": "private"}
+        # asked directly: the relay can dial a host in its own network, not one behind a NAT
+        direct = bed.run("peer-a", ["autonat", "--json", relay_addr])
+        assert direct.returncode == 0, direct.stderr
+        assert json.loads(direct.stdout)["status"] == "E_DIAL_ERROR"
