@@ -291,3 +291,19 @@ async def test_relays_discovered_among_connected_peers() -> None:
             await a.disconnect(relay.peer_id)
             assert (await lost.next(timeout=10)).relay == relay.peer_id
         assert not client_of(a).reservations
+
+
+async def test_relays_discovered_only_once_private() -> None:
+    from libp2p.host.events import LocalReachabilityChanged, Reachability
+
+    async with asyncio.timeout(TIMEOUT), \
+            new_host(listen_addrs=[LOOPBACK], services=[RelayService()]) as relay, \
+            new_host(services=[RelayClient(discover_relays=1, when_private=True)]) as a:
+        identify = a.service(IdentifyService)
+        assert identify is not None
+        await a.connect(relay.full_addrs()[0])
+        await identify.identify(relay.peer_id)
+        assert not client_of(a).reservations  # reachability unknown: no relay needed yet
+        with a.events.stream(ReservationMade) as made:
+            a.events.emit(LocalReachabilityChanged(Reachability.PRIVATE))  # as AutoNAT would
+            assert (await made.next(timeout=10)).relay == relay.peer_id

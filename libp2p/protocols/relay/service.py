@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from libp2p.errors import Libp2pError
-from libp2p.host.events import LocalAddressesUpdated, PeerDisconnected, PeerProtocolsUpdated
+from libp2p.host.events import (
+    LocalAddressesUpdated,
+    LocalReachabilityChanged,
+    PeerDisconnected,
+    PeerProtocolsUpdated,
+    Reachability,
+)
 from libp2p.host.host import is_limited
 from libp2p.host.service import Service
 from libp2p.identity.peer_id import PeerId
@@ -317,7 +323,8 @@ class RelayClient(Service):
     host. Our relayed addresses are the host's ``/p2p-circuit`` listener's addresses.
 
     ``discover_relays``: also reserve on up to this many connected peers that identify says
-    offer hop (as js-libp2p's ``discoverRelays``), held while they stay connected."""
+    offer hop (as js-libp2p's ``discoverRelays``), held while they stay connected;
+    ``when_private``: only once AutoNAT says we are not reachable (go's autorelay)."""
 
     name = "relay-client"
 
@@ -327,11 +334,13 @@ class RelayClient(Service):
         config: RelayClientConfig | None = None,
         *,
         discover_relays: int = 0,
+        when_private: bool = False,
     ) -> None:
         super().__init__()
         self.config = config or RelayClientConfig()
         self.relays = [a if isinstance(a, Multiaddr) else Multiaddr(a) for a in relays]
         self.discover_relays = discover_relays
+        self.when_private = when_private
         self._discovered: set[PeerId] = set()
         self.transport = CircuitTransport(self._dial)
         #: our reservations by relay
@@ -350,6 +359,7 @@ class RelayClient(Service):
         self._unsubscribe = [host.events.subscribe(PeerDisconnected, self._peer_gone)]
         if self.discover_relays:
             self._unsubscribe.append(host.events.subscribe(PeerProtocolsUpdated, self._maybe_relay))
+            self._unsubscribe.append(host.events.subscribe(LocalReachabilityChanged, self._reachability_changed))
         await host.listen("/p2p-circuit")
         for addr in self.relays:
             host.spawn(self._keep_reservation(addr), f"relay reservation on {addr}")
@@ -404,8 +414,16 @@ class RelayClient(Service):
         host.events.emit(ReservationMade(relay_id, reservation.expire, tuple(relayed_addrs(reservation))))
         return reservation
 
+    def _reachability_changed(self, event: LocalReachabilityChanged) -> None:
+        if event.reachability == Reachability.PRIVATE:
+            for peer in self.host.connected_peers():
+                if HOP_PROTOCOL_ID in self.host.peerstore.protocols(peer):
+                    self._maybe_relay(PeerProtocolsUpdated(peer, frozenset((HOP_PROTOCOL_ID,)), frozenset()))
+
     def _maybe_relay(self, event: PeerProtocolsUpdated) -> None:
         peer = event.peer_id
+        if self.when_private and self.host.reachability != Reachability.PRIVATE:
+            return
         if (
             HOP_PROTOCOL_ID in event.added
             and peer not in self.reservations
