@@ -33,7 +33,8 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
                    "it; repeatable. The JSON line is printed once every reservation is made, and its "
                    "multiaddrs include the relayed addresses /…/p2p/<relay>/p2p-circuit/p2p/<us>")
     p.add_argument("--autonat", action="store_true",
-                   help="run AutoNAT v1 (answer dial-back requests, and ask peers whether we are reachable); "
+                   help="run AutoNAT v1 and v2 (answer dial-back requests; with v1 ask peers whether we are "
+                   "reachable); "
                    'print a JSON line {"reachability": "public"|"private"} whenever that changes')
     p.add_argument("--autonat-threshold", type=int, default=3, metavar="N",
                    help="with --autonat: servers that must agree before reachability changes (default: 3)")
@@ -60,7 +61,10 @@ def serve_services(args: argparse.Namespace) -> list[Service]:
     if args.autonat:
         from libp2p.protocols.autonat import AutonatConfig, AutonatService
 
+        from libp2p.protocols.autonatv2 import AutonatV2Service
+
         services.append(AutonatService(AutonatConfig(threshold=args.autonat_threshold)))
+        services.append(AutonatV2Service())
     return services
 
 

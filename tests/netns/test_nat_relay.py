@@ -86,3 +86,20 @@ def test_autonat_private_behind_nat_public_for_the_relay(tmp_path: Path) -> None
         direct = bed.run("peer-a", ["autonat", "--json", relay_addr])
         assert direct.returncode == 0, direct.stderr
         assert json.loads(direct.stdout)["status"] == "E_DIAL_ERROR"
+
+
+def test_autonat_v2_per_address(tmp_path: Path) -> None:
+    """AutoNAT v2 against the relay: from behind NAT our observed address is not reachable; from the
+    public network it is (and the answer counted only with the server's nonce-carrying dial-back)."""
+    with nat_testbed(tmp_path) as bed:
+        relay = bed.spawn("relay", ["serve", "--listen", f"/ip4/{RELAY_IP}/tcp/4001", "--autonat"])
+        relay_addr = next(a for a in relay.json_line(START_TIMEOUT)["multiaddrs"] if RELAY_IP in a)
+        natted = bed.run("peer-a", ["autonat", "--v2", "--json", "--listen", f"/ip4/{PEER_A_IP}/tcp/4002", relay_addr])
+        assert natted.returncode == 0, natted.stderr
+        out = json.loads(natted.stdout)
+        assert out["addr"].startswith(f"/ip4/{ROUTER_A_IP}/tcp/"), out  # the NAT's mapping, as observed
+        assert out["reachable"] is False and out["dial_status"] == "E_DIAL_ERROR", out
+        public = bed.run("relay", ["autonat", "--v2", "--json", "--listen", f"/ip4/{RELAY_IP}/tcp/4003", relay_addr])
+        assert public.returncode == 0, public.stderr
+        out = json.loads(public.stdout)
+        assert out["reachable"] is True and out["addr"] == f"/ip4/{RELAY_IP}/tcp/4003", out
