@@ -67,8 +67,9 @@ class RelayConfig:
     max_circuits: int = 1024
     # Applied to every circuit; None relays without limits (the circuits are then not "limited").
     limit: Limit | None = field(default_factory=lambda: Limit(duration=120, data=1 << 17))
-    # Per-direction copy buffer (go's BufferSize).
-    buffer_size: int = 2048
+    # Per-direction copy buffer. go's BufferSize is 2048; here each read-write costs a Python round
+    # through two muxers, and 16 KiB relayed 2.7x faster than 2 KiB (benchmarks/relay_bench.py).
+    buffer_size: int = 16384
     # Reading a HOP request, and the target's STOP answer (go: 1 min stream, 30 s connect).
     stream_timeout: float = 60.0
     connect_timeout: float = 30.0
