@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import sys
 
 from libp2p.host.events import ConnectionOpened
@@ -58,6 +60,8 @@ async def main(listen: str, relay: str, target: str) -> int:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.DEBUG if os.environ.get("HOLEPUNCH_DEBUG") else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         sys.exit(asyncio.run(main(*sys.argv[1:4])))
     except TimeoutError:

@@ -60,7 +60,10 @@ def test_hole_punch_across_two_nats(tmp_path: Path) -> None:
         (relayed,) = a_info["relayed_addrs"]
         b = bed.spawn("peer-b", [f"/ip4/{PEER_B_IP}/tcp/4001", relay_addr, relayed],
                       module="tests.netns.holepunch_peer")
-        result = b.json_line(120)
+        try:
+            result = b.json_line(120)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\npeer-a stderr: {a.stderr()}") from None
         # the direct connection goes to A's router's public address (A's NAT mapping), not the relay
         assert result["direct_addr"].startswith(f"/ip4/{ROUTER_A_IP}/tcp/"), result
         assert "/p2p-circuit" not in result["ping_over"], result

@@ -54,6 +54,8 @@ class DcutrConfig:
     punch_timeout: float = 15.0
     # Between attempts (fresh CONNECT/SYNC each time).
     retry_delay: float = 1.0
+    # Waiting for identify on the relayed connection, and the plain dial to what it announced.
+    identify_timeout: float = 5.0
 
 
 def _relayed(conn: Connection) -> bool:
@@ -129,6 +131,13 @@ class DcutrService(Service):
         peer = conn.remote_peer_id
         reason = "no attempt"
         try:
+            # First, as the spec says, a plain dial to the addresses the peer announced (identify
+            # on the relayed connection): it works when the peer is public after all.
+            reversal = await self._dial_announced(peer)
+            if reversal is not None:
+                self.results["direct"] = self.results.get("direct", 0) + 1
+                self.host.events.emit(HolePunchSucceeded(peer, reversal, 0))
+                return
             for attempt in range(1, self.config.attempts + 1):
                 if conn.is_closed:
                     reason = "the relayed connection closed"
@@ -151,6 +160,19 @@ class DcutrService(Service):
             self.host.events.emit(HolePunchFailed(peer, self.config.attempts, reason))
         finally:
             self._punching.discard(peer)
+
+    async def _dial_announced(self, peer: PeerId) -> Multiaddr | None:
+        identify = self.host.service(IdentifyService)
+        if identify is not None:
+            try:
+                await identify.identify(peer, timeout=self.config.identify_timeout)
+            except (Libp2pError, OSError, EOFError, TimeoutError):
+                return None
+        addrs = punchable_addrs(self.host.peerstore.addrs(peer))
+        if not addrs:
+            return None
+        return await self._punch(peer, addrs, client=True, from_listen_port=False,
+                                 timeout=self.config.identify_timeout)
 
     async def _attempt(self, conn: Connection) -> Multiaddr | None:
         loop = asyncio.get_running_loop()
@@ -196,7 +218,10 @@ class DcutrService(Service):
 
     # --- the simultaneous open ------------------------------------------------------------------
 
-    async def _punch(self, peer: PeerId, addrs: tuple[Multiaddr, ...], *, client: bool) -> Multiaddr | None:
+    async def _punch(
+        self, peer: PeerId, addrs: tuple[Multiaddr, ...], *, client: bool, from_listen_port: bool = True,
+        timeout: float | None = None,
+    ) -> Multiaddr | None:
         """Dial every address from our listen port at once; the first connection that upgrades
         (as client or server, as DCUtR decides) wins and the others are cancelled."""
         transports = [t for t in self.host.transports if not t.upgraded and not isinstance(t, CircuitTransport)]
@@ -205,18 +230,18 @@ class DcutrService(Service):
             transport: Any = next((t for t in transports if t.can_dial(addr)), None)
             if transport is None:
                 raise Libp2pError(f"no transport for {addr}")
-            dial = getattr(transport, "dial_from_listen_port", None)
-            raw = await (dial(addr, self.config.punch_timeout) if dial is not None else
-                         transport.dial(addr, self.config.punch_timeout, peer_id=peer))
+            dial = getattr(transport, "dial_from_listen_port", None) if from_listen_port else None
+            raw = await (dial(addr, limit) if dial is not None else transport.dial(addr, limit, peer_id=peer))
             raw.is_initiator = client
             await self.host.adopt_connection(raw, peer)
             return addr
 
+        limit = timeout if timeout is not None else self.config.punch_timeout
         tasks = [asyncio.ensure_future(one(a)) for a in addrs]
         if not tasks:
             return None
         try:
-            async with asyncio.timeout(self.config.punch_timeout):
+            async with asyncio.timeout(limit):
                 for next_done in asyncio.as_completed(tasks):
                     try:
                         return await next_done
