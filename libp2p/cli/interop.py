@@ -380,7 +380,7 @@ async def _listener(config: InteropConfig, redis: RedisClient, stop: asyncio.Eve
                     security=[_common.SECURITY[config.security]], **_transports(config))
     await host.start()
     try:
-        addr = _advertised_addr(host.addrs, config.ip)
+        addr = _advertised_addr(host.listen_addrs, config.ip)
         if addr is None:
             log.error("transport-interop: no listen address")
             return 1
