@@ -105,6 +105,8 @@ class Peerstore:
             if old is None or old[0] < expiry:
                 data.addrs[addr] = (expiry, ttl)
                 self._earliest_expiry = min(self._earliest_expiry, expiry)
+        if data.addrs:
+            self._unchecked.discard(peer_id)  # nothing to prune before an address expires
 
     def set_addrs(self, peer_id: PeerId, addrs: Iterable[Multiaddr], ttl: float) -> None:
         """Set the expiry of these addresses to exactly ``ttl`` from now (``ttl`` ≤ 0 removes them)."""
