@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from libp2p.allocator import tune_allocator
+from libp2p.cli import _websocket
 from libp2p.errors import Libp2pError
 from libp2p.host.upgrader import MPLEX, NOISE, YAMUX
 from libp2p.identity.keys import PrivateKey, unmarshal_private_key
@@ -75,6 +76,7 @@ def network_options() -> argparse.ArgumentParser:
                    help="log to stderr: -v for INFO, -vv for DEBUG")
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], type=str.upper,
                    help="log level on stderr (overrides -v; default WARNING)")
+    _websocket.add_options(p)
     return p
 
 
@@ -118,11 +120,15 @@ def host_options(args: argparse.Namespace) -> dict[str, Any]:
     """``new_host`` keyword arguments from the shared options."""
     muxers = args.muxer or ["yamux", "mplex"]
     security = args.security or ["noise"]
-    return {
+    options: dict[str, Any] = {
         "key": load_key(args.key),
         "muxers": [MUXERS[m] for m in dict.fromkeys(muxers)],
         "security": [SECURITY[s] for s in dict.fromkeys(security)],
     }
+    ws_transports = _websocket.transports(args)
+    if ws_transports is not None:
+        options["transports"] = ws_transports
+    return options
 
 
 def parse_peer_addr(text: str) -> PeerInfo:
