@@ -267,6 +267,7 @@ class _WsWire(asyncio.Protocol):
         if not self.opened.done():
             self.opened.set_exception(HandshakeError(reason))
             self.opened.exception()  # retrieved: a listener's failed upgrades have no awaiter
+        self._flush()  # the HTTP error response, if any, goes out first
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 

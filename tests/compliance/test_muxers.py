@@ -13,15 +13,18 @@ from libp2p.node import new_host
 from libp2p.muxer.connection import MuxedStream, StreamClosedError, StreamResetError
 from libp2p.transport.memory import MemoryNetwork, MemoryTransport
 from libp2p.transport.tcp import TcpTransport
+from libp2p.transport.websocket import WebsocketTransport
 
 MUXERS = ["/yamux/1.0.0", "/mplex/6.7.0"]
 
 
-@pytest.fixture(params=[(m, t) for m in MUXERS for t in ("tcp", "memory")], ids=lambda p: f"{p[0].split('/')[1]}-{p[1]}")
+@pytest.fixture(params=[(m, t) for m in MUXERS for t in ("tcp", "memory", "ws")], ids=lambda p: f"{p[0].split('/')[1]}-{p[1]}")
 async def hosts(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Host, Host, asyncio.Queue[MuxedStream]]]:
     muxer, kind = request.param
     if kind == "tcp":
         ta, tb, listen = TcpTransport(), TcpTransport(), "/ip4/127.0.0.1/tcp/0"
+    elif kind == "ws":
+        ta, tb, listen = WebsocketTransport(), WebsocketTransport(), "/ip4/127.0.0.1/tcp/0/ws"
     else:
         net = MemoryNetwork()
         ta, tb, listen = MemoryTransport(net), MemoryTransport(net), "/memory/0"
