@@ -19,7 +19,8 @@ as go-libp2p's and rust-libp2p's test apps, see ``interop/go/README.md``):
         ping_rtt: 0.599
         unit: ms
 
-Supported: transport ``tcp``, security ``noise``, muxer ``yamux`` or ``mplex``; anything else exits 1.
+Supported: transport ``tcp``, ``ws`` or ``wss`` (a self-signed certificate, unchecked by the dialer as in
+the test-plans apps), security ``noise``, muxer ``yamux`` or ``mplex``; anything else exits 1.
 The listener waits for the test timeout or SIGTERM/SIGINT (exit 0). Handshake plus one RTT is the time
 from the start of the dial (TCP + multistream + Noise + muxer) to the first pong; the ping RTT is that
 ping's round trip on its own (its stream is opened optimistically, so the proposal shares the flight).
@@ -37,6 +38,7 @@ import json
 import logging
 import os
 import socket
+import tempfile
 import sys
 import time
 from collections.abc import Mapping
@@ -139,8 +141,8 @@ def read_config(env: Mapping[str, str] | None = None) -> InteropConfig:
         timeout = -1.0
     if not timeout > 0:
         raise InteropConfigError(f"bad test timeout {timeout_text!r}")
-    if transport != "tcp":
-        raise InteropConfigError(f"transport {transport!r} is not supported (tcp only)")
+    if transport not in _LISTEN_SUFFIX:
+        raise InteropConfigError(f"transport {transport!r} is not supported ({', '.join(_LISTEN_SUFFIX)})")
     if muxer not in _common.MUXERS:
         raise InteropConfigError(f"muxer {muxer!r} is not supported ({' or '.join(sorted(_common.MUXERS))})")
     if security not in _common.SECURITY:
@@ -348,6 +350,30 @@ def _advertised_addr(bound: list[Any], ip: str) -> Any:
         else first
 
 
+# The listen address's tail per transport. wss serves a self-signed certificate and its dialer
+# checks none, as the test-plans apps do: the security protocol on top authenticates the peer.
+_LISTEN_SUFFIX = {"tcp": "/tcp/0", "ws": "/tcp/0/ws", "wss": "/tcp/0/wss"}
+
+
+def _interop_transports(transport: str, listening: bool, workdir: str) -> list[Any] | None:
+    if transport != "wss":
+        return None
+    import ssl
+    from pathlib import Path
+
+    from libp2p.transport.websocket import WebsocketConfig, WebsocketTransport
+    from libp2p.transport.ws_certs import write_self_signed
+
+    client = ssl.create_default_context()
+    client.check_hostname = False
+    client.verify_mode = ssl.CERT_NONE
+    cert = key = None
+    if listening:
+        cert_path, key_path = write_self_signed(Path(workdir))
+        cert, key = str(cert_path), str(key_path)
+    return [WebsocketTransport(WebsocketConfig(tls_cert=cert, tls_key=key, tls_client_context=client))]
+
+
 def format_result(config: InteropConfig, handshake_ms: float, ping_ms: float) -> str:
     """The dialer's stdout: one JSON line (test-plans) or the YAML block (unified-testing)."""
     total = round(handshake_ms, 3)
@@ -362,9 +388,11 @@ async def _listener(config: InteropConfig, redis: RedisClient, stop: asyncio.Eve
     from libp2p.node import new_host
 
     proto = "ip6" if ipaddress.ip_address(config.ip).version == 6 else "ip4"
-    host = new_host(listen_addrs=[f"/{proto}/{config.ip}/tcp/0"], muxers=[_common.MUXERS[config.muxer]],
-                    security=[_common.SECURITY[config.security]])
-    await host.start()
+    with tempfile.TemporaryDirectory() as workdir:
+        host = new_host(listen_addrs=[f"/{proto}/{config.ip}{_LISTEN_SUFFIX[config.transport]}"],
+                        muxers=[_common.MUXERS[config.muxer]], security=[_common.SECURITY[config.security]],
+                        transports=_interop_transports(config.transport, True, workdir))
+        await host.start()  # the certificate is loaded: the directory may go
     try:
         addr = _advertised_addr(host.addrs, config.ip)
         if addr is None:
@@ -413,7 +441,8 @@ async def _dialer(config: InteropConfig, redis: RedisClient, deadline: float, ph
         log.error("transport-interop: bad listener address %r: %s", text, exc)
         return 1
     # the test timeout (the caller's deadline) bounds the dial and the ping
-    async with new_host(muxers=[_common.MUXERS[config.muxer]], security=[_common.SECURITY[config.security]]) as host:
+    async with new_host(muxers=[_common.MUXERS[config.muxer]], security=[_common.SECURITY[config.security]],
+                        transports=_interop_transports(config.transport, False, "")) as host:
         log.info("transport-interop: %s dialing %s", host.peer_id, text)
         phase[0] = f"dialing {text}"
         start = time.perf_counter()
@@ -480,7 +509,7 @@ def add_parser(commands: Any) -> None:
         'the dialer prints {"handshakePlusOneRTTMillis": ..., "pingRTTMilllis": ...}) and of '
         "libp2p/unified-testing (chosen when IS_DIALER is set: TRANSPORT, SECURE_CHANNEL, MUXER, IS_DIALER, "
         "LISTENER_IP, REDIS_ADDR, TEST_KEY, TEST_TIMEOUT_SECS; list <TEST_KEY>_listener_multiaddr; the dialer "
-        "prints YAML). tcp + noise + yamux|mplex. Exit 0 on success, 1 on any failure. `libp2p` without a "
+        "prints YAML). tcp|ws|wss + noise + yamux|mplex. Exit 0 on success, 1 on any failure. `libp2p` without a "
         "command runs it too when is_dialer or IS_DIALER is set (a container entrypoint).",
     )
     p.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto",

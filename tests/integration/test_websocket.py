@@ -4,8 +4,6 @@ certificate, TCP and WebSocket on one host, and what a misbehaving WebSocket pee
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import os
 import socket
 import ssl
@@ -14,44 +12,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from libp2p.host.host import Host
 from libp2p.multiaddr import Multiaddr
 from libp2p.node import new_host
 from libp2p.transport.tcp import TcpTransport
+from libp2p.transport.ws_certs import write_self_signed
 from libp2p.transport.websocket import HandshakeError, WebsocketConfig, WebsocketTransport, ws_endpoint
 
 
 def make_self_signed(directory: Path, name: str = "localhost") -> tuple[Path, Path]:
     """A self-signed P-256 certificate for ``name`` and 127.0.0.1, and its key (PEM files)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
+    return write_self_signed(directory, (name, "127.0.0.1"), days=1)
 
 
 def ws_addr(host: Host, marker: str = "/ws") -> Multiaddr:
