@@ -83,8 +83,8 @@ func readInteropEnv() (interopConfig, error) {
 		return c, fmt.Errorf("bad test timeout %q", timeoutSecs)
 	}
 	c.timeout = time.Duration(secs * float64(time.Second))
-	if c.transport != "tcp" {
-		return c, fmt.Errorf("transport %q is not supported (tcp only)", c.transport)
+	if _, ok := listenSuffix(c.transport); !ok {
+		return c, fmt.Errorf("transport %q is not supported (tcp, ws or wss)", c.transport)
 	}
 	if c.muxer != "yamux" && c.muxer != "mplex" {
 		return c, fmt.Errorf("muxer %q is not supported (yamux or mplex)", c.muxer)
@@ -133,7 +133,8 @@ func runTransportInterop() int {
 		if strings.Contains(cfg.ip, ":") {
 			ipProto = "ip6"
 		}
-		listen = []string{fmt.Sprintf("/%s/%s/tcp/0", ipProto, cfg.ip)}
+		suffix, _ := listenSuffix(cfg.transport)
+		listen = []string{fmt.Sprintf("/%s/%s%s", ipProto, cfg.ip, suffix)}
 	}
 	h, err := newHost(nodeConfig{key: key, listen: listen, muxers: []string{cfg.muxer}, security: cfg.security})
 	if err != nil {
