@@ -9,7 +9,7 @@
 //    IS_DIALER, LISTENER_IP (0.0.0.0), REDIS_ADDR + TEST_KEY (required), TEST_TIMEOUT_SECS (180);
 //    list "<TEST_KEY>_listener_multiaddr" (DEL + RPUSH / BLPOP); the dialer prints YAML.
 //
-// Supported: tcp + noise + yamux|mplex (anything else exits 1). Logs go to stderr. Redis is spoken
+// Supported: tcp|ws|wss (websockets.mjs) + noise + yamux|mplex (anything else exits 1). Logs go to stderr. Redis is spoken
 // to with a minimal RESP client on node:net (no dependency beyond peer.mjs's).
 //
 //   node transport-interop.mjs        (from the directory ci/install_js_peer.sh prints)
@@ -22,6 +22,7 @@ import { identify } from '@libp2p/identify'
 import { mplex } from '@libp2p/mplex'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
+import { LISTEN_SUFFIX, websocketTransport } from './websockets.mjs'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 
@@ -64,7 +65,7 @@ function readConfig () {
     c.redisAddr = get('', 'redis_addr', 'redis:6379')
     c.redisKey = 'listenerAddr'
   }
-  if (c.transport !== 'tcp') throw new Error(`transport "${c.transport}" is not supported (tcp only)`)
+  if (!(c.transport in LISTEN_SUFFIX)) throw new Error(`transport "${c.transport}" is not supported (tcp, ws or wss)`)
   if (c.muxer !== 'yamux' && c.muxer !== 'mplex') throw new Error(`muxer "${c.muxer}" is not supported (yamux or mplex)`)
   if (c.security !== 'noise') throw new Error(`security "${c.security}" is not supported (noise only)`)
   return c
@@ -195,8 +196,8 @@ async function main () {
   const redis = await redisWhenReady(cfg.redisAddr, deadline)
   const proto = cfg.ip.includes(':') ? 'ip6' : 'ip4'
   const node = await createLibp2p({
-    addresses: { listen: cfg.isDialer ? [] : [`/${proto}/${cfg.ip}/tcp/0`] },
-    transports: [tcp()],
+    addresses: { listen: cfg.isDialer ? [] : [`/${proto}/${cfg.ip}${LISTEN_SUFFIX[cfg.transport]}`] },
+    transports: cfg.transport === 'tcp' ? [tcp()] : [websocketTransport(cfg.transport, !cfg.isDialer)],
     connectionEncrypters: [noise()],
     streamMuxers: [cfg.muxer === 'yamux' ? yamux() : mplex()],
     peerDiscovery: [],
@@ -204,7 +205,7 @@ async function main () {
     connectionManager: { inboundConnectionThreshold: 100_000, reconnectRetries: 0 },
     services: { identify: identify(), ping: ping() }
   })
-  log(`${cfg.unified ? 'unified-testing' : 'test-plans'} dialect: ${node.peerId}, tcp/noise/${cfg.muxer}, ` +
+  log(`${cfg.unified ? 'unified-testing' : 'test-plans'} dialect: ${node.peerId}, ${cfg.transport}/noise/${cfg.muxer}, ` +
       `dialer=${cfg.isDialer}, Redis ${cfg.redisAddr}`)
   const stop = async (code) => {
     redis.close()
