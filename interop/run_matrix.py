@@ -176,7 +176,7 @@ def make_impls() -> dict[str, Impl]:
         "go": Impl("go", v["go"], both, _prepare_go, TRANSPORTS),
         "rust": Impl("rust", v["rust"], both, _prepare_rust, ("tcp", "ws")),
         "js": Impl("js", v["js"], both, _prepare_js, TRANSPORTS),
-        "py-libp2p": Impl("py-libp2p", v["py-libp2p"], both, _prepare_py_libp2p, ("tcp",)),
+        "py-libp2p": Impl("py-libp2p", v["py-libp2p"], both, _prepare_py_libp2p, ("tcp", "ws")),
     }
 
 

@@ -82,8 +82,8 @@ pub async fn run() -> i32 {
             return 2;
         }
     };
-    if cfg.transport != "tcp" {
-        log(format!("interop: unsupported transport {:?} (only tcp)", cfg.transport));
+    if cfg.transport != "tcp" && cfg.transport != "ws" {
+        log(format!("interop: unsupported transport {:?} (tcp or ws)", cfg.transport));
         return 1;
     }
     if cfg.security != "noise" {
@@ -163,7 +163,10 @@ async fn redis_conn(addr: &str) -> Result<redis::aio::MultiplexedConnection, Str
 
 async fn listener(cfg: &Config, node: &Node) -> Result<(), String> {
     let ip: std::net::IpAddr = cfg.ip.parse().map_err(|_| format!("bad listen ip {:?}", cfg.ip))?;
-    let listen = Multiaddr::from(ip).with(Protocol::Tcp(0));
+    let mut listen = Multiaddr::from(ip).with(Protocol::Tcp(0));
+    if cfg.transport == "ws" {
+        listen = listen.with(Protocol::Ws("/".into()));
+    }
     let lid = node.listen(listen.clone()).await?;
     node.wait_for(Duration::from_secs(10), |s| s.listen_addrs.iter().any(|(l, _)| *l == lid).then_some(()))
         .await

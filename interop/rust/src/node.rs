@@ -101,11 +101,15 @@ fn record(map: &MuxerMap, peer: PeerId, ep: &ConnectedPoint, name: &'static str)
     map.lock().unwrap().insert((peer, ep.get_remote_address().clone()), name);
 }
 
-/// TCP + Noise + the muxers in preference order (one or two).
+/// TCP or WebSocket + Noise + the muxers in preference order (one or two).
 fn build_transport(key: &Keypair, muxers: &[Muxer], map: MuxerMap) -> Result<Boxed<(PeerId, StreamMuxerBox)>, String> {
     let noise = noise::Config::new(key).map_err(|e| format!("noise: {e}"))?;
-    let base =
-        tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)).upgrade(Version::V1Lazy).authenticate(noise);
+    // WebSocket (/ws, over its own TCP transport) or plain TCP, then the same upgrade.
+    let ws = libp2p::websocket::Config::new(tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)));
+    let base = ws
+        .or_transport(tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)))
+        .upgrade(Version::V1Lazy)
+        .authenticate(noise);
     let timeout = Duration::from_secs(20);
     let t = match muxers {
         [Muxer::Yamux] => base
