@@ -46,6 +46,8 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--forget-peers-after", type=float, default=60.0, metavar="SECONDS",
                    help="forget a disconnected peer's key, protocols and agent after this long (default: 60, "
                    "as go-libp2p); its addresses stay until their TTLs run out")
+    p.add_argument("--mdns", action="store_true",
+                   help="find peers on the local network by mDNS (_p2p._udp.local) and dial them")
     p.set_defaults(run=run)
 
 
@@ -67,6 +69,10 @@ async def _serve(args: argparse.Namespace) -> int:
     services: list[Service] = [EchoService()]
     if args.perf:
         services.append(PerfService())
+    if args.mdns:
+        from libp2p.discovery.mdns import MdnsService
+
+        services.append(MdnsService())
     dht = None
     if args.dht is not None:
         dht = KadDHT(args.dht, validator=dht_cli.make_validator(args.permissive), protocol_id=args.dht_protocol)

@@ -168,7 +168,7 @@ class MdnsService(Service):
         known = set(host.peerstore.addrs(event.peer_id))
         host.peerstore.add_addrs(event.peer_id, addrs, float(self.config.core.ttl))
         if not known.issuperset(addrs):
-            log.debug("mDNS: %s at %s", event.peer_id, ", ".join(map(str, addrs)))
+            log.info("mDNS: discovered %s at %s", event.peer_id, ", ".join(map(str, addrs)))
             host.events.emit(event)
         if (
             self.config.dial
@@ -181,5 +181,6 @@ class MdnsService(Service):
     async def _dial(self, info: PeerInfo) -> None:
         try:
             await self.host.connect(info)
+            log.info("mDNS: connected to %s", info.peer_id)
         except Exception as exc:  # noqa: BLE001 - a peer we could not reach is only logged
             log.debug("mDNS: could not dial %s: %s", info.peer_id, exc)
