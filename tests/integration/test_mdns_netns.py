@@ -148,3 +148,25 @@ def test_two_of_our_nodes_find_each_other_by_mdns(tmp_path: Path) -> None:
                 second.stop()
         finally:
             first.stop()
+
+
+def test_ours_and_a_rust_libp2p_node_find_each_other_by_mdns(tmp_path: Path) -> None:
+    import json
+
+    from tests.interop.rust_peer import require_rust_peer
+
+    with bridged_namespaces() as (a, b):
+        rust_exe = require_rust_peer()  # skips without cargo (fails under CI=true)
+        ours = _serve(a, tmp_path / "ours.log")
+        try:
+            rust = Proc(b, [str(rust_exe), "listen", "--mdns", "--ignore-stdin", "--listen", "/ip4/0.0.0.0/tcp/0"],
+                        tmp_path / "rust.log")
+            try:
+                our_id = json.loads(ours.first_line)["peer_id"]
+                rust_id = json.loads(rust.first_line)["peer_id"]
+                _wait_for(f"mDNS: discovered {rust_id} at .*10\\.231\\.0\\.2", ours)
+                _wait_for(f"mdns: discovered {our_id} at /ip4/10\\.231\\.0\\.1/", rust)
+            finally:
+                rust.stop()
+        finally:
+            ours.stop()

@@ -104,6 +104,7 @@ pub async fn run() -> i32 {
         report: Arc::new(|_| {}),
         events: false,
         dht: None,
+        mdns: false,
     }) {
         Ok(n) => n,
         Err(e) => {

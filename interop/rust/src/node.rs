@@ -160,6 +160,7 @@ pub struct Behaviour {
     streams: libp2p_stream::Behaviour,
     inbound: inbound::Behaviour,
     pub(crate) kad: Toggle<dht::Kad>,
+    mdns: Toggle<libp2p::mdns::tokio::Behaviour>,
 }
 
 // ------------------------------------------------------------------ state
@@ -245,6 +246,8 @@ pub struct NodeOptions {
     pub report: Reporter,
     /// print connection / identify events as they happen
     pub events: bool,
+    /// `--mdns`: discover peers on the local network and dial them
+    pub mdns: bool,
     /// `--dht server|client [--dht-no-refresh]`
     pub dht: Option<dht::DhtOptions>,
 }
@@ -274,6 +277,11 @@ impl Node {
             streams,
             inbound: inbound_b,
             kad: Toggle::from(opts.dht.map(|o| dht::Kad::new(peer_id, o))),
+            mdns: Toggle::from(if opts.mdns {
+                Some(libp2p::mdns::tokio::Behaviour::new(Default::default(), peer_id).map_err(|e| format!("mdns: {e}"))?)
+            } else {
+                None
+            }),
         };
         let cfg = libp2p::swarm::Config::with_tokio_executor()
             .with_idle_connection_timeout(Duration::from_secs(3600))
@@ -572,6 +580,14 @@ async fn drive(
                         log(format!("ping behaviour: {} {e}", p.peer));
                     }
                     state.lock().unwrap().pings.push((p.connection, r));
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Mdns(libp2p::mdns::Event::Discovered(found))) => {
+                    for (peer, addr) in found {
+                        log(format!("mdns: discovered {peer} at {addr}"));
+                        if !swarm.is_connected(&peer) {
+                            let _ = swarm.dial(DialOpts::peer_id(peer).addresses(vec![addr]).build());
+                        }
+                    }
                 }
                 SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => {
                     let s = state.lock().unwrap();
