@@ -69,3 +69,11 @@ func listenSuffix(transport string) (string, bool) {
 	}
 	return "", false
 }
+
+// wsSuffix is what the perf contract's --transport adds after /tcp/PORT.
+func wsSuffix(transport string) string {
+	if transport == "ws" {
+		return "/ws"
+	}
+	return ""
+}
