@@ -227,7 +227,8 @@ def _loop_time() -> float:
 
 
 def test_run_matrix_go(tmp_path: Path) -> None:
-    """``run_matrix.py --only go``: aiolibp2p <-> go both ways over both contracts, and go <-> go."""
+    """``run_matrix.py --only go``: aiolibp2p <-> go both ways over both contracts, and go <-> go, over
+    tcp, ws and wss."""
     if shutil.which("redis-server") is None and not in_ci():
         pytest.skip("redis-server not installed (apt-get install redis-server)")
     out = tmp_path / "matrix.json"
@@ -243,15 +244,16 @@ def test_run_matrix_go(tmp_path: Path) -> None:
         pytest.skip(f"go unavailable: {go['reason']}")
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-6000:]
     assert go["status"] == "ready" and go["version"].startswith("go-libp2p v")
-    cases = {(c["dialer"], c["listener"], c["muxer"], c["contract"]): c for c in report["cases"]}
-    expected = {(d, l, m, c) for d, l in (("aiolibp2p", "go"), ("go", "aiolibp2p")) for m in ("yamux", "mplex")
-                for c in ("test-plans", "unified")}
-    expected |= {("go", "go", m, "test-plans") for m in ("yamux", "mplex")}
+    cases = {(c["dialer"], c["listener"], c["transport"], c["muxer"], c["contract"]): c for c in report["cases"]}
+    transports = ("tcp", "ws", "wss")
+    expected = {(d, l, t, m, c) for d, l in (("aiolibp2p", "go"), ("go", "aiolibp2p")) for t in transports
+                for m in ("yamux", "mplex") for c in ("test-plans", "unified")}
+    expected |= {("go", "go", t, m, "test-plans") for t in transports for m in ("yamux", "mplex")}
     assert set(cases) == expected
     for case in cases.values():
         assert case["status"] == "pass", case
         assert case["handshake_plus_one_rtt_ms"] >= case["ping_rtt_ms"] > 0
         assert case["dialer_exit"] == 0 and case["listener_exit"] == 0
-    assert report["summary"] == {"passed": 10, "failed": 0, "skipped": 0, "problems": []}
+    assert report["summary"] == {"passed": 30, "failed": 0, "skipped": 0, "problems": []}
     # the table on stdout: one row per case
-    assert len([ln for ln in proc.stdout.splitlines() if re.match(r"\| (aiolibp2p|go) -> ", ln)]) == 10
+    assert len([ln for ln in proc.stdout.splitlines() if re.match(r"\| (aiolibp2p|go) -> ", ln)]) == 30
