@@ -172,12 +172,19 @@ def _port_open(port: int) -> bool:
 class Server:
     """A perf server with the fixed identity on 127.0.0.1:PORT; stopped by its handle."""
 
-    def __init__(self, impl: Impl, timeout: float) -> None:
+    def __init__(self, impl: Impl, timeout: float, transport: str = "tcp") -> None:
         self.impl = impl
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
-        self.multiaddr = f"/ip4/127.0.0.1/tcp/{self.port}/p2p/{PERF_PEER_ID}"
+        ws = "/ws" if transport == "ws" else ""
+        self.multiaddr = f"/ip4/127.0.0.1/tcp/{self.port}{ws}/p2p/{PERF_PEER_ID}"
         argv, cwd, env = impl.server_cmd(self.address)
+        if transport != "tcp":
+            if "--listen" in argv:  # a `listen` server (js): its listen address gets the /ws
+                i = argv.index("--listen") + 1
+                argv = [*argv[:i], argv[i] + ws, *argv[i + 1:]]
+            else:  # a perf-contract server
+                argv = [*argv, "--transport", transport]
         self.proc = bs.Proc(argv, env=env, cwd=cwd)
         try:
             if impl.ready_line:
@@ -223,6 +230,8 @@ class Impl:
     contract_cmd: Callable[[str, int, int], tuple[list[str], Path | None, dict[str, str] | None]] | None = None
     ping_cmd: Callable[[str, int, float], tuple[list[str], Path | None, dict[str, str] | None]] | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    #: its perf server and clients also speak the perf contract over /ws (``--transport ws``)
+    websocket: bool = False
 
 
 def _ours(build: str) -> Impl:
@@ -248,6 +257,7 @@ def _ours(build: str) -> Impl:
         contract_cmd=lambda addr, up, down: (
             [*cli, "--server-address", addr, "--transport", "tcp", "--upload-bytes", str(up),
              "--download-bytes", str(down)], REPO, env),
+        websocket=True,
     )
 
 
@@ -295,6 +305,7 @@ def _go() -> Impl:
         ready_line=True,
         bench_cmd=_peer_bench([peer], None),
         contract_cmd=_peer_contract([peer], None),
+        websocket=True,
     )
 
 
@@ -348,6 +359,7 @@ def _js() -> Impl:
                                   f"/ip4/{addr.rsplit(':', 1)[0]}/tcp/{addr.rsplit(':', 1)[1]}"], js_dir, None),
         ready_line=True,
         bench_cmd=_peer_bench(prefix, js_dir, ["--no-connection-monitor"]),
+        websocket=True,
     )
 
 
@@ -388,10 +400,16 @@ def discover(cfg: argparse.Namespace) -> tuple[dict[str, Impl], dict[str, str]]:
             continue
         progress(f"preparing {name}")
         try:
-            impls[name] = makers[name]()
+            impl = makers[name]()
         except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
             skipped[name] = str(exc)
             progress(f"SKIPPING {name}: {exc}")
+            continue
+        if cfg.transport == "ws" and not impl.websocket:
+            skipped[name] = "its perf server has no --transport ws"
+            progress(f"SKIPPING {name}: {skipped[name]}")
+            continue
+        impls[name] = impl
     return impls, skipped
 
 
@@ -434,7 +452,7 @@ class PairRunner:
         if self.server is not None:
             self._err("server", f"the {self.server_impl.name} server died: {self.server.proc.err()[-300:]}")
             self.server.stop()
-        self.server = Server(self.server_impl, self.cfg.start_timeout)
+        self.server = Server(self.server_impl, self.cfg.start_timeout, self.cfg.transport)
         return self.server
 
     def run(self) -> dict[str, Any]:
@@ -480,6 +498,9 @@ class PairRunner:
         assert self.client.contract_cmd is not None
         server = self._ensure_server()
         argv, cwd, env = self.client.contract_cmd(server.address, up, down)
+        if self.cfg.transport != "tcp":  # the contract's --transport, given as tcp by every contract_cmd
+            argv = [self.cfg.transport if a == "tcp" and argv[i - 1] == "--transport" else a
+                    for i, a in enumerate(argv)]
         s0 = server.cpu()
         run = run_client(argv, cwd=cwd, env=env, timeout=timeout)
         s1 = server.cpu()
@@ -888,6 +909,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fresh", type=int, help="new-process connection + 1 B round trips (default 100; smoke 3)")
     ap.add_argument("--only", default=",".join(ORDER), help=f"comma-separated subset of {','.join(ORDER)}")
     ap.add_argument("--no-cross", action="store_true", help="only the X <-> X pairs")
+    ap.add_argument("--transport", choices=["tcp", "ws"], default="tcp",
+                    help="tcp (default) or ws: every pair over /ws (ours, go and js; the others are skipped)")
     ap.add_argument("--wait-py-libp2p", type=float, default=0.0,
                     help="seconds to wait for ci/install_py_libp2p_peer.sh to appear (default: do not wait)")
     ap.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="where the JSON and PNG go")
@@ -915,7 +938,8 @@ def main(argv: list[str] | None = None) -> int:
         "started_utc": stamp.isoformat(timespec="seconds"),
         "command": " ".join([".venv/bin/python benchmarks/compare.py", *(sys.argv[1:] if argv is None else argv)]),
         "settings": {k: getattr(cfg, k) for k in ("smoke", "bytes", "max_seconds", "iterations", "pings", "dials",
-                                                   "fresh", "probe_bytes", "only")} | {"cross": not cfg.no_cross},
+                                                   "fresh", "probe_bytes", "only", "transport")}
+        | {"cross": not cfg.no_cross},
         "machine": machine(),
         "load_before": os.getloadavg(),
         "versions": {"ours": ours_versions()},

@@ -10,8 +10,8 @@ the listener publishes its multiaddr in Redis, the dialer pops it, dials, pings 
 
 * starts its own ``redis-server`` on 127.0.0.1 on a free port (no persistence) and stops it at the end;
 * builds or installs each foreign peer through ``ci/`` (cached outside the repository);
-* runs, one at a time, every combination both sides support: tcp × {noise, tls} × {yamux, mplex} and
-  quic-v1, with
+* runs, one at a time, every combination both sides support: tcp × {noise, tls} × {yamux, mplex},
+  {ws, wss} × noise × {yamux, mplex} and quic-v1, with
   aiolibp2p as dialer and as listener against each foreign implementation, aiolibp2p against itself,
   and each foreign implementation against itself as a control; the test-plans contract for every
   pair, the unified-testing one for every pair whose both apps have it;
@@ -51,7 +51,7 @@ OURS = "aiolibp2p"
 IMPL_ORDER = (OURS, "go", "rust", "js", "py-libp2p")
 MUXERS = ("yamux", "mplex")
 SECURITIES = ("noise", "tls")
-TRANSPORTS = ("tcp", "quic-v1")
+TRANSPORTS = ("tcp", "ws", "wss", "quic-v1")
 TEST_PLANS = "test-plans"
 UNIFIED = "unified"
 CONTRACTS = (TEST_PLANS, UNIFIED)
@@ -88,7 +88,7 @@ class Impl:
     contracts: tuple[str, ...]
     prepare: Callable[[float], list[str]]  # build timeout -> argv of the test app
     securities: tuple[str, ...] = ("noise",)  # what its test app takes as security
-    transports: tuple[str, ...] = ("tcp",)  # and as transport
+    transports: tuple[str, ...] = ("tcp",)  # and as transport (what it dials and listens on)
     argv: list[str] | None = None
     status: str = "pending"  # ready | skipped | unavailable | error
     reason: str = ""
@@ -177,9 +177,9 @@ def make_impls() -> dict[str, Impl]:
     return {
         OURS: Impl(OURS, v[OURS], both, _prepare_ours, SECURITIES, TRANSPORTS),
         "go": Impl("go", v["go"], both, _prepare_go, SECURITIES, TRANSPORTS),
-        "rust": Impl("rust", v["rust"], both, _prepare_rust, SECURITIES, TRANSPORTS),
-        "js": Impl("js", v["js"], both, _prepare_js, SECURITIES),
-        "py-libp2p": Impl("py-libp2p", v["py-libp2p"], both, _prepare_py_libp2p, SECURITIES),
+        "rust": Impl("rust", v["rust"], both, _prepare_rust, SECURITIES, ("tcp", "ws", "quic-v1")),
+        "js": Impl("js", v["js"], both, _prepare_js, SECURITIES, ("tcp", "ws", "wss")),
+        "py-libp2p": Impl("py-libp2p", v["py-libp2p"], both, _prepare_py_libp2p, SECURITIES, ("tcp", "ws")),
     }
 
 
@@ -248,15 +248,19 @@ def plan_cases(impls: dict[str, Impl], selected: Sequence[str], controls: bool,
         for contract in supported(dialer, listener):
             if control and contract != TEST_PLANS:
                 continue  # a control needs one contract only
-            if "tcp" in transports:
-                for security in securities:
+            for transport in transports:
+                if transport not in impls[dialer].transports or transport not in impls[listener].transports:
+                    continue
+                if transport == "quic-v1":
+                    # QUIC secures and multiplexes itself: no security or muxer to choose
+                    cases.append(Case(dialer, listener, "", contract, "", transport))
+                    continue
+                # TLS runs over TCP only here; WebSocket rows use Noise, as the test-plans apps do
+                for security in securities if transport == "tcp" else [s for s in securities if s == "noise"]:
                     if security not in impls[dialer].securities or security not in impls[listener].securities:
                         continue
                     for muxer in MUXERS:
-                        cases.append(Case(dialer, listener, muxer, contract, security))
-            if "quic-v1" in transports and all("quic-v1" in impls[n].transports for n in (dialer, listener)):
-                # QUIC secures and multiplexes itself: no security or muxer to choose
-                cases.append(Case(dialer, listener, "", contract, "", "quic-v1"))
+                        cases.append(Case(dialer, listener, muxer, contract, security, transport))
     return cases
 
 
@@ -495,7 +499,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="test-plans, unified (unified-testing) or all (default)")
     p.add_argument("--security", metavar="NAME,...", default=",".join(SECURITIES),
                    help=f"security channels to run, from {', '.join(SECURITIES)} (default: all)")
-    p.add_argument("--transport", metavar="NAME,...", default=",".join(TRANSPORTS),
+    p.add_argument("--transport", "--transports", metavar="NAME,...", default=",".join(TRANSPORTS),
                    help=f"transports to run, from {', '.join(TRANSPORTS)} (default: all)")
     p.add_argument("--no-controls", action="store_true", help="skip the foreign <-> same foreign controls")
     p.add_argument("--json", metavar="OUT", type=Path, default=DEFAULT_JSON,

@@ -65,6 +65,29 @@ def _ip_component(ip: str) -> bytes | None:
     return None
 
 
+def _keep_server_name(suffix: bytes, host: str) -> bytes:
+    """``/tcp/<p>/wss`` or ``/tcp/<p>/tls/ws`` after a DNS name becomes ``/tcp/<p>/tls/sni/<host>/ws``:
+    the TLS handshake still needs the name the address was resolved from (go's ws Resolve)."""
+    try:
+        parts = Multiaddr.from_bytes(suffix).split() if suffix else []
+    except MultiaddrError:
+        return suffix
+    names = [p.protocols()[0].name for p in parts]
+    if names[:1] != ["tcp"]:
+        return suffix
+    if names[1:2] == ["wss"]:
+        rest = parts[2:]
+    elif names[1:3] == ["tls", "ws"]:
+        rest = parts[3:]
+    else:
+        return suffix
+    try:
+        sni = Multiaddr(f"/tls/sni/{host}/ws")
+    except (MultiaddrError, ValueError):
+        return suffix
+    return bytes(parts[0]) + bytes(sni) + b"".join(bytes(p) for p in rest)
+
+
 def _ends_with(addr: Multiaddr, suffix: bytes) -> bool:
     """Whether ``addr`` ends with the whole components ``suffix`` (non-empty)."""
     data = bytes(addr)
@@ -203,6 +226,7 @@ class DNSResolver:
             return
         if code != P_DNSADDR:
             family_codes = {P_DNS4: (P_IP4,), P_DNS6: (P_IP6,)}.get(code, (P_IP4, P_IP6))
+            suffix = _keep_server_name(suffix, host)
             for ip in ips:
                 packed = _ip_component(ip)
                 if packed is None or packed[0] not in family_codes:

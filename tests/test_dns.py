@@ -135,7 +135,7 @@ def test_dnsaddr_over_udp_server_recursive_and_filtered() -> None:
             [
                 f"/ip4/192.0.2.1/tcp/4001/p2p/{QN}",
                 f"/ip6/2001:db8::1/udp/4001/quic-v1/p2p/{QN}",
-                f"/ip4/198.51.100.7/tcp/443/wss/p2p/{QN}",  # dns4: only the A record
+                f"/ip4/198.51.100.7/tcp/443/tls/sni/node-a.example/ws/p2p/{QN}",  # dns4: A only; TLS keeps the name
             ]
         )
         # b.bootstrap.example ends in another peer: dropped without a lookup.
@@ -277,3 +277,18 @@ def test_injected_lookup_timeout() -> None:
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError):
         DNSResolver(timeout=0)
+
+
+def test_wss_keeps_the_resolved_name_for_tls() -> None:
+    resolver = DNSResolver(ip_lookup=_fake_ips({"h.example": ["192.0.2.5"]}), txt_lookup=_fake_txt({}))
+
+    async def body() -> None:
+        for tail in ("wss", "tls/ws"):
+            got = await resolver.resolve(f"/dns4/h.example/tcp/443/{tail}/p2p/{ED}")
+            assert [str(m) for m in got] == [f"/ip4/192.0.2.5/tcp/443/tls/sni/h.example/ws/p2p/{ED}"]
+        plain = await resolver.resolve("/dns4/h.example/tcp/80/ws")
+        assert [str(m) for m in plain] == ["/ip4/192.0.2.5/tcp/80/ws"]
+        named = await resolver.resolve("/dns4/h.example/tcp/443/tls/sni/other.example/ws")
+        assert [str(m) for m in named] == ["/ip4/192.0.2.5/tcp/443/tls/sni/other.example/ws"]
+
+    run(body())

@@ -83,8 +83,8 @@ func readInteropEnv() (interopConfig, error) {
 		return c, fmt.Errorf("bad test timeout %q", timeoutSecs)
 	}
 	c.timeout = time.Duration(secs * float64(time.Second))
-	if c.transport != "tcp" && c.transport != "quic-v1" {
-		return c, fmt.Errorf("transport %q is not supported (tcp or quic-v1)", c.transport)
+	if _, ok := listenSuffix(c.transport); !ok {
+		return c, fmt.Errorf("transport %q is not supported (tcp, ws, wss or quic-v1)", c.transport)
 	}
 	if c.transport == "quic-v1" {
 		// QUIC secures and multiplexes itself
@@ -137,11 +137,8 @@ func runTransportInterop() int {
 		if strings.Contains(cfg.ip, ":") {
 			ipProto = "ip6"
 		}
-		if cfg.transport == "quic-v1" {
-			listen = []string{fmt.Sprintf("/%s/%s/udp/0/quic-v1", ipProto, cfg.ip)}
-		} else {
-			listen = []string{fmt.Sprintf("/%s/%s/tcp/0", ipProto, cfg.ip)}
-		}
+		suffix, _ := listenSuffix(cfg.transport)
+		listen = []string{fmt.Sprintf("/%s/%s%s", ipProto, cfg.ip, suffix)}
 	}
 	h, err := newHost(nodeConfig{key: key, listen: listen, muxers: []string{cfg.muxer}, security: cfg.security})
 	if err != nil {

@@ -190,7 +190,7 @@ type nodeConfig struct {
 	agent    string
 }
 
-// newHost builds a go-libp2p host with TCP (and QUIC), one security channel and the given
+// newHost builds a go-libp2p host with TCP, WebSocket and QUIC, one security channel and the given
 // muxers; nothing else reaches the network (no relay, NAT port mapping, metrics).
 func newHost(cfg nodeConfig) (host.Host, error) {
 	agent := cfg.agent
@@ -228,6 +228,11 @@ func newHost(cfg nodeConfig) (host.Host, error) {
 			// go-libp2p dropped mplex from its defaults; it is a separate module now
 			opts = append(opts, libp2p.Muxer(mplex.ID, mplex.DefaultTransport))
 		}
+	}
+	if ws, err := websocketTransport(); err == nil { // ws.go
+		opts = append(opts, ws)
+	} else {
+		return nil, err
 	}
 	if len(cfg.listen) == 0 {
 		opts = append(opts, libp2p.NoListenAddrs)

@@ -165,7 +165,10 @@ func runPerfServer(o *options) int {
 	if o.muxer == "mplex" {
 		muxers = []string{"mplex", "yamux"}
 	}
-	h, err := newHost(nodeConfig{key: key, listen: []string{tcpMultiaddr(o.serverAddress)}, muxers: muxers,
+	if o.transport != "tcp" && o.transport != "ws" {
+		usage("--transport: tcp or ws, not %q", o.transport)
+	}
+	h, err := newHost(nodeConfig{key: key, listen: []string{tcpMultiaddr(o.serverAddress) + wsSuffix(o.transport)}, muxers: muxers,
 		security: o.security, agent: o.agent})
 	if err != nil {
 		logf("cannot start: %v", err)
@@ -193,10 +196,10 @@ func runPerfServer(o *options) int {
 // runPerfClient is the test-plans perf client: connect, one perf exchange,
 // progress lines every second and a final line (times include the connection).
 func runPerfClient(o *options) int {
-	if o.transport != "tcp" {
-		usage("--transport: only tcp is supported, not %q", o.transport)
+	if o.transport != "tcp" && o.transport != "ws" {
+		usage("--transport: tcp or ws, not %q", o.transport)
 	}
-	target := tcpMultiaddr(o.serverAddress) + "/p2p/" + perfServerPeerID
+	target := tcpMultiaddr(o.serverAddress) + wsSuffix(o.transport) + "/p2p/" + perfServerPeerID
 	info := parseTarget(target)
 	key, _ := loadKey("ed25519", "")
 	h, err := newHost(nodeConfig{key: key, muxers: []string{o.muxer}, security: o.security, agent: o.agent})

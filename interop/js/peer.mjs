@@ -15,6 +15,7 @@ import { mplex } from '@libp2p/mplex'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
+import { websocketTransport } from './websockets.mjs'
 import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { CID } from 'multiformats/cid'
@@ -464,7 +465,7 @@ async function makeNode ({ values, mode, muxer }) {
   const init = {
     privateKey: await loadKey(values),
     addresses: { listen },
-    transports: [tcp()],
+    transports: [tcp(), websocketTransport('ws', false)],
     connectionEncrypters: [noise()],
     streamMuxers,
     // no bootstrap, mDNS, UPnP, autoNAT, relay (nor DHT without --dht): nothing reaches the network
@@ -1028,8 +1029,9 @@ function tcpAddr (hostPort) {
  * one intermediary a second.
  */
 async function runPerfContract (values, muxer) {
-  const addr = tcpAddr(values['server-address'])
-  if ((values.transport ?? 'tcp') !== 'tcp') usage('--transport: only tcp')
+  const transport = values.transport ?? 'tcp'
+  if (transport !== 'tcp' && transport !== 'ws') usage('--transport: tcp or ws')
+  const addr = tcpAddr(values['server-address']) + (transport === 'ws' ? '/ws' : '')
   if (values['run-server'] === true) {
     const node = await makeNode({ values: { ...values, 'key-seed': PERF_SEED, 'key-type': 'ed25519', listen: [addr] }, mode: 'listen', muxer })
     await node.handle(PERF_PROTOCOL, perfHandler, { maxInboundStreams: 1024, maxOutboundStreams: 1024 })

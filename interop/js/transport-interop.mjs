@@ -9,8 +9,8 @@
 //    IS_DIALER, LISTENER_IP (0.0.0.0), REDIS_ADDR + TEST_KEY (required), TEST_TIMEOUT_SECS (180);
 //    list "<TEST_KEY>_listener_multiaddr" (DEL + RPUSH / BLPOP); the dialer prints YAML.
 //
-// Supported: tcp + noise|tls + yamux|mplex (anything else exits 1). Logs go to stderr. Redis is spoken
-// to with a minimal RESP client on node:net (no dependency beyond peer.mjs's).
+// Supported: tcp|ws|wss (websockets.mjs) + noise|tls + yamux|mplex (anything else exits 1). Logs go to
+// stderr. Redis is spoken to with a minimal RESP client on node:net (no dependency beyond peer.mjs's).
 //
 //   node transport-interop.mjs        (from the directory ci/install_js_peer.sh prints)
 import './polyfill.mjs'
@@ -23,6 +23,7 @@ import { identify } from '@libp2p/identify'
 import { mplex } from '@libp2p/mplex'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
+import { LISTEN_SUFFIX, websocketTransport } from './websockets.mjs'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 
@@ -65,7 +66,7 @@ function readConfig () {
     c.redisAddr = get('', 'redis_addr', 'redis:6379')
     c.redisKey = 'listenerAddr'
   }
-  if (c.transport !== 'tcp') throw new Error(`transport "${c.transport}" is not supported (tcp only)`)
+  if (!(c.transport in LISTEN_SUFFIX)) throw new Error(`transport "${c.transport}" is not supported (tcp, ws or wss)`)
   if (c.muxer !== 'yamux' && c.muxer !== 'mplex') throw new Error(`muxer "${c.muxer}" is not supported (yamux or mplex)`)
   if (c.security !== 'noise' && c.security !== 'tls') throw new Error(`security "${c.security}" is not supported (noise or tls)`)
   return c
@@ -196,8 +197,8 @@ async function main () {
   const redis = await redisWhenReady(cfg.redisAddr, deadline)
   const proto = cfg.ip.includes(':') ? 'ip6' : 'ip4'
   const node = await createLibp2p({
-    addresses: { listen: cfg.isDialer ? [] : [`/${proto}/${cfg.ip}/tcp/0`] },
-    transports: [tcp()],
+    addresses: { listen: cfg.isDialer ? [] : [`/${proto}/${cfg.ip}${LISTEN_SUFFIX[cfg.transport]}`] },
+    transports: cfg.transport === 'tcp' ? [tcp()] : [websocketTransport(cfg.transport, !cfg.isDialer)],
     connectionEncrypters: [cfg.security === 'tls' ? tls() : noise()],
     streamMuxers: [cfg.muxer === 'yamux' ? yamux() : mplex()],
     peerDiscovery: [],
@@ -205,7 +206,7 @@ async function main () {
     connectionManager: { inboundConnectionThreshold: 100_000, reconnectRetries: 0 },
     services: { identify: identify(), ping: ping() }
   })
-  log(`${cfg.unified ? 'unified-testing' : 'test-plans'} dialect: ${node.peerId}, tcp/${cfg.security}/${cfg.muxer}, ` +
+  log(`${cfg.unified ? 'unified-testing' : 'test-plans'} dialect: ${node.peerId}, ${cfg.transport}/${cfg.security}/${cfg.muxer}, ` +
       `dialer=${cfg.isDialer}, Redis ${cfg.redisAddr}`)
   const stop = async (code) => {
     redis.close()

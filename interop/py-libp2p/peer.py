@@ -163,12 +163,14 @@ def quiet_connection_config(dialer: bool) -> Any:
                             max_connections_per_peer=1 if dialer else 1000, auto_connect_interval=1e9)
 
 
-def make_host(key_pair: Any, muxers: list[str], security: str, listen: list[str] | None = None) -> Any:
-    """A py-libp2p host (TCP only); a dialer when ``listen`` is empty."""
+def make_host(key_pair: Any, muxers: list[str], security: str, listen: list[str] | None = None,
+              websocket: bool = False) -> Any:
+    """A py-libp2p host (TCP, or WebSocket with ``websocket``); a dialer when ``listen`` is empty."""
     muxer_opt = {MUXERS[m][0]: MUXERS[m][1] for m in muxers}
+    extra = {"enable_websocket": True} if websocket else {}
     return new_host(key_pair=key_pair, muxer_opt=muxer_opt, sec_opt=security_options(key_pair, security),
                     resource_manager=permissive_resource_manager(), connection_config=quiet_connection_config(not listen),
-                    listen_addrs=[multiaddr.Multiaddr(a) for a in listen] if listen else None)
+                    listen_addrs=[multiaddr.Multiaddr(a) for a in listen] if listen else None, **extra)
 
 
 def host_protocols(host: Any) -> list[str]:
@@ -1016,8 +1018,8 @@ def read_interop_env() -> dict[str, Any]:
         c["timeout"] = -1
     if c["timeout"] <= 0:
         raise ValueError(f"bad test timeout {secs!r}")
-    if c["transport"] != "tcp":
-        raise ValueError(f"transport {c['transport']!r} is not supported (tcp only)")
+    if c["transport"] not in ("tcp", "ws"):
+        raise ValueError(f"transport {c['transport']!r} is not supported (tcp or ws)")
     if c["muxer"] not in MUXERS:
         raise ValueError(f"muxer {c['muxer']!r} is not supported (yamux or mplex)")
     if c["security"] not in ("noise", "tls"):
@@ -1103,8 +1105,8 @@ async def _transport_interop(cfg: dict[str, Any], rc: Any, deadline: float) -> i
     listen = None
     if not cfg["is_dialer"]:
         proto = "ip6" if ":" in cfg["ip"] else "ip4"
-        listen = [f"/{proto}/{cfg['ip']}/tcp/0"]
-    host = make_host(key, [cfg["muxer"]], cfg["security"], listen)
+        listen = [f"/{proto}/{cfg['ip']}/tcp/0" + ("/ws" if cfg["transport"] == "ws" else "")]
+    host = make_host(key, [cfg["muxer"]], cfg["security"], listen, websocket=cfg["transport"] == "ws")
     code = 1
     async with host.run([multiaddr.Multiaddr(a) for a in listen or []]), trio.open_nursery() as nursery:
         try:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from libp2p.allocator import tune_allocator
+from libp2p.cli import _websocket
 from libp2p.errors import Libp2pError
 from libp2p.host.upgrader import MPLEX, NOISE, TLS, YAMUX
 from libp2p.identity.keys import PrivateKey, unmarshal_private_key
@@ -76,6 +77,7 @@ def network_options() -> argparse.ArgumentParser:
                    help="log to stderr: -v for INFO, -vv for DEBUG")
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], type=str.upper,
                    help="log level on stderr (overrides -v; default WARNING)")
+    _websocket.add_options(p)
     return p
 
 
@@ -131,18 +133,25 @@ def host_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _transports(args: argparse.Namespace) -> list[Any] | None:
-    """TCP plus QUIC when an address on the command line is ``/quic-v1`` (aioquic takes ~0.15 s
-    to import, so commands that never touch QUIC do not load it); None: the default (TCP)."""
+    """The host's transports when an option changes them; None: the default (TCP and WebSocket).
+
+    ``--tls-cert``/``--tls-key``/``--tls-ca`` configure WebSocket; QUIC is added when an address on
+    the command line is ``/quic-v1`` (aioquic takes ~0.15 s to import, so commands that never touch
+    QUIC do not load it)."""
+    configured: list[Any] | None = _websocket.transports(args)
     values = [v for value in vars(args).values() for v in (value if isinstance(value, list) else [value])]
     if not any(isinstance(v, str) and "/quic-v1" in v for v in values):
-        return None
+        return configured
     try:
         from libp2p.transport.quic import QuicTransport
     except ImportError:
         raise CliError("QUIC needs aioquic: pip install 'aiolibp2p[quic]'", 2) from None
-    from libp2p.transport.tcp import TcpTransport
+    if configured is None:
+        from libp2p.transport.tcp import TcpTransport
+        from libp2p.transport.websocket import WebsocketTransport
 
-    return [TcpTransport(), QuicTransport()]
+        configured = [TcpTransport(), WebsocketTransport()]
+    return [*configured, QuicTransport()]
 
 
 def parse_peer_addr(text: str) -> PeerInfo:

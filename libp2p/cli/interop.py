@@ -19,8 +19,9 @@ as go-libp2p's and rust-libp2p's test apps, see ``interop/go/README.md``):
         ping_rtt: 0.599
         unit: ms
 
-Supported: transport ``tcp`` (security ``noise`` or ``tls``, muxer ``yamux`` or ``mplex``) or ``quic-v1``;
-anything else exits 1.
+Supported: transport ``tcp`` (security ``noise`` or ``tls``), ``ws`` or ``wss`` (a self-signed
+certificate, unchecked by the dialer as in the test-plans apps; security ``noise``), each with muxer
+``yamux`` or ``mplex``, or ``quic-v1``; anything else exits 1.
 The listener waits for the test timeout or SIGTERM/SIGINT (exit 0). Handshake plus one RTT is the time
 from the start of the dial (TCP + multistream + Noise + muxer) to the first pong; the ping RTT is that
 ping's round trip on its own (its stream is opened optimistically, so the proposal shares the flight).
@@ -38,6 +39,7 @@ import json
 import logging
 import os
 import socket
+import tempfile
 import sys
 import time
 from collections.abc import Mapping
@@ -140,8 +142,8 @@ def read_config(env: Mapping[str, str] | None = None) -> InteropConfig:
         timeout = -1.0
     if not timeout > 0:
         raise InteropConfigError(f"bad test timeout {timeout_text!r}")
-    if transport not in ("tcp", "quic-v1"):
-        raise InteropConfigError(f"transport {transport!r} is not supported (tcp or quic-v1)")
+    if transport not in _LISTEN_SUFFIX:
+        raise InteropConfigError(f"transport {transport!r} is not supported ({', '.join(_LISTEN_SUFFIX)})")
     if transport == "quic-v1":
         # QUIC secures and multiplexes itself: the test plans leave these empty or ignore them.
         muxer, security = muxer or "yamux", security or "noise"
@@ -352,6 +354,35 @@ def _advertised_addr(bound: list[Any], ip: str) -> Any:
         else first
 
 
+# The listen address's tail per transport. wss serves a self-signed certificate and its dialer
+# checks none, as the test-plans apps do: the security protocol on top authenticates the peer.
+_LISTEN_SUFFIX = {"tcp": "/tcp/0", "ws": "/tcp/0/ws", "wss": "/tcp/0/wss", "quic-v1": "/udp/0/quic-v1"}
+
+
+def _interop_transports(transport: str, listening: bool, workdir: str) -> list[Any] | None:
+    """The host's transports for ``transport``; None: the defaults (TCP and WebSocket)."""
+    if transport == "quic-v1":
+        from libp2p.transport.quic import QuicTransport
+
+        return [QuicTransport()]
+    if transport != "wss":
+        return None
+    import ssl
+    from pathlib import Path
+
+    from libp2p.transport.websocket import WebsocketConfig, WebsocketTransport
+    from libp2p.transport.ws_certs import write_self_signed
+
+    client = ssl.create_default_context()
+    client.check_hostname = False
+    client.verify_mode = ssl.CERT_NONE
+    cert = key = None
+    if listening:
+        cert_path, key_path = write_self_signed(Path(workdir))
+        cert, key = str(cert_path), str(key_path)
+    return [WebsocketTransport(WebsocketConfig(tls_cert=cert, tls_key=key, tls_client_context=client))]
+
+
 def format_result(config: InteropConfig, handshake_ms: float, ping_ms: float) -> str:
     """The dialer's stdout: one JSON line (test-plans) or the YAML block (unified-testing)."""
     total = round(handshake_ms, 3)
@@ -362,23 +393,15 @@ def format_result(config: InteropConfig, handshake_ms: float, ping_ms: float) ->
     return json.dumps({"handshakePlusOneRTTMillis": total, "pingRTTMilllis": rtt}) + "\n"
 
 
-def _transports(config: InteropConfig) -> dict[str, Any]:
-    if config.transport != "quic-v1":
-        return {}
-    from libp2p.transport.quic import QuicTransport
-
-    return {"transports": [QuicTransport()]}
-
-
 async def _listener(config: InteropConfig, redis: RedisClient, stop: asyncio.Event, deadline: float) -> int:
     from libp2p.node import new_host
 
     proto = "ip6" if ipaddress.ip_address(config.ip).version == 6 else "ip4"
-    quic = config.transport == "quic-v1"
-    listen = f"/{proto}/{config.ip}/udp/0/quic-v1" if quic else f"/{proto}/{config.ip}/tcp/0"
-    host = new_host(listen_addrs=[listen], muxers=[_common.MUXERS[config.muxer]],
-                    security=[_common.SECURITY[config.security]], **_transports(config))
-    await host.start()
+    with tempfile.TemporaryDirectory() as workdir:
+        host = new_host(listen_addrs=[f"/{proto}/{config.ip}{_LISTEN_SUFFIX[config.transport]}"],
+                        muxers=[_common.MUXERS[config.muxer]], security=[_common.SECURITY[config.security]],
+                        transports=_interop_transports(config.transport, True, workdir))
+        await host.start()  # the certificate is loaded: the directory may go
     try:
         addr = _advertised_addr(host.listen_addrs, config.ip)
         if addr is None:
@@ -428,7 +451,7 @@ async def _dialer(config: InteropConfig, redis: RedisClient, deadline: float, ph
         return 1
     # the test timeout (the caller's deadline) bounds the dial and the ping
     async with new_host(muxers=[_common.MUXERS[config.muxer]], security=[_common.SECURITY[config.security]],
-                        **_transports(config)) as host:
+                        transports=_interop_transports(config.transport, False, "")) as host:
         log.info("transport-interop: %s dialing %s", host.peer_id, text)
         phase[0] = f"dialing {text}"
         start = time.perf_counter()
@@ -495,7 +518,7 @@ def add_parser(commands: Any) -> None:
         'the dialer prints {"handshakePlusOneRTTMillis": ..., "pingRTTMilllis": ...}) and of '
         "libp2p/unified-testing (chosen when IS_DIALER is set: TRANSPORT, SECURE_CHANNEL, MUXER, IS_DIALER, "
         "LISTENER_IP, REDIS_ADDR, TEST_KEY, TEST_TIMEOUT_SECS; list <TEST_KEY>_listener_multiaddr; the dialer "
-        "prints YAML). tcp + noise + yamux|mplex. Exit 0 on success, 1 on any failure. `libp2p` without a "
+        "prints YAML). tcp|ws|wss + noise + yamux|mplex. Exit 0 on success, 1 on any failure. `libp2p` without a "
         "command runs it too when is_dialer or IS_DIALER is set (a container entrypoint).",
     )
     p.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto",

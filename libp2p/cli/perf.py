@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 # The test-plans perf server's identity: Ed25519 from the all-zero seed.
 PERF_SERVER_SEED = bytes(32)
 PERF_SERVER_PEER_ID = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"
-TRANSPORTS = ("tcp",)
+TRANSPORTS = ("tcp", "ws")
 
 
 def add_parser(commands: Any) -> None:
@@ -53,7 +53,7 @@ def add_parser(commands: Any) -> None:
                    help="perf contract: serve /perf/1.0.0 on --server-address until SIGINT/SIGTERM")
     p.add_argument("--server-address", metavar="IP:PORT",
                    help="perf contract: the address to listen on (--run-server) or to dial")
-    p.add_argument("--transport", default="tcp", help="perf contract: the transport (only tcp)")
+    p.add_argument("--transport", default="tcp", help="perf contract: the transport, tcp (default) or ws")
     p.set_defaults(run=run)
 
 
@@ -130,9 +130,9 @@ def _run_contract(args: argparse.Namespace) -> int:
     if args.server_address is None:
         return _usage("perf: --run-server needs --server-address IP:PORT")
     if args.transport not in TRANSPORTS:
-        return _usage(f"perf: --transport {args.transport!r} is not supported (only tcp)")
+        return _usage(f"perf: --transport {args.transport!r} is not supported (tcp or ws)")
     try:
-        addr = _tcp_multiaddr(args.server_address)
+        addr = _tcp_multiaddr(args.server_address) + ("/ws" if args.transport == "ws" else "")
     except ValueError as exc:
         return _usage(f"perf: {exc}")
     if args.run_server:

@@ -86,13 +86,17 @@ def print_reachability_changes(host: Host, args: argparse.Namespace) -> None:
     host.events.subscribe(LocalReachabilityChanged, lambda e: show(e.reachability))
 
 
-def serve_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``new_host`` keyword arguments for the relay/hole-punch options (TCP with port reuse)."""
+def serve_options(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` (``new_host`` keyword arguments) adjusted for the relay/hole-punch options: with
+    ``--hole-punch`` the TCP transport reuses the listen port (simultaneous open needs it)."""
     if not args.hole_punch:
-        return {}
+        return options
     from libp2p.transport.tcp import TcpConfig, TcpTransport
+    from libp2p.transport.websocket import WebsocketTransport
 
-    return {"transports": [TcpTransport(TcpConfig(reuse_port=True))]}
+    transports = options.get("transports") or [TcpTransport(), WebsocketTransport()]
+    reusing = [TcpTransport(TcpConfig(reuse_port=True)) if type(t) is TcpTransport else t for t in transports]
+    return {**options, "transports": reusing}
 
 
 async def wait_for_reservations(host: Host, args: argparse.Namespace) -> list[str]:

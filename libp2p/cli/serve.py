@@ -48,6 +48,8 @@ def add_parser(commands: Any) -> None:
                    help="forget a disconnected peer's key, protocols and agent after this long (default: 60, "
                    "as go-libp2p); its addresses stay until their TTLs run out")
     relay_cli.add_serve_arguments(p)
+    p.add_argument("--mdns", action="store_true",
+                   help="find peers on the local network by mDNS (_p2p._udp.local) and dial them")
     p.set_defaults(run=run)
 
 
@@ -69,6 +71,10 @@ async def _serve(args: argparse.Namespace) -> int:
     services: list[Service] = [EchoService()]
     if args.perf:
         services.append(PerfService())
+    if args.mdns:
+        from libp2p.discovery.mdns import MdnsService
+
+        services.append(MdnsService())
     dht = None
     if args.dht is not None:
         dht = KadDHT(args.dht, validator=dht_cli.make_validator(args.permissive), protocol_id=args.dht_protocol)
@@ -76,8 +82,8 @@ async def _serve(args: argparse.Namespace) -> int:
     services += relay_cli.serve_services(args)
     try:
         config = HostConfig(forget_peers_after=args.forget_peers_after)
-        host = new_host(listen_addrs=listen, services=services, config=config, **relay_cli.serve_options(args),
-                        **_common.host_options(args))
+        options = relay_cli.serve_options(args, _common.host_options(args))
+        host = new_host(listen_addrs=listen, services=services, config=config, **options)
     except (Libp2pError, ValueError) as exc:
         raise _common.CliError(str(exc), 2) from None
     stop = _common.stop_event()

@@ -41,6 +41,7 @@ from libp2p.negotiate.service import accept_protocol, select_protocol
 from libp2p.peerstore import ADDRESS_TTL, CONNECTED_ADDR_TTL, RECENTLY_CONNECTED_ADDR_TTL, PeerInfo, Peerstore
 from libp2p.resources import ResourceLimitExceededError, ResourceLimits, ResourceManager
 from libp2p.transport.tcp import TcpTransport
+from libp2p.transport.websocket import WebsocketTransport
 
 if TYPE_CHECKING:
     from libp2p.abc import Connection, MuxerOption, SecurityOption, Stream, Transport, UpgradedTransport
@@ -132,7 +133,7 @@ class Host:
             else ConnectionManager(connection_manager)
         )
         self.upgrader = Upgrader(key, muxers=muxers, security=security, timeout=self.config.upgrade_timeout)
-        transports = list(transports) if transports is not None else [TcpTransport()]
+        transports = list(transports) if transports is not None else [TcpTransport(), WebsocketTransport()]
         for transport in transports:
             if transport.upgraded:
                 transport.bind(key)  # type: ignore[union-attr]

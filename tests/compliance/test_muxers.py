@@ -13,19 +13,22 @@ from libp2p.node import new_host
 from libp2p.muxer.connection import MuxedStream, StreamClosedError, StreamResetError
 from libp2p.transport.memory import MemoryNetwork, MemoryTransport
 from libp2p.transport.tcp import TcpTransport
+from libp2p.transport.websocket import WebsocketTransport
 
 MUXERS = ["/yamux/1.0.0", "/mplex/6.7.0"]
 SECURITY = ["/noise", "/tls/1.0.0"]
 
 
 @pytest.fixture(
-    params=[(m, t, s) for m in MUXERS for t in ("tcp", "memory") for s in SECURITY],
+    params=[(m, t, s) for m in MUXERS for t in ("tcp", "memory", "ws") for s in SECURITY],
     ids=lambda p: f"{p[0].split('/')[1]}-{p[1]}-{p[2].split('/')[1]}",
 )
 async def hosts(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Host, Host, asyncio.Queue[MuxedStream]]]:
     muxer, kind, security = request.param
     if kind == "tcp":
         ta, tb, listen = TcpTransport(), TcpTransport(), "/ip4/127.0.0.1/tcp/0"
+    elif kind == "ws":
+        ta, tb, listen = WebsocketTransport(), WebsocketTransport(), "/ip4/127.0.0.1/tcp/0/ws"
     else:
         net = MemoryNetwork()
         ta, tb, listen = MemoryTransport(net), MemoryTransport(net), "/memory/0"

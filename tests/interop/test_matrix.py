@@ -233,7 +233,8 @@ def _loop_time() -> float:
 
 
 def test_run_matrix_go(tmp_path: Path) -> None:
-    """``run_matrix.py --only go``: aiolibp2p <-> go both ways over both contracts, and go <-> go."""
+    """``run_matrix.py --only go``: aiolibp2p <-> go both ways over both contracts, and go <-> go, over
+    tcp, ws and wss."""
     if shutil.which("redis-server") is None and not in_ci():
         pytest.skip("redis-server not installed (apt-get install redis-server)")
     out = tmp_path / "matrix.json"
@@ -252,16 +253,17 @@ def test_run_matrix_go(tmp_path: Path) -> None:
     cases = {(c["dialer"], c["listener"], c["transport"], c["security"], c["muxer"], c["contract"]): c
              for c in report["cases"]}
     pairs = (("aiolibp2p", "go"), ("go", "aiolibp2p"))
-    expected = {(d, l, "tcp", s, m, c) for d, l in pairs for m in ("yamux", "mplex")
-                for c in ("test-plans", "unified") for s in ("noise", "tls")}
-    expected |= {("go", "go", "tcp", s, m, "test-plans") for m in ("yamux", "mplex") for s in ("noise", "tls")}
-    expected |= {(d, l, "quic-v1", "", "", c) for d, l in pairs for c in ("test-plans", "unified")}
-    expected.add(("go", "go", "quic-v1", "", "", "test-plans"))
+    # what each transport runs: tcp with both security channels, ws/wss with noise, quic-v1 alone
+    stacks = [("tcp", s, m) for s in ("noise", "tls") for m in ("yamux", "mplex")]
+    stacks += [(t, "noise", m) for t in ("ws", "wss") for m in ("yamux", "mplex")]
+    stacks.append(("quic-v1", "", ""))
+    expected = {(d, l, t, s, m, c) for d, l in pairs for t, s, m in stacks for c in ("test-plans", "unified")}
+    expected |= {("go", "go", t, s, m, "test-plans") for t, s, m in stacks}
     assert set(cases) == expected
     for case in cases.values():
         assert case["status"] == "pass", case
         assert case["handshake_plus_one_rtt_ms"] >= case["ping_rtt_ms"] > 0
         assert case["dialer_exit"] == 0 and case["listener_exit"] == 0
-    assert report["summary"] == {"passed": 25, "failed": 0, "skipped": 0, "problems": []}
+    assert report["summary"] == {"passed": 45, "failed": 0, "skipped": 0, "problems": []}
     # the table on stdout: one row per case
-    assert len([ln for ln in proc.stdout.splitlines() if re.match(r"\| (aiolibp2p|go) -> ", ln)]) == 25
+    assert len([ln for ln in proc.stdout.splitlines() if re.match(r"\| (aiolibp2p|go) -> ", ln)]) == 45

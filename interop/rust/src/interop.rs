@@ -83,8 +83,8 @@ pub async fn run() -> i32 {
         }
     };
     let quic = cfg.transport == "quic-v1";
-    if cfg.transport != "tcp" && !quic {
-        log(format!("interop: unsupported transport {:?} (tcp or quic-v1)", cfg.transport));
+    if cfg.transport != "tcp" && cfg.transport != "ws" && !quic {
+        log(format!("interop: unsupported transport {:?} (tcp, ws or quic-v1)", cfg.transport));
         return 1;
     }
     if quic {
@@ -111,6 +111,7 @@ pub async fn run() -> i32 {
         report: Arc::new(|_| {}),
         events: false,
         dht: None,
+        mdns: false,
     }) {
         Ok(n) => n,
         Err(e) => {
@@ -172,6 +173,8 @@ async fn listener(cfg: &Config, node: &Node) -> Result<(), String> {
     let ip: std::net::IpAddr = cfg.ip.parse().map_err(|_| format!("bad listen ip {:?}", cfg.ip))?;
     let listen = if cfg.transport == "quic-v1" {
         Multiaddr::from(ip).with(Protocol::Udp(0)).with(Protocol::QuicV1)
+    } else if cfg.transport == "ws" {
+        Multiaddr::from(ip).with(Protocol::Tcp(0)).with(Protocol::Ws("/".into()))
     } else {
         Multiaddr::from(ip).with(Protocol::Tcp(0))
     };

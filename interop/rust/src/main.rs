@@ -21,6 +21,7 @@ use tokio::{
 const USAGE: &str = "usage:
   peer listen [--listen MA]... [--muxer yamux|mplex] [--key-seed HEX32] [--key-type T] [--agent STR]
               [--events] [--ignore-stdin] [--signed-peer-record] [--dht server|client [--dht-no-refresh]]
+              [--mdns]
   peer dial --to MA [--muxer yamux|mplex] [--pings N] [--echo-bytes N] [--streams K --stream-bytes N]
             [--stream-protocol echo|hash] [--hold-ms MS] [--timeout-ms MS] [--key-seed HEX32] [--key-type T]
             [--agent STR] [--signed-peer-record]
@@ -51,6 +52,7 @@ const FLAGS: &[&str] = &[
     "run-server",
     "signed-peer-record",
     "dht-no-refresh",
+    "mdns",
     "help",
 ];
 
@@ -217,6 +219,7 @@ fn node_options(o: &Opts, muxers: Vec<Muxer>, report: Reporter, events: bool) ->
         report,
         events,
         dht: None,
+        mdns: o.flag("mdns"),
     }
 }
 

@@ -151,9 +151,12 @@ macro_rules! muxed {
     }};
 }
 
-/// TCP + Noise (or TLS when `USE_TLS`) + the muxers in preference order (one or two), and QUIC v1.
+/// TCP or WebSocket + Noise (or TLS when `USE_TLS`) + the muxers in preference order (one or two),
+/// and QUIC v1.
 fn build_transport(key: &Keypair, muxers: &[Muxer], map: MuxerMap) -> Result<Boxed<(PeerId, StreamMuxerBox)>, String> {
-    let tcp_base = || tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)).upgrade(Version::V1Lazy);
+    // WebSocket (/ws, over its own TCP transport) or plain TCP, then the same upgrade.
+    let tcp = || tcp::tokio::Transport::new(tcp::Config::default().nodelay(true));
+    let tcp_base = || libp2p::websocket::Config::new(tcp()).or_transport(tcp()).upgrade(Version::V1Lazy);
     let timeout = Duration::from_secs(20);
     let t = if USE_TLS.load(Ordering::Relaxed) {
         let tls = tls::Config::new(key).map_err(|e| format!("tls: {e}"))?;
@@ -180,6 +183,7 @@ pub struct Behaviour {
     streams: libp2p_stream::Behaviour,
     inbound: inbound::Behaviour,
     pub(crate) kad: Toggle<dht::Kad>,
+    mdns: Toggle<libp2p::mdns::tokio::Behaviour>,
 }
 
 // ------------------------------------------------------------------ state
@@ -265,6 +269,8 @@ pub struct NodeOptions {
     pub report: Reporter,
     /// print connection / identify events as they happen
     pub events: bool,
+    /// `--mdns`: discover peers on the local network and dial them
+    pub mdns: bool,
     /// `--dht server|client [--dht-no-refresh]`
     pub dht: Option<dht::DhtOptions>,
 }
@@ -294,6 +300,11 @@ impl Node {
             streams,
             inbound: inbound_b,
             kad: Toggle::from(opts.dht.map(|o| dht::Kad::new(peer_id, o))),
+            mdns: Toggle::from(if opts.mdns {
+                Some(libp2p::mdns::tokio::Behaviour::new(Default::default(), peer_id).map_err(|e| format!("mdns: {e}"))?)
+            } else {
+                None
+            }),
         };
         let cfg = libp2p::swarm::Config::with_tokio_executor()
             .with_idle_connection_timeout(Duration::from_secs(3600))
@@ -592,6 +603,14 @@ async fn drive(
                         log(format!("ping behaviour: {} {e}", p.peer));
                     }
                     state.lock().unwrap().pings.push((p.connection, r));
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Mdns(libp2p::mdns::Event::Discovered(found))) => {
+                    for (peer, addr) in found {
+                        log(format!("mdns: discovered {peer} at {addr}"));
+                        if !swarm.is_connected(&peer) {
+                            let _ = swarm.dial(DialOpts::peer_id(peer).addresses(vec![addr]).build());
+                        }
+                    }
                 }
                 SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => {
                     let s = state.lock().unwrap();
