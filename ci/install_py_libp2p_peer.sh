@@ -8,8 +8,8 @@
 # The cache is keyed by the sha256 of interop/py-libp2p/requirements.txt:
 #   ${AIOLIBP2P_PY_LIBP2P_PEER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/aiolibp2p/py-libp2p}/<sha256>/
 # holding venv/ (python3 -m venv + pip install --no-deps -r requirements.txt, once: a .installed
-# marker records success and the directory is published by an atomic rename) and peer.py, which
-# is re-copied on every run so edits take effect. A cached run does not invoke pip or python.
+# marker records success and the directory is published by an atomic rename) and peer.py plus
+# pubsub_role.py, which are re-copied on every run so edits take effect. A cached run does not invoke pip or python.
 # PYTHON selects the interpreter (default python3; py-libp2p 0.8.1 needs >= 3.10).
 # Everything except the final path goes to stderr. Exits non-zero on any failure.
 set -euo pipefail
@@ -57,7 +57,9 @@ if [ ! -f "$dir/.installed" ]; then
 fi
 
 # (re)copy the program; write-then-rename so a running peer never sees a half file
-cp "$src/peer.py" "$dir/.peer.py.tmp.$$"
-mv -f "$dir/.peer.py.tmp.$$" "$dir/peer.py"
+for f in peer.py pubsub_role.py; do
+  cp "$src/$f" "$dir/.$f.tmp.$$"
+  mv -f "$dir/.$f.tmp.$$" "$dir/$f"
+done
 
 echo "$dir"

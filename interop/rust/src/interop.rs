@@ -104,6 +104,7 @@ pub async fn run() -> i32 {
         report: Arc::new(|_| {}),
         events: false,
         dht: None,
+        pubsub: None,
     }) {
         Ok(n) => n,
         Err(e) => {

@@ -72,6 +72,7 @@ fn options(key: Keypair, muxers: Vec<node::Muxer>) -> NodeOptions {
         report: Arc::new(|_| {}),
         events: false,
         dht: None,
+        pubsub: None,
     }
 }
 

@@ -1,0 +1,75 @@
+"""The pubsub role of the go, rust, js and py-libp2p peer programs, among themselves.
+
+This proves the programs' ``listen --pubsub ...`` role (``interop/README.md``, "pubsub") before our
+own GossipSub joins them in ``test_pubsub_mixed.py``:
+
+* eight gossipsub nodes, two of each implementation, on one topic, connected as a ring with two
+  chords (every edge joins two different implementations, and no node is connected to all others),
+  so most messages are forwarded, across implementations, before they arrive. Every node publishes
+  (two rounds), and every node receives every other node's message exactly once, with the author
+  fields and the message id (from + seqno, or sha256(data)) its signature policy defines, under
+  StrictSign and under StrictNoSign;
+* a floodsub pair go <-> js, both ways.
+
+Skipped when a toolchain is missing (failed under ``CI=true``). Every process is stopped by its own
+handle; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.interop.pubsub_mesh import (
+    check_deliveries,
+    connect_edges,
+    gather_rounds,
+    is_connected,
+    require_programs,
+    ring_with_chords,
+    start_programs,
+    wait_for_mesh,
+)
+
+KINDS = ["go", "rust", "js", "py-libp2p"]
+#: two of each, interleaved so that every ring edge joins two implementations
+MESH = [(f"{kind}-{i}", kind) for i in range(2) for kind in KINDS]
+CHORDS = [(0, 5), (2, 7)]
+TEST_TIMEOUT = 55.0
+
+
+@pytest.fixture(scope="module")
+def programs() -> None:
+    require_programs(KINDS)
+
+
+@pytest.mark.parametrize("sign", ["strict", "none"])
+async def test_eight_foreign_gossipsub_nodes_deliver_every_message_exactly_once(programs: None, sign: str) -> None:
+    edges = ring_with_chords(len(MESH), CHORDS)
+    assert all(is_connected(len(MESH), edges, without=i) for i in range(len(MESH)))  # no single relay
+    assert all(MESH[a][1] != MESH[b][1] for a, b in edges)
+    with start_programs(MESH, "gossipsub", sign) as nodes:
+        async with asyncio.timeout(TEST_TIMEOUT):
+            await connect_edges(nodes, edges)
+            await wait_for_mesh(nodes, edges)
+            rounds = await gather_rounds(nodes, sign)
+            check_deliveries(nodes, rounds, sign)
+            # sparse: nobody is connected to everybody, so most deliveries were forwarded
+            for node in nodes:
+                neighbours = {nodes[b if a == i else a].peer_id for i in [nodes.index(node)]
+                              for a, b in edges if i in (a, b)}
+                relayed = [r for r in node.received("aiolibp2p-interop") if r.received_from is not None
+                           and r.from_peer is not None and r.from_peer != r.received_from]
+                assert len(neighbours) < len(nodes) - 1
+                if sign == "strict":
+                    assert relayed, f"{node.name} got nothing through a relay"
+
+
+async def test_floodsub_go_and_js_both_ways(programs: None) -> None:
+    with start_programs([("go", "go"), ("js", "js")], "floodsub", "strict") as nodes:
+        async with asyncio.timeout(TEST_TIMEOUT):
+            await connect_edges(nodes, [(0, 1)])
+            await wait_for_mesh(nodes, [(0, 1)])
+            rounds = await gather_rounds(nodes, "strict")
+            check_deliveries(nodes, rounds, "strict")
