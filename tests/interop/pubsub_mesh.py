@@ -246,8 +246,8 @@ def check_deliveries(nodes: Sequence[MeshNode], rounds: Sequence[dict[bytes, Mes
     """Every node got every other node's message of every round exactly once, never its own, with
     the author fields the policy asks for and the agreed message id."""
     expected: dict[bytes, MeshNode] = {}
-    for r in rounds:
-        expected.update(r)
+    for payloads in rounds:
+        expected.update(payloads)
     for n in nodes:
         got = [r for r in n.received(topic) if r.data in expected]
         counts: dict[bytes, int] = {}
