@@ -650,8 +650,8 @@ async def run_listen(o: argparse.Namespace) -> int:
             node = Node(host, o.events, nursery)
             node.identify_on_connect = True
             node.pubsub = await stack.enter_async_context(pubsub_role.running(host, o, node.event, nursery))
-            ready = {"peer_id": host.get_id().to_base58(), "multiaddrs": p2p_addrs(host), "agent": DEFAULT_AGENT,
-                     "protocols": host_protocols(host)}
+            ready = {"peer_id": host.get_id().to_base58(), "multiaddrs": p2p_addrs(host),
+                     "agent": DEFAULT_AGENT, "protocols": host_protocols(host)}
             if node.pubsub is not None:
                 ready.update(pubsub=o.pubsub, pubsub_sign=o.pubsub_sign)
             emit(ready)

@@ -271,6 +271,20 @@ def check_deliveries(nodes: Sequence[MeshNode], rounds: Sequence[dict[bytes, Mes
                 assert r.received_from != n.peer_id
 
 
+def check_paths(nodes: Sequence[MeshNode], edges: Sequence[tuple[int, int]],
+                rounds: Sequence[dict[bytes, MeshNode]], topic: str = TOPIC) -> None:
+    """Every forwarder a node reports is one of its neighbours in ``edges``: the messages of
+    non-neighbours (all delivered, see :func:`check_deliveries`) were relayed by other nodes."""
+    neighbours = {i: {nodes[b if a == i else a].peer_id for a, b in edges if i in (a, b)}
+                  for i in range(len(nodes))}
+    expected = {data for payloads in rounds for data in payloads}
+    for i, n in enumerate(nodes):
+        for r in n.received(topic):
+            if r.data in expected and r.received_from is not None:
+                assert r.received_from in neighbours[i], \
+                    f"{n.name} got {r.data!r} from non-neighbour {r.received_from}"
+
+
 async def gather_rounds(nodes: Sequence[MeshNode], sign: str, rounds: int = 2) -> list[dict[bytes, MeshNode]]:
     """``rounds`` publication rounds; each round also fences the previous one's late duplicates."""
     out = []

@@ -32,6 +32,7 @@ from tests.interop.pubsub_mesh import (
     MeshNode,
     Received,
     check_deliveries,
+    check_paths,
     connect_edges,
     gather_rounds,
     is_connected,
@@ -115,13 +116,15 @@ def content_id(msg: Any) -> bytes:
 @contextlib.asynccontextmanager
 async def our_nodes(names: Sequence[str], router: str, sign: str) -> AsyncIterator[list[OurNode]]:
     policy = pubsub.SignaturePolicy.STRICT_SIGN if sign == "strict" else pubsub.SignaturePolicy.STRICT_NO_SIGN
-    config = pubsub.GossipSubConfig() if sign == "strict" else pubsub.GossipSubConfig(message_id_fn=content_id)
+    # StrictNoSign: the agreed content id (set explicitly, whatever our default)
+    config = pubsub.GossipSubConfig(message_id_fn=None if sign == "strict" else content_id)
     async with contextlib.AsyncExitStack() as stack:
         nodes = []
         for name in names:
             cls = pubsub.GossipSub if router == "gossipsub" else pubsub.FloodSub
             ps = cls(config, signature_policy=policy)
-            host = await stack.enter_async_context(new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"], services=[ps]))
+            host = await stack.enter_async_context(
+                new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"], services=[ps]))
             sub = await stack.enter_async_context(ps.subscribe(TOPIC))
             node = OurNode(name, host, ps, router == "floodsub")
             reader = asyncio.ensure_future(node.read(sub))
@@ -147,6 +150,7 @@ async def test_twelve_node_mixed_gossipsub_mesh_delivers_every_message_exactly_o
             await wait_for_mesh(nodes, edges)
             rounds = await gather_rounds(nodes, sign)
             check_deliveries(nodes, rounds, sign)
+            check_paths(nodes, edges, rounds)
 
 
 async def test_ours_reaches_go_and_js_over_floodsub(programs: None) -> None:
@@ -158,6 +162,7 @@ async def test_ours_reaches_go_and_js_over_floodsub(programs: None) -> None:
             await wait_for_mesh(nodes, edges)
             rounds = await gather_rounds(nodes, "strict")
             check_deliveries(nodes, rounds, "strict")
+            check_paths(nodes, edges, rounds)
             # what go and js got from each other came through us
             for a, b in ((go, js), (js, go)):
                 got = [r for r in a.received(TOPIC) if r.from_peer == b.peer_id]
