@@ -271,6 +271,18 @@ def check_deliveries(nodes: Sequence[MeshNode], rounds: Sequence[dict[bytes, Mes
                 assert r.received_from != n.peer_id
 
 
+async def check_peer_lines(nodes: Sequence[MeshNode], edges: Sequence[tuple[int, int]], topic: str = TOPIC,
+                           timeout: float = 10.0) -> None:
+    """Each program printed a ``pubsub-peers`` line whose mesh and subscribers hold all its neighbours
+    (the lines follow every change, so one must show the formed mesh)."""
+    for i, n in enumerate(nodes):
+        if not isinstance(n, ForeignNode):
+            continue
+        want = {nodes[b if a == i else a].peer_id for a, b in edges if i in (a, b)}
+        await n.peer.await_event("pubsub-peers", topic=topic, timeout=timeout,
+                                 predicate=lambda e: want <= set(e["mesh"]) and want <= set(e["subscribers"]))
+
+
 def check_paths(nodes: Sequence[MeshNode], edges: Sequence[tuple[int, int]],
                 rounds: Sequence[dict[bytes, MeshNode]], topic: str = TOPIC) -> None:
     """Every forwarder a node reports is one of its neighbours in ``edges``: the messages of

@@ -22,7 +22,9 @@ import asyncio
 import pytest
 
 from tests.interop.pubsub_mesh import (
+    TOPIC,
     check_deliveries,
+    check_peer_lines,
     check_paths,
     connect_edges,
     gather_rounds,
@@ -55,6 +57,7 @@ async def test_eight_foreign_gossipsub_nodes_deliver_every_message_exactly_once(
         async with asyncio.timeout(TEST_TIMEOUT):
             await connect_edges(nodes, edges)
             await wait_for_mesh(nodes, edges)
+            await check_peer_lines(nodes, edges)
             rounds = await gather_rounds(nodes, sign)
             check_deliveries(nodes, rounds, sign)
             check_paths(nodes, edges, rounds)
@@ -65,6 +68,14 @@ async def test_floodsub_go_and_js_both_ways(programs: None) -> None:
         async with asyncio.timeout(TEST_TIMEOUT):
             await connect_edges(nodes, [(0, 1)])
             await wait_for_mesh(nodes, [(0, 1)])
+            await check_peer_lines(nodes, [(0, 1)])
             rounds = await gather_rounds(nodes, "strict")
             check_deliveries(nodes, rounds, "strict")
             check_paths(nodes, [(0, 1)], rounds)
+            # an unsubscription reaches the other side, as a pubsub-peers line
+            go, js = nodes
+            mark = len(go.peer.events)
+            reply = await js.peer.command_async(f"pubsub-unsubscribe {TOPIC}")
+            assert reply["ok"] is True, reply
+            await go.peer.await_event("pubsub-peers", topic=TOPIC, after=mark, timeout=10,
+                                      predicate=lambda e: e["subscribers"] == [] and e["mesh"] == [])

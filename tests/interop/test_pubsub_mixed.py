@@ -32,6 +32,7 @@ from tests.interop.pubsub_mesh import (
     MeshNode,
     Received,
     check_deliveries,
+    check_peer_lines,
     check_paths,
     connect_edges,
     gather_rounds,
@@ -148,6 +149,7 @@ async def test_twelve_node_mixed_gossipsub_mesh_delivers_every_message_exactly_o
             nodes = [by_name[f"{kind}-{i}" if kind != "ours" else f"ours-{i}"] for i, kind in enumerate(RING)]
             await connect_edges(nodes, edges)
             await wait_for_mesh(nodes, edges)
+            await check_peer_lines(nodes, edges)
             rounds = await gather_rounds(nodes, sign)
             check_deliveries(nodes, rounds, sign)
             check_paths(nodes, edges, rounds)
