@@ -56,6 +56,7 @@ if [ ! -d "$prog" ]; then
   mkdir -p "$dir/programs"
   ptmp=$(mktemp -d "$dir/programs/.tmp.XXXXXX") && chmod 755 "$ptmp"
   cp "$src"/*.mjs "$ptmp/"
+  ln -s ../../node_modules "$ptmp/node_modules"  # for readers of node_modules/<pkg>/package.json
   mv -T "$ptmp" "$prog" 2>/dev/null || rm -rf "$ptmp"
 fi
 
