@@ -31,6 +31,8 @@ from tests.interop.rust_peer import RustPeer, require_rust_peer
 TOPIC = "aiolibp2p-interop"
 #: the programs' flag values for our policies
 SIGN_FLAGS = {"strict": "strict", "none": "none"}
+#: a protocol every program's router of that kind serves
+ROUTER_PROTOCOL = {"gossipsub": "/meshsub/1.1.0", "floodsub": "/floodsub/1.0.0"}
 COMMAND_TIMEOUT = 35.0
 MESH_TIMEOUT = 45.0
 DELIVERY_TIMEOUT = 30.0
@@ -147,6 +149,7 @@ def start_programs(specs: Sequence[tuple[str, str]], router: str, sign: str) -> 
             cls = PROGRAMS[kind][1]
             peer = stack.enter_context(cls.listen(extra_args=pubsub_args(router, sign), startup_timeout=60.0))
             assert peer.ready.get("pubsub") == router, peer.ready
+            assert ROUTER_PROTOCOL[router] in peer.protocols, peer.ready
             nodes.append(ForeignNode(name, kind, peer))
         yield nodes
 
@@ -269,6 +272,19 @@ def check_deliveries(nodes: Sequence[MeshNode], rounds: Sequence[dict[bytes, Mes
                 assert r.message_id == expected_message_id(sign, r.from_peer, r.seqno, r.data), (n.name, r)
             if r.received_from is not None:
                 assert r.received_from != n.peer_id
+
+
+def check_ready_protocols(nodes: Sequence[MeshNode]) -> None:
+    """What each program's ready line says it serves is what the others learned by identify."""
+    programs = {n.peer_id: n for n in nodes if isinstance(n, ForeignNode)}
+    checked = 0
+    for n in programs.values():
+        for e in n.peer.find_events("identify"):
+            other = programs.get(str(e.get("peer")))
+            if other is not None:
+                assert set(e["protocols"]) == set(other.peer.protocols), (n.name, other.name, e["protocols"])
+                checked += 1
+    assert checked or len(programs) < 2
 
 
 async def check_peer_lines(nodes: Sequence[MeshNode], edges: Sequence[tuple[int, int]], topic: str = TOPIC,

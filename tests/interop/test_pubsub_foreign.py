@@ -25,6 +25,7 @@ from tests.interop.pubsub_mesh import (
     TOPIC,
     check_deliveries,
     check_peer_lines,
+    check_ready_protocols,
     check_paths,
     connect_edges,
     gather_rounds,
@@ -58,6 +59,7 @@ async def test_eight_foreign_gossipsub_nodes_deliver_every_message_exactly_once(
             await connect_edges(nodes, edges)
             await wait_for_mesh(nodes, edges)
             await check_peer_lines(nodes, edges)
+            check_ready_protocols(nodes)
             rounds = await gather_rounds(nodes, sign)
             check_deliveries(nodes, rounds, sign)
             check_paths(nodes, edges, rounds)
@@ -69,6 +71,7 @@ async def test_floodsub_go_and_js_both_ways(programs: None) -> None:
             await connect_edges(nodes, [(0, 1)])
             await wait_for_mesh(nodes, [(0, 1)])
             await check_peer_lines(nodes, [(0, 1)])
+            check_ready_protocols(nodes)
             rounds = await gather_rounds(nodes, "strict")
             check_deliveries(nodes, rounds, "strict")
             check_paths(nodes, [(0, 1)], rounds)

@@ -181,6 +181,11 @@ async fn main() {
         }
         "listen" | "dial" | "perf" => {}
         "-h" | "--help" | "help" => usage(""),
+        // the source hash ci/build_rust_peer.sh built this binary from (it checks the copy it caches)
+        "source-hash" => {
+            println!("{}", option_env!("AIOLIBP2P_PEER_SOURCE_HASH").unwrap_or(""));
+            exit(0)
+        }
         _ => usage("first argument must be listen, dial, perf or interop"),
     }
     let o = Opts::parse(&args[1..]);

@@ -52,7 +52,10 @@ impl PubsubOptions {
     /// The protocols the router serves, as identify announces them.
     pub fn protocols(&self) -> Vec<String> {
         match self.router {
-            Router::Gossipsub => ["/meshsub/1.2.0", "/meshsub/1.1.0", "/meshsub/1.0.0"].map(String::from).to_vec(),
+            // libp2p-gossipsub 0.50 also serves the v1.3 draft id
+            Router::Gossipsub => {
+                ["/meshsub/1.3.0", "/meshsub/1.2.0", "/meshsub/1.1.0", "/meshsub/1.0.0"].map(String::from).to_vec()
+            }
             Router::Floodsub => vec!["/floodsub/1.0.0".to_string()],
         }
     }
