@@ -35,6 +35,13 @@ export function pubsubOptions (values) {
   return { router: values.pubsub, sign, subscribe }
 }
 
+// Buffer.from(s, 'base64') skips characters it does not know: check first, as the other programs do
+function base64Arg (s) {
+  if (s == null) return new Uint8Array(0)
+  if (s.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) throw new Error(`bad base64 ${JSON.stringify(s)}`)
+  return new Uint8Array(Buffer.from(s, 'base64'))
+}
+
 function seqnoBytes (seqno) {
   return Buffer.from(seqno.toString(16).padStart(16, '0'), 'hex')
 }
@@ -132,6 +139,7 @@ export function startPubsub (node, o, report) {
     'pubsub-subscribe': async ([topic]) => { needTopic(topic); return subscribe(topic) },
     'pubsub-unsubscribe': async ([topic]) => {
       needTopic(topic)
+      if (!topics.has(topic)) throw new Error(`not subscribed to ${topic}`)
       ps.unsubscribe(topic)
       topics.delete(topic)
       reported.delete(topic)
@@ -139,7 +147,7 @@ export function startPubsub (node, o, report) {
     },
     'pubsub-publish': async ([topic, dataB64]) => {
       needTopic(topic)
-      const r = await ps.publish(topic, new Uint8Array(Buffer.from(dataB64 ?? '', 'base64')))
+      const r = await ps.publish(topic, base64Arg(dataB64))
       return { topic, recipients: (r?.recipients ?? []).map(p => p.toString()).sort() }
     },
     'pubsub-peers': async ([topic]) => { needTopic(topic); return peersJson(topic) }

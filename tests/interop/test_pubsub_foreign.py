@@ -65,6 +65,25 @@ async def test_eight_foreign_gossipsub_nodes_deliver_every_message_exactly_once(
             check_paths(nodes, edges, rounds)
 
 
+async def test_commands_answer_alike_in_every_program(programs: None) -> None:
+    """One node of each program, alone: the same answers to the same commands."""
+    with start_programs([(kind, kind) for kind in KINDS], "gossipsub", "strict") as nodes:
+        async with asyncio.timeout(TEST_TIMEOUT):
+            for node in nodes:
+                peer = node.peer
+                assert peer.ready["pubsub_sign"] == "strict"
+                reply = await peer.command_async(f"pubsub-peers {TOPIC}")
+                assert (reply["ok"], reply["topic"], reply["mesh"], reply["subscribers"]) == (True, TOPIC, [], []), \
+                    (node.name, reply)
+                for bad in ("pubsub-unsubscribe never-subscribed", f"pubsub-publish {TOPIC} not*base64",
+                            "pubsub-peers"):
+                    reply = await peer.command_async(bad)
+                    assert reply["ok"] is False and reply["error"], (node.name, bad, reply)
+                for line in ("pubsub-subscribe second", "pubsub-subscribe second", "pubsub-unsubscribe second"):
+                    reply = await peer.command_async(line)
+                    assert reply["ok"] is True and reply["topic"] == "second", (node.name, line, reply)
+
+
 async def test_floodsub_go_and_js_both_ways(programs: None) -> None:
     with start_programs([("go", "go"), ("js", "js")], "floodsub", "strict") as nodes:
         async with asyncio.timeout(TEST_TIMEOUT):

@@ -222,6 +222,9 @@ impl Watch {
                 Ok(json!({"topic": t}))
             }
             Req::Unsubscribe(t) => {
+                if !self.topics.contains(&t) {
+                    return Err(format!("not subscribed to {t}"));
+                }
                 if let Some(g) = p.gossipsub.as_mut() {
                     g.unsubscribe(&IdentTopic::new(t.clone()));
                 } else if let Some(f) = p.floodsub.as_mut() {
