@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from libp2p.protocols.pubsub.wire import DEFAULT_MAX_RPC_SIZE, default_message_id
+from libp2p.protocols.pubsub.wire import DEFAULT_MAX_RPC_SIZE
 
 if TYPE_CHECKING:
     from libp2p.identity.peer_id import PeerId
@@ -160,7 +160,10 @@ class GossipSubConfig:
     max_idontwant_length: int = 10  # ids we put in one IDONTWANT
     idontwant_ttl_heartbeats: int = 3
     max_rpc_size: int = DEFAULT_MAX_RPC_SIZE
-    message_id_fn: Callable[[pubsub_pb2.Message], bytes] = default_message_id
+    # None: ``from || seqno`` under StrictSign (go's default), SHA-256 of the data under
+    # StrictNoSign (js-libp2p's default there; from and seqno are absent). All peers on a topic
+    # must use the same function.
+    message_id_fn: Callable[[pubsub_pb2.Message], bytes] | None = None
     # validation: at most this many messages in validation at once (go: 8192 throttle); the rest
     # are dropped (ignored, not penalised); a validator slower than the timeout counts as IGNORE
     max_pending_validations: int = 1024

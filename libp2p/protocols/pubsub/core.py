@@ -46,7 +46,9 @@ from libp2p.protocols.pubsub.wire import (
     PubsubDecodeError,
     PubsubMessage,
     PubsubProtocolError,
+    content_message_id,
     decode_rpc,
+    default_message_id,
     frame_rpc,
     sign_message,
     topic_text,
@@ -165,6 +167,9 @@ class PubsubRouter:
             if key is None or not local_peer.matches_public_key(key.public_key):
                 raise LocalProtocolError("StrictSign needs the host's private key")
         self._key = key
+        self._message_id = config.message_id_fn or (
+            default_message_id if signature_policy is SignaturePolicy.STRICT_SIGN else content_message_id
+        )
         self._rng = rng or random.Random()
         self._peer_record = peer_record
         self._seqno = seqno_start & 0xFFFFFFFFFFFFFFFF
@@ -411,7 +416,7 @@ class PubsubRouter:
             msg.seqno = seqno
             sign_message(self._key, msg)
             from_peer = self.local_peer
-        msg_id = self.config.message_id_fn(msg)
+        msg_id = self._message_id(msg)
         return msg, PubsubMessage(topic, bytes(data), from_peer, seqno, bytes(msg_id), self.local_peer)
 
     def publish_message(self, msg: pubsub_pb2.Message, message: PubsubMessage, now: float) -> int:
@@ -463,13 +468,14 @@ class PubsubRouter:
                     fanout = self._fanout[topic] = set(self._sample(candidates, cfg.d))
                 self._last_publish[topic] = now
                 recipients.update(fanout)
-        recipients.discard(source)  # type: ignore[arg-type]
+        if source is not None:
+            recipients.discard(source)
         if author is not None:
             recipients.discard(author)
         sent = 0
         for peer in recipients:
-            st = self._peers.get(peer)
-            if st is None or not st.connected or msg_id in st.dont_send:
+            target = self._peers.get(peer)
+            if target is None or not target.connected or msg_id in target.dont_send:
                 continue
             self._box(peer).messages.append(msg)
             sent += 1
@@ -567,7 +573,7 @@ class PubsubRouter:
             self._reject(peer, None, topic, now, "StrictNoSign message with author fields")
             return
         try:
-            msg_id = bytes(self.config.message_id_fn(msg))
+            msg_id = bytes(self._message_id(msg))
         except Exception as exc:  # noqa: BLE001 - an application id function failing on hostile input
             self._reject(peer, None, topic, now, f"message-id function failed: {exc!r}")
             return
@@ -873,8 +879,8 @@ class PubsubRouter:
             self._emit_gossip(now)
             if self.direct_peers and self._heartbeats % cfg.direct_connect_ticks == 0:
                 for peer in sorted(self.direct_peers):
-                    st = self._peers.get(peer)
-                    if st is None or not st.connected:
+                    direct = self._peers.get(peer)
+                    if direct is None or not direct.connected:
                         self._events.append(ConnectRequested(peer))
         self._mcache.shift()
 

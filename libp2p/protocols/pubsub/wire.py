@@ -9,6 +9,7 @@ checked right after parsing, before the router looks at any of them.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError as ProtobufDecodeError
@@ -35,6 +36,7 @@ __all__ = [
     "PubsubDecodeError",
     "PubsubMessage",
     "PubsubProtocolError",
+    "content_message_id",
     "decode_rpc",
     "default_message_id",
     "frame_rpc",
@@ -112,7 +114,14 @@ def frame_rpc(rpc: pubsub_pb2.RPC) -> bytes:
 
 def default_message_id(msg: pubsub_pb2.Message) -> bytes:
     """go's DefaultMsgIdFn: ``from || seqno`` as raw bytes (never decoded as text)."""
-    return getattr(msg, "from") + msg.seqno
+    author: bytes = getattr(msg, "from")
+    return author + msg.seqno
+
+
+def content_message_id(msg: pubsub_pb2.Message) -> bytes:
+    """SHA-256 of the data: the StrictNoSign default (as js-libp2p), and a content id as Ethereum
+    uses (which hashes a domain and the decompressed data instead)."""
+    return hashlib.sha256(msg.data).digest()
 
 
 def _signed_bytes(msg: pubsub_pb2.Message) -> bytes:
