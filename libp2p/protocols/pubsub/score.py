@@ -141,6 +141,8 @@ class PeerScore:
             deficit = params.mesh_message_deliveries_threshold - tstats.mesh_deliveries
             if deficit > 0:
                 tstats.mesh_failure_penalty += deficit * deficit
+        # P3 is for mesh members; once out, the deficit lives on only as P3b.
+        tstats.mesh_deliveries_active = False
         tstats.in_mesh = False
 
     # --- deliveries ----------------------------------------------------------------------------
