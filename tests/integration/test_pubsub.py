@@ -181,3 +181,36 @@ async def test_publish_without_subscribing_uses_fanout(mesh: Mesh) -> None:
     assert a.router.fanout_peers(TOPIC) == [mesh.hosts[1].peer_id]
     (msg,) = await _take(sub, 1)
     assert msg.data == b"fanout"
+
+
+async def test_hostile_stream_is_reset_and_other_peers_still_served(mesh: Mesh) -> None:
+    from libp2p._accel import varint_encode
+    from libp2p.muxer.connection import StreamResetError
+    from libp2p.pb import pubsub_pb2
+
+    a, b = GossipSub(FAST), GossipSub(FAST)
+    ha = await mesh.add(a)
+    await mesh.add(b)
+    await mesh.link(0, 1)
+    sub_b = b.subscribe(TOPIC)
+    a.subscribe(TOPIC)
+    await a.wait_for_topic_peers(TOPIC, 1)
+    async with new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"]) as attacker:
+        await attacker.connect(ha.full_addrs()[0])
+        # a flood of subscriptions, then a length prefix past max_rpc_size: the stream is reset
+        stream = await attacker.new_stream(ha.peer_id, [MESHSUB_V12])
+        subs = pubsub_pb2.RPC(subscriptions=[
+            pubsub_pb2.RPC.SubOpts(subscribe=True, topicid=b"flood-%d" % i) for i in range(1000)
+        ]).SerializeToString()
+        await stream.write(varint_encode(len(subs)) + subs)
+        await stream.write(varint_encode(a.config.max_rpc_size + 1))
+        with pytest.raises((StreamResetError, ConnectionError, EOFError)):
+            async with asyncio.timeout(10):
+                while await stream.read(1024):
+                    pass
+                raise EOFError
+        assert a.score(attacker.peer_id) < 0
+        assert len(a.router._peers[attacker.peer_id].topics) <= a.config.max_peer_subscriptions
+    await a.publish(TOPIC, b"after the attack")
+    (msg,) = await _take(sub_b, 1)
+    assert msg.data == b"after the attack"

@@ -509,6 +509,10 @@ class PubsubRouter:
         if rpc.HasField("control") and self.kind == "gossipsub" and st.protocol != FLOODSUB_PROTOCOL_ID:
             self._handle_control(st, rpc.control, now)
 
+    def report_malformed(self, peer: PeerId) -> None:
+        """The service could not frame what ``peer`` sent (e.g. a length over ``max_rpc_size``)."""
+        self._penalise(peer)
+
     def _penalise(self, peer: PeerId, count: float = 1.0) -> None:
         if self.score is not None:
             self.score.add_penalty(peer, count)

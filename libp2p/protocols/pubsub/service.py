@@ -35,7 +35,7 @@ from libp2p.protocols.pubsub.events import (
     Pruned,
     ValidationRequested,
 )
-from libp2p.protocols.pubsub.wire import PubsubMessage
+from libp2p.protocols.pubsub.wire import PubsubDecodeError, PubsubMessage
 
 if TYPE_CHECKING:
     from libp2p.abc import Stream
@@ -305,6 +305,8 @@ class _PubsubService(Service):
                     self._flush()
         except DecodeError as exc:
             log.warning("bad pubsub RPC from %s, resetting its stream: %s", peer, exc)
+            if not isinstance(exc, PubsubDecodeError):  # the router already counted those
+                router.report_malformed(peer)
             self._flush()
             await stream.reset()
         finally:
