@@ -127,6 +127,8 @@ class _PeerSender:
         self.wakeup = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.dropped = 0
+        self.idle = asyncio.Event()  # nothing queued and no write in progress
+        self.idle.set()
 
     def put(self, data: bytes) -> None:
         if self.queued + len(data) > MAX_PEER_QUEUE_BYTES:
@@ -134,6 +136,7 @@ class _PeerSender:
             return
         self.queue.append(data)
         self.queued += len(data)
+        self.idle.clear()
         self.wakeup.set()
 
 
@@ -268,6 +271,7 @@ class _PubsubService(Service):
         try:
             while True:
                 while not sender.queue:
+                    sender.idle.set()
                     sender.wakeup.clear()
                     await sender.wakeup.wait()
                 batch = list(sender.queue)
@@ -463,6 +467,13 @@ class _PubsubService(Service):
         sent = router.publish_message(msg, message, self._now())
         self._flush()
         return sent
+
+    async def flush(self, timeout: float = 10.0) -> None:
+        """Wait until everything queued so far was written to the peers' streams (bounded)."""
+        async with asyncio.timeout(timeout):
+            for sender in list(self._senders.values()):
+                if sender.task is not None and not sender.task.done():
+                    await sender.idle.wait()
 
     def topics(self) -> list[str]:
         return sorted(self.router.topics)
