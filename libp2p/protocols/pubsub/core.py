@@ -287,7 +287,8 @@ class PubsubRouter:
             data = b"".join(chunks)
             self.stats["bytes_sent"] += len(data)
             out.append((peer, data))
-        self._outbox = {p: b for p, b in self._outbox.items() if p not in {o for o, _ in out}}
+        for peer, _ in out:
+            del self._outbox[peer]
         return out
 
     def get_timer(self) -> float:
@@ -308,6 +309,8 @@ class PubsubRouter:
             st = self._peers[peer] = _Peer(peer)
             if self.score is not None:
                 self.score.add_peer(peer, ip)
+        elif ip is not None and self.score is not None:
+            self.score.add_peer(peer, ip)  # first seen through its inbound stream, before its address
         st.connected = True
         st.outbound = st.outbound or outbound
         if protocol is not None and st.protocol is None:

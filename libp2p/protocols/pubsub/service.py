@@ -182,17 +182,7 @@ class _PubsubService(Service):
         for text in self.config.direct_peers:
             info = PeerInfo.from_multiaddr(text)
             self._direct_addrs[info.peer_id] = info.addrs
-        self._router = PubsubRouter(
-            host.peer_id,
-            kind=self._kind,
-            config=self.config,
-            signature_policy=self.signature_policy,
-            key=host.key,
-            direct_peers=self._direct_addrs,
-            peer_record=host.peerstore.signed_peer_record,
-            seqno_start=time.time_ns(),
-            now=self._now(),
-        )
+        self._router = self._new_router(host)
         for protocol in self._router.protocols:
             host.set_stream_handler(protocol, self._handle_inbound)
         for peer, addrs in self._direct_addrs.items():
@@ -207,6 +197,21 @@ class _PubsubService(Service):
         for peer in host.connected_peers():
             self._start_peer(peer)
         host.spawn(self._heartbeat_loop(), f"{self.name} heartbeat")
+
+    def _new_router(self, host: Host) -> PubsubRouter:
+        """The sans-IO router this service drives (a subclass may return a variant, as the
+        simulation's hostile nodes do)."""
+        return PubsubRouter(
+            host.peer_id,
+            kind=self._kind,
+            config=self.config,
+            signature_policy=self.signature_policy,
+            key=host.key,
+            direct_peers=self._direct_addrs,
+            peer_record=host.peerstore.signed_peer_record,
+            seqno_start=time.time_ns(),
+            now=self._now(),
+        )
 
     async def stop(self) -> None:
         for unsubscribe in self._unsubscribe_events:
