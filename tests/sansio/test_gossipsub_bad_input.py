@@ -195,3 +195,15 @@ def test_seen_cache_and_message_cache_stay_bounded() -> None:
     for i in range(6):
         router.heartbeat(1.0 + i)
     assert router.mcache_size == 0
+
+
+def test_a_forged_copy_cannot_shadow_the_real_message() -> None:
+    router, bad, good = _mesh_with_witness()
+    real = good.message(b"real")
+    forged = pubsub_pb2.Message()
+    forged.CopyFrom(real)
+    forged.data = b"forged"  # same from+seqno, so the same id; the signature no longer matches
+    bad.publish(forged, 1.0)
+    good.publish(real, 1.0)
+    assert _delivered(router) == [b"real"]
+    assert router.peer_score(bad.peer_id, 1.0) < 0 <= router.peer_score(good.peer_id, 1.0)

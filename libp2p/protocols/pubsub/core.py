@@ -564,6 +564,19 @@ class PubsubRouter:
             return
         if topic not in self._my_topics:
             return  # as go: messages on topics we do not subscribe to are not ours to route
+        try:
+            msg_id = bytes(self._message_id(msg))
+        except Exception as exc:  # noqa: BLE001 - an application id function failing on hostile input
+            self._reject(peer, None, topic, now, f"message-id function failed: {exc!r}")
+            return
+        # Duplicates first, as go: most copies of a message are duplicates, and a signature check
+        # costs more than everything else here. Nothing is marked seen before the signature is
+        # checked, so a forged copy cannot shadow the real message.
+        if msg_id in self._seen:
+            self.stats["duplicates"] += 1
+            if self.score is not None:
+                self.score.duplicate_message(peer, msg_id, topic, now)
+            return
         author: PeerId | None = None
         if self.signature_policy is SignaturePolicy.STRICT_SIGN:
             if len(msg.seqno) != 8:
@@ -579,17 +592,7 @@ class PubsubRouter:
         elif msg.HasField("from") or msg.HasField("seqno") or msg.HasField("signature") or msg.HasField("key"):
             self._reject(peer, None, topic, now, "StrictNoSign message with author fields")
             return
-        try:
-            msg_id = bytes(self._message_id(msg))
-        except Exception as exc:  # noqa: BLE001 - an application id function failing on hostile input
-            self._reject(peer, None, topic, now, f"message-id function failed: {exc!r}")
-            return
         self._promises.pop(msg_id, None)
-        if msg_id in self._seen:
-            self.stats["duplicates"] += 1
-            if self.score is not None:
-                self.score.duplicate_message(peer, msg_id, topic, now)
-            return
         self._mark_seen(msg_id, now)
         if (
             self.kind == "gossipsub"
