@@ -214,3 +214,44 @@ async def test_hostile_stream_is_reset_and_other_peers_still_served(mesh: Mesh) 
     await a.publish(TOPIC, b"after the attack")
     (msg,) = await _take(sub_b, 1)
     assert msg.data == b"after the attack"
+
+
+async def test_slow_validator_times_out_as_ignore(mesh: Mesh) -> None:
+    cfg = GossipSubConfig(heartbeat_interval=0.2, validation_timeout=0.2)
+    a, b = GossipSub(cfg), GossipSub(cfg)
+    await mesh.add(a)
+    await mesh.add(b)
+    await mesh.link(0, 1)
+    release = asyncio.Event()
+
+    async def stuck(msg: PubsubMessage) -> ValidationResult:
+        if msg.data == b"slow":
+            await release.wait()
+        return ValidationResult.ACCEPT
+
+    b.add_validator(TOPIC, stuck)
+    sub = b.subscribe(TOPIC)
+    a.subscribe(TOPIC)
+    await a.wait_for_topic_peers(TOPIC, 1)
+    await a.publish(TOPIC, b"slow")
+    await a.publish(TOPIC, b"fast")
+    (msg,) = await _take(sub, 1)
+    assert msg.data == b"fast"
+    await _wait_for(lambda: b.router.stats["ignored"] == 1 and b.router.pending_validations == 0)
+    assert b.score(mesh.hosts[0].peer_id) >= 0  # a timeout is not the sender's fault
+    release.set()
+
+
+async def test_direct_peers_are_dialed_protected_and_always_forwarded_to(mesh: Mesh) -> None:
+    b = GossipSub(FAST)
+    hb = await mesh.add(b)
+    a = GossipSub(GossipSubConfig(heartbeat_interval=0.2, direct_peers=(str(hb.full_addrs()[0]),)))
+    ha = await mesh.add(a)
+    sub = b.subscribe(TOPIC)
+    a.subscribe(TOPIC)
+    await a.wait_for_topic_peers(TOPIC, 1)  # a dialed its direct peer by itself
+    assert ha.connmgr.is_protected(hb.peer_id, "pubsub:direct")
+    assert await a.publish(TOPIC, b"direct") == 1
+    (msg,) = await _take(sub, 1)
+    assert msg.data == b"direct"
+    assert hb.peer_id not in a.mesh_peers(TOPIC)

@@ -207,3 +207,12 @@ def test_a_forged_copy_cannot_shadow_the_real_message() -> None:
     good.publish(real, 1.0)
     assert _delivered(router) == [b"real"]
     assert router.peer_score(bad.peer_id, 1.0) < 0 <= router.peer_score(good.peer_id, 1.0)
+
+
+def test_prunes_and_grafts_for_foreign_topics_leave_no_state() -> None:
+    router, bad, _ = _mesh_with_witness()
+    topics = [b"foreign-%d" % i for i in range(2000)]
+    bad.control(1.0, prune=[pubsub_pb2.ControlPrune(topicID=t, backoff=3600) for t in topics],
+                graft=[pubsub_pb2.ControlGraft(topicID=t) for t in topics])
+    assert set(router._backoff) <= {T}
+    assert set(router._mesh) == {T}

@@ -767,7 +767,9 @@ class PubsubRouter:
             return
         peer = st.peer_id
         mesh = self._mesh.get(topic)
-        if mesh is not None and peer in mesh:
+        if mesh is None:
+            return  # as go: a PRUNE for a topic we have no mesh for leaves no state behind
+        if peer in mesh:
             mesh.discard(peer)
             self._events.append(Pruned(topic, peer))
             if self.score is not None:
@@ -776,7 +778,7 @@ class PubsubRouter:
         backoff = float(prune.backoff) if prune.HasField("backoff") else cfg.prune_backoff
         backoff = min(backoff, 24 * 3600.0)  # bound what a peer can make us remember
         self._add_backoff(topic, peer, now + backoff)
-        if prune.peers and cfg.do_px and mesh is not None:
+        if prune.peers and cfg.do_px:
             if self.peer_score(peer, now) < cfg.score_thresholds.accept_px_threshold:
                 return
             self._accept_px(prune.peers)
