@@ -39,18 +39,24 @@ class Message(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., seqno: _Optional[bytes] = ..., topic: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., key: _Optional[bytes] = ..., **kwargs) -> None: ...
 
 class ControlMessage(_message.Message):
-    __slots__ = ("ihave", "iwant", "graft", "prune", "idontwant")
+    __slots__ = ("ihave", "iwant", "graft", "prune", "idontwant", "extensions")
     IHAVE_FIELD_NUMBER: _ClassVar[int]
     IWANT_FIELD_NUMBER: _ClassVar[int]
     GRAFT_FIELD_NUMBER: _ClassVar[int]
     PRUNE_FIELD_NUMBER: _ClassVar[int]
     IDONTWANT_FIELD_NUMBER: _ClassVar[int]
+    EXTENSIONS_FIELD_NUMBER: _ClassVar[int]
     ihave: _containers.RepeatedCompositeFieldContainer[ControlIHave]
     iwant: _containers.RepeatedCompositeFieldContainer[ControlIWant]
     graft: _containers.RepeatedCompositeFieldContainer[ControlGraft]
     prune: _containers.RepeatedCompositeFieldContainer[ControlPrune]
     idontwant: _containers.RepeatedCompositeFieldContainer[ControlIDontWant]
-    def __init__(self, ihave: _Optional[_Iterable[_Union[ControlIHave, _Mapping]]] = ..., iwant: _Optional[_Iterable[_Union[ControlIWant, _Mapping]]] = ..., graft: _Optional[_Iterable[_Union[ControlGraft, _Mapping]]] = ..., prune: _Optional[_Iterable[_Union[ControlPrune, _Mapping]]] = ..., idontwant: _Optional[_Iterable[_Union[ControlIDontWant, _Mapping]]] = ...) -> None: ...
+    extensions: ControlExtensions
+    def __init__(self, ihave: _Optional[_Iterable[_Union[ControlIHave, _Mapping]]] = ..., iwant: _Optional[_Iterable[_Union[ControlIWant, _Mapping]]] = ..., graft: _Optional[_Iterable[_Union[ControlGraft, _Mapping]]] = ..., prune: _Optional[_Iterable[_Union[ControlPrune, _Mapping]]] = ..., idontwant: _Optional[_Iterable[_Union[ControlIDontWant, _Mapping]]] = ..., extensions: _Optional[_Union[ControlExtensions, _Mapping]] = ...) -> None: ...
+
+class ControlExtensions(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class ControlIHave(_message.Message):
     __slots__ = ("topicID", "messageIDs")

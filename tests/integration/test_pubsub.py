@@ -13,6 +13,7 @@ from libp2p.node import new_host
 from libp2p.protocols.pubsub import (
     FLOODSUB_PROTOCOL_ID,
     MESHSUB_V12,
+    MESHSUB_V13,
     FloodSub,
     GossipSub,
     GossipSubConfig,
@@ -96,7 +97,7 @@ async def test_sparse_gossipsub_mesh_delivers_every_message_once(mesh: Mesh, pol
         assert not sub._queue  # exactly once: nothing more queued after a short wait
     await asyncio.sleep(0.3)
     assert all(not sub._queue for sub in subs)
-    assert mesh.services[1].router.peer_protocol(mesh.hosts[0].peer_id) == MESHSUB_V12
+    assert mesh.services[1].router.peer_protocol(mesh.hosts[0].peer_id) == MESHSUB_V13
 
 
 async def test_floodsub_and_gossipsub_meet_on_floodsub(mesh: Mesh) -> None:

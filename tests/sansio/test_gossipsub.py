@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from libp2p._accel import FrameReader
+from libp2p._accel import FrameReader, varint_encode
 from libp2p.identity.keys import KeyType, generate_key_pair
 from libp2p.identity.peer_id import PeerId
 from libp2p.identity.peer_record import PeerRecord
@@ -27,6 +27,7 @@ from libp2p.protocols.pubsub.wire import (
     MESHSUB_V10,
     MESHSUB_V11,
     MESHSUB_V12,
+    MESHSUB_V13,
     decode_rpc,
     default_message_id,
     sign_message,
@@ -559,3 +560,34 @@ def test_events_report_joins_and_grafts() -> None:
 def test_sim_nodes_are_typed() -> None:
     net = SimNetwork()
     assert isinstance(net.add(), SimNode)
+
+
+def test_v13_extensions_only_in_the_first_rpc_of_a_stream() -> None:
+    router = _router()
+    router.subscribe(T, 0.0)
+    peer = Fake(router, MESHSUB_V13)
+    # an announcement with an extension we do not know (go's testExtension field) is accepted once
+    ext = pubsub_pb2.ControlExtensions()
+    ext.ParseFromString(varint_encode(6492434 << 3) + b"\x01")  # testExtension = true
+    first = pubsub_pb2.RPC(subscriptions=[pubsub_pb2.RPC.SubOpts(subscribe=True, topicid=T.encode())],
+                           control=pubsub_pb2.ControlMessage(extensions=ext))
+    peer.send(first)
+    assert router.peer_score(peer.peer_id, 0.0) == 0.0
+    peer.send(pubsub_pb2.RPC(control=pubsub_pb2.ControlMessage(extensions=ext)))
+    assert router.peer_score(peer.peer_id, 0.0) < 0  # a second announcement is misbehaviour
+    # a new inbound stream may announce again
+    router.inbound_stream_opened(peer.peer_id)
+    before = router.peer_score(peer.peer_id, 0.0)
+    peer.send(first)
+    assert router.peer_score(peer.peer_id, 0.0) == before
+    # v1.3 peers get IDONTWANT like v1.2 peers
+    fresh = Fake(router, MESHSUB_V13)
+    fresh.subscribe()
+    router.heartbeat(1.0)
+    assert fresh.peer_id in router.mesh_peers(T)
+    router.data_to_send()
+    other = Fake(router)
+    other.subscribe()
+    other.publish(other.message(b"z" * 2000), 1.0)
+    sent = _all_sent(router)
+    assert any(r.control.idontwant for r in sent.get(fresh.peer_id, []))

@@ -43,6 +43,7 @@ from libp2p.protocols.pubsub.wire import (
     MESHSUB_V10,
     MESHSUB_V11,
     MESHSUB_V12,
+    MESHSUB_V13,
     PubsubDecodeError,
     PubsubMessage,
     PubsubProtocolError,
@@ -61,8 +62,9 @@ log = logging.getLogger("libp2p.pubsub")
 
 RouterKind = Literal["gossipsub", "floodsub"]
 
-_MESH_PROTOCOLS = frozenset((MESHSUB_V10, MESHSUB_V11, MESHSUB_V12))
-_PX_PROTOCOLS = frozenset((MESHSUB_V11, MESHSUB_V12))
+_MESH_PROTOCOLS = frozenset((MESHSUB_V10, MESHSUB_V11, MESHSUB_V12, MESHSUB_V13))
+_PX_PROTOCOLS = frozenset((MESHSUB_V11, MESHSUB_V12, MESHSUB_V13))
+_IDONTWANT_PROTOCOLS = frozenset((MESHSUB_V12, MESHSUB_V13))
 
 
 @dataclass(slots=True)
@@ -74,6 +76,7 @@ class _Peer:
     ihave_received: int = 0  # IHAVE messages this heartbeat
     iasked: int = 0  # ids we asked this peer for (IWANT) this heartbeat
     dont_send: OrderedDict[bytes, int] = field(default_factory=OrderedDict)  # IDONTWANT id -> heartbeat
+    rpcs_on_stream: int = 0  # RPCs read from its current inbound stream (v1.3 extensions rule)
     connected: bool = True
 
     @property
@@ -505,12 +508,22 @@ class PubsubRouter:
         except DecodeError:
             self._penalise(peer)
             raise
+        st.rpcs_on_stream += 1
+        if rpc.HasField("control") and rpc.control.HasField("extensions") and st.rpcs_on_stream > 1:
+            # v1.3: extensions come in the first RPC on a stream, once; a later one is misbehaviour.
+            self._penalise(peer)
         for sub in rpc.subscriptions:
             self._handle_subscription(st, sub)
         for msg in rpc.publish:
             self._handle_message(st, msg, now)
         if rpc.HasField("control") and self.kind == "gossipsub" and st.protocol != FLOODSUB_PROTOCOL_ID:
             self._handle_control(st, rpc.control, now)
+
+    def inbound_stream_opened(self, peer: PeerId) -> None:
+        """``peer`` opened a new stream to us (its first RPC may carry v1.3 extensions again)."""
+        st = self._peers.get(peer)
+        if st is not None:
+            st.rpcs_on_stream = 0
 
     def report_malformed(self, peer: PeerId) -> None:
         """The service could not frame what ``peer`` sent (e.g. a length over ``max_rpc_size``)."""
@@ -646,7 +659,7 @@ class PubsubRouter:
     def _send_idontwant(self, msg_id: bytes, topic: str, source: PeerId) -> None:
         for peer in self._mesh.get(topic, ()):
             st = self._peers.get(peer)
-            if peer == source or st is None or st.protocol != MESHSUB_V12:
+            if peer == source or st is None or st.protocol not in _IDONTWANT_PROTOCOLS:
                 continue
             box = self._box(peer)
             box.control.control.idontwant.add().messageIDs.append(msg_id)

@@ -1,7 +1,7 @@
 """GossipSub and FloodSub as host services: the asyncio adapter around ``PubsubRouter``.
 
 One long-lived outbound stream per peer carries everything we send (negotiated best-first:
-``/meshsub/1.2.0``, ``/meshsub/1.1.0``, ``/meshsub/1.0.0``, ``/floodsub/1.0.0``); the peer's
+``/meshsub/1.3.0``, ``/meshsub/1.2.0``, ``/meshsub/1.1.0``, ``/meshsub/1.0.0``, ``/floodsub/1.0.0``); the peer's
 inbound stream is only read. Each peer's writer has a bounded queue: a peer that cannot keep up
 loses messages (as go drops RPCs to a full peer queue) instead of growing our memory.
 """
@@ -302,6 +302,7 @@ class _PubsubService(Service):
             await previous.reset()  # one inbound stream per peer; the newest wins (as go)
         self._start_peer(peer)
         router = self.router
+        router.inbound_stream_opened(peer)
         reader = FrameReader(self.config.max_rpc_size)
         try:
             while True:

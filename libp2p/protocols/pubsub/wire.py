@@ -31,6 +31,7 @@ __all__ = [
     "MESHSUB_V10",
     "MESHSUB_V11",
     "MESHSUB_V12",
+    "MESHSUB_V13",
     "SIGN_PREFIX",
     "FrameReader",
     "PubsubDecodeError",
@@ -50,8 +51,10 @@ FLOODSUB_PROTOCOL_ID = "/floodsub/1.0.0"
 MESHSUB_V10 = "/meshsub/1.0.0"
 MESHSUB_V11 = "/meshsub/1.1.0"
 MESHSUB_V12 = "/meshsub/1.2.0"
+# v1.3 adds only the extensions control message (gossipsub-v1.3.md); we announce no extension.
+MESHSUB_V13 = "/meshsub/1.3.0"
 # Best first: multistream-select takes the first one the remote also speaks.
-GOSSIPSUB_PROTOCOLS = (MESHSUB_V12, MESHSUB_V11, MESHSUB_V10, FLOODSUB_PROTOCOL_ID)
+GOSSIPSUB_PROTOCOLS = (MESHSUB_V13, MESHSUB_V12, MESHSUB_V11, MESHSUB_V10, FLOODSUB_PROTOCOL_ID)
 
 # go-libp2p-pubsub: DefaultMaxMessageSize = 1 << 20, for a whole RPC.
 DEFAULT_MAX_RPC_SIZE = 1 << 20
