@@ -256,3 +256,27 @@ async def test_direct_peers_are_dialed_protected_and_always_forwarded_to(mesh: M
     (msg,) = await _take(sub, 1)
     assert msg.data == b"direct"
     assert hb.peer_id not in a.mesh_peers(TOPIC)
+
+
+async def test_two_subscriptions_share_a_topic_and_async_with_unsubscribes(mesh: Mesh) -> None:
+    a, b = GossipSub(FAST), GossipSub(FAST)
+    await mesh.add(a)
+    hb = await mesh.add(b)
+    await mesh.link(0, 1)
+    a.subscribe(TOPIC)
+    first = b.subscribe(TOPIC)
+    async with b.subscribe(TOPIC) as second:
+        await a.wait_for_topic_peers(TOPIC, 1)
+        await a.publish(TOPIC, b"both")
+        assert [m.data for m in await _take(first, 1)] == [b"both"]
+        assert [m.data for m in await _take(second, 1)] == [b"both"]
+    assert b.topics() == [TOPIC]  # one subscription left: still joined
+    first.cancel()
+    assert [m async for m in first] == []  # a cancelled subscription ends its iteration
+    assert b.topics() == []
+    await _wait_for(lambda: hb.peer_id not in a.topic_peers(TOPIC))
+    assert host_services_pubsub(hb) is b
+
+
+def host_services_pubsub(host: Host) -> object:
+    return host.services["pubsub"]
