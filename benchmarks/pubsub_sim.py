@@ -17,6 +17,8 @@ mesh, forward nothing, answer no IWANT), ``invalid`` (also flood messages with b
 Honest delivery is measured as before; the score parameters enable P3 (mesh delivery deficit) so
 droppers are pruned from meshes, and the run reports how many mesh slots of honest nodes attackers
 held right after warm-up and at the end. ``--twins`` runs both builds (``LIBP2P_NO_EXTENSIONS=1``).
+``--mode cores`` runs the same network as sans-IO routers on a simulated clock (each RPC takes
+``--link-delay``), for the protocol's own latency without this process's queueing; no attackers.
 JSON goes to ``benchmarks/results/pubsub-sim-<time>.json``.
 """
 
@@ -226,11 +228,133 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _run_cores(args: argparse.Namespace) -> dict[str, Any]:
+    """The same network as sans-IO routers on a simulated clock: every RPC takes ``--link-delay``
+    seconds, heartbeats run every simulated second, and no time is lost to this process, so the
+    latency is the protocol's own (hops × link delay, plus waits for gossip)."""
+    import heapq
+
+    from libp2p._accel import FrameReader
+    from libp2p.identity.keys import Ed25519PrivateKey
+    from libp2p.identity.peer_id import PeerId
+    from libp2p.protocols.pubsub import GossipSubConfig, MessageReceived
+    from libp2p.protocols.pubsub.core import PubsubRouter
+    from libp2p.protocols.pubsub.wire import MESHSUB_V13
+
+    rng = random.Random(args.seed)
+    n = args.nodes
+    config = GossipSubConfig()
+    routers: list[PubsubRouter] = []
+    for _ in range(n):
+        key = Ed25519PrivateKey.from_seed(rng.randbytes(32))
+        routers.append(PubsubRouter(PeerId.from_public_key(key.public_key), key=key, config=config,
+                                    rng=random.Random(rng.random())))
+    index = {r.local_peer: k for k, r in enumerate(routers)}
+    links: set[tuple[int, int]] = set()
+    for i in range(n):
+        for _ in range(args.degree // 2):
+            j = rng.randrange(n)
+            if j != i and (i, j) not in links and (j, i) not in links:
+                links.add((i, j))
+                routers[i].add_peer(routers[j].local_peer, MESHSUB_V13, outbound=True)
+                routers[j].add_peer(routers[i].local_peer, MESHSUB_V13)
+    now = 0.0
+    queue: list[tuple[float, int, int, int, bytes]] = []
+    seq = 0
+    first_from: list[dict[bytes, int]] = [{} for _ in range(n)]
+    latencies: list[float] = []
+    published_at: dict[bytes, tuple[float, int]] = {}
+    received = [0] * n
+
+    def drain(k: int) -> None:
+        nonlocal seq
+        router = routers[k]
+        while (event := router.next_event()) is not None:
+            if isinstance(event, MessageReceived):
+                msg = event.message
+                if msg.message_id not in first_from[k]:
+                    first_from[k][msg.message_id] = index[msg.received_from]
+                    received[k] += 1
+                    sent = published_at.get(msg.message_id)
+                    if sent is not None and sent[1] != k:
+                        latencies.append(now - sent[0])
+        for dst, data in router.data_to_send():
+            seq += 1
+            heapq.heappush(queue, (now + args.link_delay, seq, k, index[dst], data))
+
+    def advance(until: float) -> None:
+        nonlocal now
+        next_beat = min(r.get_timer() for r in routers)
+        while True:
+            t_msg = queue[0][0] if queue else float("inf")
+            t = min(t_msg, next_beat)
+            if t > until:
+                now = until
+                return
+            now = t
+            if t_msg <= next_beat:
+                _, _, src, dst, data = heapq.heappop(queue)
+                reader = FrameReader(config.max_rpc_size)
+                reader.feed(data)
+                for frame in reader.frames():
+                    routers[dst].receive_rpc(routers[src].local_peer, frame, now)
+                drain(dst)
+            else:
+                for k, r in enumerate(routers):
+                    r.handle_timer(now)
+                    drain(k)
+                next_beat = min(r.get_timer() for r in routers)
+
+    t0 = time.perf_counter()
+    for k, r in enumerate(routers):
+        r.subscribe(TOPIC, now)
+        drain(k)
+    advance(args.warmup)
+    mesh_sizes = [len(r.mesh_peers(TOPIC)) for r in routers]
+    for r in routers:
+        for key in ("duplicates", "bytes_sent"):
+            r.stats[key] = 0
+    cpu0 = time.process_time()
+    for _ in range(args.messages):
+        k = rng.randrange(n)
+        msg, message = routers[k].build_message(TOPIC, rng.randbytes(args.size))
+        published_at[message.message_id] = (now, k)
+        routers[k].publish_message(msg, message, now)
+        drain(k)
+        advance(now + args.interval)
+    advance(now + 10.0)
+    hops: list[int] = []
+    for msg_id, (_, origin) in published_at.items():
+        for k in range(n):
+            if k == origin or msg_id not in first_from[k]:
+                continue
+            count, cur = 0, k
+            while cur != origin and count < n:
+                cur = first_from[cur][msg_id]
+                count += 1
+            hops.append(count)
+    delivered = sum(received)
+    return {
+        "nodes": n, "hostile": 0, "connections": len(links), "messages": args.messages, "size": args.size,
+        "link_delay_ms": 1000 * args.link_delay,
+        "delivery_ratio": delivered / (n * args.messages), "min_node_ratio": min(received) / args.messages,
+        "hops_median": statistics.median(hops), "hops_p99": _pct([float(h) for h in hops], 0.99),
+        "hops_max": max(hops),
+        "latency_ms_p50": 1000 * _pct(latencies, 0.5), "latency_ms_p90": 1000 * _pct(latencies, 0.9),
+        "latency_ms_p99": 1000 * _pct(latencies, 0.99), "latency_ms_max": 1000 * max(latencies),
+        "duplicates_per_delivery": sum(r.stats["duplicates"] for r in routers) / max(1, delivered - args.messages),
+        "rpc_kib_sent_per_node": statistics.fmean(r.stats["bytes_sent"] for r in routers) / 1024,
+        "mesh_size_median": statistics.median(mesh_sizes),
+        "hostile_mesh_share_after_warmup": 0.0, "hostile_mesh_share_at_end": 0.0,
+        "setup_s": 0.0, "publish_wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - cpu0,
+    }
+
+
 def run_one(args: argparse.Namespace) -> dict[str, Any]:
     import libp2p
 
-    out: dict[str, Any] = {"implementation": libp2p._accel.IMPLEMENTATION}
-    out.update(asyncio.run(_run(args)))
+    out: dict[str, Any] = {"implementation": libp2p._accel.IMPLEMENTATION, "mode": args.mode}
+    out.update(_run_cores(args) if args.mode == "cores" else asyncio.run(_run(args)))
     return out
 
 
@@ -244,6 +368,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=8.0, help="seconds of heartbeats before publishing")
     parser.add_argument("--drain", type=float, default=30.0, help="seconds to wait for the last deliveries")
     parser.add_argument("--hostile", type=float, default=0.0, help="fraction of attacker nodes")
+    parser.add_argument("--mode", choices=["hosts", "cores"], default="hosts",
+                        help="real hosts over the in-memory transport, or sans-IO routers on a simulated clock")
+    parser.add_argument("--link-delay", type=float, default=0.05, help="cores: seconds per RPC on a link")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--twins", action="store_true", help="run both builds (subprocesses)")
     parser.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
@@ -271,11 +398,11 @@ def main() -> int:
     path = out_dir / f"pubsub-sim-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2))
     print(f"written {path}")
-    print("| build | nodes | hostile | delivery | worst node | hops p50/p99/max | latency ms p50/p90/p99 |"
+    print("| build | mode | nodes | hostile | delivery | worst node | hops p50/p99/max | latency ms p50/p90/p99 |"
           " dups/delivery | RPC KiB/node | hostile mesh share warm-up→end | CPU s | load |")
-    print("|---|---:|---:|---:|---:|---|---|---:|---:|---|---:|---|")
+    print("|---|---|---:|---:|---:|---:|---|---|---:|---:|---|---:|---|")
     for r in runs:
-        print(f"| {r['implementation']} | {r['nodes']} | {r['hostile']} | {r['delivery_ratio']:.2%} |"
+        print(f"| {r['implementation']} | {r.get('mode', 'hosts')} | {r['nodes']} | {r['hostile']} | {r['delivery_ratio']:.2%} |"
               f" {r['min_node_ratio']:.1%} | {r['hops_median']}/{r['hops_p99']:.0f}/{r['hops_max']} |"
               f" {r['latency_ms_p50']:.0f}/{r['latency_ms_p90']:.0f}/{r['latency_ms_p99']:.0f} |"
               f" {r['duplicates_per_delivery']:.2f} | {r['rpc_kib_sent_per_node']:.0f} |"
