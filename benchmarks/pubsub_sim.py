@@ -56,7 +56,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     from libp2p.peerstore import PeerInfo
     from libp2p.protocols.pubsub import GossipSub, GossipSubConfig, PeerScoreParams, TopicScoreParams
     from libp2p.protocols.pubsub.core import PubsubRouter
-    from libp2p.protocols.pubsub.wire import sign_message
+    from libp2p.protocols.pubsub.wire import encode_publish_field, sign_message
     from libp2p.transport.memory import MemoryNetwork, MemoryTransport
 
     rng = random.Random(args.seed)
@@ -89,7 +89,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                     assert self._key is not None
                     sign_message(self._key, msg)
                     msg.data = b"tampered" + msg.data[8:]
-                    self._box(peer).messages.append(msg)
+                    self._box(peer).messages.append(encode_publish_field(msg))
             elif self.behaviour == "ihave":
                 ids = [rng.randbytes(20) for _ in range(5000)]
                 for peer in peers:

@@ -591,3 +591,20 @@ def test_v13_extensions_only_in_the_first_rpc_of_a_stream() -> None:
     other.publish(other.message(b"z" * 2000), 1.0)
     sent = _all_sent(router)
     assert any(r.control.idontwant for r in sent.get(fresh.peer_id, []))
+
+
+def test_many_messages_to_one_peer_are_split_into_rpcs_within_max_rpc_size() -> None:
+    router = _router(max_rpc_size=4096, flood_publish=True)
+    router.subscribe(T, 0.0)
+    peer = Fake(router)
+    peer.subscribe()
+    router.data_to_send()
+    for i in range(20):
+        router.publish(T, bytes([i]) * 1000, 0.0)
+    (data,) = [d for dst, d in router.data_to_send() if dst == peer.peer_id]
+    reader = FrameReader(4096)
+    reader.feed(data)
+    frames = reader.frames()
+    assert len(frames) >= 5 and all(len(f) <= 4096 for f in frames)
+    got = [m.data for f in frames for m in decode_rpc(f).publish]
+    assert got == [bytes([i]) * 1000 for i in range(20)]

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from libp2p._accel import varint_encode
 from libp2p.errors import DecodeError, InvalidSignatureError, LocalProtocolError
 from libp2p.identity.keys import PrivateKey
 from libp2p.identity.peer_id import PeerId
@@ -50,7 +51,7 @@ from libp2p.protocols.pubsub.wire import (
     content_message_id,
     decode_rpc,
     default_message_id,
-    frame_rpc,
+    encode_publish_field,
     sign_message,
     topic_text,
     verify_message_signature,
@@ -87,7 +88,7 @@ class _Peer:
 @dataclass(slots=True)
 class _Outbox:
     control: pubsub_pb2.RPC = field(default_factory=pubsub_pb2.RPC)
-    messages: list[pubsub_pb2.Message] = field(default_factory=list)
+    messages: list[bytes] = field(default_factory=list)  # encoded RPC.publish fields
     has_control: bool = False
 
 
@@ -104,22 +105,22 @@ class _MessageCache:
     def __init__(self, gossip: int, history: int) -> None:
         self._gossip = gossip
         self._windows: deque[list[tuple[bytes, str]]] = deque([[]], maxlen=history)
-        self._messages: dict[bytes, pubsub_pb2.Message] = {}
+        self._messages: dict[bytes, bytes] = {}  # id -> encoded RPC.publish field
         self._transmissions: dict[bytes, dict[PeerId, int]] = {}
 
     def __len__(self) -> int:
         return len(self._messages)
 
-    def put(self, msg_id: bytes, topic: str, msg: pubsub_pb2.Message) -> None:
+    def put(self, msg_id: bytes, topic: str, msg: bytes) -> None:
         if msg_id in self._messages:
             return
         self._messages[msg_id] = msg
         self._windows[0].append((msg_id, topic))
 
-    def get(self, msg_id: bytes) -> pubsub_pb2.Message | None:
+    def get(self, msg_id: bytes) -> bytes | None:
         return self._messages.get(msg_id)
 
-    def get_for_peer(self, msg_id: bytes, peer: PeerId) -> tuple[pubsub_pb2.Message | None, int]:
+    def get_for_peer(self, msg_id: bytes, peer: PeerId) -> tuple[bytes | None, int]:
         msg = self._messages.get(msg_id)
         if msg is None:
             return None, 0
@@ -274,19 +275,20 @@ class PubsubRouter:
             st = self._peers.get(peer)
             if st is None or not st.connected or st.protocol is None:
                 continue  # kept until the peer's stream is ready
+            head = box.control.SerializeToString()
             chunks: list[bytes] = []
-            rpc = box.control
-            size = rpc.ByteSize()
-            for msg in box.messages:
-                msg_size = msg.ByteSize() + 6
-                if size + msg_size > limit and (len(rpc.publish) or rpc.subscriptions or rpc.HasField("control")):
-                    chunks.append(frame_rpc(rpc))
-                    rpc = pubsub_pb2.RPC()
-                    size = 0
-                rpc.publish.append(msg)
-                size += msg_size
-            if rpc.ByteSize():
-                chunks.append(frame_rpc(rpc))
+            body = [head] if head else []
+            size = len(head)
+            for encoded in box.messages:
+                if size and size + len(encoded) > limit:
+                    chunks.append(varint_encode(size))
+                    chunks.extend(body)
+                    body, size = [], 0
+                body.append(encoded)
+                size += len(encoded)
+            if size:
+                chunks.append(varint_encode(size))
+                chunks.extend(body)
             data = b"".join(chunks)
             self.stats["bytes_sent"] += len(data)
             out.append((peer, data))
@@ -432,11 +434,12 @@ class PubsubRouter:
         if msg_id in self._seen:
             raise LocalProtocolError("duplicate message id (the message-id function must differ per message)")
         self._mark_seen(msg_id, now)
-        self._mcache.put(msg_id, message.topic, msg)
+        encoded = encode_publish_field(msg)
+        self._mcache.put(msg_id, message.topic, encoded)
         self.stats["published"] += 1
         if message.topic in self._my_topics:
             self._events.append(MessageReceived(message))
-        return self._forward(msg, msg_id, message.topic, None, self.local_peer, now)
+        return self._forward(encoded, msg_id, message.topic, None, self.local_peer, now)
 
     def publish(self, topic: str, data: bytes, now: float) -> int:
         """``build_message`` + ``publish_message`` without validation."""
@@ -444,7 +447,7 @@ class PubsubRouter:
         return self.publish_message(msg, message, now)
 
     def _forward(
-        self, msg: pubsub_pb2.Message, msg_id: bytes, topic: str, source: PeerId | None, author: PeerId | None,
+        self, encoded: bytes, msg_id: bytes, topic: str, source: PeerId | None, author: PeerId | None,
         now: float,
     ) -> int:
         topic_peers = self._topic_peers.get(topic, set())
@@ -483,7 +486,7 @@ class PubsubRouter:
             target = self._peers.get(peer)
             if target is None or not target.connected or msg_id in target.dont_send:
                 continue
-            self._box(peer).messages.append(msg)
+            self._box(peer).messages.append(encoded)
             sent += 1
         if source is not None:
             self.stats["forwarded"] += sent
@@ -643,13 +646,14 @@ class PubsubRouter:
                 self.score.ignore_message(msg_id, message.topic, now)
 
     def _accept(self, msg: pubsub_pb2.Message, message: PubsubMessage, now: float) -> None:
-        self._mcache.put(message.message_id, message.topic, msg)
+        encoded = encode_publish_field(msg)
+        self._mcache.put(message.message_id, message.topic, encoded)
         if self.score is not None:
             self.score.deliver_message(message.received_from, message.message_id, message.topic, now)
         if message.topic in self._my_topics:
             self.stats["delivered"] += 1
             self._events.append(MessageReceived(message))
-        self._forward(msg, message.message_id, message.topic, message.received_from, message.from_peer, now)
+        self._forward(encoded, message.message_id, message.topic, message.received_from, message.from_peer, now)
 
     def _mark_seen(self, msg_id: bytes, now: float) -> None:
         self._seen[msg_id] = now + self.config.seen_ttl

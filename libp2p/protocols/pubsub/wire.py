@@ -39,6 +39,7 @@ __all__ = [
     "PubsubProtocolError",
     "content_message_id",
     "decode_rpc",
+    "encode_publish_field",
     "default_message_id",
     "frame_rpc",
     "message_author",
@@ -113,6 +114,14 @@ def decode_rpc(data: bytes | bytearray | memoryview, max_rpc_size: int = DEFAULT
 def frame_rpc(rpc: pubsub_pb2.RPC) -> bytes:
     payload = rpc.SerializeToString()
     return varint_encode(len(payload)) + payload
+
+
+def encode_publish_field(msg: pubsub_pb2.Message) -> bytes:
+    """``msg`` as one ``RPC.publish`` field (tag 2, length, bytes). RPC frames are built by
+    concatenating such fields after the control part (protobuf fields may come in any order and
+    concatenate), so a message forwarded to many peers is serialized once, not once per peer."""
+    raw = msg.SerializeToString()
+    return b"\x12" + varint_encode(len(raw)) + raw
 
 
 def default_message_id(msg: pubsub_pb2.Message) -> bytes:
