@@ -4,8 +4,9 @@
 
 Every node is a real host (Noise + yamux over ``MemoryTransport``, GossipSub as its only service)
 dialing ``--degree``/2 random others, so each has about ``--degree`` connections; all subscribe to
-one topic, the meshes warm up for ``--warmup`` seconds, then ``--messages`` messages are published
-by random honest nodes ``--interval`` s apart. Recorded: delivery ratio (honest receivers × messages),
+one topic, the meshes warm up (until 90% of honest nodes have D_lo mesh peers), then ``--messages``
+messages are published by random honest nodes, each once the previous one reached every honest node
+(or ``--per-message-timeout``). Recorded: delivery ratio (honest receivers × messages),
 hops (the path of first deliveries back to the publisher), latency from publish to each first
 delivery (loop clock; the whole network shares one loop, so this is mostly queueing in this
 process), duplicates per delivered message, and pubsub RPC bytes sent per node (protobuf frames,
@@ -17,8 +18,9 @@ mesh, forward nothing, answer no IWANT), ``invalid`` (also flood messages with b
 Honest delivery is measured as before; the score parameters enable P3 (mesh delivery deficit) so
 droppers are pruned from meshes, and the run reports how many mesh slots of honest nodes attackers
 held right after warm-up and at the end. ``--twins`` runs both builds (``LIBP2P_NO_EXTENSIONS=1``).
-``--mode cores`` runs the same network as sans-IO routers on a simulated clock (each RPC takes
-``--link-delay``), for the protocol's own latency without this process's queueing; no attackers.
+``--mode cores`` runs the same network (attackers included) as sans-IO routers on a simulated clock
+(each RPC takes ``--link-delay``, heartbeats every simulated second), for the protocol's own
+latency without this process's queueing; there the P3 window is 200 ms.
 JSON goes to ``benchmarks/results/pubsub-sim-<time>.json``.
 """
 
@@ -48,26 +50,27 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * (len(values) - 1) + 0.5))]
 
 
-async def _run(args: argparse.Namespace) -> dict[str, Any]:
-    from libp2p.host.host import Host
-    from libp2p.identity.keys import Ed25519PrivateKey
-    from libp2p.identity.peer_id import PeerId
-    from libp2p.pb import pubsub_pb2
-    from libp2p.peerstore import PeerInfo
-    from libp2p.protocols.pubsub import GossipSub, GossipSubConfig, PeerScoreParams, TopicScoreParams
-    from libp2p.protocols.pubsub.core import PubsubRouter
-    from libp2p.protocols.pubsub.wire import encode_publish_field, sign_message
-    from libp2p.transport.memory import MemoryNetwork, MemoryTransport
+def _score_config(window: float, activation: float) -> Any:
+    """Score parameters with P3 on, so a mesh peer that forwards nothing goes negative and is
+    pruned. ``window``: how late a duplicate may come and still count as a mesh delivery (go's
+    default 10 ms assumes real machines; one loaded process delivers later). ``activation`` must
+    outlast the warm-up: with no messages flowing, every mesh peer has a deficit."""
+    from libp2p.protocols.pubsub import GossipSubConfig, PeerScoreParams, TopicScoreParams
 
-    rng = random.Random(args.seed)
-    # P3 on, with a window wide enough for one loaded process (go's default 10 ms assumes real
-    # machines), so a mesh peer that forwards nothing goes negative and is pruned.
     topic_params = TopicScoreParams(
         mesh_message_deliveries_weight=-10.0, mesh_message_deliveries_threshold=1.0,
-        mesh_message_deliveries_window=2.0, mesh_message_deliveries_activation=5.0,
+        mesh_message_deliveries_window=window, mesh_message_deliveries_activation=activation,
         mesh_message_deliveries_decay=0.9, mesh_failure_penalty_weight=-10.0,
     )
-    config = GossipSubConfig(score_params=PeerScoreParams(default_topic_params=topic_params))
+    return GossipSubConfig(score_params=PeerScoreParams(default_topic_params=topic_params))
+
+
+def _hostile_router_class(rng: random.Random) -> Any:
+    """A router that forwards nothing and answers no IWANT; ``behaviour`` "invalid" also sends every
+    topic peer a badly signed message each heartbeat, "ihave" 5000 made-up ids."""
+    from libp2p.pb import pubsub_pb2
+    from libp2p.protocols.pubsub.core import PubsubRouter
+    from libp2p.protocols.pubsub.wire import encode_publish_field, sign_message
 
     class HostileRouter(PubsubRouter):
         behaviour = "drop"
@@ -80,11 +83,10 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
 
         def heartbeat(self, now: float) -> None:
             super().heartbeat(now)
-            peers = [p for p in self.topic_peers(TOPIC)]
+            peers = self.topic_peers(TOPIC)
             if self.behaviour == "invalid":
                 for peer in peers:
-                    msg = pubsub_pb2.Message(data=rng.randbytes(64), topic=TOPIC.encode(),
-                                             seqno=rng.randbytes(8))
+                    msg = pubsub_pb2.Message(data=rng.randbytes(64), topic=TOPIC.encode(), seqno=rng.randbytes(8))
                     setattr(msg, "from", self.local_peer.to_bytes())
                     assert self._key is not None
                     sign_message(self._key, msg)
@@ -93,8 +95,23 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             elif self.behaviour == "ihave":
                 ids = [rng.randbytes(20) for _ in range(5000)]
                 for peer in peers:
-                    box = self._box(peer)
-                    box.control.control.ihave.add(topicID=TOPIC.encode(), messageIDs=ids)
+                    self._box(peer).control.control.ihave.add(topicID=TOPIC.encode(), messageIDs=ids)
+
+    return HostileRouter
+
+
+async def _run(args: argparse.Namespace) -> dict[str, Any]:
+    from libp2p.host.host import Host
+    from libp2p.identity.keys import Ed25519PrivateKey
+    from libp2p.identity.peer_id import PeerId
+    from libp2p.peerstore import PeerInfo
+    from libp2p.protocols.pubsub import GossipSub, GossipSubConfig
+    from libp2p.protocols.pubsub.core import PubsubRouter
+    from libp2p.transport.memory import MemoryNetwork, MemoryTransport
+
+    rng = random.Random(args.seed)
+    config = _score_config(5.0, args.warmup + 10.0)
+    HostileRouter = _hostile_router_class(rng)
 
     class HostileGossipSub(GossipSub):
         def __init__(self, behaviour: str, cfg: GossipSubConfig) -> None:
@@ -102,9 +119,9 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             self.behaviour = behaviour
 
         def _new_router(self, host: Host) -> PubsubRouter:
-            router = HostileRouter(host.peer_id, config=self.config, key=host.key, now=self._now(),
-                                   rng=random.Random(rng.random()))
-            router.behaviour = self.behaviour
+            router: PubsubRouter = HostileRouter(host.peer_id, config=self.config, key=host.key,
+                                                 now=self._now(), rng=random.Random(rng.random()))
+            router.behaviour = self.behaviour  # type: ignore[attr-defined]
             return router
 
     n = args.nodes
@@ -145,8 +162,17 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     await asyncio.gather(*(dial(i, j) for i, j in links))
     subs = [ps.subscribe(TOPIC) for ps in services]
     setup = time.perf_counter() - t0
-    await asyncio.sleep(args.warmup)
     honest = [k for k in range(n) if hosts[k].peer_id not in hostile]
+    # Warm up until 90% of the honest nodes have a mesh of at least D_lo (at least --min-warmup s,
+    # at most --warmup s): one loaded process runs its heartbeats late.
+    loop = asyncio.get_running_loop()
+    w0 = loop.time()
+    while loop.time() - w0 < args.warmup:
+        ready = sum(len(services[k].mesh_peers(TOPIC)) >= config.d_lo for k in honest)
+        if loop.time() - w0 >= args.min_warmup and ready >= 0.9 * len(honest):
+            break
+        await asyncio.sleep(0.5)
+    warmup = loop.time() - w0
 
     def hostile_mesh_share() -> float:
         slots = [p for k in honest for p in services[k].mesh_peers(TOPIC)]
@@ -154,32 +180,44 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
 
     share_after_warmup = hostile_mesh_share()
     mesh_sizes = [len(services[k].mesh_peers(TOPIC)) for k in honest]
-    loop = asyncio.get_running_loop()
     first_from: list[dict[bytes, Any]] = [{} for _ in range(n)]
     latencies: list[float] = []
     published_at: dict[bytes, tuple[float, int]] = {}
     received = [0] * n
+    copies: dict[bytes, int] = {}
+    all_got: dict[bytes, asyncio.Event] = {}
 
     async def consume(k: int) -> None:
         async for msg in subs[k]:
             if msg.message_id not in first_from[k]:
                 first_from[k][msg.message_id] = msg.received_from
                 received[k] += 1
+                copies[msg.message_id] = copies.get(msg.message_id, 0) + 1
+                if copies[msg.message_id] == len(honest) and msg.message_id in all_got:
+                    all_got[msg.message_id].set()
                 sent = published_at.get(msg.message_id)
                 if sent is not None and msg.received_from != hosts[k].peer_id:
                     latencies.append(loop.time() - sent[0])
 
     consumers = [asyncio.create_task(consume(k)) for k in honest]
     for ps in services:
-        for key in ("duplicates", "bytes_sent", "delivered"):
-            ps.router.stats[key] = 0
+        for counter in ("duplicates", "bytes_sent", "delivered"):
+            ps.router.stats[counter] = 0
     cpu0, wall0 = time.process_time(), time.perf_counter()
+    # Closed loop: the next message goes out once every honest node has the previous one (or
+    # after --per-message-timeout), so a latency is one message crossing an otherwise idle network
+    # rather than a queue of messages in this process.
     for _ in range(args.messages):
         k = rng.choice(honest)
         msg, message = services[k].router.build_message(TOPIC, rng.randbytes(args.size))
+        done = all_got[message.message_id] = asyncio.Event()
         published_at[message.message_id] = (loop.time(), k)
         services[k].router.publish_message(msg, message, services[k]._now())
         services[k]._flush()
+        try:
+            await asyncio.wait_for(done.wait(), args.per_message_timeout)
+        except TimeoutError:
+            pass
         await asyncio.sleep(args.interval)
     expected = len(honest) * args.messages
     deadline = loop.time() + args.drain
@@ -219,7 +257,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         "mesh_size_median": statistics.median(mesh_sizes),
         "hostile_mesh_share_after_warmup": share_after_warmup,
         "hostile_mesh_share_at_end": hostile_mesh_share(),
-        "setup_s": setup, "publish_wall_s": wall, "cpu_s": cpu,
+        "setup_s": setup, "warmup_s": warmup, "publish_wall_s": wall, "cpu_s": cpu,
     }
     for task in consumers:
         task.cancel()
@@ -243,12 +281,20 @@ def _run_cores(args: argparse.Namespace) -> dict[str, Any]:
 
     rng = random.Random(args.seed)
     n = args.nodes
-    config = GossipSubConfig()
+    config = _score_config(0.2, args.min_warmup + 2.0)
+    HostileRouter = _hostile_router_class(rng)
+    n_hostile = int(round(args.hostile * n))
     routers: list[PubsubRouter] = []
-    for _ in range(n):
+    for i in range(n):
         key = Ed25519PrivateKey.from_seed(rng.randbytes(32))
-        routers.append(PubsubRouter(PeerId.from_public_key(key.public_key), key=key, config=config,
-                                    rng=random.Random(rng.random())))
+        cls = HostileRouter if i < n_hostile else PubsubRouter
+        router = cls(PeerId.from_public_key(key.public_key), key=key, config=config, rng=random.Random(rng.random()))
+        if i < n_hostile:
+            router.behaviour = ("drop", "invalid", "ihave")[i % 3]  # type: ignore[union-attr]
+        routers.append(router)
+    rng.shuffle(routers)  # attackers spread over the topology
+    hostile = {k for k, r in enumerate(routers) if isinstance(r, HostileRouter)}
+    honest = [k for k in range(n) if k not in hostile]
     index = {r.local_peer: k for k, r in enumerate(routers)}
     links: set[tuple[int, int]] = set()
     for i in range(n):
@@ -309,23 +355,30 @@ def _run_cores(args: argparse.Namespace) -> dict[str, Any]:
     for k, r in enumerate(routers):
         r.subscribe(TOPIC, now)
         drain(k)
-    advance(args.warmup)
-    mesh_sizes = [len(r.mesh_peers(TOPIC)) for r in routers]
+    advance(args.min_warmup)
+    hostile_ids = {routers[k].local_peer for k in hostile}
+
+    def hostile_mesh_share() -> float:
+        slots = [p for k in honest for p in routers[k].mesh_peers(TOPIC)]
+        return sum(p in hostile_ids for p in slots) / max(1, len(slots))
+
+    share_after_warmup = hostile_mesh_share()
+    mesh_sizes = [len(routers[k].mesh_peers(TOPIC)) for k in honest]
     for r in routers:
-        for key in ("duplicates", "bytes_sent"):
-            r.stats[key] = 0
+        for counter in ("duplicates", "bytes_sent"):
+            r.stats[counter] = 0
     cpu0 = time.process_time()
     for _ in range(args.messages):
-        k = rng.randrange(n)
+        k = rng.choice(honest)
         msg, message = routers[k].build_message(TOPIC, rng.randbytes(args.size))
         published_at[message.message_id] = (now, k)
         routers[k].publish_message(msg, message, now)
         drain(k)
-        advance(now + args.interval)
+        advance(now + (args.interval or 0.5))
     advance(now + 10.0)
     hops: list[int] = []
     for msg_id, (_, origin) in published_at.items():
-        for k in range(n):
+        for k in honest:
             if k == origin or msg_id not in first_from[k]:
                 continue
             count, cur = 0, k
@@ -333,19 +386,20 @@ def _run_cores(args: argparse.Namespace) -> dict[str, Any]:
                 cur = first_from[cur][msg_id]
                 count += 1
             hops.append(count)
-    delivered = sum(received)
+    delivered = sum(received[k] for k in honest)
     return {
-        "nodes": n, "hostile": 0, "connections": len(links), "messages": args.messages, "size": args.size,
-        "link_delay_ms": 1000 * args.link_delay,
-        "delivery_ratio": delivered / (n * args.messages), "min_node_ratio": min(received) / args.messages,
+        "nodes": n, "hostile": len(hostile), "connections": len(links), "messages": args.messages,
+        "size": args.size, "link_delay_ms": 1000 * args.link_delay,
+        "delivery_ratio": delivered / (len(honest) * args.messages),
+        "min_node_ratio": min(received[k] for k in honest) / args.messages,
         "hops_median": statistics.median(hops), "hops_p99": _pct([float(h) for h in hops], 0.99),
         "hops_max": max(hops),
         "latency_ms_p50": 1000 * _pct(latencies, 0.5), "latency_ms_p90": 1000 * _pct(latencies, 0.9),
         "latency_ms_p99": 1000 * _pct(latencies, 0.99), "latency_ms_max": 1000 * max(latencies),
-        "duplicates_per_delivery": sum(r.stats["duplicates"] for r in routers) / max(1, delivered - args.messages),
-        "rpc_kib_sent_per_node": statistics.fmean(r.stats["bytes_sent"] for r in routers) / 1024,
+        "duplicates_per_delivery": sum(routers[k].stats["duplicates"] for k in honest) / max(1, delivered - args.messages),
+        "rpc_kib_sent_per_node": statistics.fmean(routers[k].stats["bytes_sent"] for k in honest) / 1024,
         "mesh_size_median": statistics.median(mesh_sizes),
-        "hostile_mesh_share_after_warmup": 0.0, "hostile_mesh_share_at_end": 0.0,
+        "hostile_mesh_share_after_warmup": share_after_warmup, "hostile_mesh_share_at_end": hostile_mesh_share(),
         "setup_s": 0.0, "publish_wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - cpu0,
     }
 
@@ -364,8 +418,12 @@ def main() -> int:
     parser.add_argument("--degree", type=int, default=10, help="average connections per node")
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--size", type=int, default=256, help="message payload bytes")
-    parser.add_argument("--interval", type=float, default=0.05, help="seconds between publishes")
-    parser.add_argument("--warmup", type=float, default=8.0, help="seconds of heartbeats before publishing")
+    parser.add_argument("--interval", type=float, default=0.0,
+                        help="hosts: extra seconds between publishes; cores: seconds between publishes")
+    parser.add_argument("--warmup", type=float, default=50.0, help="hosts: at most this many seconds of warm-up")
+    parser.add_argument("--min-warmup", type=float, default=8.0, help="hosts: at least this many seconds of warm-up")
+    parser.add_argument("--per-message-timeout", type=float, default=30.0,
+                        help="hosts: seconds to wait for a message to reach every honest node before the next")
     parser.add_argument("--drain", type=float, default=30.0, help="seconds to wait for the last deliveries")
     parser.add_argument("--hostile", type=float, default=0.0, help="fraction of attacker nodes")
     parser.add_argument("--mode", choices=["hosts", "cores"], default="hosts",
