@@ -20,12 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import importlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
 
+from libp2p.host.host import Host
 from libp2p.node import new_host
 from tests.interop.pubsub_mesh import (
     TOPIC,
@@ -44,9 +44,16 @@ from tests.interop.pubsub_mesh import (
 )
 
 try:
-    pubsub: Any = importlib.import_module("libp2p.protocols.pubsub")
-except ImportError as exc:  # our GossipSub is being written on another branch
-    pytest.skip(f"libp2p.protocols.pubsub is not importable yet ({exc}); the mixed pubsub mesh needs it",
+    from libp2p.protocols.pubsub import (
+        FloodSub,
+        GossipSub,
+        GossipSubConfig,
+        PubsubMessage,
+        SignaturePolicy,
+        Subscription,
+    )
+except ImportError as exc:  # a tree without our pubsub
+    pytest.skip(f"libp2p.protocols.pubsub is not importable ({exc}); the mixed pubsub mesh needs it",
                 allow_module_level=True)
 
 FOREIGN = ["go", "rust", "js", "py-libp2p"]
@@ -64,7 +71,7 @@ def programs() -> None:
 class OurNode:
     """One of our hosts running our GossipSub or FloodSub, subscribed to :data:`TOPIC`."""
 
-    def __init__(self, name: str, host: Any, ps: Any, flood: bool) -> None:
+    def __init__(self, name: str, host: Host, ps: GossipSub | FloodSub, flood: bool) -> None:
         self.name = name
         self.host = host
         self.ps = ps
@@ -97,33 +104,29 @@ class OurNode:
     def diagnostics(self) -> str:
         return f"--- {self.name} (ours): mesh {self.ps.mesh_peers(TOPIC)}, peers {self.ps.topic_peers(TOPIC)}"
 
-    async def read(self, sub: Any) -> None:
+    async def read(self, sub: Subscription) -> None:
+        msg: PubsubMessage
         async for msg in sub:
             if str(msg.received_from) == self.peer_id:
                 continue  # our own publication; the programs do not report theirs either
-            seqno = msg.seqno
-            if isinstance(seqno, int):
-                seqno = seqno.to_bytes(8, "big")
             self._received.append(Received(
-                msg.topic, bytes(msg.data), None if msg.from_peer is None else str(msg.from_peer),
-                None if seqno is None else bytes(seqno).hex(), bytes(msg.message_id).hex(),
-                str(msg.received_from)))
+                msg.topic, msg.data, None if msg.from_peer is None else str(msg.from_peer),
+                None if msg.seqno is None else msg.seqno.hex(), msg.message_id.hex(), str(msg.received_from)))
 
 
-def content_id(msg: Any) -> bytes:
+def content_id(msg: Any) -> bytes:  # a pubsub_pb2.Message
     return hashlib.sha256(msg.data).digest()
 
 
 @contextlib.asynccontextmanager
 async def our_nodes(names: Sequence[str], router: str, sign: str) -> AsyncIterator[list[OurNode]]:
-    policy = pubsub.SignaturePolicy.STRICT_SIGN if sign == "strict" else pubsub.SignaturePolicy.STRICT_NO_SIGN
+    policy = SignaturePolicy.STRICT_SIGN if sign == "strict" else SignaturePolicy.STRICT_NO_SIGN
     # StrictNoSign: the agreed content id (set explicitly, whatever our default)
-    config = pubsub.GossipSubConfig(message_id_fn=None if sign == "strict" else content_id)
+    config = GossipSubConfig(message_id_fn=None if sign == "strict" else content_id)
     async with contextlib.AsyncExitStack() as stack:
         nodes = []
         for name in names:
-            cls = pubsub.GossipSub if router == "gossipsub" else pubsub.FloodSub
-            ps = cls(config, signature_policy=policy)
+            ps = (GossipSub if router == "gossipsub" else FloodSub)(config, signature_policy=policy)
             host = await stack.enter_async_context(
                 new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"], services=[ps]))
             sub = await stack.enter_async_context(ps.subscribe(TOPIC))
