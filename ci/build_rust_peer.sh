@@ -33,16 +33,29 @@ if [ ! -x "$dir/peer" ]; then
   mkdir -p "$base" "$target"
   run=(cargo build --release --locked --manifest-path "$src/Cargo.toml")
   if command -v timeout >/dev/null 2>&1; then run=(timeout 3000 "${run[@]}"); fi
-  start=$(date +%s)
-  CARGO_TARGET_DIR="$target" "${run[@]}" >&2 || die "cargo build failed"
-  echo "build_rust_peer: cargo build took $(( $(date +%s) - start )) s" >&2
-  [ -x "$target/release/peer" ] || die "cargo build produced no $target/release/peer"
-  # publish atomically; the binary is only ever replaced by an identical build
+  # The target directory is shared, and cargo leaves the root package's path out of its
+  # fingerprints: after another checkout built this package, cargo may call our build fresh
+  # (their sources are unchanged) and leave their binary in place. So the source hash goes
+  # into the binary (option_env!, which cargo tracks: a new value rebuilds this crate only),
+  # and the copy we publish must report it.
   mkdir -p "$dir"
-  tmp=$(mktemp "$dir/.peer.XXXXXX")
-  cp "$target/release/peer" "$tmp"
-  chmod 755 "$tmp"
-  mv -f "$tmp" "$dir/peer"
+  for attempt in 1 2 3; do
+    start=$(date +%s)
+    AIOLIBP2P_PEER_SOURCE_HASH="$hash" CARGO_TARGET_DIR="$target" "${run[@]}" >&2 || die "cargo build failed"
+    echo "build_rust_peer: cargo build took $(( $(date +%s) - start )) s" >&2
+    [ -x "$target/release/peer" ] || die "cargo build produced no $target/release/peer"
+    # publish atomically; the binary is only ever replaced by an identical build
+    tmp=$(mktemp "$dir/.peer.XXXXXX")
+    cp "$target/release/peer" "$tmp"
+    chmod 755 "$tmp"
+    if [ "$("$tmp" source-hash 2>/dev/null || true)" = "$hash" ]; then
+      mv -f "$tmp" "$dir/peer"
+      break
+    fi
+    rm -f "$tmp"
+    echo "build_rust_peer: $target/release/peer is another checkout's build (attempt $attempt); building again" >&2
+  done
+  [ -x "$dir/peer" ] || die "could not get a build of these sources out of the shared target directory $target"
 fi
 
 "$dir/peer" --help >/dev/null 2>&1 || [ $? -eq 2 ] || die "$dir/peer does not run; delete $dir and rerun"

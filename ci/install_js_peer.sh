@@ -6,10 +6,11 @@
 #
 # The cache is keyed by the sha256 of interop/js/package-lock.json:
 #   ${AIOLIBP2P_JS_PEER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/aiolibp2p/js-peer}/<sha256>/
-# holding package.json, package-lock.json, node_modules/ (from `npm ci`) and the program's
-# *.mjs files. node_modules is installed once per lock file (a .installed marker records
-# success); the *.mjs files are re-copied on every run so edits take effect. ESM ignores
-# NODE_PATH, so the program must live next to node_modules.
+# holding package.json, package-lock.json and node_modules/ (from `npm ci`, once per lock file;
+# a .installed marker records success), and the program's *.mjs files in
+# programs/<sha256 of the *.mjs files>/ (so edits take effect, and checkouts with different
+# programs never overwrite each other's). That directory is what gets printed. ESM ignores
+# NODE_PATH, so the program must live below node_modules' directory.
 # Everything except the final path goes to stderr. Exits non-zero on any failure.
 set -euo pipefail
 
@@ -46,15 +47,21 @@ if [ ! -f "$dir/.installed" ]; then
   trap - EXIT
 fi
 
-# (re)copy the program files; write-then-rename so a running peer never sees a half file
-for f in "$src"/*.mjs; do
-  name=$(basename "$f")
-  cp "$f" "$dir/.$name.tmp.$$"
-  mv -f "$dir/.$name.tmp.$$" "$dir/$name"
-done
+# the program files go into programs/<sha256 of them>/, below node_modules' directory (ESM resolves
+# bare imports by walking up to it): worktrees sharing one lock file but holding different *.mjs
+# files each get their own copy instead of overwriting each other's. Published by a rename.
+prog_hash=$(cd "$src" && for f in *.mjs; do printf '%s\0' "$f"; sha256sum < "$f"; done | sha256sum | cut -d' ' -f1)
+prog="$dir/programs/$prog_hash"
+if [ ! -d "$prog" ]; then
+  mkdir -p "$dir/programs"
+  ptmp=$(mktemp -d "$dir/programs/.tmp.XXXXXX") && chmod 755 "$ptmp"
+  cp "$src"/*.mjs "$ptmp/"
+  ln -s ../../node_modules "$ptmp/node_modules"  # for readers of node_modules/<pkg>/package.json
+  mv -T "$ptmp" "$prog" 2>/dev/null || rm -rf "$ptmp"
+fi
 
-# sanity check: the dependencies resolve from the cache dir
-(cd "$dir" && node --input-type=module -e "import('libp2p').then(() => {})") >&2 \
+# sanity check: the dependencies resolve from the program's directory
+(cd "$prog" && node --input-type=module -e "import('libp2p').then(() => {})") >&2 \
   || die "installed peer in $dir does not load; delete it and rerun"
 
-echo "$dir"
+echo "$prog"

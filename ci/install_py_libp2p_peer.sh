@@ -8,8 +8,9 @@
 # The cache is keyed by the sha256 of interop/py-libp2p/requirements.txt:
 #   ${AIOLIBP2P_PY_LIBP2P_PEER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/aiolibp2p/py-libp2p}/<sha256>/
 # holding venv/ (python3 -m venv + pip install --no-deps -r requirements.txt, once: a .installed
-# marker records success and the directory is published by an atomic rename) and peer.py, which
-# is re-copied on every run so edits take effect. A cached run does not invoke pip or python.
+# marker records success and the directory is published by an atomic rename), and the program
+# (peer.py, pubsub_role.py) in programs/<sha256 of them>/ beside a venv symlink, so edits take
+# effect and checkouts with different programs never overwrite each other's; that is printed. A cached run does not invoke pip or python.
 # PYTHON selects the interpreter (default python3; py-libp2p 0.8.1 needs >= 3.10).
 # Everything except the final path goes to stderr. Exits non-zero on any failure.
 set -euo pipefail
@@ -56,8 +57,18 @@ if [ ! -f "$dir/.installed" ]; then
   trap - EXIT
 fi
 
-# (re)copy the program; write-then-rename so a running peer never sees a half file
-cp "$src/peer.py" "$dir/.peer.py.tmp.$$"
-mv -f "$dir/.peer.py.tmp.$$" "$dir/peer.py"
+# the program files go into programs/<sha256 of them>/ with a venv symlink to ../../venv:
+# worktrees sharing requirements.txt but holding different programs each get their own copy
+# instead of overwriting each other's. Published by a rename; that directory is printed.
+prog_hash=$(cd "$src" && for f in peer.py pubsub_role.py; do printf '%s\0' "$f"; sha256sum < "$f"; done \
+            | sha256sum | cut -d' ' -f1)
+prog="$dir/programs/$prog_hash"
+if [ ! -d "$prog" ]; then
+  mkdir -p "$dir/programs"
+  ptmp=$(mktemp -d "$dir/programs/.tmp.XXXXXX") && chmod 755 "$ptmp"
+  cp "$src/peer.py" "$src/pubsub_role.py" "$ptmp/"
+  ln -s ../../venv "$ptmp/venv"
+  mv -T "$ptmp" "$prog" 2>/dev/null || rm -rf "$ptmp"
+fi
 
-echo "$dir"
+echo "$prog"

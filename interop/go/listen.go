@@ -79,6 +79,14 @@ func runListen(o *options) int {
 		}
 	}
 
+	// before the ready line, which lists its protocols; its --subscribe topics joined
+	ps, err := startPubsub(h, o, report)
+	if err != nil {
+		logf("cannot start pubsub: %v", err)
+		closeHost(h)
+		return 1
+	}
+
 	// before the ready line: a harness may signal as soon as it has read it
 	stop := make(chan string, 4)
 	sigs := make(chan os.Signal, 2)
@@ -97,7 +105,13 @@ func runListen(o *options) int {
 	if d != nil {
 		ready = append(ready, kv{"dht", o.dht})
 	}
+	if ps != nil {
+		ready = append(ready, kv{"pubsub", o.pubsub}, kv{"pubsub_sign", o.pubsubSign})
+	}
 	emit(ready)
+	if ps != nil {
+		go ps.watch()
+	}
 	logf("listening as %s on %s (muxers: %s preferred, security %s)", h.ID(),
 		strings.Join(p2pAddrs(h), " "), o.muxer, o.security)
 	if d != nil {
@@ -182,6 +196,9 @@ func runCommand(ctx context.Context, h host.Host, d *kaddht.IpfsDHT, report func
 	args []string) (obj, error) {
 	if strings.HasPrefix(cmd, "dht-") {
 		return dhtCommand(ctx, h, d, cmd, args)
+	}
+	if strings.HasPrefix(cmd, "pubsub-") {
+		return pubsubCommand(ctx, cmd, args)
 	}
 	switch cmd {
 	case "connect":

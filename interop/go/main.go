@@ -20,6 +20,7 @@ const usageText = `usage:
   peer listen [--listen MA]... [--muxer yamux|mplex] [--security noise|tls] [--key-seed HEX32]
               [--key-type ed25519|secp256k1|rsa|ecdsa] [--agent STR] [--events] [--ignore-stdin]
               [--dht server|client [--dht-no-refresh]]
+              [--pubsub gossipsub|floodsub [--pubsub-sign strict|none] [--subscribe TOPIC]...]
   peer dial --to MA [--muxer yamux|mplex] [--security noise|tls] [--pings N] [--echo-bytes N]
             [--streams K --stream-bytes N] [--stream-protocol echo|hash] [--hold-ms MS]
             [--timeout-ms MS] [--key-seed HEX32] [--key-type T] [--agent STR]
@@ -52,6 +53,9 @@ type options struct {
 	ignoreStdin    bool
 	dht            string // "", server or client (listen)
 	dhtNoRefresh   bool
+	pubsub         string // "", gossipsub or floodsub (listen)
+	pubsubSign     string // strict or none
+	subscribe      stringList
 	pings          int64
 	echoBytes      int64
 	streams        int64
@@ -90,6 +94,9 @@ func parseOptions(mode string, args []string) *options {
 	fs.BoolVar(&o.ignoreStdin, "ignore-stdin", false, "do not exit when stdin closes (listen)")
 	fs.StringVar(&o.dht, "dht", "", "run the Kademlia DHT as server or client (listen)")
 	fs.BoolVar(&o.dhtNoRefresh, "dht-no-refresh", false, "no automatic routing-table refresh (listen --dht)")
+	fs.StringVar(&o.pubsub, "pubsub", "", "run gossipsub or floodsub (listen)")
+	fs.StringVar(&o.pubsubSign, "pubsub-sign", "", "strict (StrictSign, default) or none (StrictNoSign)")
+	fs.Var(&o.subscribe, "subscribe", "topic to subscribe to at start (repeatable; listen --pubsub)")
 	fs.Int64Var(&o.pings, "pings", -1, "ping round trips")
 	fs.Int64Var(&o.echoBytes, "echo-bytes", 0, "bytes for one echo stream")
 	fs.Int64Var(&o.streams, "streams", 0, "concurrent checked streams")
@@ -140,6 +147,7 @@ func parseOptions(mode string, args []string) *options {
 	if o.dhtNoRefresh && o.dht == "" {
 		usage("--dht-no-refresh needs --dht")
 	}
+	checkPubsubOptions(o)
 	if o.streamProtocol != "echo" && o.streamProtocol != "hash" {
 		usage("--stream-protocol must be echo or hash")
 	}

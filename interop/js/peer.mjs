@@ -19,6 +19,7 @@ import { websocketTransport } from './websockets.mjs'
 import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { CID } from 'multiformats/cid'
+import { noPubsubCommands, pubsubOptions, pubsubService, startPubsub } from './pubsub.mjs'
 
 const ECHO_PROTOCOL = '/echo/1.0.0'
 const HASH_PROTOCOL = '/hash/1.0.0'
@@ -74,6 +75,7 @@ function usage (msg) {
   node peer.mjs listen [--listen MA]... [--muxer yamux|mplex] [--key-seed HEX32] [--key-type T]
                        [--agent STR] [--events] [--ignore-stdin] [--no-connection-monitor] [--perf]
                        [--dht server|client [--dht-no-refresh]]
+                       [--pubsub gossipsub|floodsub [--pubsub-sign strict|none] [--subscribe TOPIC]...]
   node peer.mjs dial --to MA [--muxer yamux|mplex] [--pings N] [--echo-bytes N]
                      [--streams K --stream-bytes N] [--stream-protocol echo|hash]
                      [--hold-ms MS] [--timeout-ms MS] [--key-seed HEX32] [--key-type T] [--agent STR]
@@ -491,6 +493,8 @@ async function makeNode ({ values, mode, muxer }) {
   // kad-dht depends on the services `identify` (capability) and `ping` (it
   // pings every new contact with components.ping before adding it)
   if (mode === 'listen' && values.dht != null) init.services.dht = dhtService(values)
+  const pubsub = mode === 'listen' ? pubsubOptions(values) : null
+  if (pubsub != null) init.services.pubsub = pubsubService(pubsub)
   if (values.agent != null) init.nodeInfo = { userAgent: values.agent }
   return createLibp2p(init)
 }
@@ -794,6 +798,10 @@ async function runListen (values, muxer) {
     protocols: node.getProtocols()
   }
   if (dht != null) ready.dht = dht.getMode()
+  const pubsub = pubsubOptions(values)
+  // before the ready line: its --subscribe topics joined
+  const pubsubCommands = pubsub != null ? startPubsub(node, pubsub, report) : noPubsubCommands()
+  if (pubsub != null) Object.assign(ready, { pubsub: pubsub.router, pubsub_sign: pubsub.sign })
   emit(ready)
   log(`listening as ${node.peerId} on ${node.getMultiaddrs().join(' ')} (muxers: ${muxer} preferred${dht != null ? `, DHT ${dht.getMode()}${values['dht-no-refresh'] === true ? ' without refresh' : ''}` : ''})`)
 
@@ -848,6 +856,7 @@ async function runListen (values, muxer) {
       return { peer: conn.remotePeer.toString() }
     },
     ...dhtCommands(node),
+    ...pubsubCommands,
     quit: async () => { shutdown('quit command'); return {} }
   }
   const rl = createInterface({ input: process.stdin, terminal: false })
@@ -1212,7 +1221,10 @@ async function main () {
         'server-address': { type: 'string' },
         transport: { type: 'string' },
         dht: { type: 'string' },
-        'dht-no-refresh': { type: 'boolean' }
+        'dht-no-refresh': { type: 'boolean' },
+        pubsub: { type: 'string' },
+        'pubsub-sign': { type: 'string' },
+        subscribe: { type: 'string', multiple: true }
       }
     })
   } catch (err) {

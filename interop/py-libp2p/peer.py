@@ -13,6 +13,7 @@ to stderr (``LIBP2P_DEBUG=DEBUG`` adds py-libp2p's own).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import logging
@@ -51,6 +52,20 @@ from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 
 from libp2p import new_host
+
+
+def _load_pubsub_role() -> Any:
+    # beside this file; `python -I` puts no script directory on sys.path
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "pubsub_role", os.path.join(os.path.dirname(os.path.abspath(__file__)), "pubsub_role.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+pubsub_role = _load_pubsub_role()
 
 log = logging.getLogger("py-libp2p-peer")
 
@@ -263,6 +278,7 @@ class Node:
         self._conn_ids: dict[int, int] = {}
         self._next_conn = 0
         self.identify_on_connect = False
+        self.pubsub: Any = None  # pubsub_role.PubsubRole under listen --pubsub
         host.set_stream_handler(ECHO, self.handle_echo)
         host.set_stream_handler(HASH, self.handle_hash)
         host.set_stream_handler(PERF, handle_perf)
@@ -631,11 +647,18 @@ async def run_listen(o: argparse.Namespace) -> int:
     listen = o.listen or ["/ip4/127.0.0.1/tcp/0"]
     host = make_host(key, muxers, o.security, listen)
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as sigs:
-        async with host.run([multiaddr.Multiaddr(a) for a in listen]), trio.open_nursery() as nursery:
+        async with host.run([multiaddr.Multiaddr(a) for a in listen]), trio.open_nursery() as nursery, \
+                contextlib.AsyncExitStack() as stack:
             node = Node(host, o.events, nursery)
             node.identify_on_connect = True
-            emit({"peer_id": host.get_id().to_base58(), "multiaddrs": p2p_addrs(host), "agent": DEFAULT_AGENT,
-                  "protocols": host_protocols(host)})
+            node.pubsub = await stack.enter_async_context(pubsub_role.running(host, o, node.event, nursery))
+            ready = {"peer_id": host.get_id().to_base58(), "multiaddrs": p2p_addrs(host),
+                     "agent": DEFAULT_AGENT, "protocols": host_protocols(host)}
+            if node.pubsub is not None:
+                ready.update(pubsub=o.pubsub, pubsub_sign=o.pubsub_sign)
+            emit(ready)
+            if node.pubsub is not None:
+                node.pubsub.start_watch()
             logf("listening as %s on %s", host.get_id(), " ".join(p2p_addrs(host)))
             done = trio.Event()
 
@@ -705,6 +728,8 @@ async def run_command(node: Node, line: str) -> None:
                     res["bytes"] = size
                 else:
                     res.update(await node.identify(peer))
+            elif cmd == "connect" or cmd.startswith("pubsub-"):
+                res.update(await pubsub_role.command(node.pubsub, host, cmd, args))
             elif cmd == "connections":
                 conns = []
                 for conn_list in host.get_network().connections.values():
@@ -1195,6 +1220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--download-bytes", type=int, default=0)
     p.add_argument("--iterations", type=int, default=1)
     p.add_argument("--dials", type=int, default=0)
+    pubsub_role.add_arguments(p)
     return p
 
 
@@ -1202,6 +1228,11 @@ def main(argv: list[str]) -> int:
     if not argv and interop_env_present():
         argv = ["transport-interop"]
     o = build_parser().parse_args(argv)
+    try:
+        pubsub_role.check_options(o, UsageError)
+    except UsageError as exc:
+        sys.stderr.write(f"peer.py: {exc}\n")
+        return 2
     if o.agent is not None:
         identify_mod.AGENT_VERSION = o.agent  # read by py-libp2p's identify handler on every request
         global DEFAULT_AGENT

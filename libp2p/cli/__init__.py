@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from libp2p.cli import autonat, dht, identify, interop, keygen, perf, ping, serve
+from libp2p.cli import autonat, dht, identify, interop, keygen, perf, ping, pubsub, serve
 
 __all__ = ["main"]
 
@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     interop.add_parser(commands)
     dht.add_parser(commands)
     autonat.add_parser(commands)
+    pubsub.add_parser(commands)
+    pubsub.add_chat_parser(commands)
     return parser
 
 

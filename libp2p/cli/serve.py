@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from libp2p.cli import _common
 from libp2p.cli import dht as dht_cli
+from libp2p.cli import pubsub as pubsub_cli
 from libp2p.cli import relay as relay_cli
 from libp2p.protocols.kad.wire import PROTOCOL_ID
 
@@ -44,6 +45,10 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--dht-protocol", type=dht_cli.protocol_id, default=PROTOCOL_ID, metavar="PROTOCOL",
                    help=f"with --dht: the DHT's protocol ID (default: {PROTOCOL_ID}; a network of its own uses "
                    "<prefix>/kad/1.0.0)")
+    p.add_argument("--pubsub", choices=["gossipsub", "floodsub"],
+                   help="also run a pubsub router; with --bootstrap, connect to those peers")
+    p.add_argument("--subscribe", action="append", metavar="TOPIC",
+                   help="with --pubsub: join TOPIC as a mesh member (messages are relayed, not printed); repeatable")
     p.add_argument("--forget-peers-after", type=float, default=60.0, metavar="SECONDS",
                    help="forget a disconnected peer's key, protocols and agent after this long (default: 60, "
                    "as go-libp2p); its addresses stay until their TTLs run out")
@@ -75,6 +80,12 @@ async def _serve(args: argparse.Namespace) -> int:
         from libp2p.discovery.mdns import MdnsService
 
         services.append(MdnsService())
+    pubsub = None
+    if args.pubsub is not None:
+        pubsub = pubsub_cli.make_service(args.pubsub, False)
+        services.append(pubsub)
+    elif args.subscribe:
+        raise _common.CliError("--subscribe needs --pubsub", 2)
     dht = None
     if args.dht is not None:
         dht = KadDHT(args.dht, validator=dht_cli.make_validator(args.permissive), protocol_id=args.dht_protocol)
@@ -94,6 +105,10 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         if dht is not None:
             await _bootstrap_dht(dht, args)
+        if pubsub is not None:
+            subscriptions = [pubsub.subscribe(t) for t in dict.fromkeys(args.subscribe or ())]
+            if dht is None:
+                await pubsub_cli.connect_bootstrap(host, args.bootstrap, 30.0)
         relayed = await relay_cli.wait_for_reservations(host, args)
         line: dict[str, Any] = {"peer_id": str(host.peer_id), "multiaddrs": [str(a) for a in host.full_addrs()]}
         if args.relay:
@@ -104,6 +119,9 @@ async def _serve(args: argparse.Namespace) -> int:
         relay_cli.print_reachability_changes(host, args)
         await stop.wait()
         log.info("stopping")
+        if pubsub is not None:
+            for sub in subscriptions:
+                sub.cancel()
     finally:
         await host.close()
     return 0

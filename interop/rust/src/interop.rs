@@ -112,6 +112,7 @@ pub async fn run() -> i32 {
         events: false,
         dht: None,
         mdns: false,
+        pubsub: None,
     }) {
         Ok(n) => n,
         Err(e) => {

@@ -7,6 +7,7 @@ mod inbound;
 mod interop;
 mod node;
 mod perf;
+mod pubsub;
 
 use std::{collections::HashMap, process::exit, sync::Arc, time::Duration};
 
@@ -22,6 +23,7 @@ const USAGE: &str = "usage:
   peer listen [--listen MA]... [--muxer yamux|mplex] [--key-seed HEX32] [--key-type T] [--agent STR]
               [--events] [--ignore-stdin] [--signed-peer-record] [--dht server|client [--dht-no-refresh]]
               [--mdns]
+              [--pubsub gossipsub|floodsub [--pubsub-sign strict|none] [--subscribe TOPIC]...]
   peer dial --to MA [--muxer yamux|mplex] [--pings N] [--echo-bytes N] [--streams K --stream-bytes N]
             [--stream-protocol echo|hash] [--hold-ms MS] [--timeout-ms MS] [--key-seed HEX32] [--key-type T]
             [--agent STR] [--signed-peer-record]
@@ -181,6 +183,11 @@ async fn main() {
         }
         "listen" | "dial" | "perf" => {}
         "-h" | "--help" | "help" => usage(""),
+        // the source hash ci/build_rust_peer.sh built this binary from (it checks the copy it caches)
+        "source-hash" => {
+            println!("{}", option_env!("AIOLIBP2P_PEER_SOURCE_HASH").unwrap_or(""));
+            exit(0)
+        }
         _ => usage("first argument must be listen, dial, perf or interop"),
     }
     let o = Opts::parse(&args[1..]);
@@ -220,6 +227,7 @@ fn node_options(o: &Opts, muxers: Vec<Muxer>, report: Reporter, events: bool) ->
         events,
         dht: None,
         mdns: o.flag("mdns"),
+        pubsub: None,
     }
 }
 
@@ -229,6 +237,9 @@ fn local_protocols(node: &Node) -> Vec<String> {
     ps.extend(["/ipfs/id/1.0.0", "/ipfs/id/push/1.0.0", "/ipfs/ping/1.0.0"].map(String::from));
     if node.dht.is_some_and(|d| d.server) {
         ps.push(dht::KAD.to_string());
+    }
+    if let Some(p) = &node.pubsub {
+        ps.extend(p.protocols());
     }
     ps.sort();
     ps.dedup();
@@ -247,6 +258,7 @@ async fn run_listen(o: &Opts) -> i32 {
     });
     let mut opts = node_options(o, vec![muxer, muxer.other()], report.clone(), events);
     opts.dht = dht_options(o);
+    opts.pubsub = pubsub::options(o);
     let node = match Node::start(opts) {
         Ok(n) => n,
         Err(e) => {
@@ -300,7 +312,16 @@ async fn run_listen(o: &Opts) -> i32 {
     // The handlers exist before the ready line: a SIGTERM right after it must end the run cleanly.
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    if let Err(e) = pubsub::subscribe_initial(&node).await {
+        log(format!("cannot subscribe: {e}"));
+        return 1;
+    }
+    if let Some(p) = &node.pubsub {
+        ready["pubsub"] = p.router_name().into();
+        ready["pubsub_sign"] = p.sign_name().into();
+    }
     emit(&ready);
+    pubsub::after_ready(&node).await;
     log(format!("listening as {} on {} ({} preferred)", node.peer_id, multiaddrs.join(" "), muxer.id()));
 
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
@@ -522,6 +543,7 @@ async fn command(
         }
         "connect" => connect(node, args).await,
         _ if cmd.starts_with("dht-") => dht_command(node, cmd, args).await,
+        _ if cmd.starts_with("pubsub-") => pubsub::command(node, cmd, args).await,
         _ => Err("unknown command".into()),
     }
 }

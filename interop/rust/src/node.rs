@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{dht, inbound};
+use crate::{dht, inbound, pubsub};
 
 pub const YAMUX: &str = "/yamux/1.0.0";
 pub const MPLEX: &str = "/mplex/6.7.0";
@@ -184,6 +184,7 @@ pub struct Behaviour {
     inbound: inbound::Behaviour,
     pub(crate) kad: Toggle<dht::Kad>,
     mdns: Toggle<libp2p::mdns::tokio::Behaviour>,
+    pub(crate) pubsub: pubsub::Pubsub,
 }
 
 // ------------------------------------------------------------------ state
@@ -242,6 +243,7 @@ enum Cmd {
     Push(Vec<PeerId>),
     DisconnectAll,
     Dht(dht::Req, dht::Reply),
+    Pubsub(pubsub::Req, pubsub::Reply),
 }
 
 /// Callback for event lines (`--events`); None when events are off.
@@ -254,6 +256,7 @@ pub struct Node {
     pub control: libp2p_stream::Control,
     pub registry: inbound::Registry,
     pub dht: Option<dht::DhtOptions>,
+    pub pubsub: Option<pubsub::PubsubOptions>,
     cmds: mpsc::UnboundedSender<Cmd>,
 }
 
@@ -273,6 +276,8 @@ pub struct NodeOptions {
     pub mdns: bool,
     /// `--dht server|client [--dht-no-refresh]`
     pub dht: Option<dht::DhtOptions>,
+    /// `--pubsub gossipsub|floodsub [--pubsub-sign strict|none]`
+    pub pubsub: Option<pubsub::PubsubOptions>,
 }
 
 impl Node {
@@ -305,6 +310,7 @@ impl Node {
             } else {
                 None
             }),
+            pubsub: pubsub::Pubsub::new(&opts.key, opts.pubsub.as_ref())?,
         };
         let cfg = libp2p::swarm::Config::with_tokio_executor()
             .with_idle_connection_timeout(Duration::from_secs(3600))
@@ -314,7 +320,7 @@ impl Node {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(drive(swarm, rx, state.clone(), map, opts.events.then(|| opts.report.clone())));
         tokio::spawn(serve_inbound(inbound_rx, opts.report.clone()));
-        Ok(Node { peer_id, state, control, registry, dht: opts.dht, cmds: tx })
+        Ok(Node { peer_id, state, control, registry, dht: opts.dht, pubsub: opts.pubsub, cmds: tx })
     }
 
     pub async fn dial(&self, addr: Multiaddr) -> Result<ConnectionId, String> {
@@ -336,6 +342,13 @@ impl Node {
         }
         let (tx, rx) = oneshot::channel();
         self.cmds.send(Cmd::Dht(req, tx)).map_err(|_| "swarm task gone".to_string())?;
+        rx.await.map_err(|_| "swarm task gone".to_string())?
+    }
+
+    /// Run a pubsub request in the swarm task.
+    pub async fn pubsub(&self, req: pubsub::Req) -> Result<Value, String> {
+        let (tx, rx) = oneshot::channel();
+        self.cmds.send(Cmd::Pubsub(req, tx)).map_err(|_| "swarm task gone".to_string())?;
         rx.await.map_err(|_| "swarm task gone".to_string())?
     }
 
@@ -477,9 +490,13 @@ async fn drive(
     let with_dht = swarm.behaviour().kad.is_enabled();
     let mut queries = dht::Queries::default();
     let mut sweep = tokio::time::interval(Duration::from_secs(1));
+    let with_pubsub = pubsub::Watch::enabled(&swarm);
+    let mut pubsub_watch = pubsub::Watch::default();
+    let mut pubsub_tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tokio::select! {
             _ = sweep.tick(), if with_dht => queries.sweep(&mut swarm),
+            _ = pubsub_tick.tick(), if with_pubsub => pubsub_watch.tick(&mut swarm, &ev),
             cmd = cmds.recv() => match cmd {
                 None => return,
                 Some(Cmd::Dial(addr, reply)) => {
@@ -505,6 +522,7 @@ async fn drive(
                         let _ = swarm.disconnect_peer_id(p);
                     }
                 }
+                Some(Cmd::Pubsub(req, reply)) => pubsub_watch.handle(&mut swarm, req, reply),
                 Some(Cmd::Dht(req, reply)) => {
                     let s = state.lock().unwrap();
                     queries.start(&mut swarm, &s, req, reply);
@@ -612,6 +630,7 @@ async fn drive(
                         }
                     }
                 }
+                SwarmEvent::Behaviour(BehaviourEvent::Pubsub(e)) => pubsub_watch.on_event(e, &ev),
                 SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => {
                     let s = state.lock().unwrap();
                     queries.on_event(&mut swarm, &s, e);

@@ -73,6 +73,7 @@ fn options(key: Keypair, muxers: Vec<node::Muxer>) -> NodeOptions {
         events: false,
         dht: None,
         mdns: false,
+        pubsub: None,
     }
 }
 
