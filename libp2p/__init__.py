@@ -1,5 +1,7 @@
 """aiolibp2p: libp2p for asyncio."""
 
+import logging
+
 from libp2p._accel import IMPLEMENTATION
 from libp2p.errors import DecodeError, Libp2pError, LocalProtocolError, RemoteProtocolError
 from libp2p.identity.keys import KeyType, PrivateKey, PublicKey, generate_key_pair
@@ -19,11 +21,16 @@ __all__ = [
     "PrivateKey",
     "PublicKey",
     "RemoteProtocolError",
+    "__version__",
     "generate_key_pair",
     "new_host",
 ]
 
-__version__ = "0.1.0.dev0"
+from libp2p._version import __version__
+
+# A library only logs; the application decides where to. Without this, Python's last-resort
+# handler would print our WARNINGs to stderr in a program that configured no logging.
+logging.getLogger("libp2p").addHandler(logging.NullHandler())
 
 
 def __getattr__(name: str) -> object:

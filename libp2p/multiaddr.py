@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 from libp2p._accel import MAX_MULTIADDR_LEN, multiaddr_scan, varint_encode
-from libp2p.errors import MultiaddrError, MultiaddrLookupError
+from libp2p.errors import ArgumentTypeError, MultiaddrError, MultiaddrLookupError
 
 if TYPE_CHECKING:
     from libp2p.identity.peer_id import PeerId
@@ -555,7 +555,7 @@ class Multiaddr:
             return cls._make(addr._b, addr._spans)
         if isinstance(addr, (bytes, bytearray, memoryview)):
             return cls.from_bytes(addr)
-        raise TypeError(f"Multiaddr() takes str, bytes or Multiaddr, not {type(addr).__name__}")
+        raise ArgumentTypeError(f"Multiaddr() takes str, bytes or Multiaddr, not {type(addr).__name__}")
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview) -> Self:

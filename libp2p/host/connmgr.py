@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from libp2p.errors import InvalidArgumentError
 from libp2p.resources import ip_of
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class ConnManagerConfig:
 
     def __post_init__(self) -> None:
         if not 0 <= self.low_water <= self.high_water:
-            raise ValueError("need 0 <= low_water <= high_water")
+            raise InvalidArgumentError("need 0 <= low_water <= high_water")
 
 
 def _subnets(ip: _IP, config: ConnManagerConfig) -> list[tuple[str, int]]:

@@ -8,6 +8,7 @@ services it was given, and reports what happens on one typed event stream (``hos
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from libp2p.dns import DNSResolver
 from libp2p.driver import TaskSet
-from libp2p.errors import DecodeError, Libp2pError, LocalProtocolError, RemoteProtocolError
+from libp2p._version import __version__
+from libp2p.errors import ArgumentTypeError, DecodeError, Libp2pError, LocalProtocolError, RemoteProtocolError
 from libp2p.host.connmgr import ConnectionManager, ConnManagerConfig
 from libp2p.host.events import (
     ConnectionClosed,
@@ -48,7 +50,7 @@ __all__ = ["Host", "HostConfig", "StreamHandler", "NoAddressesError", "AGENT_VER
 
 log = logging.getLogger("libp2p.host")
 
-AGENT_VERSION = "aiolibp2p/0.1.0"
+AGENT_VERSION = f"aiolibp2p/{__version__}"
 PROTOCOL_VERSION = "ipfs/0.1.0"
 
 StreamHandler = Callable[[Any], Awaitable[None]]
@@ -74,6 +76,21 @@ class HostConfig:
     forget_peers_after: float = 60.0
 
 
+def _check_handler(protocol: str, handler: object) -> None:
+    """Refuse a stream handler that cannot be awaited, at registration rather than per stream."""
+    if not callable(handler):
+        raise ArgumentTypeError(f"the handler for {protocol} is not callable: {handler!r}")
+    call = getattr(handler, "__call__", None)  # noqa: B004 - an object with an async __call__
+    if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call):
+        return
+    # A lambda cannot be async: one that returns an awaitable (``lambda s: serve(s, x)``) is fine.
+    if getattr(handler, "__name__", None) == "<lambda>":
+        return
+    raise ArgumentTypeError(
+        f"the handler for {protocol} must be an async function (async def), not {handler!r}"
+    )
+
+
 class Host:
     """A libp2p node. Use ``async with new_host(...) as host`` (``libp2p.new_host``)."""
 
@@ -81,7 +98,7 @@ class Host:
         self,
         key: PrivateKey,
         *,
-        listen_addrs: Sequence[Multiaddr | str] = (),
+        listen_addrs: Sequence[Multiaddr | str] | Multiaddr | str = (),
         muxers: Sequence[MuxerOption | str] = (YAMUX, MPLEX),
         security: Sequence[SecurityOption | str] = (NOISE,),
         transports: Sequence[Transport | UpgradedTransport] | None = None,
@@ -130,6 +147,8 @@ class Host:
             on_stream=self._on_stream,
         )
         self.connmgr.bind(self._close_connection, self.spawn)
+        if isinstance(listen_addrs, (str, Multiaddr)):  # one address, not a sequence of characters
+            listen_addrs = [listen_addrs]
         self._listen_addrs = [a if isinstance(a, Multiaddr) else Multiaddr(a) for a in listen_addrs]
         self._handlers: dict[str, StreamHandler] = {}
         self._tasks = TaskSet("host")
@@ -250,6 +269,7 @@ class Host:
 
     @property
     def transports(self) -> list[Transport | UpgradedTransport]:
+        """The transports this host dials and listens with."""
         return self.swarm.transports
 
     def can_dial(self, addr: Multiaddr) -> bool:
@@ -259,25 +279,36 @@ class Host:
     # --- handlers --------------------------------------------------------------------------------
 
     def set_stream_handler(self, protocol: str, handler: StreamHandler) -> None:
+        """Serve ``protocol``: each inbound stream that negotiates it runs ``await handler(stream)``.
+
+        ``handler`` is an ``async def`` function (or a lambda returning an awaitable); the stream
+        is closed when it returns and reset if it raises. Replaces an earlier handler for the same
+        protocol. A plain (non-async) function is refused here with ``ArgumentTypeError``.
+        """
+        _check_handler(protocol, handler)
         new = protocol not in self._handlers
         self._handlers[protocol] = handler
         if new:
             self.events.emit(LocalProtocolsUpdated(frozenset((protocol,)), frozenset()))
 
     def remove_stream_handler(self, protocol: str) -> None:
+        """Stop serving ``protocol`` (streams already running go on)."""
         if self._handlers.pop(protocol, None) is not None:
             self.events.emit(LocalProtocolsUpdated(frozenset(), frozenset((protocol,))))
 
     @property
     def protocols(self) -> list[str]:
+        """The protocols this host serves (those with a stream handler)."""
         return list(self._handlers)
 
     # --- connections -----------------------------------------------------------------------------
 
     def connections(self, peer_id: PeerId | None = None) -> list[Connection]:
+        """Our open connections: to ``peer_id``, or to every peer when it is ``None``."""
         return self.swarm.connections(peer_id)
 
     def connected_peers(self) -> list[PeerId]:
+        """The peers we have at least one open connection to."""
         return self.swarm.connected_peers()
 
     def _connection_opened(self, conn: Connection) -> None:

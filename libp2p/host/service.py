@@ -10,6 +10,8 @@ never imports a service. A started service is reachable as ``host.services[name]
 
 from __future__ import annotations
 
+from libp2p.errors import StateError
+
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
@@ -30,7 +32,7 @@ class Service:
     @property
     def host(self) -> Host:
         if self._host is None:
-            raise RuntimeError(f"service {self.name!r} is not started on a host")
+            raise StateError(f"service {self.name!r} is not started on a host")
         return self._host
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from libp2p.errors import DecodeError, InvalidPeerIdError
+from libp2p.errors import ArgumentTypeError, DecodeError, InvalidPeerIdError
 from libp2p.identity.multiformats import (
     IDENTITY,
     LIBP2P_KEY,
@@ -66,7 +66,7 @@ class PeerId:
     def from_string(cls, text: str) -> PeerId:
         """Parse base58btc (``Qm…``, ``12D3KooW…``, ``1…``) or a CIDv1 libp2p-key in any multibase."""
         if not isinstance(text, str):
-            raise TypeError("PeerId.from_string takes a str")
+            raise ArgumentTypeError("PeerId.from_string takes a str")
         if not text or len(text) > _MAX_TEXT_LENGTH:
             raise InvalidPeerIdError("peer ID text is empty or too long")
         if text[0] in "Q1":

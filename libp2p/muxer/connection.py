@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from libp2p.abc import MuxerSession, SecureSession
 from libp2p.driver import CoreTimer
-from libp2p.errors import Libp2pError, LocalProtocolError
+from libp2p.errors import Libp2pError, LocalProtocolError, StateError
 from libp2p.muxer.events import (
     DataReceived,
     PingAcknowledged,
@@ -189,7 +189,7 @@ class MuxedStream:
         loop = asyncio.get_running_loop()
         while not self._chunks and not self._pushback and not self._eof:
             if self._read_waiter is not None and not self._read_waiter.done():
-                raise RuntimeError("another read() is already waiting on this stream")
+                raise StateError("another read() is already waiting on this stream")
             self._read_waiter = loop.create_future()
             try:
                 await self._read_waiter

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from libp2p.errors import InvalidArgumentError, MissingPeerIdError
 from libp2p.identity.keys import PublicKey
 from libp2p.identity.peer_id import PeerId
 from libp2p.multiaddr import Multiaddr
@@ -44,7 +45,7 @@ class PeerInfo:
         ma = addr if isinstance(addr, Multiaddr) else Multiaddr(addr)
         pid = ma.peer_id
         if pid is None:
-            raise ValueError(f"{ma} does not end in /p2p/<peer id>")
+            raise MissingPeerIdError(f"{ma} does not end in /p2p/<peer id>: the peer ID is what the secure channel verifies")
         transport = ma.decapsulate_code("p2p")
         return cls(pid, (transport,) if bytes(transport) else ())
 
@@ -136,7 +137,7 @@ class Peerstore:
 
     def add_public_key(self, peer_id: PeerId, key: PublicKey) -> None:
         if not peer_id.matches_public_key(key):
-            raise ValueError(f"public key does not match {peer_id}")
+            raise InvalidArgumentError(f"public key does not match {peer_id}")
         self._data(peer_id).public_key = key
 
     def public_key(self, peer_id: PeerId) -> PublicKey | None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from libp2p.errors import DecodeError, Libp2pError
+from libp2p.errors import DecodeError, InvalidArgumentError, Libp2pError
 from libp2p.identity.keys import unmarshal_public_key
 from libp2p.identity.peer_id import PeerId
 from libp2p.multiaddr import Multiaddr
@@ -99,7 +99,7 @@ class PublicKeyValidator:
 
     def select(self, key: bytes, values: Sequence[bytes]) -> int:
         if not values:
-            raise ValueError("nothing to select from")
+            raise InvalidArgumentError("nothing to select from")
         return 0
 
 
@@ -131,7 +131,7 @@ class IpnsValidator:
             if rank > best_rank:
                 best, best_rank = i, rank
         if best < 0:
-            raise ValueError("no valid IPNS record to select from")
+            raise InvalidArgumentError("no valid IPNS record to select from")
         return best
 
 

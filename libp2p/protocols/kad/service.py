@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from libp2p.driver import CoreTimer, TaskSet, read_into
-from libp2p.errors import DecodeError, Libp2pError, LocalProtocolError
+from libp2p.errors import DecodeError, Libp2pError, LocalProtocolError, UnexpectedEOFError
 from libp2p.host.events import ConnectionClosed, ConnectionOpened
 from libp2p.host.service import Service
 from libp2p.identity.multiformats import CID
@@ -386,7 +386,7 @@ class KadDHT(Service):
                             return None
                         response = await _read_message(sender.stream, sender.reader)
                     if response is None:
-                        raise EOFError("the DHT peer closed the stream")
+                        raise UnexpectedEOFError("the DHT peer closed the stream")
                     if response.type is not msg.type:
                         raise KadProtocolError(f"answered {response.type.name} to {msg.type.name}")
                     return response

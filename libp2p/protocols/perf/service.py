@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from libp2p.errors import UnexpectedEOFError
 from libp2p.host.service import Service
 from libp2p.protocols.perf.wire import BLOCK_SIZE, PROTOCOL_ID, decode_download_size, encode_download_size
 
@@ -86,5 +87,5 @@ async def perf(host: Host, peer_id: PeerId, upload_bytes: int, download_bytes: i
             raise
         end = time.perf_counter()
     if received != download_bytes:
-        raise EOFError(f"perf: expected {download_bytes} bytes, received {received}")
+        raise UnexpectedEOFError(f"perf: expected {download_bytes} bytes, received {received}")
     return PerfResult(upload_bytes, download_bytes, uploaded - start, end - uploaded, end - start)
