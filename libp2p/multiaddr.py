@@ -210,19 +210,31 @@ def _p2p_to_bytes(text: str) -> bytes:
     # anything else must be a CIDv1 with the libp2p-key codec, in any multibase. Text that is no
     # CID at all is tried as base58btc last, so that a multihash with an unusual hash function
     # (accepted in binary, as go does) still parses back from the text we print for it.
-    from libp2p.identity.multiformats import base58btc_decode, decode_cid
+    from libp2p.identity.multiformats import base58btc_decode, decode_cid, parse_multihash
+
+    def multihash(text: str) -> bytes:
+        raw = base58btc_decode(text)
+        try:
+            parse_multihash(raw)
+        except ValueError as exc:
+            raise MultiaddrError(f"invalid peer ID {text!r} in /p2p: {exc}") from None
+        return raw
 
     if not text:
         raise _bad("p2p", text, "empty")
     try:
         if text[0] in "Q1":
-            return base58btc_decode(text)
+            return multihash(text)
         cid = decode_cid(text)
     except ValueError as exc:  # DecodeError is a ValueError
+        if isinstance(exc, MultiaddrError):
+            raise
         try:
-            return base58btc_decode(text)
+            return multihash(text)
+        except MultiaddrError:
+            raise
         except ValueError:
-            raise _bad("p2p", text, str(exc)) from None
+            raise MultiaddrError(f"invalid peer ID {text!r} in /p2p: {exc}") from None
     if cid.version != 1 or cid.codec != _LIBP2P_KEY:
         raise _bad("p2p", text, "not a peer ID (CIDv1 with the libp2p-key codec)")
     return bytes(cid.multihash)

@@ -342,7 +342,7 @@ class Swarm:
             pending.add_done_callback(lambda _: self._pending_dials.pop(peer_id, None))
         return await asyncio.shield(pending)
 
-    async def _resolve(self, addrs: list[Multiaddr]) -> list[Multiaddr]:
+    async def _resolve(self, addrs: list[Multiaddr], errors: list[str]) -> list[Multiaddr]:
         out: list[Multiaddr] = []
         dns_codes = {P_DNS, P_DNS4, P_DNS6, P_DNSADDR}
         for addr in addrs:
@@ -351,6 +351,7 @@ class Swarm:
                     out.extend(await self.resolver.resolve(addr))
                 except Libp2pError as exc:
                     log.debug("could not resolve %s: %s", addr, exc)
+                    errors.append(f"{addr}: {exc}")
             else:
                 out.append(addr)
         return out
@@ -362,7 +363,7 @@ class Swarm:
         errors: list[str] = []
         try:
             async with asyncio.timeout(self.config.dial_timeout):
-                resolved = await self._resolve(candidates)
+                resolved = await self._resolve(candidates, errors)
                 for addr in resolved:
                     if addr.peer_id is not None and addr.peer_id != peer_id:
                         errors.append(f"{addr}: names another peer")
@@ -379,7 +380,7 @@ class Swarm:
                         errors.append(f"{addr}: {exc}")
                         raise
                     except (Libp2pError, OSError, EOFError) as exc:
-                        errors.append(f"{addr}: {exc}")
+                        errors.append(f"{addr}: {getattr(exc, 'reason', None) or exc}")
                         continue
                     self._add(conn)
                     # The peer's own dial may have won meanwhile (see _add).

@@ -13,7 +13,7 @@ import time
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from libp2p.abc import MuxerSession, SecureSession
 from libp2p.driver import CoreTimer
@@ -302,7 +302,7 @@ class MuxedStream:
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         """Send ``data``; waits while the send window is exhausted or the socket is backed up."""
         if self._reset is not None:
-            raise StreamResetError("stream reset") from self._reset
+            await self._raise_reset()
         if self._write_closed:
             raise StreamClosedError("write after close()")
         view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
@@ -320,8 +320,15 @@ class MuxedStream:
             finally:
                 self._window_waiter = None
             if self._reset is not None:
-                raise StreamResetError("stream reset") from self._reset
+                await self._raise_reset()
         await conn._drain()
+
+    async def _raise_reset(self) -> NoReturn:
+        # A refused optimistic proposal: the remote answered "na" and then reset the stream, and
+        # the answer sits unread in front of the reset. Say "refused", as a read would.
+        if self._pending_negotiation is not None:
+            await self._finish_negotiation(self._pending_negotiation)
+        raise StreamResetError("stream reset") from self._reset
 
     async def close(self) -> None:
         """Half-close: we send no more; the remote may still send until it closes too.

@@ -26,8 +26,10 @@ __all__ = [
     "PROVIDER_REPUBLISH_INTERVAL",
     "InvalidRecordError",
     "IpnsValidator",
+    "FunctionValidator",
     "MemoryRecordStore",
     "NamespacedValidator",
+    "PermissiveValidator",
     "ProviderEntry",
     "PublicKeyValidator",
     "RecordStore",
@@ -155,8 +157,59 @@ class NamespacedValidator:
         return self._for(key).select(key, values)
 
 
-def default_validator(clock: Callable[[], float] = time.time) -> NamespacedValidator:
-    return NamespacedValidator({"pk": PublicKeyValidator(), "ipns": IpnsValidator(clock)})
+def default_validator(clock: Callable[[], float] = time.time, **custom: Validator) -> NamespacedValidator:
+    """``/pk`` and ``/ipns``, plus a validator per extra namespace: ``default_validator(app=MyValidator())``."""
+    return NamespacedValidator({"pk": PublicKeyValidator(), "ipns": IpnsValidator(clock), **custom})
+
+
+class PermissiveValidator:
+    """Any value is valid under its namespace and the first one wins: for tests and experiments
+    (the CLI's ``/test`` namespace). A network of strangers needs a validator that checks values."""
+
+    def validate(self, key: bytes, value: bytes) -> None:
+        split_key(key)  # it must still be a namespaced key
+
+    def select(self, key: bytes, values: Sequence[bytes]) -> int:
+        if not values:
+            raise InvalidArgumentError("nothing to select from")
+        return 0
+
+
+class FunctionValidator:
+    """A validator for an application's own namespace, made of two plain functions.
+
+    ``check(key, value)`` returns True when ``value`` may be stored under ``key`` (or raises
+    ``InvalidRecordError`` with a reason); ``better(a, b)``, if given, returns True when value
+    ``a`` should win over ``b`` (default: the first value seen wins)::
+
+        validator = default_validator(
+            chat=FunctionValidator(lambda key, value: len(value) <= 1024, better=lambda a, b: a > b)
+        )
+        dht = KadDHT("server", validator=validator)
+    """
+
+    def __init__(
+        self,
+        check: Callable[[bytes, bytes], bool],
+        better: Callable[[bytes, bytes], bool] | None = None,
+    ) -> None:
+        self.check = check
+        self.better = better
+
+    def validate(self, key: bytes, value: bytes) -> None:
+        split_key(key)
+        if not self.check(key, value):
+            raise InvalidRecordError(f"value rejected by the validator of {key[:64]!r}")
+
+    def select(self, key: bytes, values: Sequence[bytes]) -> int:
+        if not values:
+            raise InvalidArgumentError("nothing to select from")
+        best = 0
+        if self.better is not None:
+            for i in range(1, len(values)):
+                if self.better(values[i], values[best]):
+                    best = i
+        return best
 
 
 # --- the store -----------------------------------------------------------------------------------
