@@ -599,6 +599,7 @@ class Multiaddr:
         return self._b
 
     def to_bytes(self) -> bytes:
+        """The binary form."""
         return self._b
 
     def __str__(self) -> str:
@@ -659,6 +660,7 @@ class Multiaddr:
             yield component.protocol.name, component.value
 
     def components(self) -> list[Component]:
+        """The address as ``(protocol, value)`` components, outermost first."""
         data = self._b
         out = []
         for code, _, start, end in self._iter_spans():
@@ -668,6 +670,7 @@ class Multiaddr:
         return out
 
     def protocols(self) -> list[Protocol]:
+        """The protocols of the components, in order."""
         spans = self._spans
         return [_BY_CODE[spans[k]] for k in range(0, len(spans), 3)]
 
@@ -681,6 +684,7 @@ class Multiaddr:
         ]
 
     def has_protocol(self, protocol: int | str | Protocol) -> bool:
+        """Whether a component uses protocol ``name_or_code``."""
         code = _lookup(protocol).code
         spans = self._spans
         return any(spans[k] == code for k in range(0, len(spans), 3))

@@ -213,6 +213,7 @@ class EventBus:
         return sub
 
     def emit(self, event: HostEvent) -> None:
+        """Deliver ``event`` to its subscribers (callbacks now, streams queued)."""
         for types, callback in list(self._callbacks):
             if isinstance(event, types):
                 try:

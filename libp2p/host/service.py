@@ -10,9 +10,9 @@ never imports a service. A started service is reachable as ``host.services[name]
 
 from __future__ import annotations
 
-from libp2p.errors import StateError
-
 from typing import TYPE_CHECKING, ClassVar
+
+from libp2p.errors import StateError
 
 if TYPE_CHECKING:
     from libp2p.host.host import Host
@@ -31,6 +31,7 @@ class Service:
 
     @property
     def host(self) -> Host:
+        """The host this service runs on (``StateError`` before ``start``)."""
         if self._host is None:
             raise StateError(f"service {self.name!r} is not started on a host")
         return self._host

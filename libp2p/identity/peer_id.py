@@ -60,6 +60,7 @@ class PeerId:
 
     @classmethod
     def from_bytes(cls, multihash: bytes | bytearray | memoryview) -> PeerId:
+        """A peer ID from its binary multihash (``InvalidPeerIdError`` if malformed)."""
         return cls(multihash)
 
     @classmethod
@@ -87,6 +88,7 @@ class PeerId:
 
     @classmethod
     def from_public_key(cls, key: PublicKey) -> PeerId:
+        """The peer ID of ``key`` (identity multihash for small keys, SHA-256 otherwise)."""
         encoded = key.marshal()
         code = IDENTITY if len(encoded) <= MAX_INLINE_KEY_LENGTH else SHA2_256
         return cls(multihash_digest(code, encoded))
@@ -105,12 +107,14 @@ class PeerId:
         return PeerId.from_public_key(key)._bytes == self._bytes
 
     def to_bytes(self) -> bytes:
+        """The binary multihash."""
         return self._bytes
 
     def __bytes__(self) -> bytes:
         return self._bytes
 
     def to_base58(self) -> str:
+        """The usual text form (``12D3Koo…``, ``Qm…``)."""
         text = self._text
         if text is None:
             text = self._text = base58btc_encode(self._bytes)
@@ -120,6 +124,7 @@ class PeerId:
         return self.to_base58()
 
     def to_cid(self) -> CID:
+        """The peer ID as a CIDv1 with the libp2p-key codec."""
         return CID(1, LIBP2P_KEY, self._bytes)
 
     def to_cid_string(self, base: str = "base32") -> str:

@@ -108,14 +108,17 @@ class MuxedStream:
 
     @property
     def remote_peer_id(self) -> PeerId:
+        """The peer at the other end of the stream."""
         return self.conn.remote_peer_id
 
     @property
     def is_reset(self) -> bool:
+        """Whether the stream was reset (by either end, or with its connection)."""
         return self._reset is not None
 
     @property
     def at_eof(self) -> bool:
+        """The remote closed its side and every byte it sent was read."""
         return self._eof and not self._chunks and not self._pushback
 
     def __repr__(self) -> str:
@@ -448,18 +451,22 @@ class MuxedConnection:
 
     @property
     def local_addr(self) -> Multiaddr | None:
+        """Our end of the underlying transport connection."""
         return self.raw.local_addr
 
     @property
     def remote_addr(self) -> Multiaddr | None:
+        """The remote end of the underlying transport connection."""
         return self.raw.remote_addr
 
     @property
     def remote_public_key(self) -> PublicKey:
+        """The public key the remote authenticated with."""
         return self.secure.remote_public_key
 
     @property
     def is_closed(self) -> bool:
+        """Whether the connection is closed (or closing)."""
         return self._closed
 
     @property
@@ -469,6 +476,7 @@ class MuxedConnection:
 
     @property
     def streams(self) -> list[MuxedStream]:
+        """The streams open on this connection."""
         return list(self._streams.values())
 
     def __repr__(self) -> str:
@@ -833,4 +841,5 @@ class MuxedConnection:
             self.raw.abort()
 
     async def wait_closed(self) -> None:
+        """Wait until the connection has closed."""
         await self._closed_event.wait()

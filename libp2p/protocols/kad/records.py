@@ -151,9 +151,11 @@ class NamespacedValidator:
         return validator
 
     def validate(self, key: bytes, value: bytes) -> None:
+        """Validate with the validator of the key's namespace."""
         self._for(key).validate(key, value)
 
     def select(self, key: bytes, values: Sequence[bytes]) -> int:
+        """Select with the validator of the key's namespace."""
         return self._for(key).select(key, values)
 
 
@@ -167,9 +169,11 @@ class PermissiveValidator:
     (the CLI's ``/test`` namespace). A network of strangers needs a validator that checks values."""
 
     def validate(self, key: bytes, value: bytes) -> None:
+        """Accept any value under a namespaced key."""
         split_key(key)  # it must still be a namespaced key
 
     def select(self, key: bytes, values: Sequence[bytes]) -> int:
+        """The first value."""
         if not values:
             raise InvalidArgumentError("nothing to select from")
         return 0
@@ -197,11 +201,13 @@ class FunctionValidator:
         self.better = better
 
     def validate(self, key: bytes, value: bytes) -> None:
+        """Raise ``InvalidRecordError`` unless ``check(key, value)`` accepts it."""
         split_key(key)
         if not self.check(key, value):
             raise InvalidRecordError(f"value rejected by the validator of {key[:64]!r}")
 
     def select(self, key: bytes, values: Sequence[bytes]) -> int:
+        """The index of the best value (``better``), else the first."""
         if not values:
             raise InvalidArgumentError("nothing to select from")
         best = 0

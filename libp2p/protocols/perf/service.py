@@ -55,6 +55,7 @@ class PerfService(Service):
 
     @property
     def protocols(self) -> tuple[str, ...]:
+        """``/perf/1.0.0``."""
         return (PROTOCOL_ID,)
 
     async def start(self, host: Host) -> None:

@@ -49,6 +49,7 @@ class PingService(Service):
 
     @property
     def protocols(self) -> tuple[str, ...]:
+        """``/ipfs/ping/1.0.0``."""
         return (PROTOCOL_ID,)
 
     async def start(self, host: Host) -> None:
