@@ -42,7 +42,7 @@ def test_everything_in_all_imports_and_errors_are_library_errors() -> None:
                  "NoAddressesError", "RecordNotFoundError", "InvalidRecordError", "MissingPeerIdError"):
         assert name in libp2p.__all__
     assert Stream is not None and HostConfig().dial_timeout > 0
-    assert set(libp2p._LAZY) <= set(dir(libp2p))
+    assert set(libp2p._LAZY) <= set(dir(libp2p)) and set(libp2p._LAZY) <= set(libp2p.__all__)
 
 
 _DOCUMENTED = {
