@@ -684,7 +684,7 @@ class Multiaddr:
         ]
 
     def has_protocol(self, protocol: int | str | Protocol) -> bool:
-        """Whether a component uses protocol ``name_or_code``."""
+        """Whether a component uses ``protocol`` (a name, a code or a ``Protocol``)."""
         code = _lookup(protocol).code
         spans = self._spans
         return any(spans[k] == code for k in range(0, len(spans), 3))

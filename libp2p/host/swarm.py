@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from libp2p.errors import Libp2pError, LocalProtocolError, PeerIdMismatchError
-from libp2p.multiaddr import P_DNS, P_DNS4, P_DNS6, P_DNSADDR, Multiaddr
+from libp2p.multiaddr import P_DNS, P_DNS4, P_DNS6, P_DNSADDR, P_P2P_CIRCUIT, Multiaddr
 from libp2p.resources import Direction, ResourceLimitExceededError
 from libp2p.transport.tcp import DialError
 
@@ -43,6 +43,12 @@ _DUPLICATE_GRACE = 1.0
 
 class NoAddressesError(DialError):
     """No known address for the peer."""
+
+
+def _relayed(conn: Connection) -> bool:
+    # A relayed connection is replaced by a direct one (DCUtR), whoever dialed: never paired here.
+    addr = conn.remote_addr
+    return addr is not None and addr.has_protocol(P_P2P_CIRCUIT)
 
 
 class _Pending:
@@ -173,7 +179,8 @@ class Swarm:
         # Both peers dialed each other (at once, or one right after the other): both ends keep
         # the connection whose dialer has the smaller peer ID, so the two tables agree. The
         # other one still serves the streams already on it and closes once they are done.
-        crossed = [c for c in conns if c.is_initiator != conn.is_initiator and not c.is_closed]
+        crossed = [c for c in conns if c.is_initiator != conn.is_initiator and not c.is_closed
+                   and not _relayed(c) and not _relayed(conn)]
         self.connmgr.connection_opened(conn)
         if crossed and not self._dialer_is_smaller(conn):
             self._draining[conn] = False  # the host never hears of it
