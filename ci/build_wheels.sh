@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Release wheels for Linux x86_64: one per CPython 3.11, 3.12 and 3.13 found on this machine, built
-# with `python -m build --wheel` and repaired to a manylinux tag by auditwheel (it vendors nothing:
-# the extension links only libc, so this retags it for the glibc it was built against).
+# with `python -m build --wheel` and repaired to a manylinux tag by auditwheel. The extension links
+# only libc and uses no newer glibc symbol, so auditwheel gives the lowest tag those symbols allow
+# (manylinux2014 / manylinux_2_17 when built on Debian 12) and vendors nothing.
 #
 #   bash ci/build_wheels.sh [OUT_DIR]     (default dist/; MINORS="3.11 3.12" to choose)
 #
-# Interpreters are looked up as python3.X on PATH, then under pyenv. The tag follows this machine's
-# glibc (manylinux_2_36 on Debian 12); older tags (manylinux2014) need the build run inside a
-# manylinux container (e.g. with cibuildwheel), which is not available here.
+# Interpreters are looked up as python3.X on PATH, then under pyenv. A build inside a manylinux
+# container (cibuildwheel) would pin the toolchain as well; that container is not available here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-dist}
