@@ -132,3 +132,28 @@ def test_library_logs_nothing_when_the_application_configured_no_logging() -> No
 def test_agent_version_is_the_package_version() -> None:
     assert libp2p.__version__ == importlib.metadata.version("aiolibp2p")
     assert AGENT_VERSION == f"aiolibp2p/{libp2p.__version__}"
+
+
+async def test_a_relayed_connection_is_not_paired_with_a_direct_one() -> None:
+    from libp2p.multiaddr import Multiaddr
+    from libp2p.transport.tcp import TcpTransport
+    from tests.integration.test_host_seams import SpliceRelay, SpliceTransport
+
+    ta, tb = SpliceTransport(), SpliceTransport()
+    async with asyncio.timeout(30), \
+            new_host(listen_addrs=[LOOPBACK], services=[SpliceRelay()]) as relay, \
+            new_host(listen_addrs=[LOOPBACK], transports=[TcpTransport(), ta]) as a, \
+            new_host(listen_addrs=[LOOPBACK], transports=[TcpTransport(), tb]) as b:
+        ta.host, tb.host = a, b
+        await b.listen("/p2p-circuit")
+        await b.connect(relay.full_addrs()[0])
+        await a.connect(relay.full_addrs()[0])
+        await a.connect(Multiaddr(f"{relay.full_addrs()[0]}/p2p-circuit/p2p/{b.peer_id}"))
+        async with asyncio.timeout(10):
+            while not b.connections(a.peer_id):
+                await asyncio.sleep(0.01)
+        # b dials a directly (as DCUtR does after a hole punch; connect() would reuse the relayed
+        # connection): whoever dialed, the direct one joins the relayed one, not ranked against it
+        await b.swarm._dial(a.peer_id, list(a.addrs))
+        relayed = ["/p2p-circuit" in str(c.remote_addr) for c in b.connections(a.peer_id)]
+        assert sorted(relayed) == [False, True]
