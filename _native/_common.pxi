@@ -7,7 +7,9 @@ from libc.stdlib cimport malloc, free, qsort
 from libc.string cimport memcpy, memcmp
 
 from libp2p.errors import (
+    ArgumentTypeError,
     FrameTooLargeError,
+    InvalidArgumentError,
     KeyLengthError,
     LocalProtocolError,
     NonMinimalVarintError,

@@ -90,7 +90,7 @@ def base58btc_decode(text):
     cdef bint started = False
     cdef uint8_t bv
     if not PyUnicode_Check(text):
-        raise TypeError("base58btc_decode takes a str")
+        raise ArgumentTypeError("base58btc_decode takes a str")
     if not PyUnicode_IS_ASCII(text):
         raise MultibaseError("invalid base58btc character")
     s = PyUnicode_AsUTF8AndSize(text, &n)

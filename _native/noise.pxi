@@ -45,7 +45,7 @@ cdef inline bytes _noise_nonce(uint64_t n):
 
 cdef object _noise_aead(key):
     if len(key) != 32:
-        raise ValueError(f"a Noise transport key is 32 bytes, not {len(key)}")
+        raise InvalidArgumentError(f"a Noise transport key is 32 bytes, not {len(key)}")
     return _ChaCha20Poly1305(bytes(key))
 
 
@@ -70,7 +70,7 @@ cdef class NoiseEncryptor:
 
     def __init__(self, key, nonce=0, max_plaintext=NOISE_MAX_PLAINTEXT_LEN):
         if not 1 <= max_plaintext <= _NOISE_MAX_PT:
-            raise ValueError(f"max_plaintext must be 1..{_NOISE_MAX_PT}, not {max_plaintext}")
+            raise InvalidArgumentError(f"max_plaintext must be 1..{_NOISE_MAX_PT}, not {max_plaintext}")
         self._encrypt_into = _noise_aead(key).encrypt_into
         self._n = _noise_check_nonce(nonce)
         self._chunk = max_plaintext
@@ -154,7 +154,7 @@ cdef class NoiseDecryptor:
 
     def __init__(self, key, nonce=0, max_frame=NOISE_MAX_MESSAGE_LEN):
         if not _NOISE_TAG <= max_frame <= _NOISE_MAX_MSG:
-            raise ValueError(f"max_frame must be {_NOISE_TAG}..{_NOISE_MAX_MSG}, not {max_frame}")
+            raise InvalidArgumentError(f"max_frame must be {_NOISE_TAG}..{_NOISE_MAX_MSG}, not {max_frame}")
         self._decrypt = _noise_aead(key).decrypt
         self._n = _noise_check_nonce(nonce)
         self._max = max_frame

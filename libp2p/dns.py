@@ -24,7 +24,7 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from libp2p.errors import DNSResolutionError, MultiaddrError
+from libp2p.errors import DNSResolutionError, InvalidArgumentError, MultiaddrError
 from libp2p.multiaddr import P_DNS, P_DNS4, P_DNS6, P_DNSADDR, P_IP4, P_IP6, P_P2P, Multiaddr
 
 __all__ = [
@@ -141,7 +141,7 @@ class DNSResolver:
         ip_lookup: IpLookup | None = None,
     ) -> None:
         if timeout <= 0:
-            raise ValueError("timeout must be positive")
+            raise InvalidArgumentError("timeout must be positive")
         self._nameservers = list(nameservers) if nameservers is not None else None
         self._port = port
         self._timeout = timeout

@@ -33,6 +33,11 @@ __all__ = [
     "DNSResolutionError",
     "SecurityError",
     "PeerIdMismatchError",
+    "InvalidArgumentError",
+    "ArgumentTypeError",
+    "StateError",
+    "UnexpectedEOFError",
+    "MissingPeerIdError",
 ]
 
 
@@ -52,6 +57,22 @@ class RemoteProtocolError(Libp2pError):
 
 class DecodeError(Libp2pError, ValueError):
     """Malformed bytes (or text) that cannot be decoded."""
+
+
+class InvalidArgumentError(LocalProtocolError, ValueError):
+    """An argument or option has a value the library cannot use (it is also a ``ValueError``)."""
+
+
+class ArgumentTypeError(LocalProtocolError, TypeError):
+    """An argument has the wrong type (it is also a ``TypeError``)."""
+
+
+class StateError(LocalProtocolError, RuntimeError):
+    """A call made in the wrong state: not started, already waiting, already outstanding."""
+
+
+class UnexpectedEOFError(Libp2pError, EOFError):
+    """The remote closed a stream before the exchange was complete (it is also an ``EOFError``)."""
 
 
 # --- unsigned-varint and length-prefixed framing -------------------------------------------
@@ -132,6 +153,10 @@ class EnvelopeSignatureError(EnvelopeError, InvalidSignatureError):
 
 class PeerRecordError(EnvelopeError):
     """A peer record is malformed, has the wrong payload type, or names a peer other than its signer."""
+
+
+class MissingPeerIdError(MultiaddrError):
+    """A multiaddr names no peer (no ``/p2p/<peer id>``) where one is needed to verify the remote."""
 
 
 class MultiaddrLookupError(MultiaddrError, LookupError):

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 from libp2p._accel import MAX_MULTIADDR_LEN, multiaddr_scan, varint_encode
-from libp2p.errors import MultiaddrError, MultiaddrLookupError
+from libp2p.errors import ArgumentTypeError, MultiaddrError, MultiaddrLookupError
 
 if TYPE_CHECKING:
     from libp2p.identity.peer_id import PeerId
@@ -210,19 +210,31 @@ def _p2p_to_bytes(text: str) -> bytes:
     # anything else must be a CIDv1 with the libp2p-key codec, in any multibase. Text that is no
     # CID at all is tried as base58btc last, so that a multihash with an unusual hash function
     # (accepted in binary, as go does) still parses back from the text we print for it.
-    from libp2p.identity.multiformats import base58btc_decode, decode_cid
+    from libp2p.identity.multiformats import base58btc_decode, decode_cid, parse_multihash
+
+    def multihash(text: str) -> bytes:
+        raw = base58btc_decode(text)
+        try:
+            parse_multihash(raw)
+        except ValueError as exc:
+            raise MultiaddrError(f"invalid peer ID {text!r} in /p2p: {exc}") from None
+        return raw
 
     if not text:
         raise _bad("p2p", text, "empty")
     try:
         if text[0] in "Q1":
-            return base58btc_decode(text)
+            return multihash(text)
         cid = decode_cid(text)
     except ValueError as exc:  # DecodeError is a ValueError
+        if isinstance(exc, MultiaddrError):
+            raise
         try:
-            return base58btc_decode(text)
+            return multihash(text)
+        except MultiaddrError:
+            raise
         except ValueError:
-            raise _bad("p2p", text, str(exc)) from None
+            raise MultiaddrError(f"invalid peer ID {text!r} in /p2p: {exc}") from None
     if cid.version != 1 or cid.codec != _LIBP2P_KEY:
         raise _bad("p2p", text, "not a peer ID (CIDv1 with the libp2p-key codec)")
     return bytes(cid.multihash)
@@ -555,7 +567,7 @@ class Multiaddr:
             return cls._make(addr._b, addr._spans)
         if isinstance(addr, (bytes, bytearray, memoryview)):
             return cls.from_bytes(addr)
-        raise TypeError(f"Multiaddr() takes str, bytes or Multiaddr, not {type(addr).__name__}")
+        raise ArgumentTypeError(f"Multiaddr() takes str, bytes or Multiaddr, not {type(addr).__name__}")
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview) -> Self:
@@ -587,6 +599,7 @@ class Multiaddr:
         return self._b
 
     def to_bytes(self) -> bytes:
+        """The binary form."""
         return self._b
 
     def __str__(self) -> str:
@@ -647,6 +660,7 @@ class Multiaddr:
             yield component.protocol.name, component.value
 
     def components(self) -> list[Component]:
+        """The address as ``(protocol, value)`` components, outermost first."""
         data = self._b
         out = []
         for code, _, start, end in self._iter_spans():
@@ -656,6 +670,7 @@ class Multiaddr:
         return out
 
     def protocols(self) -> list[Protocol]:
+        """The protocols of the components, in order."""
         spans = self._spans
         return [_BY_CODE[spans[k]] for k in range(0, len(spans), 3)]
 
@@ -669,6 +684,7 @@ class Multiaddr:
         ]
 
     def has_protocol(self, protocol: int | str | Protocol) -> bool:
+        """Whether a component uses ``protocol`` (a name, a code or a ``Protocol``)."""
         code = _lookup(protocol).code
         spans = self._spans
         return any(spans[k] == code for k in range(0, len(spans), 3))

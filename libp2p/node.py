@@ -31,7 +31,7 @@ def standard_services() -> list[Service]:
 
 def new_host(
     key: PrivateKey | None = None,
-    listen_addrs: Sequence[Multiaddr | str] = (),
+    listen_addrs: Sequence[Multiaddr | str] | Multiaddr | str = (),
     muxers: Sequence[MuxerOption | str] = (YAMUX, MPLEX),
     security: Sequence[SecurityOption | str] = (NOISE,),
     *,

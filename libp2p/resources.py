@@ -519,6 +519,7 @@ class ResourceManager:
             self._allowlisted_peers.add(ma.peer_id)
 
     def is_allowlisted(self, addr: Multiaddr | None) -> bool:
+        """Whether ``addr`` is on the allowlist (its connections bypass the system limits)."""
         ip = ip_of(addr)
         return ip is not None and any(ip in net for net in self._allowlist)
 
@@ -609,5 +610,6 @@ class ResourceManager:
         return out
 
     def peer_usage(self, peer: PeerId) -> dict[str, int]:
+        """What the peer holds now: connections, streams, memory."""
         scope = self._peers.get(peer)
         return scope.usage() if scope is not None else _Scope("peer", ScopeLimit()).usage()

@@ -132,7 +132,10 @@ def test_put_get(servers: list[Node]) -> None:
     out = _json(_dht("get", f"hex:{key.encode().hex()}", "--namespace", "test", "--json", boot=servers[4]))
     assert out == {"key": f"/test/{key}".encode().hex(), "value": "hello dht", "value_hex": b"hello dht".hex()}
     raw = _dht("get", f"/test/{key}", "--permissive", boot=servers[2])
-    assert raw.returncode == 0 and raw.stdout == "hello dht", raw.stderr
+    assert raw.returncode == 0 and raw.stdout == "hello dht\n", raw.stderr
+    # the README's form: --namespace prefixes a plain-text key
+    text = _dht("get", key, "--namespace", "test", boot=servers[3])
+    assert text.returncode == 0 and text.stdout == "hello dht\n", text.stderr
     missing = _dht("get", "/test/nothing-here", "--permissive", boot=servers[1])
     assert missing.returncode == 1 and "no value" in missing.stderr
 
@@ -166,6 +169,8 @@ def test_bad_input_exits_2(servers: list[Node], args: list[str]) -> None:
     proc = _dht(*args, boot=servers[0])
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert proc.stdout == "" and proc.stderr.startswith(f"libp2p dht {args[0]}: ")
+    if args[1].startswith("/test/"):
+        assert "--permissive" in proc.stderr  # says what to do
 
 
 def test_unreachable_bootstrap_exits_1(tmp_path: Path) -> None:

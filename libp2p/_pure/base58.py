@@ -6,7 +6,7 @@ the path of every peer-ID string conversion. Each leading zero byte is one leadi
 
 from __future__ import annotations
 
-from libp2p.errors import MultibaseError
+from libp2p.errors import ArgumentTypeError, MultibaseError
 
 __all__ = ["base58btc_encode", "base58btc_decode"]
 
@@ -34,7 +34,7 @@ def base58btc_encode(data: bytes | bytearray | memoryview) -> str:
 
 def base58btc_decode(text: str) -> bytes:
     if not isinstance(text, str):
-        raise TypeError("base58btc_decode takes a str")
+        raise ArgumentTypeError("base58btc_decode takes a str")
     body = text.lstrip("1")
     zeros = len(text) - len(body)
     n = 0

@@ -16,6 +16,7 @@ from typing import Final
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from libp2p.errors import InvalidArgumentError
 from libp2p.security.noise.errors import DecryptError, NoiseFrameTooLargeError, NonceExhaustedError
 
 __all__ = [
@@ -43,7 +44,7 @@ Bytes = bytes | bytearray | memoryview
 
 def _aead(key: Bytes) -> ChaCha20Poly1305:
     if len(key) != _KEY_LEN:
-        raise ValueError(f"a Noise transport key is 32 bytes, not {len(key)}")
+        raise InvalidArgumentError(f"a Noise transport key is 32 bytes, not {len(key)}")
     return ChaCha20Poly1305(bytes(key))
 
 
@@ -66,7 +67,7 @@ class NoiseEncryptor:
 
     def __init__(self, key: Bytes, nonce: int = 0, max_plaintext: int = NOISE_MAX_PLAINTEXT_LEN) -> None:
         if not 1 <= max_plaintext <= NOISE_MAX_PLAINTEXT_LEN:
-            raise ValueError(f"max_plaintext must be 1..{NOISE_MAX_PLAINTEXT_LEN}, not {max_plaintext}")
+            raise InvalidArgumentError(f"max_plaintext must be 1..{NOISE_MAX_PLAINTEXT_LEN}, not {max_plaintext}")
         self._encrypt_into = _aead(key).encrypt_into
         self._n = _check_nonce(nonce)
         self._chunk = max_plaintext
@@ -124,7 +125,7 @@ class NoiseDecryptor:
 
     def __init__(self, key: Bytes, nonce: int = 0, max_frame: int = NOISE_MAX_MESSAGE_LEN) -> None:
         if not NOISE_TAG_LEN <= max_frame <= NOISE_MAX_MESSAGE_LEN:
-            raise ValueError(f"max_frame must be {NOISE_TAG_LEN}..{NOISE_MAX_MESSAGE_LEN}, not {max_frame}")
+            raise InvalidArgumentError(f"max_frame must be {NOISE_TAG_LEN}..{NOISE_MAX_MESSAGE_LEN}, not {max_frame}")
         self._decrypt = _aead(key).decrypt
         self._n = _check_nonce(nonce)
         self._max = max_frame

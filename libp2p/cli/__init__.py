@@ -28,6 +28,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def pure_python_notice() -> str | None:
+    """Why the pure-Python twins run, when that was not asked for (pip hides the build's own words)."""
+    from libp2p import _accel
+
+    if _accel.IMPLEMENTATION == "cython" or _accel.NO_EXTENSIONS:
+        return None
+    if _accel.NATIVE_BUILT:
+        return f"note: the compiled extension did not load ({_accel.NATIVE_IMPORT_ERROR}); running pure Python"
+    return ("note: installed without the compiled extension (no C compiler at install time?): running the "
+            "pure-Python twins, which are slower; reinstall with a C compiler, or from a wheel, for them")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -35,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         import libp2p
 
         print(f"aiolibp2p {libp2p.__version__} ({libp2p.IMPLEMENTATION})")
+        notice = pure_python_notice()
+        if notice:
+            print(notice, file=sys.stderr)
         return 0
     if args.command is None:
         if interop.env_present():  # a transport-interop container entrypoint runs `libp2p` bare

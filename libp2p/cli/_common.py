@@ -193,7 +193,7 @@ def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None
         import uvloop
     except ImportError:
         if choice == "uvloop":
-            raise CliError("--loop uvloop: uvloop is not installed", 2) from None
+            raise CliError("--loop uvloop: uvloop is not installed (pip install 'aiolibp2p[uvloop]')", 2) from None
         return None
     factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
     return factory

@@ -20,7 +20,13 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from libp2p.cli import _common
-from libp2p.protocols.kad.records import InvalidRecordError, NamespacedValidator, default_validator, split_key
+from libp2p.protocols.kad.records import (
+    InvalidRecordError,
+    NamespacedValidator,
+    PermissiveValidator,
+    default_validator,
+    split_key,
+)
 from libp2p.protocols.kad.wire import PROTOCOL_ID
 
 if TYPE_CHECKING:
@@ -39,18 +45,6 @@ log = logging.getLogger("libp2p.cli")
 
 
 # --- the /test namespace -----------------------------------------------------------------------------
-
-
-class PermissiveValidator:
-    """For ``/test/…`` records in tests and experiments: any value is valid, the first one wins."""
-
-    def validate(self, key: bytes, value: bytes) -> None:
-        split_key(key)  # it must still be a namespaced key
-
-    def select(self, key: bytes, values: Sequence[bytes]) -> int:
-        if not values:
-            raise ValueError("nothing to select from")
-        return 0
 
 
 def make_validator(permissive: bool) -> NamespacedValidator:
@@ -222,12 +216,32 @@ def _parse_cid(text: str) -> Any:
 
 
 def _record_key(args: argparse.Namespace) -> bytes:
-    key = parse_key(args.dht_key)
+    if args.namespace is not None and not args.dht_key.startswith(("hex:", "/")):
+        # Under a namespace, a key that is no peer ID or CID is text: --namespace test hello
+        try:
+            key = parse_key(args.dht_key)
+        except _common.CliError:
+            key = args.dht_key.encode()
+    else:
+        key = parse_key(args.dht_key)
     if args.namespace is not None:
         if not args.namespace or "/" in args.namespace or not args.namespace.isascii():
             raise _common.CliError(f"invalid namespace {args.namespace!r}", 2)
         key = b"/" + args.namespace.encode() + b"/" + key
     return key
+
+
+def _namespace_hint(key: bytes) -> str:
+    try:
+        ns, _ = split_key(key)
+    except InvalidRecordError:
+        return " (give --namespace NS, or a key like /test/KEY)"
+    if ns == TEST_NAMESPACE:
+        return f" (/{TEST_NAMESPACE} records need --permissive, here and on the servers: " \
+               "`libp2p serve --dht server --permissive`)"
+    if ns not in ("pk", "ipns"):
+        return f" (only /pk, /ipns and, with --permissive, /{TEST_NAMESPACE} have validators)"
+    return ""
 
 
 def _permissive(args: argparse.Namespace) -> bool:
@@ -397,11 +411,14 @@ async def _put(args: argparse.Namespace) -> int:
     try:
         make_validator(_permissive(args)).validate(key, value)
     except InvalidRecordError as exc:
-        raise _common.CliError(f"cannot put this record: {exc}", 2) from None
+        raise _common.CliError(f"cannot put this record: {exc}{_namespace_hint(key)}", 2) from None
     async with _session(args) as (_host, dht):
         stored: int = await _bounded(args, "the put", dht.put_value(key, value))
     if stored == 0:
-        raise _common.CliError("no DHT server accepted the record")
+        hint = ""
+        if split_key(key)[0] == TEST_NAMESPACE:
+            hint = " (servers take /test records only with `libp2p serve --dht server --permissive`)"
+        raise _common.CliError(f"no DHT server accepted the record{hint}")
     if args.json:
         _emit({"key": key.hex(), "stored": stored})
     else:
@@ -418,7 +435,7 @@ async def _get(args: argparse.Namespace) -> int:
     except InvalidRecordError as exc:
         raise _common.CliError(f"invalid record key: {exc}", 2) from None
     if ns not in make_validator(_permissive(args)).validators:
-        raise _common.CliError(f"no validator for namespace /{ns} (/{TEST_NAMESPACE} needs --permissive)", 2)
+        raise _common.CliError(f"no validator for namespace /{ns}{_namespace_hint(key)}", 2)
     async with _session(args) as (_host, dht):
         try:
             value: bytes = await _bounded(args, "the lookup", dht.get_value(key))
@@ -431,6 +448,6 @@ async def _get(args: argparse.Namespace) -> int:
             text = None
         _emit({"key": key.hex(), "value": text, "value_hex": value.hex()})
     else:
-        sys.stdout.buffer.write(value)
+        sys.stdout.buffer.write(value if value.endswith(b"\n") else value + b"\n")
         sys.stdout.flush()
     return 0

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             _save(args.out, key.marshal(), args.force)
         except FileExistsError:
             print(f"libp2p keygen: {args.out} exists (use --force to overwrite)", file=sys.stderr)
-            return 1
+            return 2
         except OSError as exc:
             print(f"libp2p keygen: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
             return 1

@@ -81,6 +81,7 @@ async def _perf(args: argparse.Namespace) -> int:
     from libp2p.node import new_host
     from libp2p.protocols.echo import EchoService
     from libp2p.protocols.perf.service import PerfService
+    from libp2p.negotiate.service import ProtocolNotSupportedError
     from libp2p.protocols.perf.service import perf
 
     info = _common.parse_peer_addr(args.addr)
@@ -93,6 +94,9 @@ async def _perf(args: argparse.Namespace) -> int:
             )
         except TimeoutError:
             raise _common.CliError(f"the perf exchange did not finish within {args.timeout:g} s") from None
+        except ProtocolNotSupportedError:
+            raise _common.CliError(f"{info.peer_id} does not serve /perf/1.0.0 (start it with "
+                                   "`libp2p serve --perf`)") from None
     out = {
         "peer_id": str(info.peer_id),
         "upload_bytes": result.upload_bytes,

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from libp2p.errors import InvalidArgumentError
 from libp2p.resources import ip_of
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class ConnManagerConfig:
 
     def __post_init__(self) -> None:
         if not 0 <= self.low_water <= self.high_water:
-            raise ValueError("need 0 <= low_water <= high_water")
+            raise InvalidArgumentError("need 0 <= low_water <= high_water")
 
 
 def _subnets(ip: _IP, config: ConnManagerConfig) -> list[tuple[str, int]]:
@@ -97,6 +98,7 @@ class ConnectionManager:
         self._tags.setdefault(peer, {})[tag] = value
 
     def untag_peer(self, peer: PeerId, tag: str) -> None:
+        """Remove the peer's tag ``tag``."""
         tags = self._tags.get(peer)
         if tags is not None:
             tags.pop(tag, None)
@@ -104,6 +106,7 @@ class ConnectionManager:
                 del self._tags[peer]
 
     def tag_value(self, peer: PeerId) -> int:
+        """The sum of the peer's tag values (higher is kept longer when trimming)."""
         return sum(self._tags.get(peer, {}).values())
 
     def protect(self, peer: PeerId, tag: str) -> None:
@@ -122,6 +125,7 @@ class ConnectionManager:
         return True
 
     def is_protected(self, peer: PeerId, tag: str | None = None) -> bool:
+        """Whether the peer is protected from trimming (under ``tag``, or any tag)."""
         tags = self._protected.get(peer)
         return bool(tags) and (tag is None or tag in tags)  # type: ignore[operator]
 
@@ -147,6 +151,7 @@ class ConnectionManager:
         return True
 
     def release_inbound(self, addr: Multiaddr | None) -> None:
+        """An inbound connection from ``addr`` ended: free its per-address slot."""
         for subnet, _ in self._counted_subnets(addr):
             self._inbound_by_subnet[subnet] -= 1
             if self._inbound_by_subnet[subnet] <= 0:
@@ -155,15 +160,18 @@ class ConnectionManager:
     # --- watermarks ---------------------------------------------------------------------------------
 
     def connection_opened(self, conn: Connection) -> None:
+        """Count a new connection (called by the swarm)."""
         self._conns[conn] = asyncio.get_running_loop().time()
         if len(self._conns) > self.config.high_water:
             self._schedule_trim()
 
     def connection_closed(self, conn: Connection) -> None:
+        """Forget a closed connection (called by the swarm)."""
         self._conns.pop(conn, None)
 
     @property
     def connection_count(self) -> int:
+        """The connections counted now."""
         return len(self._conns)
 
     def _schedule_trim(self) -> None:
@@ -216,6 +224,7 @@ class ConnectionManager:
         return len(victims)
 
     def close(self) -> None:
+        """Stop trimming (the host is closing)."""
         if self._trim_handle is not None:
             self._trim_handle.cancel()
             self._trim_handle = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from libp2p.errors import UnexpectedEOFError
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -168,7 +169,7 @@ class EventSubscription(Generic[E]):
             try:
                 return await self.__anext__()
             except StopAsyncIteration:
-                raise EOFError("the subscription is closed") from None
+                raise UnexpectedEOFError("the subscription is closed") from None
 
     def get_nowait(self) -> E | None:
         return self._queue.popleft() if self._queue else None
@@ -212,6 +213,7 @@ class EventBus:
         return sub
 
     def emit(self, event: HostEvent) -> None:
+        """Deliver ``event`` to its subscribers (callbacks now, streams queued)."""
         for types, callback in list(self._callbacks):
             if isinstance(event, types):
                 try:

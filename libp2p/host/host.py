@@ -8,15 +8,18 @@ services it was given, and reports what happens on one typed event stream (``hos
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from libp2p.dns import DNSResolver
 from libp2p.driver import TaskSet
-from libp2p.errors import DecodeError, Libp2pError, LocalProtocolError, RemoteProtocolError
+from libp2p._version import __version__
+from libp2p.errors import ArgumentTypeError, DecodeError, Libp2pError, LocalProtocolError, RemoteProtocolError
 from libp2p.host.addrmanager import AddressManager, AddrManagerConfig
 from libp2p.host.connmgr import ConnectionManager, ConnManagerConfig
 from libp2p.host.events import (
@@ -49,11 +52,12 @@ if TYPE_CHECKING:
     from libp2p.identity.keys import PrivateKey
     from libp2p.transport.connection import RawConnection
 
-__all__ = ["Host", "HostConfig", "StreamHandler", "NoAddressesError", "LimitedConnectionError", "is_limited", "AGENT_VERSION"]
+__all__ = ["Host", "HostConfig", "PeerRouting", "StreamHandler", "NoAddressesError", "LimitedConnectionError",
+           "is_limited", "AGENT_VERSION"]
 
 log = logging.getLogger("libp2p.host")
 
-AGENT_VERSION = "aiolibp2p/0.1.0"
+AGENT_VERSION = f"aiolibp2p/{__version__}"
 PROTOCOL_VERSION = "ipfs/0.1.0"
 
 StreamHandler = Callable[[Any], Awaitable[None]]
@@ -90,6 +94,35 @@ class HostConfig:
     forget_peers_after: float = 60.0
     # Distinct observers (identify's observedAddr) that confirm an external address (go: 4).
     observed_addr_activation: int = 4
+    # Finding a peer's addresses through a routing service (the DHT) before a dial.
+    routing_timeout: float = 30.0
+
+
+class PeerRouting(Protocol):
+    """What finds a peer's addresses when the host knows none (``KadDHT`` registers itself)."""
+
+    async def find_peer(self, peer_id: PeerId) -> PeerInfo | None:
+        """The peer's addresses, or None when it cannot be found."""
+        ...
+
+
+# Set while the host asks a router: a router's own dials must not start another lookup.
+_routing: contextvars.ContextVar[bool] = contextvars.ContextVar("libp2p_routing", default=False)
+
+
+def _check_handler(protocol: str, handler: object) -> None:
+    """Refuse a stream handler that cannot be awaited, at registration rather than per stream."""
+    if not callable(handler):
+        raise ArgumentTypeError(f"the handler for {protocol} is not callable: {handler!r}")
+    call = getattr(handler, "__call__", None)  # noqa: B004 - an object with an async __call__
+    if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call):
+        return
+    # A lambda cannot be async: one that returns an awaitable (``lambda s: serve(s, x)``) is fine.
+    if getattr(handler, "__name__", None) == "<lambda>":
+        return
+    raise ArgumentTypeError(
+        f"the handler for {protocol} must be an async function (async def), not {handler!r}"
+    )
 
 
 class Host:
@@ -99,7 +132,7 @@ class Host:
         self,
         key: PrivateKey,
         *,
-        listen_addrs: Sequence[Multiaddr | str] = (),
+        listen_addrs: Sequence[Multiaddr | str] | Multiaddr | str = (),
         muxers: Sequence[MuxerOption | str] = (YAMUX, MPLEX),
         security: Sequence[SecurityOption | str] = (NOISE,),
         transports: Sequence[Transport | UpgradedTransport] | None = None,
@@ -152,6 +185,8 @@ class Host:
             on_stream=self._on_stream,
         )
         self.connmgr.bind(self._close_connection, self.spawn)
+        if isinstance(listen_addrs, (str, Multiaddr)):  # one address, not a sequence of characters
+            listen_addrs = [listen_addrs]
         self._listen_addrs = [a if isinstance(a, Multiaddr) else Multiaddr(a) for a in listen_addrs]
         self._handlers: dict[str, StreamHandler] = {}
         # Protocols that opted in to running on limited connections.
@@ -159,6 +194,7 @@ class Host:
         self._tasks = TaskSet("host")
         self._services: dict[str, Service] = {}
         self._started_services: list[Service] = []
+        self._peer_routers: list[PeerRouting] = []
         for service in services:
             self._register(service)
         self._started = False
@@ -307,6 +343,7 @@ class Host:
 
     @property
     def transports(self) -> list[Transport | UpgradedTransport]:
+        """The transports this host dials and listens with."""
         return self.swarm.transports
 
     def add_transport(self, transport: Transport | UpgradedTransport) -> None:
@@ -322,7 +359,14 @@ class Host:
     # --- handlers --------------------------------------------------------------------------------
 
     def set_stream_handler(self, protocol: str, handler: StreamHandler, *, allow_limited: bool = False) -> None:
-        """Serve ``protocol``; ``allow_limited``: also on limited (relayed) connections."""
+        """Serve ``protocol``: each inbound stream that negotiates it runs ``await handler(stream)``.
+
+        ``handler`` is an ``async def`` function (or a lambda returning an awaitable); the stream
+        is closed when it returns and reset if it raises. Replaces an earlier handler for the same
+        protocol. A plain (non-async) function is refused here with ``ArgumentTypeError``.
+        ``allow_limited``: also on limited (relayed) connections.
+        """
+        _check_handler(protocol, handler)
         new = protocol not in self._handlers
         self._handlers[protocol] = handler
         if allow_limited:
@@ -333,20 +377,24 @@ class Host:
             self.events.emit(LocalProtocolsUpdated(frozenset((protocol,)), frozenset()))
 
     def remove_stream_handler(self, protocol: str) -> None:
+        """Stop serving ``protocol`` (streams already running go on)."""
         self._limited_ok.discard(protocol)
         if self._handlers.pop(protocol, None) is not None:
             self.events.emit(LocalProtocolsUpdated(frozenset(), frozenset((protocol,))))
 
     @property
     def protocols(self) -> list[str]:
+        """The protocols this host serves (those with a stream handler)."""
         return list(self._handlers)
 
     # --- connections -----------------------------------------------------------------------------
 
     def connections(self, peer_id: PeerId | None = None) -> list[Connection]:
+        """Our open connections: to ``peer_id``, or to every peer when it is ``None``."""
         return self.swarm.connections(peer_id)
 
     def connected_peers(self) -> list[PeerId]:
+        """The peers we have at least one open connection to."""
         return self.swarm.connected_peers()
 
     def _connection_opened(self, conn: Connection) -> None:
@@ -422,8 +470,17 @@ class Host:
 
     # --- outbound --------------------------------------------------------------------------------
 
-    async def connect(self, peer: Multiaddr | str | PeerInfo) -> PeerId:
-        """Connect to a peer given ``/…/p2p/<id>`` or a ``PeerInfo``; reuses an open connection."""
+    async def connect(self, peer: Multiaddr | str | PeerInfo | PeerId) -> PeerId:
+        """Connect to a peer; reuses an open connection. Returns its peer ID.
+
+        ``peer`` is a ``/…/p2p/<id>`` multiaddr (``MissingPeerIdError`` without ``/p2p``: the
+        peer ID is what the secure channel verifies), a ``PeerInfo``, or a bare ``PeerId`` whose
+        addresses the peerstore or a routing service (``KadDHT``) knows. Raises ``DialError``
+        (``NoAddressesError`` when no address is known) if no address could be dialed.
+        """
+        if isinstance(peer, PeerId):
+            await self.connection_to(peer)
+            return peer
         info = peer if isinstance(peer, PeerInfo) else PeerInfo.from_multiaddr(peer)
         if info.addrs:
             self.peerstore.add_addrs(info.peer_id, info.addrs, ADDRESS_TTL)
@@ -436,19 +493,94 @@ class Host:
         called connect); it must authenticate as ``peer_id``."""
         return await self.swarm.adopt(raw, peer_id)
 
-    async def connection_to(self, peer_id: PeerId) -> Connection:
-        """Our connection to ``peer_id`` (the preferred one), dialing its known addresses if none."""
+    async def connection_to(self, peer_id: PeerId, *, routing: bool = True) -> Connection:
+        """Our connection to ``peer_id`` (the preferred one), dialing its known addresses if none.
+
+        With no address in the peerstore, the host's routing services are asked first
+        (``add_peer_routing``; a ``KadDHT`` service registers itself), as go's routed host does;
+        ``routing=False`` skips that (a router's own requests).
+        """
+        existing = self.swarm.preferred(peer_id)
+        if existing is not None:
+            return existing
+        if routing and self._peer_routers and not self.peerstore.addrs(peer_id) and not _routing.get():
+            await self.find_peer(peer_id)
         return await self.swarm.connection_to(peer_id)
 
     async def new_stream(
-        self, peer_id: PeerId, protocols: Sequence[str] | str, *, allow_limited: bool = False
+        self, peer_id: PeerId, protocols: Sequence[str] | str, *, routing: bool = True, allow_limited: bool = False
     ) -> Stream:
-        """Open a stream to ``peer_id`` speaking the first of ``protocols`` it supports;
-        ``allow_limited``: the protocol may run on a limited (relayed) connection."""
+        """Open a stream to ``peer_id`` speaking the first of ``protocols`` it supports.
+
+        Dials the peer if needed (see ``connection_to``). Raises ``ProtocolNotSupportedError``
+        when the peer supports none of them (with one protocol, on the first read instead:
+        the proposal travels with the first write). ``allow_limited``: the protocol may run on
+        a limited (relayed) connection.
+        """
         if isinstance(protocols, str):
             protocols = [protocols]
-        conn = await self.swarm.connection_to(peer_id)
+        conn = await self.connection_to(peer_id, routing=routing)
         return await self.open_stream_on(conn, protocols, allow_limited=allow_limited)
+
+    async def dial_protocol(
+        self, peer: Multiaddr | str | PeerInfo | PeerId, protocols: Sequence[str] | str
+    ) -> Stream:
+        """Connect and open a stream in one call (js-libp2p's ``dialProtocol``)::
+
+            stream = await host.dial_protocol("/ip4/1.2.3.4/tcp/4001/p2p/12D3Koo…", "/my-app/1.0.0")
+        """
+        return await self.new_stream(await self.connect(peer), protocols)
+
+    async def ping(self, peer: Multiaddr | str | PeerInfo | PeerId, *, timeout: float | None = None) -> float:
+        """One ping round trip to ``peer``, in seconds (connecting first if needed).
+
+        Needs the ping service, which ``new_host`` adds by default (``LocalProtocolError`` without).
+        """
+        service = self._services.get("ping")
+        if service is None or not hasattr(service, "ping"):
+            raise LocalProtocolError("this host runs no ping service (new_host adds one by default)")
+        peer_id = await self.connect(peer)
+        options = {} if timeout is None else {"timeout": timeout}
+        rtts: list[float] = await service.ping(peer_id, 1, **options)
+        return rtts[0]
+
+    # --- peer routing ----------------------------------------------------------------------------
+
+    def add_peer_routing(self, router: PeerRouting) -> None:
+        """Ask ``router`` for the addresses of a peer we have none for, before dialing it."""
+        if router not in self._peer_routers:
+            self._peer_routers.append(router)
+
+    def remove_peer_routing(self, router: PeerRouting) -> None:
+        """Stop asking ``router`` (its service is stopping)."""
+        if router in self._peer_routers:
+            self._peer_routers.remove(router)
+
+    async def find_peer(self, peer_id: PeerId) -> PeerInfo | None:
+        """The peer's addresses: from the peerstore, else from the routing services in turn.
+
+        What a router finds is added to the peerstore. None when nobody knows the peer.
+        """
+        addrs = self.peerstore.addrs(peer_id)
+        if addrs:
+            return PeerInfo(peer_id, tuple(addrs))
+        token = _routing.set(True)
+        try:
+            async with asyncio.timeout(self.config.routing_timeout):
+                for router in list(self._peer_routers):
+                    try:
+                        info = await router.find_peer(peer_id)
+                    except Libp2pError as exc:
+                        log.debug("peer routing for %s failed: %s", peer_id, exc)
+                        continue
+                    if info is not None and info.addrs:
+                        self.peerstore.add_addrs(peer_id, info.addrs, ADDRESS_TTL)
+                        return PeerInfo(peer_id, tuple(info.addrs))
+        except TimeoutError:
+            log.debug("peer routing for %s timed out", peer_id)
+        finally:
+            _routing.reset(token)
+        return None
 
     async def open_stream_on(
         self, conn: Connection, protocols: Sequence[str], *, allow_limited: bool = False

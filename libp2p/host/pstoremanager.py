@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from libp2p.errors import InvalidArgumentError
 from libp2p.identity.peer_id import PeerId
 from libp2p.peerstore.memory import Peerstore
 
@@ -27,7 +28,7 @@ class PeerstoreManager:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if grace < 0:
-            raise ValueError("grace must be >= 0")
+            raise InvalidArgumentError("grace must be >= 0")
         self.peerstore = peerstore
         self.grace = grace
         self._is_connected = is_connected

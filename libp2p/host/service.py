@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from libp2p.errors import StateError
+
 if TYPE_CHECKING:
     from libp2p.host.host import Host
 
@@ -29,8 +31,9 @@ class Service:
 
     @property
     def host(self) -> Host:
+        """The host this service runs on (``StateError`` before ``start``)."""
         if self._host is None:
-            raise RuntimeError(f"service {self.name!r} is not started on a host")
+            raise StateError(f"service {self.name!r} is not started on a host")
         return self._host
 
     @property

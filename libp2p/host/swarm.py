@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from libp2p.errors import Libp2pError, LocalProtocolError, PeerIdMismatchError
-from libp2p.multiaddr import P_DNS, P_DNS4, P_DNS6, P_DNSADDR, P_QUIC_V1, Multiaddr
+from libp2p.multiaddr import P_DNS, P_DNS4, P_DNS6, P_DNSADDR, P_P2P_CIRCUIT, P_QUIC_V1, Multiaddr
 from libp2p.resources import Direction, ResourceLimitExceededError
 from libp2p.transport.tcp import DialError
 
@@ -43,6 +43,12 @@ _DUPLICATE_GRACE = 1.0
 
 class NoAddressesError(DialError):
     """No known address for the peer."""
+
+
+def _relayed(conn: Connection) -> bool:
+    # A relayed connection is replaced by a direct one (DCUtR), whoever dialed: never paired here.
+    addr = conn.remote_addr
+    return addr is not None and addr.has_protocol(P_P2P_CIRCUIT)
 
 
 class _Pending:
@@ -87,6 +93,10 @@ class Swarm:
         self._on_stream = on_stream
         self.listeners: list[Listener] = []
         self._connections: dict[PeerId, list[Connection]] = {}
+        # Connections that lost to one in the other direction (both peers dialed each other):
+        # no longer offered for new streams, closed once their streams are done. The value says
+        # whether the host was told of the connection (it then hears of its closing too).
+        self._draining: dict[Connection, bool] = {}
         self._pending_dials: dict[PeerId, asyncio.Future[Connection]] = {}
         self._pending_inbound: dict[RawConnection, _Pending] = {}
         self.closing = False
@@ -119,7 +129,7 @@ class Swarm:
             pending.cancel()
         for entry in list(self._pending_inbound.values()):
             entry.raw.abort()
-        conns = [c for cs in self._connections.values() for c in cs]
+        conns = [c for cs in self._connections.values() for c in cs] + list(self._draining)
         await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
 
     async def close_listeners(self) -> None:
@@ -167,13 +177,44 @@ class Swarm:
                 raise
         peer = conn.remote_peer_id
         conns = self._connections.setdefault(peer, [])
-        conns.append(conn)
-        if len(conns) > 1:
-            self._spawn(self._prune_duplicates(peer), f"prune {peer}")
+        # Both peers dialed each other (at once, or one right after the other): both ends keep
+        # the connection whose dialer has the smaller peer ID, so the two tables agree. The
+        # other one still serves the streams already on it and closes once they are done.
+        crossed = [c for c in conns if c.is_initiator != conn.is_initiator and not c.is_closed
+                   and not _relayed(c) and not _relayed(conn)]
         self.connmgr.connection_opened(conn)
+        if crossed and not self._dialer_is_smaller(conn):
+            self._draining[conn] = False  # the host never hears of it
+            self._spawn(self._drain(conn), f"drain {peer}")
+            conn.start(self._on_stream, self._closed)
+            return
+        conns.append(conn)
+        if len(conns) > 1 + len(crossed):
+            self._spawn(self._prune_duplicates(peer), f"prune {peer}")
         self._on_connection(conn)
+        for loser in crossed:
+            conns.remove(loser)
+            self._draining[loser] = True
+            self._spawn(self._drain(loser), f"drain {peer}")
         # Started last: what arrived with the handshake may open streams or end the connection.
         conn.start(self._on_stream, self._closed)
+
+    def _dialer_is_smaller(self, conn: Connection) -> bool:
+        dialer = self.local_peer_id if conn.is_initiator else conn.remote_peer_id
+        listener = conn.remote_peer_id if conn.is_initiator else self.local_peer_id
+        return bytes(dialer) < bytes(listener)
+
+    async def _drain(self, conn: Connection) -> None:
+        """Close a connection that lost to one in the other direction, once no stream uses it.
+
+        The grace lets the remote, which may not have seen the winner yet, finish what it
+        started on this one; the loop ends when the connection closes (at the latest with us).
+        """
+        while not conn.is_closed:
+            await asyncio.sleep(_DUPLICATE_GRACE)
+            if not conn.streams and not conn.is_closed:
+                log.debug("closing %r: the connection in the other direction is kept", conn)
+                await conn.close()
 
     async def _prune_duplicates(self, peer: PeerId) -> None:
         await asyncio.sleep(_DUPLICATE_GRACE)
@@ -187,6 +228,11 @@ class Swarm:
         self.connmgr.connection_closed(conn)
         if not conn.is_initiator:
             self.connmgr.release_inbound(conn.remote_addr)
+        announced = self._draining.pop(conn, None)
+        if announced is not None:
+            if announced:
+                self._on_connection_closed(conn)
+            return
         conns = self._connections.get(conn.remote_peer_id)
         if conns is not None and conn in conns:
             conns.remove(conn)
@@ -304,7 +350,7 @@ class Swarm:
             pending.add_done_callback(lambda _: self._pending_dials.pop(peer_id, None))
         return await asyncio.shield(pending)
 
-    async def _resolve(self, addrs: list[Multiaddr]) -> list[Multiaddr]:
+    async def _resolve(self, addrs: list[Multiaddr], errors: list[str]) -> list[Multiaddr]:
         out: list[Multiaddr] = []
         dns_codes = {P_DNS, P_DNS4, P_DNS6, P_DNSADDR}
         for addr in addrs:
@@ -313,6 +359,7 @@ class Swarm:
                     out.extend(await self.resolver.resolve(addr))
                 except Libp2pError as exc:
                     log.debug("could not resolve %s: %s", addr, exc)
+                    errors.append(f"{addr}: {exc}")
             else:
                 out.append(addr)
         return out
@@ -324,7 +371,7 @@ class Swarm:
         errors: list[str] = []
         try:
             async with asyncio.timeout(self.config.dial_timeout):
-                resolved = await self._resolve(candidates)
+                resolved = await self._resolve(candidates, errors)
                 # QUIC first when a peer has both (as go-libp2p ranks them): one round trip
                 # fewer, and a UDP path is what hole punching needs later. Stable otherwise.
                 resolved.sort(key=lambda a: not any(c.protocol.code == P_QUIC_V1 for c in a.components()))
@@ -344,10 +391,11 @@ class Swarm:
                         errors.append(f"{addr}: {exc}")
                         raise
                     except (Libp2pError, OSError, EOFError) as exc:
-                        errors.append(f"{addr}: {exc}")
+                        errors.append(f"{addr}: {getattr(exc, 'reason', None) or exc}")
                         continue
                     self._add(conn)
-                    return conn
+                    # The peer's own dial may have won meanwhile (see _add).
+                    return self.preferred(peer_id) or conn
         except TimeoutError:
             raise DialError(f"dial to {peer_id} timed out after {self.config.dial_timeout} s ({'; '.join(errors)})") from None
         raise DialError(f"could not dial {peer_id}: {'; '.join(errors) or 'no usable address'}")

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
-from libp2p.errors import Libp2pError, LocalProtocolError
+from libp2p.errors import Libp2pError, LocalProtocolError, RemoteProtocolError
 from libp2p.muxer.options import MPLEX, YAMUX, Mplex, Yamux
 from libp2p.negotiate.core import MultistreamDialer
 from libp2p.negotiate.service import accept_protocol, select_protocol
@@ -89,6 +89,14 @@ def _prepare_crypto() -> None:
 
 class UpgradeError(Libp2pError):
     """The connection could not be secured or multiplexed."""
+
+
+class NotLibp2pPeerError(UpgradeError, RemoteProtocolError):
+    """What answered the dial does not speak multistream-select: it is no libp2p peer."""
+
+    def __init__(self, detail: object = None) -> None:
+        super().__init__("not a libp2p peer (no multistream-select)")
+        self.detail = detail
 
 
 class _SecureChannel:
@@ -169,14 +177,20 @@ class Upgrader:
             chosen = await select_protocol(raw.read, write_raw, raw.unread, self.security, timeout=self.timeout)
         else:
             chosen = await accept_protocol(raw.read, write_raw, raw.unread, self.security, timeout=self.timeout)
-        secure = await self.security_options[chosen].secure(
-            raw,
-            self.identity_key,
-            remote_peer_id=remote_peer_id,
-            muxers=self.muxers,
-            timeout=self.timeout,
-            negotiation=negotiation,
-        )
+        try:
+            secure = await self.security_options[chosen].secure(
+                raw,
+                self.identity_key,
+                remote_peer_id=remote_peer_id,
+                muxers=self.muxers,
+                timeout=self.timeout,
+                negotiation=negotiation,
+            )
+        except (Libp2pError, EOFError) as exc:
+            # Bytes came back, but never a multistream header: a web server, SSH, ... answered.
+            if negotiation is not None and not negotiation.header_seen and raw.bytes_received > 0:
+                raise NotLibp2pPeerError(exc) from exc
+            raise
         channel = _SecureChannel(raw, secure)
         muxer = secure.early_muxer
         if muxer is None:

@@ -158,7 +158,8 @@ class PublicKey(abc.ABC):
 
     @property
     @abc.abstractmethod
-    def key_type(self) -> KeyType: ...
+    def key_type(self) -> KeyType:
+        """The key's algorithm."""
 
     @classmethod
     @abc.abstractmethod
@@ -204,7 +205,8 @@ class PrivateKey(abc.ABC):
 
     @property
     @abc.abstractmethod
-    def key_type(self) -> KeyType: ...
+    def key_type(self) -> KeyType:
+        """The key's algorithm."""
 
     @classmethod
     @abc.abstractmethod
@@ -224,6 +226,7 @@ class PrivateKey(abc.ABC):
 
     @property
     def public_key(self) -> PublicKey:
+        """The matching public key."""
         pub = self._public
         if pub is None:
             pub = self._public = self._derive_public()

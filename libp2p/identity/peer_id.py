@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from libp2p.errors import DecodeError, InvalidPeerIdError
+from libp2p.errors import ArgumentTypeError, DecodeError, InvalidPeerIdError
 from libp2p.identity.multiformats import (
     IDENTITY,
     LIBP2P_KEY,
@@ -60,13 +60,14 @@ class PeerId:
 
     @classmethod
     def from_bytes(cls, multihash: bytes | bytearray | memoryview) -> PeerId:
+        """A peer ID from its binary multihash (``InvalidPeerIdError`` if malformed)."""
         return cls(multihash)
 
     @classmethod
     def from_string(cls, text: str) -> PeerId:
         """Parse base58btc (``Qm…``, ``12D3KooW…``, ``1…``) or a CIDv1 libp2p-key in any multibase."""
         if not isinstance(text, str):
-            raise TypeError("PeerId.from_string takes a str")
+            raise ArgumentTypeError("PeerId.from_string takes a str")
         if not text or len(text) > _MAX_TEXT_LENGTH:
             raise InvalidPeerIdError("peer ID text is empty or too long")
         if text[0] in "Q1":
@@ -87,6 +88,7 @@ class PeerId:
 
     @classmethod
     def from_public_key(cls, key: PublicKey) -> PeerId:
+        """The peer ID of ``key`` (identity multihash for small keys, SHA-256 otherwise)."""
         encoded = key.marshal()
         code = IDENTITY if len(encoded) <= MAX_INLINE_KEY_LENGTH else SHA2_256
         return cls(multihash_digest(code, encoded))
@@ -105,12 +107,14 @@ class PeerId:
         return PeerId.from_public_key(key)._bytes == self._bytes
 
     def to_bytes(self) -> bytes:
+        """The binary multihash."""
         return self._bytes
 
     def __bytes__(self) -> bytes:
         return self._bytes
 
     def to_base58(self) -> str:
+        """The usual text form (``12D3Koo…``, ``Qm…``)."""
         text = self._text
         if text is None:
             text = self._text = base58btc_encode(self._bytes)
@@ -120,6 +124,7 @@ class PeerId:
         return self.to_base58()
 
     def to_cid(self) -> CID:
+        """The peer ID as a CIDv1 with the libp2p-key codec."""
         return CID(1, LIBP2P_KEY, self._bytes)
 
     def to_cid_string(self, base: str = "base32") -> str:

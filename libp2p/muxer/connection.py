@@ -13,11 +13,11 @@ import time
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from libp2p.abc import MuxerSession, SecureSession
 from libp2p.driver import CoreTimer
-from libp2p.errors import Libp2pError, LocalProtocolError
+from libp2p.errors import Libp2pError, LocalProtocolError, StateError
 from libp2p.muxer.events import (
     DataReceived,
     PingAcknowledged,
@@ -108,14 +108,17 @@ class MuxedStream:
 
     @property
     def remote_peer_id(self) -> PeerId:
+        """The peer at the other end of the stream."""
         return self.conn.remote_peer_id
 
     @property
     def is_reset(self) -> bool:
+        """Whether the stream was reset (by either end, or with its connection)."""
         return self._reset is not None
 
     @property
     def at_eof(self) -> bool:
+        """The remote closed its side and every byte it sent was read."""
         return self._eof and not self._chunks and not self._pushback
 
     def __repr__(self) -> str:
@@ -189,7 +192,7 @@ class MuxedStream:
         loop = asyncio.get_running_loop()
         while not self._chunks and not self._pushback and not self._eof:
             if self._read_waiter is not None and not self._read_waiter.done():
-                raise RuntimeError("another read() is already waiting on this stream")
+                raise StateError("another read() is already waiting on this stream")
             self._read_waiter = loop.create_future()
             try:
                 await self._read_waiter
@@ -302,7 +305,7 @@ class MuxedStream:
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         """Send ``data``; waits while the send window is exhausted or the socket is backed up."""
         if self._reset is not None:
-            raise StreamResetError("stream reset") from self._reset
+            await self._raise_reset()
         if self._write_closed:
             raise StreamClosedError("write after close()")
         view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
@@ -320,8 +323,15 @@ class MuxedStream:
             finally:
                 self._window_waiter = None
             if self._reset is not None:
-                raise StreamResetError("stream reset") from self._reset
+                await self._raise_reset()
         await conn._drain()
+
+    async def _raise_reset(self) -> NoReturn:
+        # A refused optimistic proposal: the remote answered "na" and then reset the stream, and
+        # the answer sits unread in front of the reset. Say "refused", as a read would.
+        if self._pending_negotiation is not None:
+            await self._finish_negotiation(self._pending_negotiation)
+        raise StreamResetError("stream reset") from self._reset
 
     async def close(self) -> None:
         """Half-close: we send no more; the remote may still send until it closes too.
@@ -443,18 +453,22 @@ class MuxedConnection:
 
     @property
     def local_addr(self) -> Multiaddr | None:
+        """Our end of the underlying transport connection."""
         return self.raw.local_addr
 
     @property
     def remote_addr(self) -> Multiaddr | None:
+        """The remote end of the underlying transport connection."""
         return self.raw.remote_addr
 
     @property
     def remote_public_key(self) -> PublicKey:
+        """The public key the remote authenticated with."""
         return self.secure.remote_public_key
 
     @property
     def is_closed(self) -> bool:
+        """Whether the connection is closed (or closing)."""
         return self._closed
 
     @property
@@ -464,6 +478,7 @@ class MuxedConnection:
 
     @property
     def streams(self) -> list[MuxedStream]:
+        """The streams open on this connection."""
         return list(self._streams.values())
 
     def __repr__(self) -> str:
@@ -828,4 +843,5 @@ class MuxedConnection:
             self.raw.abort()
 
     async def wait_closed(self) -> None:
+        """Wait until the connection has closed."""
         await self._closed_event.wait()

@@ -201,6 +201,11 @@ class _Negotiator:
         """The agreed protocol, once ``ProtocolAgreed`` was queued."""
         return self._agreed
 
+    @property
+    def header_seen(self) -> bool:
+        """The peer's multistream header arrived: it speaks multistream-select."""
+        return self._header_seen
+
     # --- internals --------------------------------------------------------------------------
 
     def _next_message(self) -> bytes | None:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from libp2p.errors import InvalidArgumentError, MissingPeerIdError
 from libp2p.identity.keys import PublicKey
 from libp2p.identity.peer_id import PeerId
 from libp2p.multiaddr import Multiaddr
@@ -42,10 +43,11 @@ class PeerInfo:
 
     @classmethod
     def from_multiaddr(cls, addr: Multiaddr | str) -> PeerInfo:
+        """A ``PeerInfo`` from ``/…/p2p/<id>`` (``MissingPeerIdError`` without ``/p2p``)."""
         ma = addr if isinstance(addr, Multiaddr) else Multiaddr(addr)
         pid = ma.peer_id
         if pid is None:
-            raise ValueError(f"{ma} does not end in /p2p/<peer id>")
+            raise MissingPeerIdError(f"{ma} does not end in /p2p/<peer id>: the peer ID is what the secure channel verifies")
         transport = ma.decapsulate_code("p2p")
         return cls(pid, (transport,) if bytes(transport) else ())
 
@@ -86,6 +88,7 @@ class Peerstore:
         return data
 
     def peers(self) -> list[PeerId]:
+        """Every peer we know anything about."""
         return list(self._peers)
 
     # --- addresses ----------------------------------------------------------------------------
@@ -132,6 +135,7 @@ class Peerstore:
                 self._earliest_expiry = min(self._earliest_expiry, now + new_ttl)
 
     def addrs(self, peer_id: PeerId) -> list[Multiaddr]:
+        """The peer's addresses that have not expired."""
         data = self._peers.get(peer_id)
         if data is None:
             return []
@@ -142,31 +146,37 @@ class Peerstore:
         return list(data.addrs)
 
     def clear_addrs(self, peer_id: PeerId) -> None:
+        """Forget every address of the peer."""
         data = self._peers.get(peer_id)
         if data is not None:
             data.addrs.clear()
             self._unchecked.add(peer_id)
 
     def peer_info(self, peer_id: PeerId) -> PeerInfo:
+        """The peer and its current addresses."""
         return PeerInfo(peer_id, tuple(self.addrs(peer_id)))
 
     # --- keys, protocols, agent ------------------------------------------------------------------
 
     def add_public_key(self, peer_id: PeerId, key: PublicKey) -> None:
+        """Record the peer's public key (``InvalidArgumentError`` if it is not the peer's)."""
         if not peer_id.matches_public_key(key):
-            raise ValueError(f"public key does not match {peer_id}")
+            raise InvalidArgumentError(f"public key does not match {peer_id}")
         self._data(peer_id).public_key = key
 
     def public_key(self, peer_id: PeerId) -> PublicKey | None:
+        """The peer's public key, if known."""
         data = self._peers.get(peer_id)
         if data is not None and data.public_key is not None:
             return data.public_key
         return peer_id.public_key
 
     def set_protocols(self, peer_id: PeerId, protocols: Iterable[str]) -> None:
+        """Replace the protocols the peer is known to support."""
         self._data(peer_id).protocols = set(list(protocols)[:MAX_PROTOCOLS_PER_PEER])
 
     def add_protocols(self, peer_id: PeerId, protocols: Iterable[str]) -> None:
+        """Add to the protocols the peer is known to support."""
         data = self._data(peer_id)
         known = set(data.protocols)
         for p in protocols:
@@ -176,28 +186,34 @@ class Peerstore:
         data.protocols = known
 
     def remove_protocols(self, peer_id: PeerId, protocols: Iterable[str]) -> None:
+        """Remove protocols the peer no longer supports."""
         data = self._data(peer_id)
         data.protocols = data.protocols.difference(protocols)
 
     def protocols(self, peer_id: PeerId) -> set[str]:
+        """The protocols the peer is known to support (from identify)."""
         data = self._peers.get(peer_id)
         return set(data.protocols) if data is not None else set()
 
     def supports(self, peer_id: PeerId, protocols: Iterable[str]) -> list[str]:
+        """Those of ``protocols`` the peer is known to support, in the given order."""
         known = self.protocols(peer_id)
         return [p for p in protocols if p in known]
 
     def set_agent(self, peer_id: PeerId, agent_version: str | None, protocol_version: str | None = None) -> None:
+        """Record the peer's agent and protocol versions (from identify)."""
         data = self._data(peer_id)
         data.agent_version = agent_version
         if protocol_version is not None:
             data.protocol_version = protocol_version
 
     def agent_version(self, peer_id: PeerId) -> str | None:
+        """The peer's agent version (``go-libp2p/…``, ``aiolibp2p/…``), if known."""
         data = self._peers.get(peer_id)
         return data.agent_version if data is not None else None
 
     def protocol_version(self, peer_id: PeerId) -> str | None:
+        """The peer's protocol version, if known."""
         data = self._peers.get(peer_id)
         return data.protocol_version if data is not None else None
 
@@ -216,18 +232,21 @@ class Peerstore:
         return True
 
     def signed_peer_record(self, peer_id: PeerId) -> bytes | None:
+        """The peer's latest signed peer record (envelope bytes), if any."""
         data = self._peers.get(peer_id)
         return data.signed_record if data is not None else None
 
     # --- misc -----------------------------------------------------------------------------------------
 
     def put(self, peer_id: PeerId, key: str, value: object) -> None:
+        """Store application metadata about the peer under ``key``."""
         data = self._data(peer_id)
         if data.metadata is None:
             data.metadata = {}
         data.metadata[key] = value
 
     def get(self, peer_id: PeerId, key: str) -> object | None:
+        """Application metadata stored under ``key``, or None."""
         data = self._peers.get(peer_id)
         return data.metadata.get(key) if data is not None and data.metadata is not None else None
 

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import cast
 
-from libp2p.errors import Libp2pError
+from libp2p.errors import Libp2pError, StateError
 from libp2p.multiaddr import Multiaddr
 
 __all__ = ["RawConnection", "ConnectionClosedError", "Receiver"]
@@ -165,7 +165,7 @@ class RawConnection(asyncio.BufferedProtocol):
                     raise ConnectionClosedError(f"connection lost: {self._exc}") from self._exc
                 return b""
             if self._read_waiter is not None:
-                raise RuntimeError("read() is already being awaited")
+                raise StateError("read() is already being awaited")
             self._read_waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._read_waiter

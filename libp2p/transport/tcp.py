@@ -22,7 +22,14 @@ ConnectionHandler = Callable[[RawConnection], None]
 
 
 class DialError(Libp2pError, ConnectionError):
-    """A dial failed: refused, unreachable, or timed out."""
+    """A dial failed: refused, unreachable, or timed out.
+
+    ``reason`` is the cause without the address (the swarm lists it under each address it tried).
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +142,10 @@ class TcpTransport:
                         lambda: RawConnection(is_initiator=True), host, port, family=family
                     )
         except TimeoutError:
-            raise DialError(f"dial to {addr} timed out") from None
+            raise DialError(f"dial to {addr} timed out", reason="timed out") from None
         except OSError as exc:
-            raise DialError(f"dial to {addr} failed: {exc.strerror or exc}") from exc
+            reason = str(exc.strerror or exc)
+            raise DialError(f"dial to {addr} failed: {reason}", reason=reason) from exc
         _fill_addrs(conn, self.config)
         return conn
 

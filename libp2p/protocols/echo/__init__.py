@@ -23,6 +23,7 @@ class EchoService(Service):
 
     @property
     def protocols(self) -> tuple[str, ...]:
+        """``/echo/1.0.0``."""
         return (PROTOCOL_ID,)
 
     async def start(self, host: Host) -> None:

@@ -72,6 +72,7 @@ class IdentifyService(Service):
 
     @property
     def protocols(self) -> tuple[str, ...]:
+        """Identify and identify-push."""
         return (PROTOCOL_ID, PUSH_PROTOCOL_ID)
 
     async def start(self, host: Host) -> None:
@@ -111,6 +112,7 @@ class IdentifyService(Service):
         return self._record
 
     def local_info(self, conn: Connection | None) -> IdentifyInfo:
+        """What we tell peers about ourselves: keys, addresses, protocols, agent."""
         return IdentifyInfo(
             public_key=self.host.key.public_key,
             listen_addrs=self.host.addrs,

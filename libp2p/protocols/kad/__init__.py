@@ -18,10 +18,12 @@ from libp2p.protocols.kad.events import (
 )
 from libp2p.protocols.kad.ipns import IpnsError, create_ipns_record, verify_ipns_record
 from libp2p.protocols.kad.records import (
+    FunctionValidator,
     InvalidRecordError,
     IpnsValidator,
     MemoryRecordStore,
     NamespacedValidator,
+    PermissiveValidator,
     PublicKeyValidator,
     RecordStore,
     Validator,
@@ -48,6 +50,7 @@ __all__ = [
     "AddOutcome",
     "ClosestPeersLookup",
     "ConnectionType",
+    "FunctionValidator",
     "InvalidRecordError",
     "IpnsError",
     "IpnsValidator",
@@ -68,6 +71,7 @@ __all__ = [
     "MessageType",
     "NamespacedValidator",
     "PeerCheckRequested",
+    "PermissiveValidator",
     "PublicKeyValidator",
     "RecordNotFoundError",
     "RecordStore",

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from libp2p._accel import xor_distance
-from libp2p.errors import DecodeError, RemoteProtocolError
+from libp2p.errors import DecodeError, InvalidArgumentError, RemoteProtocolError
 from libp2p.identity.peer_id import PeerId
 from libp2p.multiaddr import Multiaddr
 from libp2p.protocols.kad.events import (
@@ -116,7 +116,7 @@ class ClosestPeersLookup:
         now: float = 0.0,
     ) -> None:
         if alpha < 1 or k < 1 or (beta is not None and beta < 1):
-            raise ValueError("k, alpha and beta must be at least 1")
+            raise InvalidArgumentError("k, alpha and beta must be at least 1")
         self.target = target
         self.local = local
         self.k = k

@@ -20,7 +20,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 
-from libp2p.errors import DecodeError, Libp2pError
+from libp2p.errors import ArgumentTypeError, DecodeError, InvalidArgumentError, Libp2pError
 from libp2p.identity.keys import PrivateKey, PublicKey, unmarshal_public_key
 from libp2p.identity.peer_id import PeerId
 from libp2p.pb import ipns_pb2
@@ -64,7 +64,7 @@ def _head(major: int, value: int) -> bytes:
         return bytes([major << 5 | 26]) + value.to_bytes(4, "big")
     if value < 1 << 64:
         return bytes([major << 5 | 27]) + value.to_bytes(8, "big")
-    raise ValueError("integer too large for CBOR")
+    raise InvalidArgumentError("integer too large for CBOR")
 
 
 def cbor_encode(value: Any) -> bytes:
@@ -85,12 +85,12 @@ def cbor_encode(value: Any) -> bytes:
         items = []
         for k, v in value.items():
             if not isinstance(k, str):
-                raise TypeError("DAG-CBOR map keys are strings")
+                raise ArgumentTypeError("DAG-CBOR map keys are strings")
             items.append((cbor_encode(k), cbor_encode(v)))
         # RFC 7049 canonical order: shorter encoded key first, then bytewise.
         items.sort(key=lambda kv: (len(kv[0]), kv[0]))
         return _head(5, len(items)) + b"".join(k + v for k, v in items)
-    raise TypeError(f"cannot encode {type(value).__name__} as DAG-CBOR")
+    raise ArgumentTypeError(f"cannot encode {type(value).__name__} as DAG-CBOR")
 
 
 def cbor_decode(data: bytes) -> Any:

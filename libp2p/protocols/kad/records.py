@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from libp2p.errors import DecodeError, Libp2pError
+from libp2p.errors import DecodeError, InvalidArgumentError, Libp2pError
 from libp2p.identity.keys import unmarshal_public_key
 from libp2p.identity.peer_id import PeerId
 from libp2p.multiaddr import Multiaddr
@@ -26,8 +26,10 @@ __all__ = [
     "PROVIDER_REPUBLISH_INTERVAL",
     "InvalidRecordError",
     "IpnsValidator",
+    "FunctionValidator",
     "MemoryRecordStore",
     "NamespacedValidator",
+    "PermissiveValidator",
     "ProviderEntry",
     "PublicKeyValidator",
     "RecordStore",
@@ -99,7 +101,7 @@ class PublicKeyValidator:
 
     def select(self, key: bytes, values: Sequence[bytes]) -> int:
         if not values:
-            raise ValueError("nothing to select from")
+            raise InvalidArgumentError("nothing to select from")
         return 0
 
 
@@ -131,7 +133,7 @@ class IpnsValidator:
             if rank > best_rank:
                 best, best_rank = i, rank
         if best < 0:
-            raise ValueError("no valid IPNS record to select from")
+            raise InvalidArgumentError("no valid IPNS record to select from")
         return best
 
 
@@ -149,14 +151,71 @@ class NamespacedValidator:
         return validator
 
     def validate(self, key: bytes, value: bytes) -> None:
+        """Validate with the validator of the key's namespace."""
         self._for(key).validate(key, value)
 
     def select(self, key: bytes, values: Sequence[bytes]) -> int:
+        """Select with the validator of the key's namespace."""
         return self._for(key).select(key, values)
 
 
-def default_validator(clock: Callable[[], float] = time.time) -> NamespacedValidator:
-    return NamespacedValidator({"pk": PublicKeyValidator(), "ipns": IpnsValidator(clock)})
+def default_validator(clock: Callable[[], float] = time.time, **custom: Validator) -> NamespacedValidator:
+    """``/pk`` and ``/ipns``, plus a validator per extra namespace: ``default_validator(app=MyValidator())``."""
+    return NamespacedValidator({"pk": PublicKeyValidator(), "ipns": IpnsValidator(clock), **custom})
+
+
+class PermissiveValidator:
+    """Any value is valid under its namespace and the first one wins: for tests and experiments
+    (the CLI's ``/test`` namespace). A network of strangers needs a validator that checks values."""
+
+    def validate(self, key: bytes, value: bytes) -> None:
+        """Accept any value under a namespaced key."""
+        split_key(key)  # it must still be a namespaced key
+
+    def select(self, key: bytes, values: Sequence[bytes]) -> int:
+        """The first value."""
+        if not values:
+            raise InvalidArgumentError("nothing to select from")
+        return 0
+
+
+class FunctionValidator:
+    """A validator for an application's own namespace, made of two plain functions.
+
+    ``check(key, value)`` returns True when ``value`` may be stored under ``key`` (or raises
+    ``InvalidRecordError`` with a reason); ``better(a, b)``, if given, returns True when value
+    ``a`` should win over ``b`` (default: the first value seen wins)::
+
+        validator = default_validator(
+            chat=FunctionValidator(lambda key, value: len(value) <= 1024, better=lambda a, b: a > b)
+        )
+        dht = KadDHT("server", validator=validator)
+    """
+
+    def __init__(
+        self,
+        check: Callable[[bytes, bytes], bool],
+        better: Callable[[bytes, bytes], bool] | None = None,
+    ) -> None:
+        self.check = check
+        self.better = better
+
+    def validate(self, key: bytes, value: bytes) -> None:
+        """Raise ``InvalidRecordError`` unless ``check(key, value)`` accepts it."""
+        split_key(key)
+        if not self.check(key, value):
+            raise InvalidRecordError(f"value rejected by the validator of {key[:64]!r}")
+
+    def select(self, key: bytes, values: Sequence[bytes]) -> int:
+        """The index of the best value (``better``), else the first."""
+        if not values:
+            raise InvalidArgumentError("nothing to select from")
+        best = 0
+        if self.better is not None:
+            for i in range(1, len(values)):
+                if self.better(values[i], values[best]):
+                    best = i
+        return best
 
 
 # --- the store -----------------------------------------------------------------------------------

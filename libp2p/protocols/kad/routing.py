@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from libp2p.errors import InvalidArgumentError
 from libp2p._accel import common_prefix_length, sort_by_distance
 from libp2p.identity.peer_id import PeerId
 
@@ -62,7 +63,7 @@ class _Bucket:
 class RoutingTable:
     def __init__(self, local: PeerId, *, k: int = K_VALUE, check_timeout: float = CHECK_TIMEOUT) -> None:
         if k < 1:
-            raise ValueError("k must be at least 1")
+            raise InvalidArgumentError("k must be at least 1")
         self.local = local
         self.local_key = kad_key(local.to_bytes())
         self.k = k
@@ -220,7 +221,7 @@ class RoutingTable:
     def random_key_for_cpl(self, cpl: int, randbytes: Callable[[int], bytes]) -> bytes:
         """A peer-ID-shaped key whose Kademlia key shares exactly ``cpl`` leading bits with ours."""
         if not 0 <= cpl <= 24:
-            raise ValueError(f"cannot generate keys for common prefix length {cpl}")
+            raise InvalidArgumentError(f"cannot generate keys for common prefix length {cpl}")
         base = _ED25519_PEER_PREFIX + randbytes(24)
         counter = 0
         while True:

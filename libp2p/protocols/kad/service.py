@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from libp2p.driver import CoreTimer, TaskSet, read_into
-from libp2p.errors import DecodeError, Libp2pError, LocalProtocolError
+from libp2p.errors import DecodeError, Libp2pError, LocalProtocolError, UnexpectedEOFError
 from libp2p.host.events import ConnectionClosed, ConnectionOpened
 from libp2p.host.service import Service
 from libp2p.identity.multiformats import CID
@@ -139,20 +139,24 @@ class KadDHT(Service):
 
     @property
     def core(self) -> KadCore:
+        """The sans-IO Kademlia core this service drives (for inspection and tests)."""
         if self._core is None:
             raise LocalProtocolError("the DHT is not started on a host")
         return self._core
 
     @property
     def protocols(self) -> tuple[str, ...]:
+        """The DHT protocol id (served only in server mode)."""
         return (self.protocol_id,) if self.mode == "server" else ()
 
     @property
     def counters(self) -> Any:
+        """Request and response counters of the core (a snapshot object)."""
         return self.core.counters
 
     @property
     def routing_table(self) -> Any:
+        """The Kademlia routing table (k-buckets of known DHT servers)."""
         return self.core.routing
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -182,6 +186,8 @@ class KadDHT(Service):
         ]
         for conn in self.host.connections():
             self._on_connected(conn)
+        # The host asks us for the addresses of peers it has none for (go's routed host).
+        host.add_peer_routing(self)
         if self.refresh_enabled:
             self._spawn(self._refresh_loop(), "kad refresh")
         self._spawn(self._maintenance_loop(), "kad maintenance")
@@ -190,6 +196,7 @@ class KadDHT(Service):
         if self._closed or not self._started:
             return
         self._closed = True
+        self.host.remove_peer_routing(self)
         if self.mode == "server":
             self.host.remove_stream_handler(self.protocol_id)
         for unsubscribe in self._unsubscribe:
@@ -379,14 +386,16 @@ class KadDHT(Service):
                 try:
                     async with asyncio.timeout(timeout):
                         if sender.stream is None:
-                            sender.stream = await self.host.new_stream(peer, [self.protocol_id])
+                            sender.stream = await self.host.new_stream(
+                                peer, [self.protocol_id], routing=False
+                            )
                             sender.reader = MessageReader()
                         await sender.stream.write(frame_message(msg))
                         if not expect:
                             return None
                         response = await _read_message(sender.stream, sender.reader)
                     if response is None:
-                        raise EOFError("the DHT peer closed the stream")
+                        raise UnexpectedEOFError("the DHT peer closed the stream")
                     if response.type is not msg.type:
                         raise KadProtocolError(f"answered {response.type.name} to {msg.type.name}")
                     return response
@@ -562,6 +571,7 @@ class KadDHT(Service):
         return await self._send_all(peers, KadMessage(MessageType.ADD_PROVIDER, mkey, provider_peers=(me,)))
 
     def stop_providing(self, key: bytes | CID) -> None:
+        """Stop republishing the provider record for ``key`` (it expires on the servers)."""
         self._provided.pop(self.provider_key(key), None)
 
     async def find_providers(self, key: bytes | CID, count: int | None = None) -> list[PeerInfo]:

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from libp2p.errors import UnexpectedEOFError
 from libp2p.host.service import Service
 from libp2p.protocols.perf.wire import BLOCK_SIZE, PROTOCOL_ID, decode_download_size, encode_download_size
 
@@ -54,6 +55,7 @@ class PerfService(Service):
 
     @property
     def protocols(self) -> tuple[str, ...]:
+        """``/perf/1.0.0``."""
         return (PROTOCOL_ID,)
 
     async def start(self, host: Host) -> None:
@@ -86,5 +88,5 @@ async def perf(host: Host, peer_id: PeerId, upload_bytes: int, download_bytes: i
             raise
         end = time.perf_counter()
     if received != download_bytes:
-        raise EOFError(f"perf: expected {download_bytes} bytes, received {received}")
+        raise UnexpectedEOFError(f"perf: expected {download_bytes} bytes, received {received}")
     return PerfResult(upload_bytes, download_bytes, uploaded - start, end - uploaded, end - start)

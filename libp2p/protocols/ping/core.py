@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
+from libp2p.errors import InvalidArgumentError, StateError
 from libp2p.protocols.ping.events import PingEvent, PongReceived
 from libp2p.protocols.ping.wire import PING_LENGTH, PingMismatchError
 
@@ -26,9 +27,9 @@ class PingClient:
 
     def send_ping(self, payload: bytes, now: float) -> None:
         if len(payload) != PING_LENGTH:
-            raise ValueError(f"a ping payload is {PING_LENGTH} bytes")
+            raise InvalidArgumentError(f"a ping payload is {PING_LENGTH} bytes")
         if self._expected is not None:
-            raise RuntimeError("a ping is already outstanding")
+            raise StateError("a ping is already outstanding")
         self._expected = payload
         self._sent_at = now
         self._out += payload

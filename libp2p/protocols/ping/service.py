@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from libp2p.errors import UnexpectedEOFError
 from libp2p.host.service import Service
 from libp2p.protocols.ping.core import PingClient
 from libp2p.protocols.ping.events import PongReceived
@@ -30,7 +31,7 @@ async def ping_round(stream: Stream, client: PingClient, timeout: float | None) 
         while client.outstanding:
             data = await stream.read(PING_LENGTH)
             if not data:
-                raise EOFError("the peer closed the ping stream")
+                raise UnexpectedEOFError("the peer closed the ping stream")
             client.receive_data(data, time.perf_counter())
     event = client.next_event()
     assert isinstance(event, PongReceived)
@@ -48,6 +49,7 @@ class PingService(Service):
 
     @property
     def protocols(self) -> tuple[str, ...]:
+        """``/ipfs/ping/1.0.0``."""
         return (PROTOCOL_ID,)
 
     async def start(self, host: Host) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from libp2p.errors import InvalidArgumentError
+
 from dataclasses import dataclass
 from typing import Final
 
@@ -28,6 +30,6 @@ class NoiseConfig:
     def __post_init__(self) -> None:
         if not 96 <= self.max_handshake_message <= 65535:
             # 96 = e + enc(s) + tag: the smallest valid message 2.
-            raise ValueError(f"max_handshake_message must be 96..65535, not {self.max_handshake_message}")
+            raise InvalidArgumentError(f"max_handshake_message must be 96..65535, not {self.max_handshake_message}")
         if not self.handshake_timeout > 0:
-            raise ValueError(f"handshake_timeout must be positive, not {self.handshake_timeout}")
+            raise InvalidArgumentError(f"handshake_timeout must be positive, not {self.handshake_timeout}")
