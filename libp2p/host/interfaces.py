@@ -13,6 +13,8 @@ import ipaddress
 import logging
 import socket
 
+from libp2p.errors import Libp2pError
+
 __all__ = ["interface_ips"]
 
 log = logging.getLogger("libp2p.host.interfaces")
@@ -52,6 +54,11 @@ _Ifaddrs._fields_ = [
     ("ifa_data", ctypes.c_void_p),
 ]
 
+
+class InterfaceListError(Libp2pError, OSError):
+    """The system would not list its network interfaces (getifaddrs failed)."""
+
+
 _IFF_UP = 0x1
 
 
@@ -59,7 +66,7 @@ def _getifaddrs() -> list[IPAddress]:
     libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
     head = ctypes.POINTER(_Ifaddrs)()
     if libc.getifaddrs(ctypes.byref(head)) != 0:
-        raise OSError(ctypes.get_errno(), "getifaddrs failed")
+        raise InterfaceListError(ctypes.get_errno(), "getifaddrs failed")
     out: list[IPAddress] = []
     try:
         node = head

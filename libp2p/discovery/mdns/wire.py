@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from libp2p.errors import DecodeError
+from libp2p.errors import DecodeError, InvalidArgumentError
 
 __all__ = [
     "MDNS_ADDR4",
@@ -98,12 +98,12 @@ def encode_name(name: str) -> bytes:
     for label in name.rstrip(".").split("."):
         raw = label.encode()
         if not 0 < len(raw) <= 63:
-            raise ValueError(f"bad DNS label {label!r} in {name!r}")
+            raise InvalidArgumentError(f"bad DNS label {label!r} in {name!r}")
         out.append(len(raw))
         out += raw
     out.append(0)
     if len(out) > _MAX_NAME:
-        raise ValueError(f"DNS name too long: {name!r}")
+        raise InvalidArgumentError(f"DNS name too long: {name!r}")
     return bytes(out)
 
 
@@ -111,7 +111,7 @@ def encode_txt(strings: tuple[bytes, ...]) -> bytes:
     out = bytearray()
     for s in strings:
         if len(s) > 255:
-            raise ValueError("a TXT string is at most 255 bytes")
+            raise InvalidArgumentError("a TXT string is at most 255 bytes")
         out.append(len(s))
         out += s
     return bytes(out)

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from libp2p.errors import DecodeError, Libp2pError
+from libp2p.errors import DecodeError, Libp2pError, UnexpectedEOFError
 from libp2p.host.events import LocalReachabilityChanged, PeerProtocolsUpdated, Reachability
 from libp2p.host.host import is_limited
 from libp2p.host.service import Service
@@ -49,7 +49,7 @@ async def _read(stream: Stream, timeout: float) -> bytes:
         while True:
             data = await stream.read(reader.wanted())
             if not data:
-                raise EOFError("the AutoNAT stream ended")
+                raise UnexpectedEOFError("the AutoNAT stream ended")
             try:
                 if reader.receive_data(data):
                     break

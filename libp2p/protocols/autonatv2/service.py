@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from libp2p.errors import DecodeError, Libp2pError
+from libp2p.errors import DecodeError, Libp2pError, UnexpectedEOFError
 from libp2p.host.events import HostEvent
 from libp2p.host.host import is_limited
 from libp2p.host.service import Service
@@ -76,7 +76,7 @@ async def _read(stream: Stream, limit: int, timeout: float) -> bytes:
         while True:
             data = await stream.read(reader.wanted())
             if not data:
-                raise EOFError("the AutoNAT v2 stream ended")
+                raise UnexpectedEOFError("the AutoNAT v2 stream ended")
             try:
                 if reader.receive_data(data):
                     break

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from libp2p.errors import DecodeError, Libp2pError
+from libp2p.errors import DecodeError, Libp2pError, UnexpectedEOFError
 from libp2p.host.events import ConnectionOpened
 from libp2p.host.host import is_limited
 from libp2p.host.service import Service
@@ -69,7 +69,7 @@ async def _read(stream: Stream, timeout: float) -> HolePunch:
         while True:
             data = await stream.read(reader.wanted())
             if not data:
-                raise EOFError("the DCUtR stream ended")
+                raise UnexpectedEOFError("the DCUtR stream ended")
             try:
                 if reader.receive_data(data):
                     break

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from libp2p.errors import InvalidArgumentError
 from libp2p.protocols.pubsub.wire import DEFAULT_MAX_RPC_SIZE
 
 if TYPE_CHECKING:
@@ -115,9 +116,9 @@ class PeerScoreThresholds:
 
     def __post_init__(self) -> None:
         if not (self.graylist_threshold < self.publish_threshold <= self.gossip_threshold <= 0):
-            raise ValueError("thresholds need graylist < publish <= gossip <= 0")
+            raise InvalidArgumentError("thresholds need graylist < publish <= gossip <= 0")
         if self.accept_px_threshold < 0 or self.opportunistic_graft_threshold < 0:
-            raise ValueError("accept_px_threshold and opportunistic_graft_threshold must be >= 0")
+            raise InvalidArgumentError("accept_px_threshold and opportunistic_graft_threshold must be >= 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,10 +177,10 @@ class GossipSubConfig:
 
     def __post_init__(self) -> None:
         if not (0 < self.d_lo <= self.d <= self.d_hi):
-            raise ValueError("need 0 < d_lo <= d <= d_hi")
+            raise InvalidArgumentError("need 0 < d_lo <= d <= d_hi")
         if not (0 <= self.d_out < self.d_lo and self.d_out <= self.d // 2):
-            raise ValueError("need d_out < d_lo and d_out <= d/2")
+            raise InvalidArgumentError("need d_out < d_lo and d_out <= d/2")
         if not (0 < self.history_gossip <= self.history_length):
-            raise ValueError("need 0 < history_gossip <= history_length")
+            raise InvalidArgumentError("need 0 < history_gossip <= history_length")
         if self.max_rpc_size < 1024:
-            raise ValueError("max_rpc_size below 1 KiB")
+            raise InvalidArgumentError("max_rpc_size below 1 KiB")

@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from libp2p._accel import FrameReader
-from libp2p.errors import DecodeError, Libp2pError, LocalProtocolError
+from libp2p.errors import DecodeError, Libp2pError, LocalProtocolError, StateError
 from libp2p.host.events import PeerConnected, PeerDisconnected, PeerProtocolsUpdated
 from libp2p.host.service import Service
 from libp2p.identity.peer_id import PeerId
@@ -167,7 +167,7 @@ class _PubsubService(Service):
     @property
     def router(self) -> PubsubRouter:
         if self._router is None:
-            raise RuntimeError("pubsub is not started on a host")
+            raise StateError("pubsub is not started on a host")
         return self._router
 
     @property

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from libp2p.errors import Libp2pError
+from libp2p.errors import Libp2pError, UnexpectedEOFError
 from libp2p.host.events import (
     LocalAddressesUpdated,
     LocalReachabilityChanged,
@@ -94,7 +94,7 @@ async def read_message(stream: Stream, timeout: float | None) -> bytes:
         while True:
             data = await stream.read(reader.wanted())
             if not data:
-                raise EOFError("the stream ended before the relay message")
+                raise UnexpectedEOFError("the stream ended before the relay message")
             if reader.receive_data(data):
                 break
     if reader.leftover:
@@ -408,7 +408,7 @@ class RelayClient(Service):
                 raise
             await stream.close()
         if not host.connections(relay_id):
-            raise EOFError(f"relay {relay_id} went away during the reservation")
+            raise UnexpectedEOFError(f"relay {relay_id} went away during the reservation")
         self.reservations[relay_id] = reservation
         self._addrs_changed()
         host.events.emit(ReservationMade(relay_id, reservation.expire, tuple(relayed_addrs(reservation))))

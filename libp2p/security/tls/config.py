@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from libp2p.errors import InvalidArgumentError
+
 __all__ = ["PROTOCOL_ID", "ALPN_LIBP2P", "EXTENSION_OID", "SIGNATURE_PREFIX", "TLSConfig"]
 
 PROTOCOL_ID: Final = "/tls/1.0.0"
@@ -31,6 +33,6 @@ class TLSConfig:
 
     def __post_init__(self) -> None:
         if not self.handshake_timeout > 0:
-            raise ValueError(f"handshake_timeout must be positive, not {self.handshake_timeout}")
+            raise InvalidArgumentError(f"handshake_timeout must be positive, not {self.handshake_timeout}")
         if self.max_handshake_bytes < 4096:
-            raise ValueError(f"max_handshake_bytes must be at least 4096, not {self.max_handshake_bytes}")
+            raise InvalidArgumentError(f"max_handshake_bytes must be at least 4096, not {self.max_handshake_bytes}")

@@ -17,6 +17,8 @@ from aioquic import tls
 from aioquic.buffer import Buffer  # type: ignore[attr-defined]  # re-exported from aioquic._buffer
 from aioquic.quic.connection import QuicConnection
 
+from libp2p.errors import Libp2pError
+
 __all__ = [
     "AIOQUIC_VERSION",
     "HookError",
@@ -29,11 +31,11 @@ __all__ = [
 AIOQUIC_VERSION = "1.7.2"
 
 
-class HookError(RuntimeError):
+class HookError(Libp2pError, RuntimeError):
     """aioquic changed under a private hook we rely on."""
 
 
-class _AlertCertificateRequired(tls.Alert):
+class _AlertCertificateRequired(tls.Alert, Libp2pError):
     description = tls.AlertDescription.certificate_required
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from libp2p.errors import InvalidArgumentError
+
 __all__ = ["QuicConfig"]
 
 
@@ -32,10 +34,10 @@ class QuicConfig:
 
     def __post_init__(self) -> None:
         if not self.handshake_timeout > 0 or not self.idle_timeout > 0:
-            raise ValueError("handshake_timeout and idle_timeout must be positive")
+            raise InvalidArgumentError("handshake_timeout and idle_timeout must be positive")
         if self.keep_alive is not None and not 0 < self.keep_alive < self.idle_timeout:
-            raise ValueError("keep_alive must be positive and below idle_timeout")
+            raise InvalidArgumentError("keep_alive must be positive and below idle_timeout")
         if self.max_stream_buffer < 65536 or self.write_high_water < 65536:
-            raise ValueError("max_stream_buffer and write_high_water must be at least 64 KiB")
+            raise InvalidArgumentError("max_stream_buffer and write_high_water must be at least 64 KiB")
         if self.max_pending_handshakes < 1:
-            raise ValueError("max_pending_handshakes must be at least 1")
+            raise InvalidArgumentError("max_pending_handshakes must be at least 1")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aioquic.quic import events as qe
 from aioquic.quic.connection import QuicConnection
 
-from libp2p.errors import Libp2pError, LocalProtocolError
+from libp2p.errors import Libp2pError, LocalProtocolError, StateError
 from libp2p.identity.peer_id import PeerId
 from libp2p.muxer.connection import StreamClosedError, StreamResetError
 from libp2p.negotiate.core import MultistreamDialer
@@ -182,7 +182,7 @@ class QuicStream:
             return b""
         while not self._chunks and not self._pushback and not self._eof:
             if self._read_waiter is not None and not self._read_waiter.done():
-                raise RuntimeError("another read() is already waiting on this stream")
+                raise StateError("another read() is already waiting on this stream")
             self._read_waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._read_waiter
