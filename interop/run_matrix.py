@@ -10,7 +10,8 @@ the listener publishes its multiaddr in Redis, the dialer pops it, dials, pings 
 
 * starts its own ``redis-server`` on 127.0.0.1 on a free port (no persistence) and stops it at the end;
 * builds or installs each foreign peer through ``ci/`` (cached outside the repository);
-* runs, one at a time, every combination both sides support: tcp × noise × {yamux, mplex}, with
+* runs, one at a time, every combination both sides support: tcp × {noise, tls} × {yamux, mplex} and
+  quic-v1, with
   aiolibp2p as dialer and as listener against each foreign implementation, aiolibp2p against itself,
   and each foreign implementation against itself as a control; the test-plans contract for every
   pair, the unified-testing one for every pair whose both apps have it;
@@ -49,6 +50,8 @@ DEFAULT_JSON = REPO / "interop" / "results" / "matrix.json"
 OURS = "aiolibp2p"
 IMPL_ORDER = (OURS, "go", "rust", "js", "py-libp2p")
 MUXERS = ("yamux", "mplex")
+SECURITIES = ("noise", "tls")
+TRANSPORTS = ("tcp", "quic-v1")
 TEST_PLANS = "test-plans"
 UNIFIED = "unified"
 CONTRACTS = (TEST_PLANS, UNIFIED)
@@ -84,6 +87,8 @@ class Impl:
     version: str
     contracts: tuple[str, ...]
     prepare: Callable[[float], list[str]]  # build timeout -> argv of the test app
+    securities: tuple[str, ...] = ("noise",)  # what its test app takes as security
+    transports: tuple[str, ...] = ("tcp",)  # and as transport
     argv: list[str] | None = None
     status: str = "pending"  # ready | skipped | unavailable | error
     reason: str = ""
@@ -170,11 +175,11 @@ def make_impls() -> dict[str, Impl]:
     v = _versions()
     both = (TEST_PLANS, UNIFIED)
     return {
-        OURS: Impl(OURS, v[OURS], both, _prepare_ours),
-        "go": Impl("go", v["go"], both, _prepare_go),
-        "rust": Impl("rust", v["rust"], both, _prepare_rust),
-        "js": Impl("js", v["js"], both, _prepare_js),
-        "py-libp2p": Impl("py-libp2p", v["py-libp2p"], both, _prepare_py_libp2p),
+        OURS: Impl(OURS, v[OURS], both, _prepare_ours, SECURITIES, TRANSPORTS),
+        "go": Impl("go", v["go"], both, _prepare_go, SECURITIES, TRANSPORTS),
+        "rust": Impl("rust", v["rust"], both, _prepare_rust, SECURITIES, TRANSPORTS),
+        "js": Impl("js", v["js"], both, _prepare_js, SECURITIES),
+        "py-libp2p": Impl("py-libp2p", v["py-libp2p"], both, _prepare_py_libp2p, SECURITIES),
     }
 
 
@@ -201,6 +206,8 @@ class Case:
     listener: str
     muxer: str
     contract: str
+    security: str = "noise"
+    transport: str = "tcp"
     status: str = "pending"  # pass | fail | skipped
     handshake_plus_one_rtt_ms: float | None = None
     ping_rtt_ms: float | None = None
@@ -222,7 +229,8 @@ class Case:
 
 
 def plan_cases(impls: dict[str, Impl], selected: Sequence[str], controls: bool,
-               contracts: Sequence[str]) -> list[Case]:
+               contracts: Sequence[str], securities: Sequence[str] = SECURITIES,
+               transports: Sequence[str] = TRANSPORTS) -> list[Case]:
     def supported(a: str, b: str) -> list[str]:
         return [c for c in contracts if c in impls[a].contracts and c in impls[b].contracts]
 
@@ -240,8 +248,15 @@ def plan_cases(impls: dict[str, Impl], selected: Sequence[str], controls: bool,
         for contract in supported(dialer, listener):
             if control and contract != TEST_PLANS:
                 continue  # a control needs one contract only
-            for muxer in MUXERS:
-                cases.append(Case(dialer, listener, muxer, contract))
+            if "tcp" in transports:
+                for security in securities:
+                    if security not in impls[dialer].securities or security not in impls[listener].securities:
+                        continue
+                    for muxer in MUXERS:
+                        cases.append(Case(dialer, listener, muxer, contract, security))
+            if "quic-v1" in transports and all("quic-v1" in impls[n].transports for n in (dialer, listener)):
+                # QUIC secures and multiplexes itself: no security or muxer to choose
+                cases.append(Case(dialer, listener, "", contract, "", "quic-v1"))
     return cases
 
 
@@ -249,15 +264,16 @@ def _tail(text: str, lines: int = STDERR_TAIL) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-def _env(contract: str, dialer: bool, redis_addr: str, muxer: str, key: str, timeout: float) -> dict[str, str]:
+def _env(contract: str, dialer: bool, redis_addr: str, muxer: str, key: str, timeout: float,
+         security: str = "noise", transport: str = "tcp") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in INTEROP_VARS}
     secs = f"{timeout:g}"
     if contract == UNIFIED:
-        env.update(TRANSPORT="tcp", SECURE_CHANNEL="noise", MUXER=muxer, IS_DIALER=str(dialer).lower(),
+        env.update(TRANSPORT=transport, SECURE_CHANNEL=security, MUXER=muxer, IS_DIALER=str(dialer).lower(),
                    LISTENER_IP="127.0.0.1", REDIS_ADDR=redis_addr, TEST_KEY=key, TEST_TIMEOUT_SECS=secs,
                    DEBUG="false")
     else:
-        env.update(transport="tcp", security="noise", muxer=muxer, is_dialer=str(dialer).lower(), ip="127.0.0.1",
+        env.update(transport=transport, security=security, muxer=muxer, is_dialer=str(dialer).lower(), ip="127.0.0.1",
                    redis_addr=redis_addr, test_timeout_seconds=secs)
     return env
 
@@ -327,10 +343,12 @@ async def run_case(case: Case, impls: dict[str, Impl], redis: RedisServer, timeo
     early_exit: int | None = None
     try:
         listener = await asyncio.create_subprocess_exec(
-            *listener_argv, env=_env(case.contract, False, redis.addr, case.muxer, key, timeout + LISTENER_MARGIN),
+            *listener_argv, env=_env(case.contract, False, redis.addr, case.muxer, key, timeout + LISTENER_MARGIN,
+                     case.security, case.transport),
             stdin=asyncio.subprocess.DEVNULL, stdout=handles["l.out"], stderr=handles["l.err"])
         dialer = await asyncio.create_subprocess_exec(
-            *dialer_argv, env=_env(case.contract, True, redis.addr, case.muxer, key, timeout),
+            *dialer_argv, env=_env(case.contract, True, redis.addr, case.muxer, key, timeout, case.security,
+                     case.transport),
             stdin=asyncio.subprocess.DEVNULL, stdout=handles["d.out"], stderr=handles["d.err"])
         try:
             # the dialer gives up by itself after `timeout`; a little more before it is killed
@@ -441,12 +459,14 @@ def _ms(x: float | None) -> str:
 
 
 def table(cases: Sequence[Case]) -> str:
-    rows = [("dialer -> listener", "muxer", "contract", "result", "handshake+1RTT ms", "ping RTT ms")]
+    rows = [("dialer -> listener", "transport", "security", "muxer", "contract", "result", "handshake+1RTT ms",
+             "ping RTT ms")]
     for c in cases:
-        rows.append((c.pair, c.muxer, c.contract, c.status.upper() if c.status != "pass" else "pass",
+        rows.append((c.pair, c.transport, c.security or "-", c.muxer or "-", c.contract,
+                     c.status.upper() if c.status != "pass" else "pass",
                      _ms(c.handshake_plus_one_rtt_ms), _ms(c.ping_rtt_ms)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    right = {4, 5}
+    right = {6, 7}
 
     def fmt(r: Sequence[str]) -> str:
         cells = [r[i].rjust(widths[i]) if i in right else r[i].ljust(widths[i]) for i in range(len(r))]
@@ -473,6 +493,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    "runs against the others; aiolibp2p <-> aiolibp2p runs when aiolibp2p is listed")
     p.add_argument("--contract", choices=[*CONTRACTS, "all"], default="all",
                    help="test-plans, unified (unified-testing) or all (default)")
+    p.add_argument("--security", metavar="NAME,...", default=",".join(SECURITIES),
+                   help=f"security channels to run, from {', '.join(SECURITIES)} (default: all)")
+    p.add_argument("--transport", metavar="NAME,...", default=",".join(TRANSPORTS),
+                   help=f"transports to run, from {', '.join(TRANSPORTS)} (default: all)")
     p.add_argument("--no-controls", action="store_true", help="skip the foreign <-> same foreign controls")
     p.add_argument("--json", metavar="OUT", type=Path, default=DEFAULT_JSON,
                    help=f"where to write the results (default: {DEFAULT_JSON.relative_to(REPO)}; '-' for none)")
@@ -492,6 +516,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.selected = [n for n in IMPL_ORDER if n in names]
     else:
         args.selected = list(IMPL_ORDER)
+    args.securities = [n.strip() for n in args.security.split(",") if n.strip()]
+    if not args.securities or any(n not in SECURITIES for n in args.securities):
+        p.error(f"--security takes names from {', '.join(SECURITIES)}")
+    args.transports = [n.strip() for n in args.transport.split(",") if n.strip()]
+    if not args.transports or any(n not in TRANSPORTS for n in args.transports):
+        p.error(f"--transport takes names from {', '.join(TRANSPORTS)}")
     if args.timeout <= 0 or args.total_timeout <= 0:
         p.error("--timeout and --total-timeout must be > 0")
     return args
@@ -517,7 +547,7 @@ async def amain(args: argparse.Namespace) -> int:
             if impl.status == "error" or (impl.status == "unavailable" and ci):
                 problems.append(f"{name}: {impl.status}: {impl.reason}")
 
-    cases = plan_cases(impls, args.selected, not args.no_controls, contracts)
+    cases = plan_cases(impls, args.selected, not args.no_controls, contracts, args.securities, args.transports)
     skipped_impls = {n for n, i in impls.items() if i.status != "ready"}
     for case in cases:
         bad = [n for n in (case.dialer, case.listener) if n in skipped_impls]
@@ -561,7 +591,8 @@ async def amain(args: argparse.Namespace) -> int:
                         case.status, case.error = "fail", f"{type(exc).__name__}: {exc}"
                     times = (f"{_ms(case.handshake_plus_one_rtt_ms)} / {_ms(case.ping_rtt_ms)} ms"
                              if case.status == "pass" else case.error)
-                    log(f"{i + 1:3d}/{len(runnable)} {case.pair:24} {case.muxer:5} {case.contract:10} "
+                    log(f"{i + 1:3d}/{len(runnable)} {case.pair:24} {case.transport:7} {case.security or '-':5} "
+                        f"{case.muxer or '-':5} {case.contract:10} "
                         f"{case.status.upper():4} {times}")
             finally:
                 await redis.stop()
@@ -577,7 +608,7 @@ async def amain(args: argparse.Namespace) -> int:
         if (name in args.selected or name == OURS) and impl.status != "ready":
             print(f"{name}: {impl.status}: {impl.reason.splitlines()[0] if impl.reason else ''}")
     for c in failed:
-        print(f"\nFAILED {c.pair} {c.muxer} {c.contract}: {c.error}")
+        print(f"\nFAILED {c.pair} {c.transport} {c.security} {c.muxer} {c.contract}: {c.error}")
         if c.dialer_stderr_tail:
             print("  dialer stderr (tail):\n    " + c.dialer_stderr_tail.replace("\n", "\n    "))
         if c.listener_stderr_tail:

@@ -76,6 +76,31 @@ def test_prune_keeps_peers_it_still_knows_something_of() -> None:
     assert store.addrs(peer) == [] and peer in store.peers()
 
 
+def test_prune_before_any_expiry_still_drops_bare_peers() -> None:
+    """prune() skips the peers whose addresses all live on, but not one left with nothing."""
+    clock = Clock()
+    store = Peerstore(clock)
+    kept, _ = a_peer()
+    store.add_addrs(kept, [Multiaddr("/ip4/10.0.0.1/tcp/4001")], ttl=100)
+    bare, _ = a_peer()
+    store.add_addrs(bare, [Multiaddr("/p2p-circuit")][:0])  # an entry with nothing in it
+    stripped, _ = a_peer()
+    store.add_addrs(stripped, [Multiaddr("/ip4/10.0.0.2/tcp/4001")], ttl=100)
+    assert store.prune() == 1 and bare not in store.peers()
+    store.set_addrs(stripped, [Multiaddr("/ip4/10.0.0.2/tcp/4001")], ttl=0)
+    cleared, _ = a_peer()
+    store.add_addrs(cleared, [Multiaddr("/ip4/10.0.0.3/tcp/4001")], ttl=100)
+    store.clear_addrs(cleared)
+    assert store.prune() == 2
+    assert store.peers() == [kept]
+    clock.now += 50
+    store.add_addrs(kept, [Multiaddr("/ip4/10.0.0.1/tcp/4002")], ttl=10)  # expires first now
+    clock.now += 11
+    assert store.prune() == 0 and store.addrs(kept) == [Multiaddr("/ip4/10.0.0.1/tcp/4001")]
+    clock.now += 40
+    assert store.prune() == 1 and store.peers() == []
+
+
 def test_manager_forgets_after_the_grace_unless_the_peer_came_back() -> None:
     clock = Clock()
     store = Peerstore(clock)

@@ -83,8 +83,12 @@ func readInteropEnv() (interopConfig, error) {
 		return c, fmt.Errorf("bad test timeout %q", timeoutSecs)
 	}
 	c.timeout = time.Duration(secs * float64(time.Second))
-	if c.transport != "tcp" {
-		return c, fmt.Errorf("transport %q is not supported (tcp only)", c.transport)
+	if c.transport != "tcp" && c.transport != "quic-v1" {
+		return c, fmt.Errorf("transport %q is not supported (tcp or quic-v1)", c.transport)
+	}
+	if c.transport == "quic-v1" {
+		// QUIC secures and multiplexes itself
+		c.muxer, c.security = "yamux", "noise"
 	}
 	if c.muxer != "yamux" && c.muxer != "mplex" {
 		return c, fmt.Errorf("muxer %q is not supported (yamux or mplex)", c.muxer)
@@ -133,7 +137,11 @@ func runTransportInterop() int {
 		if strings.Contains(cfg.ip, ":") {
 			ipProto = "ip6"
 		}
-		listen = []string{fmt.Sprintf("/%s/%s/tcp/0", ipProto, cfg.ip)}
+		if cfg.transport == "quic-v1" {
+			listen = []string{fmt.Sprintf("/%s/%s/udp/0/quic-v1", ipProto, cfg.ip)}
+		} else {
+			listen = []string{fmt.Sprintf("/%s/%s/tcp/0", ipProto, cfg.ip)}
+		}
 	}
 	h, err := newHost(nodeConfig{key: key, listen: listen, muxers: []string{cfg.muxer}, security: cfg.security})
 	if err != nil {

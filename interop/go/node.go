@@ -36,6 +36,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -189,7 +190,7 @@ type nodeConfig struct {
 	agent    string
 }
 
-// newHost builds a go-libp2p host with TCP, one security channel and the given
+// newHost builds a go-libp2p host with TCP (and QUIC), one security channel and the given
 // muxers; nothing else reaches the network (no relay, NAT port mapping, metrics).
 func newHost(cfg nodeConfig) (host.Host, error) {
 	agent := cfg.agent
@@ -199,6 +200,8 @@ func newHost(cfg nodeConfig) (host.Host, error) {
 	opts := []libp2p.Option{
 		libp2p.Identity(cfg.key),
 		libp2p.Transport(tcp.NewTCPTransport),
+		// QUIC v1 too: it only listens when a /quic-v1 listen address is given
+		libp2p.Transport(libp2pquic.NewTransport),
 		libp2p.UserAgent(agent),
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),

@@ -9,7 +9,7 @@
 //    IS_DIALER, LISTENER_IP (0.0.0.0), REDIS_ADDR + TEST_KEY (required), TEST_TIMEOUT_SECS (180);
 //    list "<TEST_KEY>_listener_multiaddr" (DEL + RPUSH / BLPOP); the dialer prints YAML.
 //
-// Supported: tcp + noise + yamux|mplex (anything else exits 1). Logs go to stderr. Redis is spoken
+// Supported: tcp + noise|tls + yamux|mplex (anything else exits 1). Logs go to stderr. Redis is spoken
 // to with a minimal RESP client on node:net (no dependency beyond peer.mjs's).
 //
 //   node transport-interop.mjs        (from the directory ci/install_js_peer.sh prints)
@@ -17,6 +17,7 @@ import './polyfill.mjs'
 
 import { connect } from 'node:net'
 import { noise } from '@chainsafe/libp2p-noise'
+import { tls } from '@libp2p/tls'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { mplex } from '@libp2p/mplex'
@@ -66,7 +67,7 @@ function readConfig () {
   }
   if (c.transport !== 'tcp') throw new Error(`transport "${c.transport}" is not supported (tcp only)`)
   if (c.muxer !== 'yamux' && c.muxer !== 'mplex') throw new Error(`muxer "${c.muxer}" is not supported (yamux or mplex)`)
-  if (c.security !== 'noise') throw new Error(`security "${c.security}" is not supported (noise only)`)
+  if (c.security !== 'noise' && c.security !== 'tls') throw new Error(`security "${c.security}" is not supported (noise or tls)`)
   return c
 }
 
@@ -197,14 +198,14 @@ async function main () {
   const node = await createLibp2p({
     addresses: { listen: cfg.isDialer ? [] : [`/${proto}/${cfg.ip}/tcp/0`] },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [cfg.security === 'tls' ? tls() : noise()],
     streamMuxers: [cfg.muxer === 'yamux' ? yamux() : mplex()],
     peerDiscovery: [],
     connectionMonitor: { enabled: false },
     connectionManager: { inboundConnectionThreshold: 100_000, reconnectRetries: 0 },
     services: { identify: identify(), ping: ping() }
   })
-  log(`${cfg.unified ? 'unified-testing' : 'test-plans'} dialect: ${node.peerId}, tcp/noise/${cfg.muxer}, ` +
+  log(`${cfg.unified ? 'unified-testing' : 'test-plans'} dialect: ${node.peerId}, tcp/${cfg.security}/${cfg.muxer}, ` +
       `dialer=${cfg.isDialer}, Redis ${cfg.redisAddr}`)
   const stop = async (code) => {
     redis.close()

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from libp2p.cli import dht, identify, interop, keygen, perf, ping, pubsub, serve
+from libp2p.cli import autonat, dht, identify, interop, keygen, perf, ping, pubsub, serve
 
 __all__ = ["main"]
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_parser(commands)
     interop.add_parser(commands)
     dht.add_parser(commands)
+    autonat.add_parser(commands)
     pubsub.add_parser(commands)
     pubsub.add_chat_parser(commands)
     return parser

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from libp2p.allocator import tune_allocator
 from libp2p.errors import Libp2pError
-from libp2p.host.upgrader import MPLEX, NOISE, YAMUX
+from libp2p.host.upgrader import MPLEX, NOISE, TLS, YAMUX
 from libp2p.identity.keys import PrivateKey, unmarshal_private_key
 from libp2p.multiaddr import Multiaddr
 from libp2p.peerstore import PeerInfo
@@ -45,7 +45,7 @@ __all__ = [
 T = TypeVar("T")
 
 MUXERS = {"yamux": YAMUX, "mplex": MPLEX}
-SECURITY = {"noise": NOISE}
+SECURITY = {"noise": NOISE, "tls": TLS}
 
 # Errors that mean "the peer could not be reached, verified or spoken to": exit status 1.
 NETWORK_ERRORS = (Libp2pError, OSError, EOFError, TimeoutError)
@@ -67,8 +67,9 @@ def network_options() -> argparse.ArgumentParser:
     p.add_argument("--muxer", action="append", choices=sorted(MUXERS), metavar="{mplex,yamux}",
                    help="stream muxer to offer; repeat to offer several, in order of preference "
                    "(default: yamux, then mplex)")
-    p.add_argument("--security", action="append", choices=sorted(SECURITY),
-                   help="security channel (default: noise, the only one so far)")
+    p.add_argument("--security", action="append", choices=sorted(SECURITY), metavar="{noise,tls}",
+                   help="security channel to offer; repeat to offer several, in order of preference "
+                   "(default: noise)")
     p.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto",
                    help="event loop: uvloop when installed (auto, the default), or force one")
     p.add_argument("-v", "--verbose", action="count", default=0,
@@ -118,11 +119,30 @@ def host_options(args: argparse.Namespace) -> dict[str, Any]:
     """``new_host`` keyword arguments from the shared options."""
     muxers = args.muxer or ["yamux", "mplex"]
     security = args.security or ["noise"]
-    return {
+    options: dict[str, Any] = {
         "key": load_key(args.key),
         "muxers": [MUXERS[m] for m in dict.fromkeys(muxers)],
         "security": [SECURITY[s] for s in dict.fromkeys(security)],
     }
+    transports = _transports(args)
+    if transports is not None:
+        options["transports"] = transports
+    return options
+
+
+def _transports(args: argparse.Namespace) -> list[Any] | None:
+    """TCP plus QUIC when an address on the command line is ``/quic-v1`` (aioquic takes ~0.15 s
+    to import, so commands that never touch QUIC do not load it); None: the default (TCP)."""
+    values = [v for value in vars(args).values() for v in (value if isinstance(value, list) else [value])]
+    if not any(isinstance(v, str) and "/quic-v1" in v for v in values):
+        return None
+    try:
+        from libp2p.transport.quic import QuicTransport
+    except ImportError:
+        raise CliError("QUIC needs aioquic: pip install 'aiolibp2p[quic]'", 2) from None
+    from libp2p.transport.tcp import TcpTransport
+
+    return [TcpTransport(), QuicTransport()]
 
 
 def parse_peer_addr(text: str) -> PeerInfo:

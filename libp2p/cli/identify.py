@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from libp2p.cli import _common
+from libp2p.cli import relay as relay_cli
 
 DEFAULT_TIMEOUT = 15.0
 
@@ -38,7 +39,7 @@ async def _id(args: argparse.Namespace) -> int:
 
     info = _common.parse_peer_addr(args.addr)
     config = HostConfig(dial_timeout=args.timeout)
-    async with new_host(config=config, **_common.host_options(args)) as host:
+    async with new_host(config=config, **relay_cli.dial_services(args.addr), **_common.host_options(args)) as host:
         await _common.connect(host, info, args.timeout)
         try:
             remote = await _common.identify_service(host).identify(info.peer_id, timeout=args.timeout)

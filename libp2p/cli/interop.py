@@ -19,7 +19,8 @@ as go-libp2p's and rust-libp2p's test apps, see ``interop/go/README.md``):
         ping_rtt: 0.599
         unit: ms
 
-Supported: transport ``tcp``, security ``noise``, muxer ``yamux`` or ``mplex``; anything else exits 1.
+Supported: transport ``tcp`` (security ``noise`` or ``tls``, muxer ``yamux`` or ``mplex``) or ``quic-v1``;
+anything else exits 1.
 The listener waits for the test timeout or SIGTERM/SIGINT (exit 0). Handshake plus one RTT is the time
 from the start of the dial (TCP + multistream + Noise + muxer) to the first pong; the ping RTT is that
 ping's round trip on its own (its stream is opened optimistically, so the proposal shares the flight).
@@ -139,8 +140,11 @@ def read_config(env: Mapping[str, str] | None = None) -> InteropConfig:
         timeout = -1.0
     if not timeout > 0:
         raise InteropConfigError(f"bad test timeout {timeout_text!r}")
-    if transport != "tcp":
-        raise InteropConfigError(f"transport {transport!r} is not supported (tcp only)")
+    if transport not in ("tcp", "quic-v1"):
+        raise InteropConfigError(f"transport {transport!r} is not supported (tcp or quic-v1)")
+    if transport == "quic-v1":
+        # QUIC secures and multiplexes itself: the test plans leave these empty or ignore them.
+        muxer, security = muxer or "yamux", security or "noise"
     if muxer not in _common.MUXERS:
         raise InteropConfigError(f"muxer {muxer!r} is not supported ({' or '.join(sorted(_common.MUXERS))})")
     if security not in _common.SECURITY:
@@ -358,15 +362,25 @@ def format_result(config: InteropConfig, handshake_ms: float, ping_ms: float) ->
     return json.dumps({"handshakePlusOneRTTMillis": total, "pingRTTMilllis": rtt}) + "\n"
 
 
+def _transports(config: InteropConfig) -> dict[str, Any]:
+    if config.transport != "quic-v1":
+        return {}
+    from libp2p.transport.quic import QuicTransport
+
+    return {"transports": [QuicTransport()]}
+
+
 async def _listener(config: InteropConfig, redis: RedisClient, stop: asyncio.Event, deadline: float) -> int:
     from libp2p.node import new_host
 
     proto = "ip6" if ipaddress.ip_address(config.ip).version == 6 else "ip4"
-    host = new_host(listen_addrs=[f"/{proto}/{config.ip}/tcp/0"], muxers=[_common.MUXERS[config.muxer]],
-                    security=[_common.SECURITY[config.security]])
+    quic = config.transport == "quic-v1"
+    listen = f"/{proto}/{config.ip}/udp/0/quic-v1" if quic else f"/{proto}/{config.ip}/tcp/0"
+    host = new_host(listen_addrs=[listen], muxers=[_common.MUXERS[config.muxer]],
+                    security=[_common.SECURITY[config.security]], **_transports(config))
     await host.start()
     try:
-        addr = _advertised_addr(host.addrs, config.ip)
+        addr = _advertised_addr(host.listen_addrs, config.ip)
         if addr is None:
             log.error("transport-interop: no listen address")
             return 1
@@ -413,7 +427,8 @@ async def _dialer(config: InteropConfig, redis: RedisClient, deadline: float, ph
         log.error("transport-interop: bad listener address %r: %s", text, exc)
         return 1
     # the test timeout (the caller's deadline) bounds the dial and the ping
-    async with new_host(muxers=[_common.MUXERS[config.muxer]], security=[_common.SECURITY[config.security]]) as host:
+    async with new_host(muxers=[_common.MUXERS[config.muxer]], security=[_common.SECURITY[config.security]],
+                        **_transports(config)) as host:
         log.info("transport-interop: %s dialing %s", host.peer_id, text)
         phase[0] = f"dialing {text}"
         start = time.perf_counter()

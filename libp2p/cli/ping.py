@@ -11,6 +11,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from libp2p.cli import _common
+from libp2p.cli import relay as relay_cli
 from libp2p.protocols.ping.core import PingClient
 from libp2p.protocols.ping.wire import PROTOCOL_ID
 
@@ -64,7 +65,7 @@ async def _ping(args: argparse.Namespace) -> int:
 
     info = _common.parse_peer_addr(args.addr)
     config = HostConfig(dial_timeout=args.timeout)
-    async with new_host(config=config, **_common.host_options(args)) as host:
+    async with new_host(config=config, **relay_cli.dial_services(args.addr), **_common.host_options(args)) as host:
         stop = _common.stop_event()
         await _common.connect(host, info, args.timeout)
         if not args.json:
@@ -145,7 +146,7 @@ async def _rounds(host: Host, peer: PeerId, args: argparse.Namespace, stop: asyn
 
 async def _open(host: Host, peer: PeerId, timeout: float | None) -> Stream:
     async with asyncio.timeout(timeout):
-        return await host.new_stream(peer, [PROTOCOL_ID])
+        return await host.new_stream(peer, [PROTOCOL_ID], allow_limited=True)  # ping runs on relayed conns
 
 
 async def _round(stream: Stream, client: PingClient, seq: int, timeout: float | None) -> float:

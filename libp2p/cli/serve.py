@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from libp2p.cli import _common
 from libp2p.cli import dht as dht_cli
 from libp2p.cli import pubsub as pubsub_cli
+from libp2p.cli import relay as relay_cli
 from libp2p.protocols.kad.wire import PROTOCOL_ID
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--forget-peers-after", type=float, default=60.0, metavar="SECONDS",
                    help="forget a disconnected peer's key, protocols and agent after this long (default: 60, "
                    "as go-libp2p); its addresses stay until their TTLs run out")
+    relay_cli.add_serve_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -82,9 +84,11 @@ async def _serve(args: argparse.Namespace) -> int:
     if args.dht is not None:
         dht = KadDHT(args.dht, validator=dht_cli.make_validator(args.permissive), protocol_id=args.dht_protocol)
         services.append(dht)
+    services += relay_cli.serve_services(args)
     try:
         config = HostConfig(forget_peers_after=args.forget_peers_after)
-        host = new_host(listen_addrs=listen, services=services, config=config, **_common.host_options(args))
+        host = new_host(listen_addrs=listen, services=services, config=config, **relay_cli.serve_options(args),
+                        **_common.host_options(args))
     except (Libp2pError, ValueError) as exc:
         raise _common.CliError(str(exc), 2) from None
     stop = _common.stop_event()
@@ -99,10 +103,14 @@ async def _serve(args: argparse.Namespace) -> int:
             subscriptions = [pubsub.subscribe(t) for t in dict.fromkeys(args.subscribe or ())]
             if dht is None:
                 await pubsub_cli.connect_bootstrap(host, args.bootstrap, 30.0)
-        line = {"peer_id": str(host.peer_id), "multiaddrs": [str(a) for a in host.full_addrs()]}
+        relayed = await relay_cli.wait_for_reservations(host, args)
+        line: dict[str, Any] = {"peer_id": str(host.peer_id), "multiaddrs": [str(a) for a in host.full_addrs()]}
+        if args.relay:
+            line["relayed_addrs"] = relayed
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
         log.info("serving %s on %s", host.peer_id, ", ".join(line["multiaddrs"]))
+        relay_cli.print_reachability_changes(host, args)
         await stop.wait()
         log.info("stopping")
         if pubsub is not None:

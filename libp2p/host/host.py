@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from libp2p.dns import DNSResolver
 from libp2p.driver import TaskSet
 from libp2p.errors import DecodeError, Libp2pError, LocalProtocolError, RemoteProtocolError
+from libp2p.host.addrmanager import AddressManager, AddrManagerConfig
 from libp2p.host.connmgr import ConnectionManager, ConnManagerConfig
 from libp2p.host.events import (
     ConnectionClosed,
@@ -24,8 +25,10 @@ from libp2p.host.events import (
     EventBus,
     LocalAddressesUpdated,
     LocalProtocolsUpdated,
+    LocalReachabilityChanged,
     PeerConnected,
     PeerDisconnected,
+    Reachability,
 )
 from libp2p.host.pstoremanager import PeerstoreManager
 from libp2p.host.swarm import NoAddressesError, Swarm
@@ -43,8 +46,9 @@ if TYPE_CHECKING:
     from libp2p.abc import Connection, MuxerOption, SecurityOption, Stream, Transport, UpgradedTransport
     from libp2p.host.service import Service
     from libp2p.identity.keys import PrivateKey
+    from libp2p.transport.connection import RawConnection
 
-__all__ = ["Host", "HostConfig", "StreamHandler", "NoAddressesError", "AGENT_VERSION"]
+__all__ = ["Host", "HostConfig", "StreamHandler", "NoAddressesError", "LimitedConnectionError", "is_limited", "AGENT_VERSION"]
 
 log = logging.getLogger("libp2p.host")
 
@@ -54,6 +58,17 @@ PROTOCOL_VERSION = "ipfs/0.1.0"
 StreamHandler = Callable[[Any], Awaitable[None]]
 
 S = TypeVar("S", bound="Service")
+
+
+class LimitedConnectionError(LocalProtocolError):
+    """The only connection to the peer is limited (relayed with limits) and the protocol did not
+    opt in to running on one (``allow_limited=True``), as go's ``ErrLimitedConn``."""
+
+
+def is_limited(conn: Connection) -> bool:
+    """Whether ``conn`` is limited (a relayed connection with limits; transports that cannot
+    make one do not carry the flag)."""
+    return bool(getattr(conn, "limited", False))
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +87,8 @@ class HostConfig:
     protocol_version: str = PROTOCOL_VERSION
     # A peer disconnected this long loses its key, protocols and agent in the peerstore (go: 1 min).
     forget_peers_after: float = 60.0
+    # Distinct observers (identify's observedAddr) that confirm an external address (go: 4).
+    observed_addr_activation: int = 4
 
 
 class Host:
@@ -103,6 +120,10 @@ class Host:
         )
         #: the host's event stream (``subscribe`` a callback, or ``async for`` over ``stream()``)
         self.events = EventBus()
+        self._reachability = Reachability.UNKNOWN
+        self.events.subscribe(LocalReachabilityChanged, lambda e: setattr(self, "_reachability", e.reachability))
+        #: listen addresses expanded to interfaces, and external addresses peers observe
+        self.addr_manager = AddressManager(AddrManagerConfig(activation_threshold=self.config.observed_addr_activation))
         #: admits connections and streams; ``resources.refusals`` counts what it refused
         self.resources = resource_manager or ResourceManager(resource_limits)
         self.connmgr = (
@@ -132,12 +153,15 @@ class Host:
         self.connmgr.bind(self._close_connection, self.spawn)
         self._listen_addrs = [a if isinstance(a, Multiaddr) else Multiaddr(a) for a in listen_addrs]
         self._handlers: dict[str, StreamHandler] = {}
+        # Protocols that opted in to running on limited connections.
+        self._limited_ok: set[str] = set()
         self._tasks = TaskSet("host")
         self._services: dict[str, Service] = {}
         self._started_services: list[Service] = []
         for service in services:
             self._register(service)
         self._started = False
+        self._ready = asyncio.Event()
         self._closing = False
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -156,11 +180,18 @@ class Host:
         except BaseException:
             await self.close()
             raise
+        self._ready.set()
+
+    async def wait_started(self) -> None:
+        """Until ``start`` finished: services started and every listen address bound (a service's
+        task that dials waits for it, so TCP port reuse can dial from the listen port)."""
+        await self._ready.wait()
 
     async def listen(self, addr: Multiaddr | str) -> list[Multiaddr]:
         """Listen on one more address; returns the bound addresses (``/tcp/0`` gets its port)."""
         ma = addr if isinstance(addr, Multiaddr) else Multiaddr(addr)
         bound = await self.swarm.listen(ma)
+        self.addr_manager.refresh_interfaces()
         self.events.emit(LocalAddressesUpdated(tuple(self.addrs)))
         return bound
 
@@ -240,8 +271,33 @@ class Host:
 
     @property
     def addrs(self) -> list[Multiaddr]:
-        """The addresses we listen on (with bound ports)."""
+        """The addresses we announce: where we listen (bound ports; ``0.0.0.0``/``::`` expanded to
+        the interface addresses), then external addresses our peers confirmed (identify)."""
+        return self.addr_manager.announced(self.swarm.addrs)
+
+    @property
+    def reachability(self) -> Reachability:
+        """Whether others can dial us, as AutoNAT last concluded (UNKNOWN without it)."""
+        return self._reachability
+
+    @property
+    def listen_addrs(self) -> list[Multiaddr]:
+        """The addresses our listeners are bound to, as bound (``0.0.0.0`` stays)."""
         return self.swarm.addrs
+
+    def record_observed_addr(self, conn: Connection, observed: Multiaddr) -> None:
+        """A peer says it sees us at ``observed`` on ``conn`` (identify); when that changes what we
+        announce, ``LocalAddressesUpdated`` is emitted."""
+        before = self.addrs
+        if self.addr_manager.record(
+            conn, local=conn.local_addr, observer=conn.remote_addr, observed=observed, bound=self.swarm.addrs
+        ):
+            self._announce_if_changed(before)
+
+    def _announce_if_changed(self, before: list[Multiaddr]) -> None:
+        after = self.addrs
+        if after != before:
+            self.events.emit(LocalAddressesUpdated(tuple(after), tuple(a for a in before if a not in after)))
 
     def full_addrs(self) -> list[Multiaddr]:
         """Listen addresses with ``/p2p/<our id>`` appended: what to give a dialer."""
@@ -252,19 +308,31 @@ class Host:
     def transports(self) -> list[Transport | UpgradedTransport]:
         return self.swarm.transports
 
+    def add_transport(self, transport: Transport | UpgradedTransport) -> None:
+        """One more transport (a service bringing its own, as the relay client's circuit one)."""
+        if transport.upgraded:
+            transport.bind(self.key)  # type: ignore[union-attr]
+        self.swarm.transports.append(transport)
+
     def can_dial(self, addr: Multiaddr) -> bool:
         """Whether one of our transports dials ``addr``."""
         return self.swarm.can_dial(addr)
 
     # --- handlers --------------------------------------------------------------------------------
 
-    def set_stream_handler(self, protocol: str, handler: StreamHandler) -> None:
+    def set_stream_handler(self, protocol: str, handler: StreamHandler, *, allow_limited: bool = False) -> None:
+        """Serve ``protocol``; ``allow_limited``: also on limited (relayed) connections."""
         new = protocol not in self._handlers
         self._handlers[protocol] = handler
+        if allow_limited:
+            self._limited_ok.add(protocol)
+        else:
+            self._limited_ok.discard(protocol)
         if new:
             self.events.emit(LocalProtocolsUpdated(frozenset((protocol,)), frozenset()))
 
     def remove_stream_handler(self, protocol: str) -> None:
+        self._limited_ok.discard(protocol)
         if self._handlers.pop(protocol, None) is not None:
             self.events.emit(LocalProtocolsUpdated(frozenset(), frozenset((protocol,))))
 
@@ -293,6 +361,9 @@ class Host:
 
     def _connection_closed(self, conn: Connection) -> None:
         peer = conn.remote_peer_id
+        before = self.addrs
+        if self.addr_manager.remove(conn):
+            self._announce_if_changed(before)
         self.events.emit(ConnectionClosed(conn))
         if not self.swarm.connections(peer):
             self.peerstore.update_addrs(peer, CONNECTED_ADDR_TTL, RECENTLY_CONNECTED_ADDR_TTL)
@@ -308,10 +379,13 @@ class Host:
         self.spawn(self._handle_stream(stream), f"stream from {stream.remote_peer_id}")
 
     async def _handle_stream(self, stream: Stream) -> None:
+        served: Callable[[str], bool] = self._handlers.__contains__
+        if is_limited(stream.conn):
+            served = self._limited_ok.__contains__  # others are refused in the negotiation
         try:
             protocol = await accept_protocol(
-                stream.read, stream.write, stream.unread, self._handlers.__contains__,
-                timeout=self.config.negotiate_timeout, listed=list(self._handlers),
+                stream.read, stream.write, stream.unread, served,
+                timeout=self.config.negotiate_timeout, listed=[p for p in self._handlers if served(p)],
             )
         except (Libp2pError, OSError, EOFError) as exc:
             # Malformed or out-of-protocol messages are the peer's fault (WARNING); a stream reset
@@ -355,19 +429,32 @@ class Host:
         await self.swarm.connection_to(info.peer_id, info.addrs)
         return info.peer_id
 
+    async def adopt_connection(self, raw: RawConnection, peer_id: PeerId) -> Connection:
+        """Upgrade and add a raw connection made outside the host's dialing (DCUtR's simultaneous
+        open, where the upgrade role is ``raw.is_initiator`` as the protocol decides, not who
+        called connect); it must authenticate as ``peer_id``."""
+        return await self.swarm.adopt(raw, peer_id)
+
     async def connection_to(self, peer_id: PeerId) -> Connection:
         """Our connection to ``peer_id`` (the preferred one), dialing its known addresses if none."""
         return await self.swarm.connection_to(peer_id)
 
-    async def new_stream(self, peer_id: PeerId, protocols: Sequence[str] | str) -> Stream:
-        """Open a stream to ``peer_id`` speaking the first of ``protocols`` it supports."""
+    async def new_stream(
+        self, peer_id: PeerId, protocols: Sequence[str] | str, *, allow_limited: bool = False
+    ) -> Stream:
+        """Open a stream to ``peer_id`` speaking the first of ``protocols`` it supports;
+        ``allow_limited``: the protocol may run on a limited (relayed) connection."""
         if isinstance(protocols, str):
             protocols = [protocols]
         conn = await self.swarm.connection_to(peer_id)
-        return await self.open_stream_on(conn, protocols)
+        return await self.open_stream_on(conn, protocols, allow_limited=allow_limited)
 
-    async def open_stream_on(self, conn: Connection, protocols: Sequence[str]) -> Stream:
+    async def open_stream_on(
+        self, conn: Connection, protocols: Sequence[str], *, allow_limited: bool = False
+    ) -> Stream:
         """Open a stream on ``conn`` (a connection of ours) and negotiate one of ``protocols``."""
+        if is_limited(conn) and not allow_limited:
+            raise LimitedConnectionError(f"the connection to {conn.remote_peer_id} is limited (relayed)")
         stream: Stream = conn.open_stream()
         if len(protocols) == 1 and self.config.optimistic_negotiation:
             # As go-libp2p's lazy client: propose and return; the answer is checked on first read,

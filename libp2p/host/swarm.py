@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from libp2p.errors import Libp2pError, LocalProtocolError, PeerIdMismatchError
-from libp2p.multiaddr import P_DNS, P_DNS4, P_DNS6, P_DNSADDR, Multiaddr
+from libp2p.multiaddr import P_DNS, P_DNS4, P_DNS6, P_DNSADDR, P_QUIC_V1, Multiaddr
 from libp2p.resources import Direction, ResourceLimitExceededError
 from libp2p.transport.tcp import DialError
 
@@ -148,10 +148,11 @@ class Swarm:
 
         # Both ends agree on which of two simultaneous connections to keep: the one whose
         # dialer has the smaller peer ID.
-        def rank(c: Connection) -> tuple[bool, float]:
+        # A direct connection is preferred to a limited (relayed) one.
+        def rank(c: Connection) -> tuple[bool, bool, float]:
             dialer = self.local_peer_id if c.is_initiator else c.remote_peer_id
             other = c.remote_peer_id if c.is_initiator else self.local_peer_id
-            return (not bytes(dialer) < bytes(other), c.opened_at)
+            return (bool(getattr(c, "limited", False)), not bytes(dialer) < bytes(other), c.opened_at)
 
         return min(conns, key=rank)
 
@@ -324,6 +325,9 @@ class Swarm:
         try:
             async with asyncio.timeout(self.config.dial_timeout):
                 resolved = await self._resolve(candidates)
+                # QUIC first when a peer has both (as go-libp2p ranks them): one round trip
+                # fewer, and a UDP path is what hole punching needs later. Stable otherwise.
+                resolved.sort(key=lambda a: not any(c.protocol.code == P_QUIC_V1 for c in a.components()))
                 for addr in resolved:
                     if addr.peer_id is not None and addr.peer_id != peer_id:
                         errors.append(f"{addr}: names another peer")
@@ -347,6 +351,23 @@ class Swarm:
         except TimeoutError:
             raise DialError(f"dial to {peer_id} timed out after {self.config.dial_timeout} s ({'; '.join(errors)})") from None
         raise DialError(f"could not dial {peer_id}: {'; '.join(errors) or 'no usable address'}")
+
+    async def adopt(self, raw: RawConnection, peer_id: PeerId) -> Connection:
+        """A raw connection made outside ``connection_to`` (a hole punch) joins the table: it is
+        upgraded in the role ``raw.is_initiator`` says and must authenticate as ``peer_id``."""
+        scope = self._admit(Direction.OUTBOUND, raw.remote_addr)
+        try:
+            conn = await self.upgrader.upgrade(raw, peer_id, scope)
+        except BaseException:
+            raw.abort()
+            if scope is not None:
+                scope.done()
+            raise
+        if self.closing:
+            await conn.close()
+            raise DialError("the host is closing")
+        self._add(conn)
+        return conn
 
     async def _dial_one(self, transport: Transport | UpgradedTransport, addr: Multiaddr, peer_id: PeerId) -> Connection:
         scope = self._admit(Direction.OUTBOUND, addr, uses_fd=not transport.upgraded)

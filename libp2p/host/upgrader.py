@@ -1,8 +1,8 @@
 """The one place that orders the upgrade of a raw connection: multistream → security → muxer.
 
 The security and muxer options (``Noise``, ``Yamux``, ``Mplex``) carry their own configuration.
-Security is negotiated first (``/noise``), then the muxer: chosen inside the Noise handshake when
-both sides list muxers (early negotiation), else by a second multistream round over the secure
+Security is negotiated first (``/noise`` or ``/tls/1.0.0``), then the muxer: chosen inside the
+Noise handshake or through TLS's ALPN when both sides list muxers (early negotiation), else by a second multistream round over the secure
 channel. Every step runs under the caller's overall timeout.
 """
 
@@ -26,11 +26,20 @@ if TYPE_CHECKING:
     from libp2p.identity.peer_id import PeerId
     from libp2p.transport.connection import RawConnection
 
-__all__ = ["Upgrader", "UpgradeError", "NOISE", "YAMUX", "MPLEX", "security_option", "muxer_option"]
+__all__ = ["Upgrader", "UpgradeError", "NOISE", "TLS", "YAMUX", "MPLEX", "security_option", "muxer_option"]
 
 NOISE = "/noise"
+TLS = "/tls/1.0.0"
 
-_SECURITY_BY_ID: dict[str, Callable[[], SecurityOption]] = {NOISE: Noise}
+
+def _tls() -> SecurityOption:
+    # Imported on first use: pyOpenSSL loads only for hosts that offer TLS.
+    from libp2p.security.tls.service import TLS as TLSOption
+
+    return TLSOption()
+
+
+_SECURITY_BY_ID: dict[str, Callable[[], SecurityOption]] = {NOISE: Noise, TLS: _tls}
 _MUXERS_BY_ID: dict[str, Callable[[], MuxerOption]] = {YAMUX: Yamux, MPLEX: Mplex}
 
 

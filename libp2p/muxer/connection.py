@@ -393,6 +393,8 @@ class MuxedConnection:
         self.local_peer_id = local_peer_id
         self.remote_peer_id = secure.remote_peer_id
         self.is_initiator = raw.is_initiator
+        #: relayed with limits: the host runs only protocols that opt in (go's Limited, js's limits)
+        self.limited: bool = raw.limited
         self._leftover = leftover
         #: this connection's resource scope (None when the host runs without a resource manager)
         self.scope = scope

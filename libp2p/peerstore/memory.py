@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -49,16 +50,21 @@ class PeerInfo:
         return cls(pid, (transport,) if bytes(transport) else ())
 
 
+_NO_PROTOCOLS: frozenset[str] = frozenset()
+
+
 @dataclass(slots=True)
 class _PeerData:
     addrs: dict[Multiaddr, tuple[float, float]] = field(default_factory=dict)  # address -> (expiry, ttl)
     public_key: PublicKey | None = None
-    protocols: set[str] = field(default_factory=set)
+    # shared and empty until identify says something: an empty set costs 216 bytes, and a DHT
+    # node knows the addresses of thousands of peers it never spoke to
+    protocols: frozenset[str] | set[str] = _NO_PROTOCOLS
     agent_version: str | None = None
     protocol_version: str | None = None
     record_seq: int = -1
     signed_record: bytes | None = None
-    metadata: dict[str, object] = field(default_factory=dict)
+    metadata: dict[str, object] | None = None
 
 
 class Peerstore:
@@ -67,11 +73,16 @@ class Peerstore:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._peers: dict[PeerId, _PeerData] = {}
         self._clock = clock
+        # Before the earliest expiry, prune() need only look at peers added or stripped of
+        # addresses since it last ran, not at all of them (a DHT server knows thousands).
+        self._earliest_expiry = math.inf
+        self._unchecked: set[PeerId] = set()
 
     def _data(self, peer_id: PeerId) -> _PeerData:
         data = self._peers.get(peer_id)
         if data is None:
             data = self._peers[peer_id] = _PeerData()
+            self._unchecked.add(peer_id)
         return data
 
     def peers(self) -> list[PeerId]:
@@ -93,6 +104,9 @@ class Peerstore:
                 continue
             if old is None or old[0] < expiry:
                 data.addrs[addr] = (expiry, ttl)
+                self._earliest_expiry = min(self._earliest_expiry, expiry)
+        if data.addrs:
+            self._unchecked.discard(peer_id)  # nothing to prune before an address expires
 
     def set_addrs(self, peer_id: PeerId, addrs: Iterable[Multiaddr], ttl: float) -> None:
         """Set the expiry of these addresses to exactly ``ttl`` from now (``ttl`` ≤ 0 removes them)."""
@@ -101,8 +115,10 @@ class Peerstore:
         for addr in addrs:
             if ttl <= 0:
                 data.addrs.pop(addr, None)
+                self._unchecked.add(peer_id)
             elif addr in data.addrs or len(data.addrs) < MAX_ADDRS_PER_PEER:
                 data.addrs[addr] = (now + ttl, ttl)
+                self._earliest_expiry = min(self._earliest_expiry, now + ttl)
 
     def update_addrs(self, peer_id: PeerId, old_ttl: float, new_ttl: float) -> None:
         """Give every address whose TTL was ``old_ttl`` the TTL ``new_ttl`` (go's UpdateAddrs)."""
@@ -113,6 +129,7 @@ class Peerstore:
         for addr, (_, ttl) in list(data.addrs.items()):
             if ttl == old_ttl:
                 data.addrs[addr] = (now + new_ttl, new_ttl)
+                self._earliest_expiry = min(self._earliest_expiry, now + new_ttl)
 
     def addrs(self, peer_id: PeerId) -> list[Multiaddr]:
         data = self._peers.get(peer_id)
@@ -128,6 +145,7 @@ class Peerstore:
         data = self._peers.get(peer_id)
         if data is not None:
             data.addrs.clear()
+            self._unchecked.add(peer_id)
 
     def peer_info(self, peer_id: PeerId) -> PeerInfo:
         return PeerInfo(peer_id, tuple(self.addrs(peer_id)))
@@ -150,13 +168,16 @@ class Peerstore:
 
     def add_protocols(self, peer_id: PeerId, protocols: Iterable[str]) -> None:
         data = self._data(peer_id)
+        known = set(data.protocols)
         for p in protocols:
-            if len(data.protocols) >= MAX_PROTOCOLS_PER_PEER:
+            if len(known) >= MAX_PROTOCOLS_PER_PEER:
                 break
-            data.protocols.add(p)
+            known.add(p)
+        data.protocols = known
 
     def remove_protocols(self, peer_id: PeerId, protocols: Iterable[str]) -> None:
-        self._data(peer_id).protocols.difference_update(protocols)
+        data = self._data(peer_id)
+        data.protocols = data.protocols.difference(protocols)
 
     def protocols(self, peer_id: PeerId) -> set[str]:
         data = self._peers.get(peer_id)
@@ -201,11 +222,14 @@ class Peerstore:
     # --- misc -----------------------------------------------------------------------------------------
 
     def put(self, peer_id: PeerId, key: str, value: object) -> None:
-        self._data(peer_id).metadata[key] = value
+        data = self._data(peer_id)
+        if data.metadata is None:
+            data.metadata = {}
+        data.metadata[key] = value
 
     def get(self, peer_id: PeerId, key: str) -> object | None:
         data = self._peers.get(peer_id)
-        return data.metadata.get(key) if data is not None else None
+        return data.metadata.get(key) if data is not None and data.metadata is not None else None
 
     def remove_peer(self, peer_id: PeerId) -> None:
         """Drop everything known about ``peer_id``, addresses included."""
@@ -218,20 +242,28 @@ class Peerstore:
         if data is None:
             return
         data.public_key = None
-        data.protocols = set()
+        data.protocols = _NO_PROTOCOLS
         data.agent_version = data.protocol_version = None
-        data.metadata = {}
+        data.metadata = None
         if not data.addrs:
             del self._peers[peer_id]
 
     def prune(self) -> int:
         """Drop expired addresses, and peers with nothing left; returns how many peers went."""
         now = self._clock()
+        full = now >= self._earliest_expiry
+        earliest = math.inf
         empty = []
-        for peer_id, data in self._peers.items():
-            expired = [a for a, (exp, _) in data.addrs.items() if exp <= now]
-            for addr in expired:
-                del data.addrs[addr]
+        candidates = self._peers.items() if full else [
+            (p, d) for p in self._unchecked if (d := self._peers.get(p)) is not None]
+        self._unchecked = set()
+        for peer_id, data in candidates:
+            if full:
+                expired = [a for a, (exp, _) in data.addrs.items() if exp <= now]
+                for addr in expired:
+                    del data.addrs[addr]
+                for exp, _ in data.addrs.values():
+                    earliest = min(earliest, exp)
             if not data.addrs:
                 data.signed_record = None  # a record is about addresses; none are left
                 if data.public_key is None and not data.protocols and data.agent_version is None \
@@ -239,4 +271,6 @@ class Peerstore:
                     empty.append(peer_id)
         for peer_id in empty:
             del self._peers[peer_id]
+        if full:
+            self._earliest_expiry = earliest
         return len(empty)

@@ -59,6 +59,8 @@ class RawConnection(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self.local_addr: Multiaddr | None = None
         self.remote_addr: Multiaddr | None = None
+        #: a relayed connection with limits (circuit relay v2): only opted-in protocols run on it
+        self.limited = False
         self._recv_view = _receive_buffer()
         self._pending = bytearray()
         self._read_waiter: asyncio.Future[None] | None = None

@@ -172,9 +172,12 @@ def raw_connection_over(
     is_initiator: bool,
     local_addr: Multiaddr | None = None,
     remote_addr: Multiaddr | None = None,
+    limited: bool = False,
 ) -> RawConnection:
-    """A ``RawConnection`` whose bytes travel on ``stream`` (for the upgrader, as over TCP)."""
+    """A ``RawConnection`` whose bytes travel on ``stream`` (for the upgrader, as over TCP);
+    ``limited``: the relay limits it (the upgraded connection is marked limited)."""
     conn = RawConnection(is_initiator=is_initiator)
+    conn.limited = limited
     conn.connection_made(_StreamPipe(stream, conn))
     conn.local_addr = local_addr
     conn.remote_addr = remote_addr

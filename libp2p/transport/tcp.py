@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,10 @@ class TcpConfig:
     # Kernel socket buffers; None leaves the OS default (auto-tuned on Linux).
     send_buffer: int | None = None
     recv_buffer: int | None = None
+    # Listen with SO_REUSEPORT and dial from the listen port (go's reuseport transport): a NAT
+    # then maps our outbound connections to the port we listen on, which peers observe and
+    # hole punching (DCUtR's TCP simultaneous open) dials. Falls back to an ephemeral port.
+    reuse_port: bool = False
 
 
 def tcp_endpoint(addr: Multiaddr) -> tuple[str, int, int] | None:
@@ -92,6 +97,8 @@ class TcpTransport:
 
     def __init__(self, config: TcpConfig | None = None) -> None:
         self.config = config or TcpConfig()
+        # (host, port) of our listeners by address family, for dials from the listen port
+        self._bound: dict[int, list[tuple[str, int]]] = {}
 
     def can_dial(self, addr: Multiaddr) -> bool:
         endpoint = tcp_endpoint(addr)
@@ -103,6 +110,14 @@ class TcpTransport:
         return tcp_endpoint(addr) is not None and len(addr.components()) == 2
 
     async def dial(self, addr: Multiaddr, timeout: float | None = None, *, peer_id: PeerId | None = None) -> RawConnection:
+        return await self._dial(addr, timeout, reuse=self.config.reuse_port, required=False)
+
+    async def dial_from_listen_port(self, addr: Multiaddr, timeout: float | None = None) -> RawConnection:
+        """Dial from our listen port, or fail (``DialError``): a hole punch from any other port
+        would get a NAT mapping that nobody punched. Needs a listener of the same family."""
+        return await self._dial(addr, timeout, reuse=True, required=True)
+
+    async def _dial(self, addr: Multiaddr, timeout: float | None, *, reuse: bool, required: bool) -> RawConnection:
         endpoint = tcp_endpoint(addr)
         if endpoint is None:
             raise LocalProtocolError(f"not a TCP address: {addr}")
@@ -110,15 +125,45 @@ class TcpTransport:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout if timeout is not None else self.config.connect_timeout):
-                _, conn = await loop.create_connection(
-                    lambda: RawConnection(is_initiator=True), host, port, family=family
-                )
+                sock = await self._connect_from_listen_port(host, port, family) if reuse else None
+                if sock is None and required:
+                    raise DialError(f"cannot dial {addr} from a listen port (none, or that connection exists)")
+                if sock is not None:
+                    _, conn = await loop.create_connection(lambda: RawConnection(is_initiator=True), sock=sock)
+                else:
+                    _, conn = await loop.create_connection(
+                        lambda: RawConnection(is_initiator=True), host, port, family=family
+                    )
         except TimeoutError:
             raise DialError(f"dial to {addr} timed out") from None
         except OSError as exc:
             raise DialError(f"dial to {addr} failed: {exc.strerror or exc}") from exc
         _fill_addrs(conn, self.config)
         return conn
+
+    async def _connect_from_listen_port(self, host: str, port: int, family: int) -> socket.socket | None:
+        """A socket connected to ``host:port`` from one of our listen ports, or None (none of
+        that family, or the 4-tuple is taken: the caller dials from an ephemeral port)."""
+        bound = self._bound.get(family)
+        if not bound:
+            return None
+        local_host, local_port = bound[0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.setblocking(False)
+            sock.bind((local_host, local_port))
+            await asyncio.get_running_loop().sock_connect(sock, (host, port))
+        except (OSError, AttributeError) as exc:
+            sock.close()
+            if isinstance(exc, OSError) and exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+                raise
+            return None
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     async def listen(self, addr: Multiaddr, handler: ConnectionHandler) -> TcpListener:
         endpoint = tcp_endpoint(addr)
@@ -141,7 +186,11 @@ class TcpTransport:
             return conn
 
         server = await loop.create_server(
-            factory, host, port, family=family, backlog=config.backlog, reuse_address=True
+            factory, host, port, family=family, backlog=config.backlog, reuse_address=True,
+            reuse_port=config.reuse_port or None,
         )
         addrs = [_sockaddr_to_multiaddr(s.getsockname()) for s in server.sockets]
+        for s in server.sockets:
+            name = s.getsockname()
+            self._bound.setdefault(s.family, []).append((str(name[0]), int(name[1])))
         return TcpListener(server, addrs)

@@ -15,11 +15,15 @@ from libp2p.transport.memory import MemoryNetwork, MemoryTransport
 from libp2p.transport.tcp import TcpTransport
 
 MUXERS = ["/yamux/1.0.0", "/mplex/6.7.0"]
+SECURITY = ["/noise", "/tls/1.0.0"]
 
 
-@pytest.fixture(params=[(m, t) for m in MUXERS for t in ("tcp", "memory")], ids=lambda p: f"{p[0].split('/')[1]}-{p[1]}")
+@pytest.fixture(
+    params=[(m, t, s) for m in MUXERS for t in ("tcp", "memory") for s in SECURITY],
+    ids=lambda p: f"{p[0].split('/')[1]}-{p[1]}-{p[2].split('/')[1]}",
+)
 async def hosts(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Host, Host, asyncio.Queue[MuxedStream]]]:
-    muxer, kind = request.param
+    muxer, kind, security = request.param
     if kind == "tcp":
         ta, tb, listen = TcpTransport(), TcpTransport(), "/ip4/127.0.0.1/tcp/0"
     else:
@@ -32,8 +36,8 @@ async def hosts(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Host, Hos
         await inbound.put(stream)
         await done.wait()  # the test drives the stream; the handler must not close it
 
-    async with new_host(listen_addrs=[listen], muxers=[muxer], transports=[ta]) as a:
-        async with new_host(muxers=[muxer], transports=[tb]) as b:
+    async with new_host(listen_addrs=[listen], muxers=[muxer], security=[security], transports=[ta]) as a:
+        async with new_host(muxers=[muxer], security=[security], transports=[tb]) as b:
             a.set_stream_handler("/test/1.0.0", keep)
             await b.connect(a.full_addrs()[0])
             yield a, b, inbound

@@ -306,9 +306,11 @@ async def test_slow_reader_bounds_the_writer(muxer: str) -> None:
         await b.connect(a.full_addrs()[0])
         s = await b.new_stream(a.peer_id, ["/sink/1.0.0"])
         writer = asyncio.ensure_future(s.write(bytes(8 << 20)))
-        await asyncio.sleep(0.5)
+        session = b.connections(a.peer_id)[0].session  # type: ignore[attr-defined]
+        async with asyncio.timeout(10):
+            while session.send_window(s.stream_id) != 0:
+                await asyncio.sleep(0.01)
         assert not writer.done()  # blocked on the 256 KiB window
-        assert b.connections(a.peer_id)[0].session.send_window(s.stream_id) == 0  # type: ignore[attr-defined]
         gate.set()
         async with asyncio.timeout(30):
             await writer

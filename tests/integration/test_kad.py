@@ -139,7 +139,13 @@ async def test_client_mode_queries_but_is_not_routed_to(swarm: Swarm) -> None:
     assert PROTOCOL_ID not in client.host.protocols
     await client.bootstrap([addr(servers[0])])
     assert len(client.routing_table) >= 3
-    await asyncio.sleep(0.1)
+    # Every server the client reached has identified it: it does not offer the DHT protocol, so
+    # none of them routes to it.
+    reached = [s for s in servers if s.host.connections(client.host.peer_id)]
+    assert reached
+    for s in reached:
+        await s.host.services["identify"].identify(client.host.peer_id)  # type: ignore[union-attr]
+        assert PROTOCOL_ID not in s.host.peerstore.protocols(client.host.peer_id)
     assert all(client.host.peer_id not in s.routing_table for s in servers)
     kp = generate_key_pair()
     key = b"/pk/" + PeerId.from_public_key(kp.public_key).to_bytes()
@@ -153,7 +159,8 @@ async def test_identify_push_adds_and_removes_a_server(swarm: Swarm) -> None:
     client = await swarm.add("client")
     await client.host.connect(addr(server))
     await client.host.services["identify"].identify(server.host.peer_id)  # type: ignore[union-attr]
-    await asyncio.sleep(0.1)
+    await server.host.services["identify"].identify(client.host.peer_id)  # type: ignore[union-attr]
+    assert PROTOCOL_ID not in server.host.peerstore.protocols(client.host.peer_id)
     assert client.host.peer_id not in server.routing_table
     # It starts serving the DHT: identify/push announces it, and the server adds it.
     client.host.set_stream_handler(PROTOCOL_ID, lambda stream: stream.reset())
@@ -190,7 +197,7 @@ async def test_stream_reuse(swarm: Swarm) -> None:
     assert len(streams) == 1
     # The server drops the stream: the next request retries on a fresh one.
     await streams[0].reset()
-    await asyncio.sleep(0.05)
+    await _wait_for(lambda: sender.stream is None or sender.stream.is_reset)
     answer = await b.request(a.host.peer_id, KadMessage(MessageType.FIND_NODE, b"y"))
     assert answer is not None and answer.type is MessageType.FIND_NODE
 

@@ -1,4 +1,4 @@
-"""What the peer programs' self-checks share (go and py-libp2p; the transport-interop app tests).
+"""What the peer programs' self-checks share (test_peer_selfcheck.py; the transport-interop app tests).
 
 * :func:`free_port` and :func:`redis_server`: a private ``redis-server`` on loopback for the
   transport-interop contract (skipped when it is not installed).

@@ -87,14 +87,15 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = 10) -> int | None:
     return proc.returncode
 
 
-def _env(unified: bool, dialer: bool, redis: str, muxer: str, key: str, timeout: int = 30) -> dict[str, str]:
+def _env(unified: bool, dialer: bool, redis: str, muxer: str, key: str, timeout: int = 30,
+         security: str = "noise", transport: str = "tcp") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in INTEROP_VARS}
     if unified:
-        env.update(TRANSPORT="tcp", SECURE_CHANNEL="noise", MUXER=muxer, IS_DIALER=str(dialer).lower(),
+        env.update(TRANSPORT=transport, SECURE_CHANNEL=security, MUXER=muxer, IS_DIALER=str(dialer).lower(),
                    LISTENER_IP="127.0.0.1", REDIS_ADDR=redis, TEST_KEY=key, TEST_TIMEOUT_SECS=str(timeout),
                    DEBUG="false")
     else:
-        env.update(transport="tcp", security="noise", muxer=muxer, is_dialer=str(dialer).lower(), ip="127.0.0.1",
+        env.update(transport=transport, security=security, muxer=muxer, is_dialer=str(dialer).lower(), ip="127.0.0.1",
                    redis_addr=redis, test_timeout_seconds=str(timeout))
     return env
 
@@ -102,18 +103,22 @@ def _env(unified: bool, dialer: bool, redis: str, muxer: str, key: str, timeout:
 # -- our app against itself ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("contract", "muxer", "listener_argv"), [
-    ("test-plans", "yamux", APP), ("test-plans", "mplex", BARE), ("unified", "yamux", BARE),
-    ("unified", "mplex", APP)])
-def test_transport_interop_self(redis_addr: str, contract: str, muxer: str, listener_argv: list[str]) -> None:
+@pytest.mark.parametrize(("contract", "muxer", "listener_argv", "security"), [
+    ("test-plans", "yamux", APP, "noise"), ("test-plans", "mplex", BARE, "noise"), ("unified", "yamux", BARE, "noise"),
+    ("unified", "mplex", APP, "noise"), ("test-plans", "yamux", APP, "tls"), ("unified", "mplex", BARE, "tls"),
+    ("test-plans", "", APP, "quic-v1"), ("unified", "", BARE, "quic-v1")])
+def test_transport_interop_self(redis_addr: str, contract: str, muxer: str, listener_argv: list[str],
+                                security: str) -> None:
+    transport = "quic-v1" if security == "quic-v1" else "tcp"
+    security = "" if transport == "quic-v1" else security
     unified = contract == "unified"
     key = os.urandom(4).hex()
     if not unified:
         asyncio_run(_redis_del(redis_addr, "listenerAddr"))
-    listener = subprocess.Popen(listener_argv, env=_env(unified, False, redis_addr, muxer, key),
+    listener = subprocess.Popen(listener_argv, env=_env(unified, False, redis_addr, muxer, key, security=security, transport=transport),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        dialer = subprocess.run(APP, env=_env(unified, True, redis_addr, muxer, key), stdin=subprocess.DEVNULL,
+        dialer = subprocess.run(APP, env=_env(unified, True, redis_addr, muxer, key, security=security, transport=transport), stdin=subprocess.DEVNULL,
                                 capture_output=True, text=True, timeout=60, check=False)
         assert dialer.returncode == 0, dialer.stderr
         if unified:
@@ -129,7 +134,7 @@ def test_transport_interop_self(redis_addr: str, contract: str, muxer: str, list
             assert set(result) == {"handshakePlusOneRTTMillis", "pingRTTMilllis"}
             total, rtt = result["handshakePlusOneRTTMillis"], result["pingRTTMilllis"]
         assert total >= rtt > 0
-        assert "dialing /ip4/127.0.0.1/tcp/" in dialer.stderr
+        assert f"dialing /ip4/127.0.0.1/{'udp' if transport == 'quic-v1' else 'tcp'}/" in dialer.stderr
         assert listener.poll() is None  # a listener waits for the test timeout or a signal
         listener.send_signal(signal.SIGTERM)
         assert listener.wait(15) == 0
@@ -153,8 +158,9 @@ def test_transport_interop_dialer_times_out(redis_addr: str) -> None:
 
 
 @pytest.mark.parametrize(("env", "message"), [
-    ({"transport": "quic-v1", "muxer": "yamux", "security": "noise", "is_dialer": "true"}, "transport 'quic-v1'"),
-    ({"transport": "tcp", "muxer": "yamux", "security": "tls", "is_dialer": "true"}, "security 'tls'"),
+    ({"transport": "webtransport", "muxer": "yamux", "security": "noise", "is_dialer": "true"},
+     "transport 'webtransport'"),
+    ({"transport": "tcp", "muxer": "yamux", "security": "ssl", "is_dialer": "true"}, "security 'ssl'"),
     ({"transport": "tcp", "muxer": "quic", "security": "noise", "is_dialer": "true"}, "muxer 'quic'"),
     ({"IS_DIALER": "true", "TRANSPORT": "tcp", "MUXER": "yamux", "SECURE_CHANNEL": "noise"}, "REDIS_ADDR and TEST_KEY"),
     ({"transport": "tcp", "muxer": "yamux", "security": "noise", "is_dialer": "true", "test_timeout_seconds": "x"},
@@ -243,15 +249,19 @@ def test_run_matrix_go(tmp_path: Path) -> None:
         pytest.skip(f"go unavailable: {go['reason']}")
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-6000:]
     assert go["status"] == "ready" and go["version"].startswith("go-libp2p v")
-    cases = {(c["dialer"], c["listener"], c["muxer"], c["contract"]): c for c in report["cases"]}
-    expected = {(d, l, m, c) for d, l in (("aiolibp2p", "go"), ("go", "aiolibp2p")) for m in ("yamux", "mplex")
-                for c in ("test-plans", "unified")}
-    expected |= {("go", "go", m, "test-plans") for m in ("yamux", "mplex")}
+    cases = {(c["dialer"], c["listener"], c["transport"], c["security"], c["muxer"], c["contract"]): c
+             for c in report["cases"]}
+    pairs = (("aiolibp2p", "go"), ("go", "aiolibp2p"))
+    expected = {(d, l, "tcp", s, m, c) for d, l in pairs for m in ("yamux", "mplex")
+                for c in ("test-plans", "unified") for s in ("noise", "tls")}
+    expected |= {("go", "go", "tcp", s, m, "test-plans") for m in ("yamux", "mplex") for s in ("noise", "tls")}
+    expected |= {(d, l, "quic-v1", "", "", c) for d, l in pairs for c in ("test-plans", "unified")}
+    expected.add(("go", "go", "quic-v1", "", "", "test-plans"))
     assert set(cases) == expected
     for case in cases.values():
         assert case["status"] == "pass", case
         assert case["handshake_plus_one_rtt_ms"] >= case["ping_rtt_ms"] > 0
         assert case["dialer_exit"] == 0 and case["listener_exit"] == 0
-    assert report["summary"] == {"passed": 10, "failed": 0, "skipped": 0, "problems": []}
+    assert report["summary"] == {"passed": 25, "failed": 0, "skipped": 0, "problems": []}
     # the table on stdout: one row per case
-    assert len([ln for ln in proc.stdout.splitlines() if re.match(r"\| (aiolibp2p|go) -> ", ln)]) == 10
+    assert len([ln for ln in proc.stdout.splitlines() if re.match(r"\| (aiolibp2p|go) -> ", ln)]) == 25

@@ -75,21 +75,28 @@ fn config() -> Result<Config, String> {
 }
 
 pub async fn run() -> i32 {
-    let cfg = match config() {
+    let mut cfg = match config() {
         Ok(c) => c,
         Err(e) => {
             log(format!("interop: {e}"));
             return 2;
         }
     };
-    if cfg.transport != "tcp" {
-        log(format!("interop: unsupported transport {:?} (only tcp)", cfg.transport));
+    let quic = cfg.transport == "quic-v1";
+    if cfg.transport != "tcp" && !quic {
+        log(format!("interop: unsupported transport {:?} (tcp or quic-v1)", cfg.transport));
         return 1;
     }
-    if cfg.security != "noise" {
-        log(format!("interop: unsupported security {:?} (only noise)", cfg.security));
+    if quic {
+        // QUIC secures and multiplexes itself
+        cfg.security = "noise".into();
+        cfg.muxer = "yamux".into();
+    }
+    if cfg.security != "noise" && cfg.security != "tls" {
+        log(format!("interop: unsupported security {:?} (noise or tls)", cfg.security));
         return 1;
     }
+    node::USE_TLS.store(cfg.security == "tls", std::sync::atomic::Ordering::Relaxed);
     let Some(muxer) = Muxer::parse(&cfg.muxer) else {
         log(format!("interop: unsupported muxer {:?} (yamux or mplex)", cfg.muxer));
         return 1;
@@ -163,7 +170,11 @@ async fn redis_conn(addr: &str) -> Result<redis::aio::MultiplexedConnection, Str
 
 async fn listener(cfg: &Config, node: &Node) -> Result<(), String> {
     let ip: std::net::IpAddr = cfg.ip.parse().map_err(|_| format!("bad listen ip {:?}", cfg.ip))?;
-    let listen = Multiaddr::from(ip).with(Protocol::Tcp(0));
+    let listen = if cfg.transport == "quic-v1" {
+        Multiaddr::from(ip).with(Protocol::Udp(0)).with(Protocol::QuicV1)
+    } else {
+        Multiaddr::from(ip).with(Protocol::Tcp(0))
+    };
     let lid = node.listen(listen.clone()).await?;
     node.wait_for(Duration::from_secs(10), |s| s.listen_addrs.iter().any(|(l, _)| *l == lid).then_some(()))
         .await

@@ -294,11 +294,12 @@ async fn run_listen(o: &Opts) -> i32 {
     if let Some(d) = node.dht {
         ready["dht"] = d.mode().into();
     }
+    // The handlers exist before the ready line: a SIGTERM right after it must end the run cleanly.
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
     emit(&ready);
     log(format!("listening as {} on {} ({} preferred)", node.peer_id, multiaddrs.join(" "), muxer.id()));
 
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let watch_stdin = !o.flag("ignore-stdin");
     let (quit_tx, mut quit_rx) = tokio::sync::mpsc::unbounded_channel::<()>();

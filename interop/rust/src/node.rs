@@ -19,10 +19,11 @@ use libp2p::{
     identify,
     identity::Keypair,
     multiaddr::Protocol,
-    noise, ping,
+    noise, ping, quic,
     swarm::{behaviour::toggle::Toggle, dial_opts::DialOpts, ConnectionId, NetworkBehaviour, SwarmEvent},
-    tcp, yamux, Multiaddr, PeerId, Stream, StreamProtocol, Swarm,
+    tcp, tls, yamux, Multiaddr, PeerId, Stream, StreamProtocol, Swarm,
 };
+use std::sync::atomic::{AtomicBool, Ordering};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
@@ -32,6 +33,8 @@ use crate::{dht, inbound};
 pub const YAMUX: &str = "/yamux/1.0.0";
 pub const MPLEX: &str = "/mplex/6.7.0";
 pub const NOISE: &str = "/noise";
+/// TCP connections use TLS instead of Noise (transport-interop `security=tls`); QUIC is always on.
+pub static USE_TLS: AtomicBool = AtomicBool::new(false);
 pub const ECHO: StreamProtocol = StreamProtocol::new("/echo/1.0.0");
 pub const HASH: StreamProtocol = StreamProtocol::new("/hash/1.0.0");
 pub const PERF: StreamProtocol = StreamProtocol::new("/perf/1.0.0");
@@ -101,13 +104,14 @@ fn record(map: &MuxerMap, peer: PeerId, ep: &ConnectedPoint, name: &'static str)
     map.lock().unwrap().insert((peer, ep.get_remote_address().clone()), name);
 }
 
-/// TCP + Noise + the muxers in preference order (one or two).
-fn build_transport(key: &Keypair, muxers: &[Muxer], map: MuxerMap) -> Result<Boxed<(PeerId, StreamMuxerBox)>, String> {
-    let noise = noise::Config::new(key).map_err(|e| format!("noise: {e}"))?;
-    let base =
-        tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)).upgrade(Version::V1Lazy).authenticate(noise);
-    let timeout = Duration::from_secs(20);
-    let t = match muxers {
+/// The authenticated TCP transport `$base` with the muxers in preference order (one or two).
+macro_rules! muxed {
+    ($base:expr, $muxers:expr, $map:expr, $timeout:expr) => {{
+        let base = $base;
+        let map = $map;
+        let timeout = $timeout;
+        let muxers = $muxers;
+        match muxers {
         [Muxer::Yamux] => base
             .multiplex(yamux_config())
             .timeout(timeout)
@@ -143,8 +147,28 @@ fn build_transport(key: &Keypair, muxers: &[Muxer], map: MuxerMap) -> Result<Box
             })
             .boxed(),
         _ => return Err(format!("unsupported muxer list {muxers:?}")),
+        }
+    }};
+}
+
+/// TCP + Noise (or TLS when `USE_TLS`) + the muxers in preference order (one or two), and QUIC v1.
+fn build_transport(key: &Keypair, muxers: &[Muxer], map: MuxerMap) -> Result<Boxed<(PeerId, StreamMuxerBox)>, String> {
+    let tcp_base = || tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)).upgrade(Version::V1Lazy);
+    let timeout = Duration::from_secs(20);
+    let t = if USE_TLS.load(Ordering::Relaxed) {
+        let tls = tls::Config::new(key).map_err(|e| format!("tls: {e}"))?;
+        muxed!(tcp_base().authenticate(tls), muxers, map, timeout)
+    } else {
+        let noise = noise::Config::new(key).map_err(|e| format!("noise: {e}"))?;
+        muxed!(tcp_base().authenticate(noise), muxers, map, timeout)
     };
-    Ok(t)
+    let quic = quic::tokio::Transport::new(quic::Config::new(key)).map(|(p, c), _| (p, StreamMuxerBox::new(c)));
+    Ok(t.or_transport(quic)
+        .map(|either, _| match either {
+            Either::Left(out) => out,
+            Either::Right(out) => out,
+        })
+        .boxed())
 }
 
 // ------------------------------------------------------------------ behaviour

@@ -76,8 +76,9 @@ class IdentifyService(Service):
 
     async def start(self, host: Host) -> None:
         await super().start(host)
-        host.set_stream_handler(PROTOCOL_ID, self._handle_request)
-        host.set_stream_handler(PUSH_PROTOCOL_ID, self._handle_push)
+        # Runs on limited (relayed) connections too, as go's and js's identify do.
+        host.set_stream_handler(PROTOCOL_ID, self._handle_request, allow_limited=True)
+        host.set_stream_handler(PUSH_PROTOCOL_ID, self._handle_push, allow_limited=True)
         events = host.events
         self._unsubscribe = [
             events.subscribe(ConnectionOpened, lambda e: self._connected(e.connection)),
@@ -164,6 +165,7 @@ class IdentifyService(Service):
             store.set_agent(peer, info.agent_version, info.protocol_version)
         if info.observed_addr is not None and not conn.is_closed:
             self.observed_addrs[peer] = info.observed_addr
+            self.host.record_observed_addr(conn, info.observed_addr)
         after = set(store.protocols(peer))
         events = self.host.events
         if after != before:

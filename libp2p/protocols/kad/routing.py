@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -66,7 +67,9 @@ class RoutingTable:
         self.local_key = kad_key(local.to_bytes())
         self.k = k
         self.check_timeout = check_timeout
-        self._buckets = [_Bucket() for _ in range(NUM_BUCKETS)]
+        # made on first use: a table of ~10 used buckets need not carry 256 (~40 KiB per node
+        # in a 10 000-node simulation)
+        self._buckets: defaultdict[int, _Bucket] = defaultdict(_Bucket)
         self._where: dict[PeerId, int] = {}
         self._snapshot: tuple[list[PeerId], list[bytes]] | None = None
 
@@ -93,7 +96,7 @@ class RoutingTable:
         return min(common_prefix_length(self.local_key, key), NUM_BUCKETS - 1)
 
     def bucket_sizes(self) -> dict[int, int]:
-        return {i: len(b.entries) for i, b in enumerate(self._buckets) if b.entries}
+        return {i: len(b.entries) for i, b in sorted(self._buckets.items()) if b.entries}
 
     def closest(self, target: bytes, count: int | None = None, exclude: PeerId | None = None) -> list[PeerId]:
         """Up to ``count`` (default k) peers closest to the 256-bit ``target``, closest first."""
@@ -203,7 +206,7 @@ class RoutingTable:
     # --- refresh -----------------------------------------------------------------------------------
 
     def max_cpl(self) -> int:
-        return max((i for i, b in enumerate(self._buckets) if b.entries), default=0)
+        return max((i for i, b in self._buckets.items() if b.entries), default=0)
 
     def stale_buckets(self, now: float, interval: float, max_cpl: int = MAX_REFRESH_CPL) -> list[int]:
         """Buckets (by common prefix length) not looked up within ``interval``, up to the deepest used."""

@@ -52,7 +52,7 @@ class PingService(Service):
 
     async def start(self, host: Host) -> None:
         await super().start(host)
-        host.set_stream_handler(PROTOCOL_ID, self._handle)
+        host.set_stream_handler(PROTOCOL_ID, self._handle, allow_limited=True)  # as go's ping
 
     async def _handle(self, stream: Stream) -> None:
         peer = stream.remote_peer_id
@@ -77,7 +77,7 @@ class PingService(Service):
 
     async def ping(self, peer_id: PeerId, count: int = 1, *, timeout: float = PING_TIMEOUT) -> list[float]:
         """Ping ``count`` times over one stream; returns each round-trip time in seconds."""
-        stream = await self.host.new_stream(peer_id, [PROTOCOL_ID])
+        stream = await self.host.new_stream(peer_id, [PROTOCOL_ID], allow_limited=True)
         # perf_counter, not loop.time(): uvloop's loop clock has millisecond steps.
         client = PingClient()
         rtts: list[float] = []

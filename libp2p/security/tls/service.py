@@ -1,0 +1,127 @@
+"""asyncio glue for the libp2p TLS handshake, and the finished session the upgrader hands on."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from libp2p.negotiate.events import ProtocolAgreed
+from libp2p.negotiate.service import ProtocolNotSupportedError
+from libp2p.security.tls.config import PROTOCOL_ID, TLSConfig
+from libp2p.security.tls.core import Credentials, TLSHandshake, TLSRecords
+from libp2p.security.tls.errors import TLSHandshakeError, TLSHandshakeTimeoutError
+from libp2p.security.tls.events import HandshakeCompleted
+
+if TYPE_CHECKING:
+    from libp2p.identity.keys import PrivateKey, PublicKey
+    from libp2p.identity.peer_id import PeerId
+    from libp2p.negotiate.core import MultistreamDialer
+    from libp2p.transport.connection import RawConnection
+
+__all__ = ["TLS", "TLSSession", "tls_handshake"]
+
+
+class TLSSession:
+    """A secured connection's record layer and the authenticated remote (a ``SecureSession``)."""
+
+    protocol_id = PROTOCOL_ID
+
+    def __init__(self, completed: HandshakeCompleted, records: TLSRecords, pending_plaintext: list[bytes]) -> None:
+        self.remote_peer_id: PeerId = completed.remote_peer_id
+        self.remote_public_key: PublicKey = completed.remote_public_key
+        self.early_muxer: str | None = completed.selected_muxer
+        self._records = records
+        self.encrypt = records.encrypt
+        self.decrypt = records.decrypt
+        self.pending_plaintext: list[bytes] = pending_plaintext
+
+
+async def tls_handshake(
+    raw: RawConnection,
+    identity_key: PrivateKey,
+    *,
+    remote_peer_id: PeerId | None,
+    muxers: Sequence[str],
+    config: TLSConfig | None = None,
+    negotiation: MultistreamDialer | None = None,
+    credentials: Credentials | None = None,
+) -> TLSSession:
+    """Run the libp2p TLS handshake on ``raw``; verifies the remote (and ``remote_peer_id``).
+
+    With ``negotiation`` (an optimistic multistream dialer that proposed ``/tls/1.0.0``), the
+    proposal goes out in the same write as the ClientHello and the answer is taken off the front
+    of what arrives. ``credentials`` replaces the fresh certificate (tests of bad certificates).
+    """
+    config = config or TLSConfig()
+    hs = TLSHandshake(
+        raw.is_initiator,
+        identity_key,
+        remote_peer_id=remote_peer_id,
+        muxers=muxers,
+        now=dt.datetime.now(dt.timezone.utc),
+        config=config,
+        credentials=credentials,
+    )
+    out = hs.data_to_send()
+    if negotiation is not None:
+        out = negotiation.data_to_send() + out
+    if out:
+        raw.write(out)
+    try:
+        async with asyncio.timeout(config.handshake_timeout):
+            while not hs.complete:
+                data = await raw.read()
+                if not data:
+                    raise TLSHandshakeError("connection closed during the TLS handshake")
+                if negotiation is not None:
+                    negotiation.receive_data(data)
+                    if not negotiation.finished:
+                        continue
+                    event = negotiation.next_event()
+                    if not isinstance(event, ProtocolAgreed):
+                        raise ProtocolNotSupportedError(f"the remote refused {PROTOCOL_ID}")
+                    data = negotiation.unused_data()
+                    negotiation = None
+                    if not data:
+                        continue
+                try:
+                    hs.receive_data(data)
+                finally:
+                    # Our alert (a refused certificate) goes out before the connection closes.
+                    out = hs.data_to_send()
+                    if out:
+                        raw.write(out)
+    except TimeoutError:
+        raise TLSHandshakeTimeoutError(f"TLS handshake did not complete within {config.handshake_timeout} s") from None
+    completed = hs.next_event()
+    assert completed is not None
+    return TLSSession(completed, hs.session(), hs.pending_plaintext)
+
+
+class TLS:
+    """The TLS security option for the upgrader: ``new_host(security=[TLS(TLSConfig(...))])``."""
+
+    protocol_id = PROTOCOL_ID
+
+    def __init__(self, config: TLSConfig | None = None) -> None:
+        self.config = config
+
+    async def secure(
+        self,
+        raw: RawConnection,
+        identity_key: PrivateKey,
+        *,
+        remote_peer_id: PeerId | None,
+        muxers: Sequence[str],
+        timeout: float,
+        negotiation: MultistreamDialer | None = None,
+    ) -> TLSSession:
+        config = self.config or TLSConfig(handshake_timeout=timeout)
+        return await tls_handshake(
+            raw, identity_key, remote_peer_id=remote_peer_id, muxers=muxers, config=config, negotiation=negotiation
+        )
+
+    def __repr__(self) -> str:
+        return f"TLS({self.config!r})" if self.config is not None else "TLS()"
