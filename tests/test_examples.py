@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import queue
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,6 +44,21 @@ def _server(name: str, *args: str) -> Iterator[tuple[subprocess.Popen[str], str]
                 pipe.close()
 
 
+def _lines_of(proc: subprocess.Popen[str]) -> queue.Queue[str | None]:
+    """The lines ``proc`` prints, read by a daemon thread (None at its end), so that a test waits for
+    each one with a deadline instead of blocking on a silent process."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
 def test_every_example_is_in_the_readme() -> None:
     readme = (EXAMPLES.parent / "README.md").read_text()
     for example in sorted(EXAMPLES.glob("*.py")):
@@ -78,6 +95,24 @@ def test_chat_between_two_processes() -> None:
         assert listener.stdout.readline().strip() == "(the peer left)"
 
 
+def test_pubsub_chat_demo() -> None:
+    proc = _run("pubsub_chat.py", "--demo")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["alice got: hello, I am bob", "bob got:   nice to meet you, bob"]
+
+
+def test_pubsub_chat_between_two_processes() -> None:
+    with _server("pubsub_chat.py") as (listener, address):
+        lines = _lines_of(listener)
+        proc = _run("pubsub_chat.py", address, stdin="hi there\nsecond line\n")
+        assert proc.returncode == 0, proc.stderr
+        assert f"connected to {address}" in proc.stdout
+        joined, first, second = (lines.get(timeout=TIMEOUT) for _ in range(3))
+        assert joined is not None and joined.endswith(" joined"), joined
+        dialer = joined.removesuffix(" joined")[-6:]
+        assert (first, second) == (f"{dialer}> hi there", f"{dialer}> second line")
+
+
 def test_dht_example() -> None:
     proc = _run("dht.py", "--nodes", "5")
     assert proc.returncode == 0, proc.stderr
@@ -95,7 +130,7 @@ def test_probe_example() -> None:
     assert proc.stdout.count(" ms") == 2
 
 
-@pytest.mark.parametrize("name", ["echo.py", "chat.py", "dht.py", "probe.py"])
+@pytest.mark.parametrize("name", ["echo.py", "chat.py", "pubsub_chat.py", "dht.py", "probe.py"])
 def test_help(name: str) -> None:
     proc = _run(name, "--help")
     assert proc.returncode == 0 and "python examples/" in proc.stdout

@@ -91,6 +91,10 @@ def _outgoing_ipv4(interface: str | None, port: int) -> str | None:
 
 
 class MdnsService(Service):
+    """mDNS discovery on the local network: answers queries with our addresses, queries every
+    ``query_interval``, records what it finds in the peerstore, emits ``PeerDiscovered`` and
+    dials while the host is below its connection manager's low watermark (``dial``)."""
+
     name = "mdns"
 
     def __init__(self, config: MdnsServiceConfig | None = None) -> None:

@@ -30,6 +30,11 @@ _PRIVATE = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "19
 
 @dataclass(frozen=True, slots=True)
 class AutonatConfig:
+    """AutoNAT v1 options. Server (``serve``): dial back at most ``throttle_peer`` requests per
+    peer and ``throttle_global`` in all per ``throttle_period`` s, public addresses only unless
+    ``allow_private``. Client (``probe``): ask each new AutoNAT peer, again after ``reprobe_after``
+    s; reachability changes once ``threshold`` servers agree."""
+
     # server
     serve: bool = True
     max_addrs: int = 16

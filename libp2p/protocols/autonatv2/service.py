@@ -87,6 +87,10 @@ async def _read(stream: Stream, limit: int, timeout: float) -> bytes:
 
 
 class AutonatV2Service(Service):
+    """AutoNAT v2: the server (``serve``) dials one address of a requester back, after dial data
+    when its IP is not the requester's; the client (``check``) learns whether one address of ours
+    is reachable, counting a dial-back only when it carries our nonce."""
+
     name = "autonat-v2"
 
     def __init__(self, config: AutonatV2Config | None = None) -> None:

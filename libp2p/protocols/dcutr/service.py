@@ -80,6 +80,10 @@ async def _read(stream: Stream, timeout: float) -> HolePunch:
 
 
 class DcutrService(Service):
+    """``/libp2p/dcutr`` on both sides: when a peer reaches us through a relay, dial what it
+    announced, then coordinate a TCP simultaneous open with it (``HolePunchSucceeded`` or
+    ``HolePunchFailed`` on ``host.events``). Needs ``TcpConfig(reuse_port=True)`` to punch."""
+
     name = "dcutr"
 
     def __init__(self, config: DcutrConfig | None = None) -> None:

@@ -86,6 +86,8 @@ class Subscription:
             self._waiter.set_result(None)
 
     def cancel(self) -> None:
+        """Unsubscribe (the topic is left when its last subscription goes); iteration then ends
+        once the buffered messages are read."""
         if not self._closed:
             self._closed = True
             self._pubsub._unsubscribe(self)
@@ -382,6 +384,7 @@ class _PubsubService(Service):
             self._router.validated_topics.add(topic)
 
     def remove_validator(self, topic: str, validator: Validator) -> None:
+        """Stop running ``validator`` on ``topic`` (nothing happens if it was not added)."""
         validators = self._validators.get(topic)
         if validators and validator in validators:
             validators.remove(validator)
@@ -482,18 +485,23 @@ class _PubsubService(Service):
                     await sender.idle.wait()
 
     def topics(self) -> list[str]:
+        """The topics we subscribe to, sorted."""
         return sorted(self.router.topics)
 
     def topic_peers(self, topic: str) -> list[PeerId]:
+        """The peers that announced ``topic``, sorted."""
         return self.router.topic_peers(topic)
 
     def mesh_peers(self, topic: str) -> list[PeerId]:
+        """Our mesh peers for ``topic``, sorted (GossipSub; FloodSub has no mesh)."""
         return self.router.mesh_peers(topic)
 
     def peers(self) -> list[PeerId]:
+        """The connected peers that speak pubsub with us."""
         return self.router.peers
 
     def score(self, peer_id: PeerId) -> float:
+        """The peer's current score (0 when scoring is off)."""
         return self.router.peer_score(peer_id, self._now())
 
     async def wait_for_topic_peers(self, topic: str, count: int = 1, *, timeout: float = 10.0) -> list[PeerId]:
