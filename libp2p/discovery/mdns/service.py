@@ -31,8 +31,12 @@ from libp2p.peerstore import PeerInfo
 
 if TYPE_CHECKING:
     from libp2p.host.host import Host
+    from libp2p.identity.peer_id import PeerId
 
 __all__ = ["MdnsService", "MdnsServiceConfig"]
+
+# peers remembered as reported by mDNS (one LAN rarely has more)
+_MAX_SEEN_PEERS = 1024
 
 log = logging.getLogger("libp2p.discovery.mdns")
 
@@ -101,6 +105,7 @@ class MdnsService(Service):
         super().__init__()
         self.config = config or MdnsServiceConfig()
         self.core: MdnsCore | None = None
+        self._seen: dict[PeerId, frozenset[Multiaddr]] = {}  # what mDNS last reported, per peer
         self._transport: asyncio.DatagramTransport | None = None
         self._wake = asyncio.Event()
         self._local_ip: str | None = None
@@ -169,9 +174,16 @@ class MdnsService(Service):
         host = self.host
         addrs = tuple(a.decapsulate_code("p2p") for a in event.addrs)
         dialable = tuple(a for a in addrs if host.can_dial(a))
-        known = set(host.peerstore.addrs(event.peer_id))
         host.peerstore.add_addrs(event.peer_id, addrs, float(self.config.core.ttl))
-        if not known.issuperset(addrs):
+        # Announced once per peer and address set that mDNS reports, whatever else the host
+        # knows: a peer that connected to us first (identify gave us its addresses) was still
+        # found on the link. Bounded: the oldest entries go first.
+        seen = frozenset(addrs)
+        if self._seen.get(event.peer_id) != seen:
+            self._seen.pop(event.peer_id, None)
+            self._seen[event.peer_id] = seen
+            while len(self._seen) > _MAX_SEEN_PEERS:
+                del self._seen[next(iter(self._seen))]
             log.info("mDNS: discovered %s at %s", event.peer_id, ", ".join(map(str, addrs)))
             host.events.emit(event)
         if (
