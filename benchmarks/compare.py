@@ -32,6 +32,8 @@ A progress line on stderr tells what is running.
 
     .venv/bin/python benchmarks/compare.py              # the full run (~15-25 min on 2 cores)
     .venv/bin/python benchmarks/compare.py --smoke      # small sizes, one iteration: for CI
+    .venv/bin/python benchmarks/compare.py --list-suites        # the other side-by-side benchmarks
+    .venv/bin/python benchmarks/compare.py --suite NAME [ARGS]  # run one (benchmarks/suites/NAME.py)
 
 Implementations that are not installed (no go, cargo, node, or py-libp2p peer) are skipped with a
 message. Every subprocess is started and stopped through its own handle; every wait is bounded.
@@ -72,6 +74,9 @@ FOREIGN = ["go", "rust", "js", "py-libp2p"]
 
 
 def _load_bench_stack() -> Any:
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
     spec = importlib.util.spec_from_file_location("bench_stack", BENCH_STACK)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -897,7 +902,38 @@ def plan(impls: dict[str, Impl], cross: bool) -> list[tuple[str, str]]:
     return pairs
 
 
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
+
+
+def suites() -> dict[str, Path]:
+    """The other side-by-side benchmarks: ``benchmarks/suites/NAME.py``, each with ``main(argv) -> int``."""
+    return {p.stem: p for p in sorted(SUITES_DIR.glob("*.py")) if not p.stem.startswith("_")}
+
+
+def run_suite(name: str, argv: list[str]) -> int:
+    """``compare.py --suite NAME [ARGS...]``: run one suite (its own options follow its name)."""
+    found = suites()
+    if name not in found:
+        print(f"unknown suite {name!r}; known: {', '.join(found) or 'none'}", file=sys.stderr)
+        return 2
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    spec = importlib.util.spec_from_file_location(f"benchmarks_suite_{name}", found[name])
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return int(module.main(argv))
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--list-suites"]:
+        print("\n".join(f"{k}\t{v.relative_to(REPO)}" for k, v in suites().items()))
+        return 0
+    if args[:1] == ["--suite"] and len(args) >= 2:
+        return run_suite(args[1], args[2:])
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smoke", action="store_true", help="small sizes, one iteration: seconds per pair, for CI")
