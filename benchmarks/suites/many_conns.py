@@ -264,6 +264,46 @@ class _Workers:
         p.proc.stdin.flush()
 
 
+def _fds(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
+def _sample_while(compare: Any, pid: int, workers: _Workers, timeout: float) -> list[tuple[float, int]]:
+    """(server CPU seconds, open fds) every 0.5 s until every worker has reported its line
+    (which stays queued for ``collect``)."""
+    samples: list[tuple[float, int]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cpu = compare._cpu_of(pid)
+        if cpu is not None:
+            samples.append((cpu, _fds(pid)))
+        if all(not p.lines.empty() or p.proc.poll() is not None for p in workers.procs):
+            break
+        time.sleep(0.5)
+    return samples
+
+
+def _per_decile(samples: list[tuple[float, int]], conns: int) -> list[float | None]:
+    """Listener CPU ms per new connection, for each tenth of the connections (a cost that grows
+    with the number already held shows as a rising row)."""
+    if len(samples) < 2:
+        return []
+    base_fds = samples[0][1]
+    out: list[float | None] = []
+    for d in range(10):
+        lo, hi = base_fds + conns * d // 10, base_fds + conns * (d + 1) // 10
+        first = next((s for s in samples if s[1] >= lo), None)
+        last = next((s for s in samples if s[1] >= hi), None)
+        if first is None or last is None or last[1] == first[1]:
+            out.append(None)
+        else:
+            out.append(round(1000 * (last[0] - first[0]) / (last[1] - first[1]), 2))
+    return out
+
+
 def _cpu_share(compare: Any, pid: int, seconds: float) -> float | None:
     c0 = compare._cpu_of(pid)
     time.sleep(seconds)
@@ -288,13 +328,19 @@ def run_one(name: str, cfg: argparse.Namespace, compare: Any) -> dict[str, Any]:
         workers = _Workers(compare, addr, cfg.conns, cfg.workers, cfg.concurrency)
         ready = workers.collect(cfg.timeout + cfg.conns / 50)
         assert all(r.get("event") == "ready" for r in ready), ready
+        cpu0 = compare._cpu_of(pid)
         t0 = time.time()
         workers.send("connect")
-        est = workers.collect(cfg.timeout + cfg.conns / 10)
+        samples = _sample_while(compare, pid, workers, cfg.timeout + cfg.conns / 10)
+        est = workers.collect(10)
+        cpu1 = compare._cpu_of(pid)
         ok = sum(e["ok"] for e in est)
         elapsed = max(e["done_at"] for e in est) - t0
         out["establish"] = {"ok": ok, "failed": sum(e["failed"] for e in est), "seconds": elapsed,
                             "per_second": ok / elapsed if elapsed > 0 else None,
+                            "server_cpu_ms_per_conn": None if cpu0 is None or cpu1 is None or not ok
+                            else 1000 * (cpu1 - cpu0) / ok,
+                            "cpu_ms_per_conn_by_decile": _per_decile(samples, cfg.conns),
                             "errors": sorted({x for e in est for x in e["errors"]})}
         compare.progress(f"{name}: {ok} connections in {elapsed:.1f} s; holding")
         for phase in ("idle", "active"):
@@ -346,13 +392,13 @@ def _fmt(x: float | None, nd: int = 1) -> str:
 
 def markdown(out: dict[str, Any]) -> str:
     rows = [
-        "| listener | conns up | establish s | conns/s | RSS MiB idle | KiB/conn | CPU idle | ping p50/p99 ms empty "
+        "| listener | conns up | establish s | conns/s | listener CPU ms/conn | RSS MiB idle | KiB/conn | CPU idle | ping p50/p99 ms empty "
         "| idle | active | RSS MiB active | CPU active | echo p50/p99 ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|---|",
     ]
     for r in out["runs"]:
         if "error" in r and "idle" not in r:
-            rows.append(f"| {r['listener']} | error: {r['error'][:120]} |" + " |" * 11)
+            rows.append(f"| {r['listener']} | error: {r['error'][:120]} |" + " |" * 12)
             continue
         e, idle, act = r["establish"], r.get("idle", {}), r.get("active", {})
 
@@ -361,7 +407,8 @@ def markdown(out: dict[str, Any]) -> str:
 
         rows.append(
             f"| {r['listener']} | {e['ok']}" + (f" ({e['failed']} failed)" if e["failed"] else "")
-            + f" | {_fmt(e['seconds'])} | {_fmt(e['per_second'], 0)} | {_fmt(idle.get('rss_kib', 0) / 1024, 0)} "
+            + f" | {_fmt(e['seconds'])} | {_fmt(e['per_second'], 0)} | {_fmt(e.get('server_cpu_ms_per_conn'), 2)} "
+            f"| {_fmt(idle.get('rss_kib', 0) / 1024, 0)} "
             f"| {_fmt(idle.get('kib_per_conn'))} | {_fmt(idle.get('cpu_cores'), 2)} | {pp(r.get('probe_empty'))} "
             f"| {pp(idle.get('probe'))} | {pp(act.get('probe'))} | {_fmt(act.get('rss_kib', 0) / 1024, 0)} "
             f"| {_fmt(act.get('cpu_cores'), 2)} | {_fmt(act.get('echo_ms_p50'), 2)} / {_fmt(act.get('echo_ms_p99'), 2)} |"

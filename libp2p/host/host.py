@@ -425,7 +425,8 @@ class Host:
     # --- inbound streams -------------------------------------------------------------------------
 
     def _on_stream(self, stream: Stream) -> None:
-        self.spawn(self._handle_stream(stream), f"stream from {stream.remote_peer_id}")
+        # One shared name: a per-stream string would cost every idle stream ~100 bytes.
+        self.spawn(self._handle_stream(stream), "inbound stream")
 
     async def _handle_stream(self, stream: Stream) -> None:
         served: Callable[[str], bool] = self._handlers.__contains__
