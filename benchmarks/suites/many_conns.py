@@ -146,8 +146,7 @@ async def _worker(args: argparse.Namespace) -> int:
         if not line or line[0] == "quit":
             break
         if line[0] == "active":
-            fraction, size = float(line[1]), int(line[2])
-            count = round(len(connected) * fraction)
+            count, size = min(int(line[1]), len(connected)), int(line[2])
             rng = random.Random(0)
             active = [asyncio.ensure_future(chatter(h, rng.random(), size)) for h in connected[:count]]
             emit({"event": "active", "streams": count})
@@ -345,7 +344,12 @@ def run_one(name: str, cfg: argparse.Namespace, compare: Any) -> dict[str, Any]:
         compare.progress(f"{name}: {ok} connections in {elapsed:.1f} s; holding")
         for phase in ("idle", "active"):
             if phase == "active":
-                workers.send(f"active {cfg.active_fraction} {cfg.message_bytes}")
+                # the fraction of all connections, split over the workers by their share
+                cum = 0
+                for p, e in zip(workers.procs, est):
+                    before = round(cum * cfg.active_fraction)
+                    cum += e["ok"]
+                    workers.send_one(p, f"active {round(cum * cfg.active_fraction) - before} {cfg.message_bytes}")
                 acts = workers.collect(cfg.timeout)
                 out.setdefault("active_streams", sum(a["streams"] for a in acts))
             time.sleep(cfg.settle)
