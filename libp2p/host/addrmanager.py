@@ -15,6 +15,7 @@ connection. No I/O and no clock: the host feeds it.
 from __future__ import annotations
 
 import ipaddress
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -89,6 +90,10 @@ class AddressManager:
         self._interfaces_source = interfaces
         self._interfaces: list[IPAddress] | None = None
         self._observations: dict[object, _Observation] = {}
+        # (listen address, observed address) -> live observations per observer group, kept as
+        # observations come and go: announcing costs O(distinct addresses), not O(connections)
+        # (at 10 000 connections a scan of every observation took ~30 ms per identify).
+        self._groups: dict[tuple[Multiaddr, Multiaddr], Counter[str]] = {}
 
     # --- interfaces -------------------------------------------------------------------------------
 
@@ -140,10 +145,23 @@ class AddressManager:
         if local_tw not in listens:
             return False  # not on a listen port: a NAT mapping no one can dial back
         observation = _Observation(local_tw, observed_tw, group)
-        if self._observations.get(conn) == observation:
+        previous = self._observations.get(conn)
+        if previous == observation:
             return False
+        if previous is not None:
+            self._uncount(previous)
         self._observations[conn] = observation
+        self._groups.setdefault((local_tw, observed_tw), Counter())[group] += 1
         return True
+
+    def _uncount(self, obs: _Observation) -> None:
+        key = (obs.local, obs.observed)
+        groups = self._groups[key]
+        groups[obs.group] -= 1
+        if groups[obs.group] <= 0:
+            del groups[obs.group]
+            if not groups:
+                del self._groups[key]
 
     @property
     def observations(self) -> int:
@@ -152,15 +170,16 @@ class AddressManager:
 
     def remove(self, conn: object) -> bool:
         """The connection closed: its observation goes. True when the announced set may change."""
-        return self._observations.pop(conn, None) is not None
+        obs = self._observations.pop(conn, None)
+        if obs is None:
+            return False
+        self._uncount(obs)
+        return True
 
     def observed(self) -> list[Multiaddr]:
         """Confirmed observed addresses (thin waist), most observers first."""
-        groups: dict[tuple[Multiaddr, Multiaddr], set[str]] = {}
-        for obs in self._observations.values():
-            groups.setdefault((obs.local, obs.observed), set()).add(obs.group)
         per_local: dict[Multiaddr, list[tuple[int, Multiaddr]]] = {}
-        for (local, observed), observers in groups.items():
+        for (local, observed), observers in self._groups.items():
             if len(observers) >= self.config.activation_threshold:
                 per_local.setdefault(local, []).append((len(observers), observed))
         out: dict[Multiaddr, None] = {}
