@@ -450,7 +450,8 @@ def chart(out: dict[str, Any], path: Path) -> None:
             vals.append(probe.get(f"{q}_ms") or 0.0)
         axes[2].bar([j + (i - 2.5) * width for j in range(len(runs))], vals, width, label=label)
     axes[2].set_xticks(range(len(runs)), names)
-    axes[2].set_title("probe ping RTT (ms)")
+    axes[2].set_yscale("log")
+    axes[2].set_title("probe ping RTT (ms, log scale)")
     axes[2].legend(fontsize=7)
     la = out["load_before"]
     fig.suptitle(f"{out['settings']['conns']} concurrent connections to one listener — {out['started_utc']}, "
