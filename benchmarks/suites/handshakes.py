@@ -333,25 +333,80 @@ def measure(listener: Listener, cfg: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def measure_throughput(listener: Listener, cfg: argparse.Namespace) -> dict[str, Any]:
+    """``--tp-clients`` go perf clients at once, each downloading ``--tp-bytes`` on its own connection:
+    the listener's aggregate send rate over many connections (go's client: the cheapest one here)."""
+    argv = [cfg.go_peer, "perf", "--to", listener.addr, "--muxer", "yamux", "--upload-bytes", "0",
+            "--download-bytes", str(cfg.tp_bytes), "--iterations", "1", "--pings", "0", "--dials", "0",
+            "--timeout-ms", "120000"]
+    cpu0 = _proc_cpu(listener.pids)
+    t0 = time.monotonic()
+    clients = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                stdin=subprocess.DEVNULL) for _ in range(cfg.tp_clients)]
+    rates = []
+    try:
+        for c in clients:
+            out, err = c.communicate(timeout=180)
+            data = json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
+            if c.returncode != 0 or data.get("errors") or not data.get("download_seconds"):
+                raise RuntimeError(f"perf client failed ({c.returncode}): {data.get('errors')} {err[-500:]}")
+            rates.append(cfg.tp_bytes / data["download_seconds"][0] / 1e6)
+    finally:
+        for c in clients:
+            if c.poll() is None:
+                c.kill()
+                c.wait(timeout=10)
+    wall = time.monotonic() - t0
+    cpu = _proc_cpu(listener.pids) - cpu0
+    total = cfg.tp_bytes * cfg.tp_clients
+    return {"aggregate_MBps": round(total / wall / 1e6, 1), "sum_of_client_MBps": round(sum(rates), 1),
+            "listener_cpu_s": round(cpu, 2), "MB_per_listener_cpu_s": round(total / cpu / 1e6, 1) if cpu else None,
+            "wall_s": round(wall, 2)}
+
+
+def _median_run(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The medians over the rounds of one listener (errors summed)."""
+    def med(key: str) -> Any:
+        values = [r[key] for r in runs if r[key] is not None]
+        return statistics.median(values) if values else None
+
+    errors: dict[str, int] = {}
+    for r in runs:
+        for k, v in r["errors"].items():
+            errors[k] = errors.get(k, 0) + v
+    keys = ("handshakes", "per_s", "listener_cores", "per_listener_cpu_s", "dialer_cpu_s", "latency_ms_p50",
+            "latency_ms_p99")
+    tps = [r["throughput"] for r in runs if "throughput" in r]
+    throughput = {k: statistics.median([t[k] for t in tps if t[k] is not None] or [0])
+                  for k in ("aggregate_MBps", "sum_of_client_MBps", "MB_per_listener_cpu_s")} if tps else None
+    return {"listener": name, "rounds": len(runs), **{k: med(k) for k in keys}, "errors": errors,
+            "throughput": throughput,
+            "per_s_all": [r["per_s"] for r in runs], "per_listener_cpu_s_all": [r["per_listener_cpu_s"] for r in runs]}
+
+
 def _listeners(cfg: argparse.Namespace) -> list[tuple[str, list[str], Path | None, dict[str, str] | None]]:
     import compare
 
     out: list[tuple[str, list[str], Path | None, dict[str, str] | None]] = []
     env = compare.bs._py_env("cython")
+    if cfg.baseline_python:  # another checkout's interpreter: before/after in the same run
+        out.append(("ours before (baseline)", [cfg.baseline_python, "-m", "libp2p", "serve", "--perf"], None, env))
     for workers in cfg.workers:
         if "ours" in cfg.only:
             out.append((f"ours ({workers} worker{'s' if workers != 1 else ''})",
-                        [sys.executable, "-m", "libp2p", "serve", "--workers", str(workers)], compare.REPO, env))
-    if "go" in cfg.only:
-        try:
-            go = compare._go()
-        except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
-            compare.progress(f"SKIPPING go: {exc}")
-        else:
+                        [sys.executable, "-m", "libp2p", "serve", "--perf", "--workers", str(workers)],
+                        compare.REPO, env))
+    try:
+        go = compare._go()
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        compare.progress(f"SKIPPING go (and the throughput part, which uses its perf client): {exc}")
+    else:
+        cfg.go_peer = go.server_cmd("127.0.0.1:1")[0][0]
+        if "go" in cfg.only:
             port = compare.free_port()
             argv, cwd, genv = go.server_cmd(f"127.0.0.1:{port}")
             out.append(("go", argv, cwd, genv))
-            cfg.go_version = go.version
+        cfg.go_version = go.version
     return out
 
 
@@ -362,13 +417,25 @@ def _go_addr(listener: Listener, argv: list[str]) -> str:
 
 
 def markdown(out: dict[str, Any]) -> str:
-    rows = ["| listener | handshakes/s (wall) | listener cores used | handshakes per listener CPU-s | "
+    rows = [f"Medians of {out['config']['repeat']} interleaved rounds of {out['config']['duration']:g} s; "
+            f"{out['config']['procs']} dialer processes x {out['config']['concurrency']} dial loops.", "",
+            "| listener | handshakes/s (wall) | listener cores used | handshakes per listener CPU-s | "
             "dialer CPU-s | p50 / p99 ms | errors |",
             "|---|---:|---:|---:|---:|---:|---|"]
     for r in out["results"]:
         rows.append(f"| {r['listener']} | {r['per_s']:.0f} | {r['listener_cores']:.2f} | "
                     f"{r['per_listener_cpu_s'] or 0:.0f} | {r['dialer_cpu_s']:.1f} | "
                     f"{r['latency_ms_p50']:.1f} / {r['latency_ms_p99']:.1f} | {r['errors'] or '-'} |")
+    if any(r.get("throughput") for r in out["results"]):
+        rows += ["", f"Aggregate throughput: {out['config']['tp_clients']} go perf clients at once, each downloading "
+                 f"{out['config']['tp_bytes'] / 2**20:g} MiB on its own connection (medians of the rounds).", "",
+                 "| listener | aggregate MB/s (wall) | sum of per-client MB/s | MB per listener CPU-s |",
+                 "|---|---:|---:|---:|"]
+        for r in out["results"]:
+            t = r.get("throughput")
+            if t:
+                rows.append(f"| {r['listener']} | {t['aggregate_MBps']:.0f} | {t['sum_of_client_MBps']:.0f} | "
+                            f"{t['MB_per_listener_cpu_s']:.0f} |")
     floor = out["crypto_floor"]
     rows += ["", f"Crypto floor (one core, this run): {floor['max_handshakes_per_s_fresh_static']} handshakes/s "
              f"with a fresh static key per handshake ({floor['listener_us_per_handshake_fresh_static']} µs), "
@@ -396,16 +463,24 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds of dialing before the window (default 2)")
     ap.add_argument("--procs", type=int, default=2, help="dialer processes (default 2)")
     ap.add_argument("--concurrency", type=int, default=16, help="dial loops per dialer process (default 16)")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds over all listeners, interleaved (default 3)")
     ap.add_argument("--workers", default="1,2", help="ours with these --workers counts (default 1,2)")
     ap.add_argument("--only", default="ours,go", help="ours and/or go (default both)")
+    ap.add_argument("--tp-clients", type=int, default=8,
+                    help="throughput part: concurrent perf clients (connections), 0 to skip (default 8)")
+    ap.add_argument("--tp-bytes", type=int, default=64 << 20, help="bytes each downloads (default 64 MiB)")
+    ap.add_argument("--baseline-python", metavar="PYTHON",
+                    help="also measure `PYTHON -m libp2p serve` (e.g. another checkout's venv: before/after)")
     ap.add_argument("--smoke", action="store_true", help="1 s windows, 1 dialer: for CI")
     ap.add_argument("--no-write", action="store_true", help="print only")
     cfg = ap.parse_args(argv)
     cfg.workers = [int(w) for w in cfg.workers.split(",") if w]
     cfg.only = set(cfg.only.split(","))
     cfg.go_version = None
+    cfg.go_peer = None
     if cfg.smoke:
-        cfg.duration, cfg.warmup, cfg.procs, cfg.concurrency = 1.0, 0.5, 1, 4
+        cfg.duration, cfg.warmup, cfg.procs, cfg.concurrency, cfg.repeat = 1.0, 0.5, 1, 4, 1
+        cfg.tp_clients, cfg.tp_bytes = 2, 1 << 20
     out: dict[str, Any] = {
         "suite": "handshakes", "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": compare.machine(), "versions": compare.ours_versions(), "load_before": _loadavg(),
@@ -413,16 +488,24 @@ def main(argv: list[str]) -> int:
     }
     compare.progress("measuring the crypto floor")
     out["crypto_floor"] = crypto_floor()
-    out["results"] = []
-    for name, argv_, cwd, env in _listeners(cfg):
-        compare.progress(f"listener: {name}")
-        listener = Listener(name, argv_, cwd, env)
-        try:
-            if not listener.addr:
-                listener.addr = _go_addr(listener, argv_)
-            out["results"].append(measure(listener, cfg))
-        finally:
-            listener.stop()
+    runs: dict[str, list[dict[str, Any]]] = {}
+    listeners = _listeners(cfg)
+    for round_ in range(cfg.repeat):  # interleaved, so a change in the machine's load hits every listener
+        for name, argv_, cwd, env in listeners:
+            compare.progress(f"round {round_ + 1}/{cfg.repeat}, listener: {name}")
+            listener = Listener(name, argv_, cwd, env)
+            try:
+                if not listener.addr:
+                    listener.addr = _go_addr(listener, argv_)
+                result = measure(listener, cfg)
+                if cfg.tp_clients and cfg.go_peer:
+                    compare.progress(f"  throughput: {cfg.tp_clients} connections")
+                    result["throughput"] = measure_throughput(listener, cfg)
+                runs.setdefault(name, []).append(result)
+            finally:
+                listener.stop()
+    out["runs"] = runs
+    out["results"] = [_median_run(name, r) for name, r in runs.items()]
     out["versions"]["go"] = cfg.go_version
     out["load_after"] = _loadavg()
     text = markdown(out)
