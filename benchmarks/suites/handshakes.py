@@ -33,6 +33,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -390,7 +391,9 @@ def _listeners(cfg: argparse.Namespace) -> list[tuple[str, list[str], Path | Non
     out: list[tuple[str, list[str], Path | None, dict[str, str] | None]] = []
     env = compare.bs._py_env("cython")
     if cfg.baseline_python:  # another checkout's interpreter: before/after in the same run
-        out.append(("ours before (baseline)", [cfg.baseline_python, "-m", "libp2p", "serve", "--perf"], None, env))
+        # from a neutral directory: `-m` puts the working directory first on sys.path
+        out.append(("ours before (baseline)", [cfg.baseline_python, "-m", "libp2p", "serve", "--perf"],
+                    Path(tempfile.gettempdir()), env))
     for workers in cfg.workers:
         if "ours" in cfg.only:
             out.append((f"ours ({workers} worker{'s' if workers != 1 else ''})",
