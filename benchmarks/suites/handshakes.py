@@ -487,7 +487,9 @@ def main(argv: list[str]) -> int:
     out: dict[str, Any] = {
         "suite": "handshakes", "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": compare.machine(), "versions": compare.ours_versions(), "load_before": _loadavg(),
-        "config": {k: (sorted(v) if isinstance(v, set) else v) for k, v in vars(cfg).items()},
+        # no machine-specific paths in the results: the baseline interpreter is only said to be given
+        "config": {k: (sorted(v) if isinstance(v, set) else "given" if k == "baseline_python" and v else v)
+                   for k, v in vars(cfg).items()},
     }
     compare.progress("measuring the crypto floor")
     out["crypto_floor"] = crypto_floor()
