@@ -208,7 +208,7 @@ class ScriptedNode:
                 async with asyncio.timeout(CONNECT_ATTEMPT_TIMEOUT):
                     await host.connect(addr)
                 return
-            except (Libp2pError, OSError, TimeoutError) as exc:
+            except (Libp2pError, OSError, EOFError, TimeoutError) as exc:  # EOF: a handshake cut short
                 if time.monotonic() + delay > deadline:
                     raise InstructionError(f"could not connect to node{target} at {addr}: {exc!r}") from None
                 await asyncio.sleep(delay)

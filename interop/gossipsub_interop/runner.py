@@ -18,6 +18,7 @@ import random
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -165,8 +166,24 @@ def run_composition(params: dict[str, Any], composition: Sequence[str], node_cou
         summary, error = None, str(exc)
     if error is None and any(code != 0 for code in codes):
         bad = [(n, impls[n], c) for n, c in enumerate(codes) if c != 0]
-        error = f"nodes failed (node, impl, exit code): {bad}"
+        error = f"nodes failed (node, impl, exit code): {bad}; why: {_reasons(out_dir, [n for n, _, _ in bad])}"
     return RunResult(name, impls, codes, summary, error, out_dir)
+
+
+def _reasons(out_dir: Path, nodes: list[int], limit: int = 4) -> list[str]:
+    """The distinct last stderr lines of failed nodes (a cascade repeats one cause)."""
+    found: list[str] = []
+    for node in nodes:
+        try:
+            lines = (out_dir / f"node{node}.stderr").read_text(errors="replace").strip().splitlines()
+        except OSError:
+            continue
+        last = f"node{node}: {lines[-1][:300]}" if lines else f"node{node}: (no stderr)"
+        if not any(last.split(": ", 1)[1] == seen.split(": ", 1)[1] for seen in found):
+            found.append(last)
+        if len(found) >= limit:
+            break
+    return found
 
 
 def format_table(results: Sequence[RunResult]) -> str:
@@ -200,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=int, default=1, help="s between publishes (harness: 12)")
     parser.add_argument("--flush", type=int, default=5, help="s after the last publish (harness: 30)")
     parser.add_argument("--go-peer", type=Path, help="the go peer binary (default: ci/build_go_peer.sh)")
-    parser.add_argument("--out", type=Path, default=Path("gossipsub-interop-runs"))
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "gossipsub-interop-runs",
+                        help="logs and params.json of each run go under this folder")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
     compositions = [c.split(",") for c in (args.composition or ["ours", "go", "ours,go"])]
