@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import socket
 import subprocess
 import sys
@@ -94,6 +95,8 @@ class RunResult:
     summary: Summary | None
     error: str | None
     out_dir: Path
+    #: user + system CPU seconds of all the nodes (RUSAGE_CHILDREN around the run)
+    cpu_seconds: float = float("nan")
 
     @property
     def ok(self) -> bool:
@@ -102,7 +105,8 @@ class RunResult:
     def as_dict(self) -> dict[str, Any]:
         return {
             "composition": self.composition, "impls": self.impls, "exit_codes": self.exit_codes,
-            "error": self.error, "summary": self.summary.as_dict() if self.summary else None,
+            "error": self.error, "cpu_seconds": round(self.cpu_seconds, 2),
+            "summary": self.summary.as_dict() if self.summary else None,
         }
 
 
@@ -129,6 +133,7 @@ def run_composition(params: dict[str, Any], composition: Sequence[str], node_cou
     base_port = free_port_block(node_count, random.Random(time.time_ns()))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
            **(extra_env or {})}
+    cpu_before = _children_cpu()
     start_ns = time.time_ns()
     deadline = time.monotonic() + last_wait(params) + SLACK
     procs: list[subprocess.Popen[bytes]] = []
@@ -158,6 +163,7 @@ def run_composition(params: dict[str, Any], composition: Sequence[str], node_cou
                     proc.wait(timeout=STOP_GRACE)
         for f in files:
             f.close()
+    cpu = _children_cpu() - cpu_before
     name = ",".join(composition)
     try:
         summary = summarize(load_logs(out_dir), subscribers(params, node_count))
@@ -167,7 +173,12 @@ def run_composition(params: dict[str, Any], composition: Sequence[str], node_cou
     if error is None and any(code != 0 for code in codes):
         bad = [(n, impls[n], c) for n, c in enumerate(codes) if c != 0]
         error = f"nodes failed (node, impl, exit code): {bad}; why: {_reasons(out_dir, [n for n, _, _ in bad])}"
-    return RunResult(name, impls, codes, summary, error, out_dir)
+    return RunResult(name, impls, codes, summary, error, out_dir, cpu)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _reasons(out_dir: Path, nodes: list[int], limit: int = 4) -> list[str]:
@@ -188,19 +199,19 @@ def _reasons(out_dir: Path, nodes: list[int], limit: int = 4) -> list[str]:
 
 def format_table(results: Sequence[RunResult]) -> str:
     head = ("| composition | nodes ok | reliability | latency p50 ms | p99 ms | max ms | dup/delivery "
-            "| harness spread ms | harness dup/node |")
-    rows = [head, "|" + "---|" * 9]
+            "| harness spread ms | harness dup/node | CPU s/node |")
+    rows = [head, "|" + "---|" * 10]
     for r in results:
         s = r.summary
         ok = sum(1 for c in r.exit_codes if c == 0)
         if s is None:
-            rows.append(f"| {r.composition} | {ok}/{len(r.exit_codes)} | {r.error} |||||||")
+            rows.append(f"| {r.composition} | {ok}/{len(r.exit_codes)} | {r.error} ||||||||")
             continue
         rows.append(
             f"| {r.composition} | {ok}/{len(r.exit_codes)} | {s.deliveries}/{s.expected_deliveries} "
             f"({100 * s.reliability:.2f} %) | {1000 * s.latency_p50:.1f} | {1000 * s.latency_p99:.1f} "
             f"| {1000 * s.latency_max:.1f} | {s.duplicates_per_delivery:.2f} | {1000 * s.harness_spread_mean:.1f} "
-            f"| {s.harness_avg_duplicates:.2f} |")
+            f"| {s.harness_avg_duplicates:.2f} | {r.cpu_seconds / len(r.exit_codes):.1f} |")
     return "\n".join(rows)
 
 
