@@ -45,10 +45,21 @@ def build_go_peer() -> Path:
     return Path(done.stdout.strip().splitlines()[-1])
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port_block(count: int, rng: random.Random, attempts: int = 50) -> int:
-    """A base port with ``count`` consecutive free TCP ports on 127.0.0.1 (checked by binding)."""
+    """A base port with ``count`` consecutive free TCP ports on 127.0.0.1 (checked by binding),
+    below the kernel's ephemeral range: the nodes' own outgoing connections take source ports from
+    that range and could otherwise occupy the listen port of a node that has not started yet."""
+    top = min(_ephemeral_low(), 65536) - count
+    low = 10000 if top > 12000 else 1024
     for _ in range(attempts):
-        base = rng.randrange(20000, 60000 - count)
+        base = rng.randrange(low, top)
         socks: list[socket.socket] = []
         try:
             for port in range(base, base + count):
