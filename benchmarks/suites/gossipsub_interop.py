@@ -42,7 +42,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--composition", action="append", help="ours | go | ours,go (default: all three)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per composition (seeds 1..N)")
     ap.add_argument("--connections", type=int, default=20)
-    ap.add_argument("--setup", type=int, default=30, help="s before the first publish (harness: 120)")
+    ap.add_argument("--setup", type=int, default=20, help="s before the first publish (harness: 120)")
+    ap.add_argument("--startup", type=float, default=30.0, help="s for the processes to start before the script")
     ap.add_argument("--interval", type=int, default=1, help="s between publishes (harness: 12)")
     ap.add_argument("--messages", type=int, default=16)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
@@ -70,7 +71,7 @@ def main(argv: list[str]) -> int:
                     compare.progress(f"{name} seed {seed}: {args.nodes} nodes, {label}")
                     load = _load()
                     result = run_composition(params, comp, args.nodes, Path(tmp) / f"{name}-{seed}-{label}",
-                                             seed=seed, go_peer=go_peer)
+                                             seed=seed, go_peer=go_peer, startup=args.startup)
                     results.append(result)
                     out["runs"].append({"scenario": name, "seed": seed, "load_before": load, "load_after": _load(),
                                         **result.as_dict()})

@@ -447,6 +447,11 @@ func runGossipsubInterop(args []string) int {
 	n := &gsiNode{nodeID: nodeID, basePort: *basePort, start: start, log: &gsiLog{out: os.Stdout}, h: h,
 		topics: map[string]*pubsub.Topic{}, subs: map[string]*pubsub.Subscription{}, ctx: ctx}
 	n.log.event("PeerID", "id", h.ID().String(), "node_id", nodeID)
+	// a start time in the future: listen now, run the script from then (a runner starts every
+	// process first, as Shadow starts all hosts at once)
+	if wait := time.Until(start); wait > 0 {
+		time.Sleep(wait)
+	}
 	for _, in := range script {
 		if err := n.run(in); err != nil {
 			if errors.Is(err, errGsiUnsupported) {

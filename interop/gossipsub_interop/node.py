@@ -8,7 +8,8 @@ In Shadow (the harness' simulator) the node id comes from the host name ``node<N
 listens on ``0.0.0.0:9000`` and finds ``node<M>`` by name. ``--node-id`` (or the environment
 variable ``GOSSIPSUB_INTEROP_NODE_ID``) overrides the host name, and ``--loopback-base-port P``
 (or ``GOSSIPSUB_INTEROP_BASE_PORT``) puts node N on ``127.0.0.1:P+N``, for runs without Shadow.
-``--start-time UNIX_NS`` gives all nodes of a run one time origin for ``waitUntil``.
+``--start-time UNIX_NS`` gives all nodes of a run one time origin for ``waitUntil``; when it lies in the
+future the node listens at once and starts its script then.
 """
 
 from __future__ import annotations
@@ -127,6 +128,11 @@ class ScriptedNode:
         self.log.event("PeerID", id=str(self.peer_id), node_id=self.node_id)
         async with new_host(self.key, listen_addrs=self.listen_addr()) as host:
             self.host = host
+            # a start time in the future: listen now, run the script from then (a runner starts
+            # every process first, as Shadow starts all hosts at once)
+            delay = (self.start_ns - time.time_ns()) / 1e9
+            if delay > 0:
+                await asyncio.sleep(delay)
             try:
                 for instruction in script:
                     await self.run_instruction(instruction)

@@ -34,7 +34,8 @@ __all__ = ["IMPLEMENTATIONS", "RunResult", "build_go_peer", "free_port_block", "
 REPO = Path(__file__).resolve().parents[2]
 IMPLEMENTATIONS = ("ours", "go")
 STOP_GRACE = 5.0  # s after the script's end before a node is killed
-SLACK = 60.0  # s beyond the last waitUntil a run may take (process start, connects)
+SLACK = 60.0  # s beyond the last waitUntil a run may take (slow connects, exit)
+STARTUP = 15.0  # s from starting the processes to the script's time origin
 
 
 def build_go_peer() -> Path:
@@ -135,8 +136,13 @@ def node_command(impl: str, node_id: int, params_path: Path, base_port: int, sta
 
 
 def run_composition(params: dict[str, Any], composition: Sequence[str], node_count: int, out_dir: Path, *,
-                    seed: int = 1, go_peer: Path | None = None, extra_env: dict[str, str] | None = None) -> RunResult:
-    """Start ``node_count`` processes on one script, wait for them (bounded), summarise their logs."""
+                    seed: int = 1, go_peer: Path | None = None, startup: float = STARTUP,
+                    extra_env: dict[str, str] | None = None) -> RunResult:
+    """Start ``node_count`` processes on one script, wait for them (bounded), summarise their logs.
+
+    The script's clock starts ``startup`` seconds after the processes are started: every node
+    listens by then (Shadow starts all hosts at once; here a loaded machine takes seconds to start
+    a Python process), so the first ``connect`` finds its peers up."""
     out_dir.mkdir(parents=True, exist_ok=True)
     params_path = out_dir / "params.json"
     params_path.write_text(json.dumps(params))
@@ -145,8 +151,8 @@ def run_composition(params: dict[str, Any], composition: Sequence[str], node_cou
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
            **(extra_env or {})}
     cpu_before = _children_cpu()
-    start_ns = time.time_ns()
-    deadline = time.monotonic() + last_wait(params) + SLACK
+    start_ns = time.time_ns() + int(startup * 1e9)
+    deadline = time.monotonic() + startup + last_wait(params) + SLACK
     procs: list[subprocess.Popen[bytes]] = []
     files = []
     try:
@@ -238,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--setup", type=int, default=10, help="s before the first publish (harness: 120)")
     parser.add_argument("--interval", type=int, default=1, help="s between publishes (harness: 12)")
     parser.add_argument("--flush", type=int, default=5, help="s after the last publish (harness: 30)")
+    parser.add_argument("--startup", type=float, default=STARTUP,
+                        help="s between starting the processes and the script's time origin")
     parser.add_argument("--go-peer", type=Path, help="the go peer binary (default: ci/build_go_peer.sh)")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "gossipsub-interop-runs",
                         help="logs and params.json of each run go under this folder")
@@ -261,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         name = "+".join(comp)
         print(f"running {args.scenario} with {args.nodes} nodes: {name}", file=sys.stderr)
         result = run_composition(params, comp, args.nodes, args.out / f"{args.scenario}-{args.nodes}-{name}",
-                                 seed=args.seed, go_peer=go_peer)
+                                 seed=args.seed, go_peer=go_peer, startup=args.startup)
         results.append(result)
         if result.error:
             print(f"  {result.error}", file=sys.stderr)

@@ -32,9 +32,9 @@ def go_peer() -> Path:
 
 
 def test_four_ours_and_four_go_deliver_everything(go_peer: Path, tmp_path: Path) -> None:
-    # 15 s before the first publish: a node that is still starting when a message goes out misses it
-    # (on a loaded 2-core machine a Python node takes a few seconds to start)
-    params = scenario("subnet-blob-msg", NODES, seed=7, connections=3, num_messages=6, setup_s=15, flush_s=4)
+    # the runner starts the script's clock 15 s after the processes (a Python node takes seconds to
+    # start on a loaded machine), then 8 s for connects and meshes before the first publish
+    params = scenario("subnet-blob-msg", NODES, seed=7, connections=3, num_messages=6, setup_s=8, flush_s=4)
     result = run_composition(params, ["ours", "go"], NODES, tmp_path, seed=7, go_peer=go_peer)
     assert sorted(result.impls) == ["go"] * 4 + ["ours"] * 4
     stderr = {n: (tmp_path / f"node{n}.stderr").read_text(errors="replace")[-1500:] for n in range(NODES)}
