@@ -33,6 +33,7 @@ use crate::{dht, inbound, pubsub};
 pub const YAMUX: &str = "/yamux/1.0.0";
 pub const MPLEX: &str = "/mplex/6.7.0";
 pub const NOISE: &str = "/noise";
+pub const TLS: &str = "/tls/1.0.0";
 /// TCP connections use TLS instead of Noise (transport-interop `security=tls`); QUIC is always on.
 pub static USE_TLS: AtomicBool = AtomicBool::new(false);
 pub const ECHO: StreamProtocol = StreamProtocol::new("/echo/1.0.0");
@@ -206,9 +207,14 @@ impl ConnInfo {
             "remote_addr": with_p2p(&self.remote_addr, self.peer).to_string(),
             "direction": self.direction,
             "muxer": self.muxer,
-            "encryption": NOISE,
+            "encryption": encryption(self.muxer),
         })
     }
+}
+
+/// The security protocol of a connection: none over QUIC (no muxer recorded), TLS or Noise over TCP.
+pub fn encryption(muxer: Option<&str>) -> Option<&'static str> {
+    muxer.map(|_| if USE_TLS.load(Ordering::Relaxed) { TLS } else { NOISE })
 }
 
 pub fn conn_id_str(id: ConnectionId) -> String {
@@ -553,7 +559,7 @@ async fn drive(
                         muxer,
                     };
                     log(format!("connection {} {} {} via {} + {}", conn_id_str(connection_id), info.direction,
-                        peer_id, NOISE, muxer.unwrap_or("?")));
+                        peer_id, encryption(muxer).unwrap_or("quic"), muxer.unwrap_or("?")));
                     let j = tagged("connection_open", info.json());
                     state.lock().unwrap().conns.insert(connection_id, info);
                     ev(j);
