@@ -209,7 +209,7 @@ def main(argv: list[str]) -> int:
     cfg.pings = cfg.pings if cfg.pings is not None else (5 if smoke else 100)
     cfg.dials = 0  # the warm dial + ping row of compare.py is left out here
     cfg.fresh = cfg.fresh if cfg.fresh is not None else (1 if smoke else 10)
-    cfg.probe_bytes = 16 * compare.MIB
+    cfg.probe_bytes = 8 * compare.MIB
     cfg.start_timeout = 60.0
     cfg.transfer_timeout = 60.0 if smoke else cfg.max_seconds * 3 + 60
     cfg.latency_timeout = 120.0 if smoke else 300.0

@@ -420,10 +420,14 @@ class QuicConn:
     # --- driving aioquic ---------------------------------------------------------------------------
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        self._last_activity = self._loop.time()
-        self._quic.receive_datagram(data, addr, now=self._loop.time())
-        self._process_events()
+        self.receive(data, addr)
         self.transmit()
+
+    def receive(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        """Take one datagram; the caller transmits (once for a batch of datagrams)."""
+        self._last_activity = now = self._loop.time()
+        self._quic.receive_datagram(data, addr, now=now)
+        self._process_events()
 
     def transmit(self) -> None:
         now = self._loop.time()
