@@ -99,6 +99,9 @@ def logf(msg: str, *args: Any) -> None:
 
 
 def err_text(exc: BaseException) -> str:
+    inner = getattr(exc, "exceptions", None)  # a trio nursery's ExceptionGroup of one: say what failed
+    if isinstance(inner, (list, tuple)) and len(inner) == 1 and isinstance(inner[0], BaseException):
+        return err_text(inner[0])
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -186,6 +189,11 @@ def make_host(key_pair: Any, muxers: list[str], security: str, listen: list[str]
     extra = {"enable_websocket": True} if websocket else {}
     if quic:
         extra["enable_quic"] = True
+    if quic or any("/quic-v1" in a for a in listen or []):
+        # py-libp2p's QUIC streams fail a read (or write) that waits 30 s (STREAM_READ_TIMEOUT):
+        # a perf client reading while a slow upload drains on the other side would fail
+        from libp2p.transport.quic.config import QUICTransportConfig
+        extra["quic_transport_opt"] = QUICTransportConfig(STREAM_READ_TIMEOUT=3600.0, STREAM_WRITE_TIMEOUT=3600.0)
     return new_host(key_pair=key_pair, muxer_opt=muxer_opt, sec_opt=security_options(key_pair, security),
                     resource_manager=permissive_resource_manager(), connection_config=quiet_connection_config(not listen),
                     listen_addrs=[multiaddr.Multiaddr(a) for a in listen] if listen else None, **extra)

@@ -789,6 +789,21 @@ pub fn random_bytes(n: usize) -> Vec<u8> {
 
 /// N ping round trips (32 random bytes each) on one /ipfs/ping/1.0.0 stream; RTTs in ms.
 pub async fn ping_rtts(node: &Node, peer: PeerId, n: usize) -> Result<Vec<f64>, String> {
+    // libp2p-ping's handler answers only the newest inbound ping stream of a connection (a new one
+    // replaces the old): so a rust remote drops our stream if our ping behaviour's first ping (sent
+    // as the connection opens) reaches it after ours, which over QUIC is a race. Let that ping
+    // finish first (bounded; it is only reported, never required).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let pinged = {
+            let st = node.state.lock().unwrap();
+            st.pings.iter().any(|(c, _)| st.conns.get(c).is_some_and(|i| i.peer == peer))
+        };
+        if pinged {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let mut s = node.open(peer, PING).await?;
     let mut rtts = Vec::with_capacity(n);
     for _ in 0..n {
