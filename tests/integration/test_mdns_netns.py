@@ -77,10 +77,11 @@ def bridged_namespaces() -> Iterator[tuple[str, str]]:
 
 
 class Proc:
-    def __init__(self, ns: str, argv: list[str], log: Path) -> None:
+    def __init__(self, ns: str, argv: list[str], log: Path, stdin: bool = False) -> None:
         self.log = log
         self._err = open(log, "w")  # closed in stop()
-        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv],
+                                     stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=self._err, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()  # serve prints one JSON line once listening
@@ -93,6 +94,8 @@ class Proc:
         return self.log.read_text(errors="replace")
 
     def stop(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self.proc.stdin.close()
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -161,6 +164,46 @@ def test_two_of_our_nodes_find_each_other_by_mdns(tmp_path: Path) -> None:
                 second.stop()
         finally:
             first.stop()
+
+
+def _chat(ns: str, nick: str, log: Path) -> Proc:
+    # no --listen and no --bootstrap: with --mdns, chat listens on 0.0.0.0 and finds its peers itself
+    return Proc(ns, [sys.executable, "-m", "libp2p", "chat", "mdns-room", "--mdns", "--nick", nick, "-v",
+                     "--timeout", str(WAIT)], log, stdin=True)
+
+
+def _say(proc: Proc, line: str) -> None:
+    assert proc.proc.stdin is not None
+    proc.proc.stdin.write(line + "\n")
+    proc.proc.stdin.flush()
+
+
+def test_two_chat_processes_find_each_other_by_mdns_and_chat(tmp_path: Path) -> None:
+    import json
+
+    from tests.test_cli_node import _read_line
+
+    with bridged_namespaces() as (a, b):
+        alice = _chat(a, "alice", tmp_path / "alice.log")
+        try:
+            bob = _chat(b, "bob", tmp_path / "bob.log")
+            try:
+                id_a = json.loads(alice.first_line)["peer_id"]
+                id_b = json.loads(bob.first_line)["peer_id"]
+                _wait_for(f"mDNS: discovered {id_b} at .*10\\.231\\.0\\.2", alice)
+                _wait_for(f"mDNS: discovered {id_a} at .*10\\.231\\.0\\.1", bob)
+                # a line typed before the two share the topic waits (up to --timeout) for a peer on it
+                _say(alice, "hello over mdns")
+                assert _read_line(bob.proc, WAIT) == "alice: hello over mdns\n"
+                _say(bob, "hi alice")
+                assert _read_line(alice.proc, WAIT) == "bob: hi alice\n"
+                assert bob.proc.stdin is not None
+                bob.proc.stdin.close()  # end of input: chat exits 0
+                assert bob.proc.wait(timeout=WAIT) == 0
+            finally:
+                bob.stop()
+        finally:
+            alice.stop()
 
 
 def test_ours_and_a_rust_libp2p_node_find_each_other_by_mdns(tmp_path: Path) -> None:
