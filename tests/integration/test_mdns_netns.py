@@ -226,3 +226,32 @@ def test_ours_and_a_rust_libp2p_node_find_each_other_by_mdns(tmp_path: Path) -> 
                 rust.stop()
         finally:
             ours.stop()
+
+
+def test_ours_and_a_go_libp2p_node_find_each_other_by_mdns(tmp_path: Path) -> None:
+    import json
+
+    from tests.interop.go_peer import require_go_peer
+
+    with bridged_namespaces() as (a, b):
+        go_exe = require_go_peer()  # skips without go (fails under CI=true)
+        ours = _serve(a, tmp_path / "ours.log")
+        try:
+            go = Proc(b, [str(go_exe), "listen", "--mdns", "--ignore-stdin", "--listen", "/ip4/0.0.0.0/tcp/0"],
+                      tmp_path / "go.log")
+            try:
+                our_id = json.loads(ours.first_line)["peer_id"]
+                go_id = json.loads(go.first_line)["peer_id"]
+                _wait_for(f"mDNS: discovered {go_id} at .*10\\.231\\.0\\.2", ours)
+                _wait_for(f"mdns: discovered {our_id} at /ip4/10\\.231\\.0\\.1/", go)
+                # and the two connected (each dials what it finds unless already connected)
+                deadline = time.monotonic() + WAIT
+                while time.monotonic() < deadline and not (
+                    f"mDNS: connected to {go_id}" in ours.text() or f"mdns: connected to {our_id}" in go.text()
+                ):
+                    time.sleep(0.1)
+                assert f"mDNS: connected to {go_id}" in ours.text() or f"mdns: connected to {our_id}" in go.text()
+            finally:
+                go.stop()
+        finally:
+            ours.stop()
