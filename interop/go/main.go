@@ -21,6 +21,7 @@ const usageText = `usage:
               [--key-type ed25519|secp256k1|rsa|ecdsa] [--agent STR] [--events] [--ignore-stdin]
               [--dht server|client [--dht-no-refresh]]
               [--pubsub gossipsub|floodsub [--pubsub-sign strict|none] [--subscribe TOPIC]...]
+              [--mdns]
   peer dial --to MA [--muxer yamux|mplex] [--security noise|tls] [--pings N] [--echo-bytes N]
             [--streams K --stream-bytes N] [--stream-protocol echo|hash] [--hold-ms MS]
             [--timeout-ms MS] [--key-seed HEX32] [--key-type T] [--agent STR]
@@ -55,6 +56,7 @@ type options struct {
 	dht            string // "", server or client (listen)
 	dhtNoRefresh   bool
 	pubsub         string // "", gossipsub or floodsub (listen)
+	mdns           bool   // listen --mdns: discover and dial peers by mDNS (mdns.go)
 	pubsubSign     string // strict or none
 	subscribe      stringList
 	pings          int64
@@ -98,6 +100,7 @@ func parseOptions(mode string, args []string) *options {
 	fs.StringVar(&o.pubsub, "pubsub", "", "run gossipsub or floodsub (listen)")
 	fs.StringVar(&o.pubsubSign, "pubsub-sign", "", "strict (StrictSign, default) or none (StrictNoSign)")
 	fs.Var(&o.subscribe, "subscribe", "topic to subscribe to at start (repeatable; listen --pubsub)")
+	fs.BoolVar(&o.mdns, "mdns", false, "discover peers by mDNS and dial them (listen)")
 	fs.Int64Var(&o.pings, "pings", -1, "ping round trips")
 	fs.Int64Var(&o.echoBytes, "echo-bytes", 0, "bytes for one echo stream")
 	fs.Int64Var(&o.streams, "streams", 0, "concurrent checked streams")

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from libp2p.protocols.kad.service import KadDHT
 
 DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0"
+MDNS_LISTEN = "/ip4/0.0.0.0/tcp/0"  # with --mdns: loopback is never announced, so listen where the LAN reaches
 
 log = logging.getLogger("libp2p.cli")
 
@@ -35,7 +36,7 @@ def add_parser(commands: Any) -> None:
     )
     p.add_argument("--listen", action="append", metavar="MULTIADDR",
                    help=f"address to listen on; repeatable (default: {DEFAULT_LISTEN}, loopback on a free "
-                   "port; use /ip4/0.0.0.0/tcp/PORT to accept other machines)")
+                   f"port, or {MDNS_LISTEN} with --mdns; use /ip4/0.0.0.0/tcp/PORT to accept other machines)")
     p.add_argument("--perf", action="store_true", help="also serve the perf protocol (/perf/1.0.0)")
     p.add_argument("--dht", choices=["server", "client"],
                    help="also run a Kademlia DHT node (/ipfs/kad/1.0.0); a server answers DHT requests")
@@ -55,7 +56,8 @@ def add_parser(commands: Any) -> None:
                    "as go-libp2p); its addresses stay until their TTLs run out")
     relay_cli.add_serve_arguments(p)
     p.add_argument("--mdns", action="store_true",
-                   help="find peers on the local network by mDNS (_p2p._udp.local) and dial them")
+                   help="find peers on the local network by mDNS (_p2p._udp.local), add them to the peerstore and dial "
+                   "them; announces the non-loopback listen addresses")
     p.add_argument("--workers", type=workers.parse_workers, default=1, metavar="N",
                    help="serve from N processes sharing the TCP listen port(s) (SO_REUSEPORT) under one "
                    "identity, to use N cores; 0 or auto: one per CPU (default: 1). TCP listeners only, "
@@ -79,7 +81,7 @@ async def serve_main(args: argparse.Namespace) -> int:
     from libp2p.host.service import Service
     from libp2p.protocols.kad.service import KadDHT
 
-    listen = args.listen or [DEFAULT_LISTEN]
+    listen = args.listen or [MDNS_LISTEN if args.mdns else DEFAULT_LISTEN]
     services: list[Service] = [EchoService()]
     if args.perf:
         services.append(PerfService())
