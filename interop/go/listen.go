@@ -112,6 +112,13 @@ func runListen(o *options) int {
 	if ps != nil {
 		go ps.watch()
 	}
+	if o.mdns { // after the ready line: the addresses are final; closed by closeHost
+		if _, err := startMdns(h); err != nil {
+			logf("cannot start mDNS: %v", err)
+			closeHost(h)
+			return 1
+		}
+	}
 	logf("listening as %s on %s (muxers: %s preferred, security %s)", h.ID(),
 		strings.Join(p2pAddrs(h), " "), o.muxer, o.security)
 	if d != nil {

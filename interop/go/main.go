@@ -21,14 +21,16 @@ const usageText = `usage:
               [--key-type ed25519|secp256k1|rsa|ecdsa] [--agent STR] [--events] [--ignore-stdin]
               [--dht server|client [--dht-no-refresh]]
               [--pubsub gossipsub|floodsub [--pubsub-sign strict|none] [--subscribe TOPIC]...]
+              [--mdns]
   peer dial --to MA [--muxer yamux|mplex] [--security noise|tls] [--pings N] [--echo-bytes N]
             [--streams K --stream-bytes N] [--stream-protocol echo|hash] [--hold-ms MS]
             [--timeout-ms MS] [--key-seed HEX32] [--key-type T] [--agent STR]
   peer perf --to MA [--muxer yamux|mplex] [--upload-bytes N] [--download-bytes N]
             [--iterations K] [--pings N] [--dials N] [--timeout-ms MS]
   peer perf --run-server --server-address IP:PORT [--muxer yamux|mplex]
-  peer perf --server-address IP:PORT [--transport tcp|ws] [--upload-bytes N] [--download-bytes N]
+  peer perf --server-address IP:PORT [--transport tcp|ws|quic-v1] [--upload-bytes N] [--download-bytes N]
   peer transport-interop            (configured by environment variables, see README.md)
+  peer gossipsub-interop --params FILE.json [--node-id N] [--loopback-base-port P] [--start-time NS]
   peer version`
 
 // usage prints an error and the usage text, then exits with code 2.
@@ -54,6 +56,7 @@ type options struct {
 	dht            string // "", server or client (listen)
 	dhtNoRefresh   bool
 	pubsub         string // "", gossipsub or floodsub (listen)
+	mdns           bool   // listen --mdns: discover and dial peers by mDNS (mdns.go)
 	pubsubSign     string // strict or none
 	subscribe      stringList
 	pings          int64
@@ -97,6 +100,7 @@ func parseOptions(mode string, args []string) *options {
 	fs.StringVar(&o.pubsub, "pubsub", "", "run gossipsub or floodsub (listen)")
 	fs.StringVar(&o.pubsubSign, "pubsub-sign", "", "strict (StrictSign, default) or none (StrictNoSign)")
 	fs.Var(&o.subscribe, "subscribe", "topic to subscribe to at start (repeatable; listen --pubsub)")
+	fs.BoolVar(&o.mdns, "mdns", false, "discover peers by mDNS and dial them (listen)")
 	fs.Int64Var(&o.pings, "pings", -1, "ping round trips")
 	fs.Int64Var(&o.echoBytes, "echo-bytes", 0, "bytes for one echo stream")
 	fs.Int64Var(&o.streams, "streams", 0, "concurrent checked streams")
@@ -106,7 +110,7 @@ func parseOptions(mode string, args []string) *options {
 	fs.Int64Var(&o.timeoutMs, "timeout-ms", -1, "overall time limit")
 	fs.BoolVar(&o.runServer, "run-server", false, "perf server (test-plans contract)")
 	fs.StringVar(&o.serverAddress, "server-address", "", "perf server IP:PORT (test-plans contract)")
-	fs.StringVar(&o.transport, "transport", "tcp", "perf transport (tcp or ws)")
+	fs.StringVar(&o.transport, "transport", "tcp", "perf transport (tcp, ws or quic-v1)")
 	fs.Int64Var(&o.uploadBytes, "upload-bytes", 0, "perf upload bytes")
 	fs.Int64Var(&o.downloadBytes, "download-bytes", 0, "perf download bytes")
 	fs.Int64Var(&o.iterations, "iterations", 1, "perf runs per direction (--to form)")
@@ -176,6 +180,8 @@ func main() {
 			usage("transport-interop takes no arguments (it reads environment variables)")
 		}
 		os.Exit(runTransportInterop())
+	case "gossipsub-interop":
+		os.Exit(runGossipsubInterop(args[1:]))
 	case "version":
 		fmt.Println(defaultAgent())
 		os.Exit(0)

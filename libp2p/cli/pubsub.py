@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from libp2p.protocols.pubsub.service import FloodSub
 
 DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0"
+MDNS_LISTEN = "/ip4/0.0.0.0/tcp/0"  # with --mdns: loopback is never announced, so listen where the LAN reaches
 DEFAULT_TIMEOUT = 10.0
 
 log = logging.getLogger("libp2p.cli")
@@ -78,12 +79,16 @@ def add_chat_parser(commands: Any) -> None:
     )
     p.add_argument("topic", metavar="TOPIC")
     _bootstrap_option(p)
-    p.add_argument("--listen", action="append", metavar="MULTIADDR", help=f"address to listen on (default: {DEFAULT_LISTEN})")
+    p.add_argument("--listen", action="append", metavar="MULTIADDR",
+                   help=f"address to listen on (default: {DEFAULT_LISTEN}, or {MDNS_LISTEN} with --mdns)")
     p.add_argument("--nick", help="the name shown to others (default: the end of the peer ID)")
     p.add_argument("--json", action="store_true", help="print each message as a JSON line")
+    p.add_argument("--mdns", action="store_true",
+                   help="find chat peers on the local network by mDNS (_p2p._udp.local) and dial them, "
+                   "no --bootstrap needed")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
-                   help=f"with --bootstrap: seconds to wait for a peer on the topic before sending a line "
-                   f"(default: {DEFAULT_TIMEOUT:g})")
+                   help=f"with --bootstrap or --mdns: seconds to wait for a peer on the topic before sending "
+                   f"a line (default: {DEFAULT_TIMEOUT:g})")
     p.set_defaults(run=_run_chat)
 
 
@@ -136,8 +141,13 @@ def _new_host(args: argparse.Namespace, ps: Any, listen: list[str] | None) -> Ho
     from libp2p.errors import Libp2pError
     from libp2p.node import new_host
 
+    services = [ps]
+    if getattr(args, "mdns", False):
+        from libp2p.discovery.mdns import MdnsService
+
+        services.append(MdnsService())
     try:
-        return new_host(listen_addrs=listen or [], services=[ps], **_common.host_options(args))
+        return new_host(listen_addrs=listen or [], services=services, **_common.host_options(args))
     except (Libp2pError, ValueError) as exc:
         raise _common.CliError(str(exc), 2) from None
 
@@ -225,7 +235,7 @@ def _stdin_lines(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | Non
 
 async def _chat(args: argparse.Namespace) -> int:
     ps = make_service("gossipsub", False)
-    host = _new_host(args, ps, args.listen or [DEFAULT_LISTEN])
+    host = _new_host(args, ps, args.listen or [MDNS_LISTEN if args.mdns else DEFAULT_LISTEN])
     stop = _common.stop_event()
     async with host:
         nick = args.nick or str(host.peer_id)[-8:]
@@ -264,7 +274,7 @@ async def _chat(args: argparse.Namespace) -> int:
                     break
                 if not line:
                     continue
-                if args.bootstrap and not ps.topic_peers(args.topic):
+                if (args.bootstrap or args.mdns) and not ps.topic_peers(args.topic):
                     try:
                         await ps.wait_for_topic_peers(args.topic, 1, timeout=args.timeout)
                     except TimeoutError:

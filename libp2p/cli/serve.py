@@ -13,12 +13,14 @@ from libp2p.cli import dht as dht_cli
 from libp2p.cli import limits as limits_cli
 from libp2p.cli import pubsub as pubsub_cli
 from libp2p.cli import relay as relay_cli
+from libp2p.cli import workers
 from libp2p.protocols.kad.wire import PROTOCOL_ID
 
 if TYPE_CHECKING:
     from libp2p.protocols.kad.service import KadDHT
 
 DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0"
+MDNS_LISTEN = "/ip4/0.0.0.0/tcp/0"  # with --mdns: loopback is never announced, so listen where the LAN reaches
 
 log = logging.getLogger("libp2p.cli")
 
@@ -35,7 +37,7 @@ def add_parser(commands: Any) -> None:
     )
     p.add_argument("--listen", action="append", metavar="MULTIADDR",
                    help=f"address to listen on; repeatable (default: {DEFAULT_LISTEN}, loopback on a free "
-                   "port; use /ip4/0.0.0.0/tcp/PORT to accept other machines)")
+                   f"port, or {MDNS_LISTEN} with --mdns; use /ip4/0.0.0.0/tcp/PORT to accept other machines)")
     p.add_argument("--perf", action="store_true", help="also serve the perf protocol (/perf/1.0.0)")
     p.add_argument("--dht", choices=["server", "client"],
                    help="also run a Kademlia DHT node (/ipfs/kad/1.0.0); a server answers DHT requests")
@@ -56,15 +58,22 @@ def add_parser(commands: Any) -> None:
     limits_cli.add_arguments(p)
     relay_cli.add_serve_arguments(p)
     p.add_argument("--mdns", action="store_true",
-                   help="find peers on the local network by mDNS (_p2p._udp.local) and dial them")
-    p.set_defaults(run=run)
+                   help="find peers on the local network by mDNS (_p2p._udp.local), add them to the peerstore and dial "
+                   "them; announces the non-loopback listen addresses")
+    p.add_argument("--workers", type=workers.parse_workers, default=1, metavar="N",
+                   help="serve from N processes sharing the TCP listen port(s) (SO_REUSEPORT) under one "
+                   "identity, to use N cores; 0 or auto: one per CPU (default: 1). TCP listeners only, "
+                   "without --dht/--pubsub/--relay*/--autonat/--hole-punch/--mdns")
+    p.set_defaults(run=run, worker=None)
 
 
 def run(args: argparse.Namespace) -> int:
-    return _common.run_command("serve", args, lambda: _serve(args), client=False)
+    if args.workers != 1:
+        return workers.run(args)
+    return _common.run_command("serve", args, lambda: serve_main(args), client=False)
 
 
-async def _serve(args: argparse.Namespace) -> int:
+async def serve_main(args: argparse.Namespace) -> int:
     from libp2p.errors import Libp2pError
     from libp2p.host.host import HostConfig
     from libp2p.node import new_host
@@ -74,7 +83,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from libp2p.host.service import Service
     from libp2p.protocols.kad.service import KadDHT
 
-    listen = args.listen or [DEFAULT_LISTEN]
+    listen = args.listen or [MDNS_LISTEN if args.mdns else DEFAULT_LISTEN]
     services: list[Service] = [EchoService()]
     if args.perf:
         services.append(PerfService())
@@ -97,6 +106,8 @@ async def _serve(args: argparse.Namespace) -> int:
         config = HostConfig(forget_peers_after=args.forget_peers_after)
         options = relay_cli.serve_options(args, _common.host_options(args))
         options.update(limits_cli.host_limits(args))
+        if args.worker is not None:  # one process of `serve --workers N`
+            options.update(args.worker.host_options())
         host = new_host(listen_addrs=listen, services=services, config=config, **options)
     except (Libp2pError, ValueError) as exc:
         raise _common.CliError(str(exc), 2) from None

@@ -179,6 +179,10 @@ class AddressManager:
         """Connections whose observation counts now."""
         return len(self._observations)
 
+    def observes(self, conn: object) -> bool:
+        """Whether ``conn`` reported an observation that counts (``remove`` would change something)."""
+        return conn in self._observations
+
     def remove(self, conn: object) -> bool:
         """The connection closed: its observation goes. True when the announced set may change."""
         obs = self._observations.pop(conn, None)

@@ -417,8 +417,9 @@ class Host:
 
     def _connection_closed(self, conn: Connection) -> None:
         peer = conn.remote_peer_id
-        confirmed = self.addr_manager.observed()
-        if self.addr_manager.remove(conn):
+        if self.addr_manager.observes(conn):  # nothing to compare for a connection that observed nothing
+            confirmed = self.addr_manager.observed()
+            self.addr_manager.remove(conn)
             self._announce_if_changed(confirmed)
         self.events.emit(ConnectionClosed(conn))
         if not self.swarm.connections(peer):

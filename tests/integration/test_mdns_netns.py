@@ -77,10 +77,11 @@ def bridged_namespaces() -> Iterator[tuple[str, str]]:
 
 
 class Proc:
-    def __init__(self, ns: str, argv: list[str], log: Path) -> None:
+    def __init__(self, ns: str, argv: list[str], log: Path, stdin: bool = False) -> None:
         self.log = log
         self._err = open(log, "w")  # closed in stop()
-        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv],
+                                     stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=self._err, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()  # serve prints one JSON line once listening
@@ -93,6 +94,8 @@ class Proc:
         return self.log.read_text(errors="replace")
 
     def stop(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self.proc.stdin.close()
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -118,9 +121,9 @@ def _wait_for(pattern: str, *procs: Proc) -> None:
     raise AssertionError(f"no {pattern!r} in every log within {WAIT} s:\n{logs}")
 
 
-def _serve(ns: str, log: Path) -> Proc:
+def _serve(ns: str, log: Path, listen: tuple[str, ...] = ("/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/tcp/0/ws")) -> Proc:
     return Proc(ns, [sys.executable, "-m", "libp2p", "serve", "--mdns", "-v",
-                     "--listen", "/ip4/0.0.0.0/tcp/0", "--listen", "/ip4/0.0.0.0/tcp/0/ws"], log)
+                     *(arg for addr in listen for arg in ("--listen", addr))], log)
 
 
 _BOGUS = r"""
@@ -137,7 +140,7 @@ def test_two_of_our_nodes_find_each_other_by_mdns(tmp_path: Path) -> None:
     import json
 
     with bridged_namespaces() as (a, b):
-        first = _serve(a, tmp_path / "a.log")
+        first = _serve(a, tmp_path / "a.log", listen=())  # serve --mdns alone listens on 0.0.0.0
         try:
             # bogus and oversized mDNS datagrams on the link first: dropped, nothing disturbed
             subprocess.run(["ip", "netns", "exec", b, sys.executable, "-c", _BOGUS], check=True, timeout=30,
@@ -163,6 +166,46 @@ def test_two_of_our_nodes_find_each_other_by_mdns(tmp_path: Path) -> None:
             first.stop()
 
 
+def _chat(ns: str, nick: str, log: Path) -> Proc:
+    # no --listen and no --bootstrap: with --mdns, chat listens on 0.0.0.0 and finds its peers itself
+    return Proc(ns, [sys.executable, "-m", "libp2p", "chat", "mdns-room", "--mdns", "--nick", nick, "-v",
+                     "--timeout", str(WAIT)], log, stdin=True)
+
+
+def _say(proc: Proc, line: str) -> None:
+    assert proc.proc.stdin is not None
+    proc.proc.stdin.write(line + "\n")
+    proc.proc.stdin.flush()
+
+
+def test_two_chat_processes_find_each_other_by_mdns_and_chat(tmp_path: Path) -> None:
+    import json
+
+    from tests.test_cli_node import _read_line
+
+    with bridged_namespaces() as (a, b):
+        alice = _chat(a, "alice", tmp_path / "alice.log")
+        try:
+            bob = _chat(b, "bob", tmp_path / "bob.log")
+            try:
+                id_a = json.loads(alice.first_line)["peer_id"]
+                id_b = json.loads(bob.first_line)["peer_id"]
+                _wait_for(f"mDNS: discovered {id_b} at .*10\\.231\\.0\\.2", alice)
+                _wait_for(f"mDNS: discovered {id_a} at .*10\\.231\\.0\\.1", bob)
+                # a line typed before the two share the topic waits (up to --timeout) for a peer on it
+                _say(alice, "hello over mdns")
+                assert _read_line(bob.proc, WAIT) == "alice: hello over mdns\n"
+                _say(bob, "hi alice")
+                assert _read_line(alice.proc, WAIT) == "bob: hi alice\n"
+                assert bob.proc.stdin is not None
+                bob.proc.stdin.close()  # end of input: chat exits 0
+                assert bob.proc.wait(timeout=WAIT) == 0
+            finally:
+                bob.stop()
+        finally:
+            alice.stop()
+
+
 def test_ours_and_a_rust_libp2p_node_find_each_other_by_mdns(tmp_path: Path) -> None:
     import json
 
@@ -181,5 +224,34 @@ def test_ours_and_a_rust_libp2p_node_find_each_other_by_mdns(tmp_path: Path) -> 
                 _wait_for(f"mdns: discovered {our_id} at /ip4/10\\.231\\.0\\.1/", rust)
             finally:
                 rust.stop()
+        finally:
+            ours.stop()
+
+
+def test_ours_and_a_go_libp2p_node_find_each_other_by_mdns(tmp_path: Path) -> None:
+    import json
+
+    from tests.interop.go_peer import require_go_peer
+
+    with bridged_namespaces() as (a, b):
+        go_exe = require_go_peer()  # skips without go (fails under CI=true)
+        ours = _serve(a, tmp_path / "ours.log")
+        try:
+            go = Proc(b, [str(go_exe), "listen", "--mdns", "--ignore-stdin", "--listen", "/ip4/0.0.0.0/tcp/0"],
+                      tmp_path / "go.log")
+            try:
+                our_id = json.loads(ours.first_line)["peer_id"]
+                go_id = json.loads(go.first_line)["peer_id"]
+                _wait_for(f"mDNS: discovered {go_id} at .*10\\.231\\.0\\.2", ours)
+                _wait_for(f"mdns: discovered {our_id} at /ip4/10\\.231\\.0\\.1/", go)
+                # and the two connected (each dials what it finds unless already connected)
+                deadline = time.monotonic() + WAIT
+                while time.monotonic() < deadline and not (
+                    f"mDNS: connected to {go_id}" in ours.text() or f"mdns: connected to {our_id}" in go.text()
+                ):
+                    time.sleep(0.1)
+                assert f"mDNS: connected to {go_id}" in ours.text() or f"mdns: connected to {our_id}" in go.text()
+            finally:
+                go.stop()
         finally:
             ours.stop()

@@ -11,13 +11,16 @@ from libp2p.discovery.mdns.events import PeerDiscovered
 from libp2p.discovery.mdns.wire import (
     MAX_MESSAGE,
     TYPE_A,
+    TYPE_AAAA,
     TYPE_PTR,
+    TYPE_SRV,
     TYPE_TXT,
     Message,
     Question,
     Record,
     decode_message,
     encode_message,
+    encode_name,
 )
 from libp2p.errors import DecodeError
 from libp2p.identity.keys import generate_key_pair
@@ -74,6 +77,31 @@ def test_answers_its_own_query_with_ptr_and_txt() -> None:
     assert m.additionals[0].data == (f"dnsaddr=/ip4/192.0.2.1/tcp/4001/p2p/{a.peer_id}".encode(),)
     label = a.peer_name.split(".")[0]
     assert 32 <= len(label) < 64 and label != str(a.peer_id)
+
+
+def test_response_carries_srv_and_address_records_for_go_libp2p() -> None:
+    # go-libp2p's zeroconf browser reports an instance only with an SRV target and its A/AAAA record
+    a = _core(["/ip4/192.0.2.1/tcp/4001", "/ip4/192.0.2.1/tcp/4002/ws", "/ip6/2001:db8::1/tcp/4001",
+               "/dns4/example.com/tcp/4001"])
+    a.start(0.0)
+    (query,) = a.datagrams_to_send()
+    a.receive_datagram(query)
+    (reply,) = a.datagrams_to_send()
+    m = decode_message(reply)
+    label = a.peer_name.split(".")[0]
+    (srv,) = [r for r in m.additionals if r.type == TYPE_SRV]
+    assert srv.name == a.peer_name
+    assert isinstance(srv.data, bytes) and struct.unpack("!HHH", srv.data[:6]) == (0, 0, 4001)
+    assert srv.data[6:] == encode_name(f"{label}.local")  # the target host
+    addrs = [(r.type, r.name, r.data) for r in m.additionals if r.type in (TYPE_A, TYPE_AAAA)]
+    assert addrs == [(TYPE_A, f"{label}.local", bytes([192, 0, 2, 1])),
+                     (TYPE_AAAA, f"{label}.local", bytes.fromhex("20010db8" + "0" * 23 + "1"))]
+    # and another core still finds exactly the dnsaddr addresses in it
+    b = _core([])
+    b.receive_datagram(reply)
+    found = b.next_event()
+    assert isinstance(found, PeerDiscovered) and found.peer_id == a.peer_id and len(found.addrs) == 4
+    assert b.dropped == 0
 
 
 def test_queries_again_after_the_interval() -> None:

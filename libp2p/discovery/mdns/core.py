@@ -6,6 +6,10 @@ datagrams to send and ``PeerDiscovered`` events out.
   query), and queries for its own peer name's TXT record: a PTR answer to
   ``<peer-name>._p2p._udp.local`` plus the TXT record ``dnsaddr=<addr>/p2p/<id>`` strings, one per
   address (a string over 255 bytes is skipped).
+* The response also carries, as go-libp2p's responder (zeroconf) does, an SRV record for the peer
+  name (target ``<peer-name label>.local``) and A/AAAA records of that host for the IP addresses we
+  announce: not in the spec, but go-libp2p's browser reports a service instance only when it has
+  an address record, so without them go-libp2p never finds us.
 * From a response it takes the PTR answers for the service, then the TXT records of those names (in
   any section), keeps the strings that start with ``dnsaddr=`` and parse as a multiaddr ending in
   ``/p2p/<id>``, drops its own peer ID, and reports each other peer once per response.
@@ -16,6 +20,7 @@ Malformed or oversized datagrams are dropped and counted (``dropped``); they nev
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import string
 from collections import deque
@@ -24,18 +29,22 @@ from dataclasses import dataclass
 
 from libp2p.discovery.mdns.events import PeerDiscovered
 from libp2p.discovery.mdns.wire import (
+    TYPE_A,
+    TYPE_AAAA,
     TYPE_ANY,
     TYPE_PTR,
+    TYPE_SRV,
     TYPE_TXT,
     Message,
     Question,
     Record,
     decode_message,
     encode_message,
+    encode_srv,
 )
 from libp2p.errors import DecodeError, Libp2pError
 from libp2p.identity.peer_id import PeerId
-from libp2p.multiaddr import Multiaddr
+from libp2p.multiaddr import P_IP4, P_IP6, P_TCP, Multiaddr
 
 __all__ = ["MdnsConfig", "MdnsCore", "SERVICE_NAME", "random_peer_name"]
 
@@ -140,6 +149,28 @@ class MdnsCore:
                 out.append(entry)
         return tuple(out)
 
+    def _host_records(self) -> tuple[Record, ...]:
+        """SRV for our peer name and A/AAAA for the IPs we announce (for go-libp2p's browser)."""
+        ips: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+        port = None
+        for addr in self._addrs():
+            parts = addr.components()
+            if not parts or parts[0].protocol.code not in (P_IP4, P_IP6) or parts[0].value is None:
+                continue
+            ip = ipaddress.ip_address(parts[0].value)
+            if ip not in ips:
+                ips.append(ip)
+            if port is None and len(parts) > 1 and parts[1].protocol.code == P_TCP and parts[1].value:
+                port = int(parts[1].value)
+        if not ips:
+            return ()
+        ttl = self.config.ttl
+        host = f"{self.peer_name.split('.', 1)[0]}.local"
+        records = [Record(self.peer_name, TYPE_SRV, ttl, encode_srv(port or 0, host), cache_flush=True)]
+        records += [Record(host, TYPE_A if ip.version == 4 else TYPE_AAAA, ttl, ip.packed, cache_flush=True)
+                    for ip in ips]
+        return tuple(records)
+
     def _response(self) -> bytes | None:
         strings = self._txt_strings()
         if not strings:
@@ -147,7 +178,7 @@ class MdnsCore:
         ttl = self.config.ttl
         answer = Record(self.config.service_name, TYPE_PTR, ttl, self.peer_name)
         txt = Record(self.peer_name, TYPE_TXT, ttl, strings, cache_flush=True)
-        return encode_message(Message(response=True, answers=(answer,), additionals=(txt,)))
+        return encode_message(Message(response=True, answers=(answer,), additionals=(txt, *self._host_records())))
 
     def _handle_response(self, message: Message) -> None:
         service = self.config.service_name

@@ -34,6 +34,7 @@ __all__ = [
     "encode_txt",
     "decode_txt",
     "encode_name",
+    "encode_srv",
 ]
 
 MDNS_ADDR4 = "224.0.0.251"
@@ -115,6 +116,16 @@ def encode_txt(strings: tuple[bytes, ...]) -> bytes:
         out.append(len(s))
         out += s
     return bytes(out)
+
+
+_SRV_FIXED = struct.Struct("!HHH")
+
+
+def encode_srv(port: int, target: str, priority: int = 0, weight: int = 0) -> bytes:
+    """SRV rdata (RFC 2782): priority, weight, port and the target host name."""
+    if not 0 <= port <= 0xFFFF:
+        raise InvalidArgumentError(f"bad SRV port {port}")
+    return _SRV_FIXED.pack(priority, weight, port) + encode_name(target)
 
 
 def _encode_record(r: Record) -> bytes:
