@@ -29,6 +29,7 @@ const usageText = `usage:
   peer perf --run-server --server-address IP:PORT [--muxer yamux|mplex]
   peer perf --server-address IP:PORT [--transport tcp|ws] [--upload-bytes N] [--download-bytes N]
   peer transport-interop            (configured by environment variables, see README.md)
+  peer hole-punch                   (test-plans hole-punch contract: MODE=relay|listen|dial, see holepunch.go)
   peer version`
 
 // usage prints an error and the usage text, then exits with code 2.
@@ -176,6 +177,8 @@ func main() {
 			usage("transport-interop takes no arguments (it reads environment variables)")
 		}
 		os.Exit(runTransportInterop())
+	case "hole-punch":
+		os.Exit(runHolePunch())
 	case "version":
 		fmt.Println(defaultAgent())
 		os.Exit(0)
