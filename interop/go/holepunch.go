@@ -136,7 +136,9 @@ func holePunchRelay(ctx context.Context, rdb *redis.Client) error {
 }
 
 // holePunchTracer tells the dialer when DCUtR ended (go reports hole punch outcomes only here).
-type holePunchTracer struct{ ended chan *holepunch.EndHolePunchEvt }
+type holePunchTracer struct {
+	ended chan *holepunch.EndHolePunchEvt
+}
 
 func (t *holePunchTracer) Trace(evt *holepunch.Event) {
 	logf("holepunch %s: %+v", evt.Type, evt.Evt)

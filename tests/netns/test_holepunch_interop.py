@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.netns.testbed import RELAY_IP, ROUTER_A_IP, Process, Testbed, nat_testbed, require_testbed
+from tests.netns.testbed import PEER_A_IP, RELAY_IP, ROUTER_A_IP, Process, Testbed, nat_testbed, require_testbed
 
 REDIS_PORT = 6379
 START_TIMEOUT = 60.0
@@ -110,3 +110,35 @@ def test_hole_punch_interop(tmp_path: Path, relay: str, listener: str, dialer: s
     assert "/p2p-circuit" not in str(result["direct_addr"]), result
     rtt = result["rtt_to_holepunched_peer_millis"]
     assert isinstance(rtt, (int, float)) and rtt > 0, result
+
+
+PUBLIC_HOST_IP = "11.0.0.20"  # a second public host: an address on the internet bridge itself
+
+
+@pytest.mark.parametrize("relay", ["go", "rust"])
+def test_autonat_against_foreign_relay(tmp_path: Path, relay: str) -> None:
+    """The foreign relay's AutoNAT v1 and v2 servers answer our client: private behind NAT A (the
+    dial back dies at the router), public from the internet; v2 names the address it tried."""
+    require_testbed()
+    program = PROGRAMS[relay]()
+    with nat_testbed(tmp_path) as bed:
+        bed.sh("inet", "ip", "addr", "add", f"{PUBLIC_HOST_IP}/24", "dev", "br0")
+        start_redis(bed)
+        server = bed.spawn_argv("relay", program, f"relay-{relay}", contract_env("relay"))
+        addr = server.json_line(START_TIMEOUT)["multiaddrs"][0]
+
+        def ask(role: str, *args: str) -> dict[str, object]:
+            out = bed.run(role, ["autonat", "--json", *args, addr])
+            assert out.returncode == 0, out.stderr
+            answer: dict[str, object] = json.loads(out.stdout)
+            return answer
+
+        natted = ask("peer-a", "--listen", f"/ip4/{PEER_A_IP}/tcp/4002")
+        assert natted["status"] == "E_DIAL_ERROR" and natted["reachable"] is False, natted
+        public = ask("inet", "--listen", f"/ip4/{PUBLIC_HOST_IP}/tcp/4002")
+        assert public["status"] == "OK" and public["reachable"] is True, public
+        natted = ask("peer-a", "--v2", "--listen", f"/ip4/{PEER_A_IP}/tcp/4003")
+        assert natted["reachable"] is False and natted["dial_status"] == "E_DIAL_ERROR", natted
+        assert str(natted["addr"]).startswith(f"/ip4/{ROUTER_A_IP}/tcp/"), natted
+        public = ask("inet", "--v2", "--listen", f"/ip4/{PUBLIC_HOST_IP}/tcp/4003")
+        assert public["reachable"] is True and public["addr"] == f"/ip4/{PUBLIC_HOST_IP}/tcp/4003", public
