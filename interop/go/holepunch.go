@@ -91,7 +91,8 @@ func runHolePunch() int {
 }
 
 func holePunchRelay(ctx context.Context, rdb *redis.Client) error {
-	listen := fmt.Sprintf("/ip4/%s/tcp/0", envOr("RELAY_LISTEN_IP", "0.0.0.0"))
+	listenIP := envOr("RELAY_LISTEN_IP", "0.0.0.0")
+	listen := fmt.Sprintf("/ip4/%s/tcp/0", listenIP)
 	h, err := libp2p.New(
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Security(noise.ID, noise.New),
@@ -115,15 +116,16 @@ func holePunchRelay(ctx context.Context, rdb *redis.Client) error {
 		return err
 	}
 	defer svc.Close()
+	// the address on RELAY_LISTEN_IP, or (listening on 0.0.0.0) the first non-loopback one
 	var addr ma.Multiaddr
 	for _, a := range h.Addrs() {
-		if !manet.IsIPLoopback(a) {
+		if ip, err := manet.ToIP(a); err == nil && (ip.String() == listenIP || listenIP == "0.0.0.0" && !ip.IsLoopback()) {
 			addr = a
 			break
 		}
 	}
 	if addr == nil {
-		return errors.New("no non-loopback listen address")
+		return fmt.Errorf("no listen address to publish among %v", h.Addrs())
 	}
 	full := addr.Encapsulate(ma.StringCast("/p2p/" + h.ID().String())).String()
 	logf("relay %s", full)
@@ -209,17 +211,23 @@ func holePunchClient(ctx context.Context, rdb *redis.Client, dialer bool) error 
 		return err
 	}
 	circuit := relayAddr.Encapsulate(ma.StringCast("/p2p-circuit"))
+	// the moment the direct connection opens, from the network's own notification
+	directAt := make(chan time.Time, 1)
+	h.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		if _, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_CIRCUIT); err != nil && c.RemotePeer() == target {
+			select {
+			case directAt <- time.Now():
+			default:
+			}
+		}
+	}})
 	if err := h.Connect(ctx, peer.AddrInfo{ID: target, Addrs: []ma.Multiaddr{circuit}}); err != nil {
 		return fmt.Errorf("dialling through the relay: %w", err)
 	}
 	relayedAt := time.Now()
 	logf("relayed connection to %s", target)
-	var direct network.Conn
-	for direct == nil {
-		direct = directConnTo(h, target)
-		if direct != nil {
-			break
-		}
+	var at time.Time
+	for at.IsZero() {
 		select {
 		case <-ctx.Done():
 			return errors.New("no direct connection in time")
@@ -227,10 +235,14 @@ func holePunchClient(ctx context.Context, rdb *redis.Client, dialer bool) error 
 			if !e.Success {
 				logf("hole punch attempt failed: %s", e.Error)
 			}
-		case <-time.After(20 * time.Millisecond):
+		case at = <-directAt:
 		}
 	}
-	upgradeMs := float64(time.Since(relayedAt).Microseconds()) / 1000
+	direct := directConnTo(h, target)
+	if direct == nil {
+		return errors.New("the direct connection closed at once")
+	}
+	upgradeMs := float64(at.Sub(relayedAt).Microseconds()) / 1000
 	rtt, err := echoPing(ctx, h, target)
 	if err != nil {
 		return err

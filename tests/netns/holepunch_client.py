@@ -70,7 +70,11 @@ async def relay() -> int:
     redis = await _redis()
     async with new_host(listen_addrs=[f"/ip4/{ip}/tcp/0"],
                         services=[RelayService(config), AutonatService(), AutonatV2Service()]) as host:
-        addr = next(str(a) for a in host.listen_addrs if not str(a).startswith("/ip4/127."))
+        # the address on RELAY_LISTEN_IP, or (on 0.0.0.0) the first non-loopback one
+        addr = next((str(a) for a in host.listen_addrs
+                    if str(a).startswith(f"/ip4/{ip}/") or ip == "0.0.0.0" and not str(a).startswith("/ip4/127.")), None)
+        if addr is None:
+            raise RuntimeError(f"no listen address to publish among {host.listen_addrs}")
         full = f"{addr}/p2p/{host.peer_id}"
         await redis.rpush(RELAY_ADDR_KEY, full, full)
         _print({"peer_id": str(host.peer_id), "multiaddrs": [full]})

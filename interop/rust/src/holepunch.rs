@@ -1,6 +1,6 @@
 //! `peer hole-punch`: libp2p/test-plans' hole-punch-interop contract, configured by environment
 //! variables: MODE (relay | listen | dial), TRANSPORT (tcp), REDIS_ADDR (default redis:6379),
-//! RELAY_LISTEN_IP (relay, default 0.0.0.0).
+//! RELAY_LISTEN_IP (relay, default 0.0.0.0), RELAY_UNLIMITED (relay: "true" lifts the circuit limits).
 //!
 //! The relay (hop service, identify, ping, AutoNAT v1 and v2 servers) pushes its address twice to
 //! the redis list RELAY_TCP_ADDRESS (one pop per client). A client pops it and dials the relay from
@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::{
-    autonat, dcutr, identify, identity::Keypair, multiaddr::Protocol, noise, ping, relay,
+    autonat, dcutr, identify,
+    identity::Keypair,
+    multiaddr::Protocol,
+    noise, ping, relay,
     swarm::{NetworkBehaviour, SwarmEvent},
     tcp, yamux, Multiaddr, PeerId, Swarm,
 };
@@ -107,7 +110,7 @@ async fn relay_role(redis_addr: &str) -> Result<(), String> {
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
         .map_err(|e| e.to_string())?
         .with_behaviour(|key| RelayNode {
-            relay: relay::Behaviour::new(key.public().to_peer_id(), relay::Config::default()),
+            relay: relay::Behaviour::new(key.public().to_peer_id(), relay_config()),
             identify: identify::Behaviour::new(identify_config(key)),
             ping: ping::Behaviour::new(ping::Config::new()),
             autonat: autonat::v1::Behaviour::new(
@@ -130,7 +133,10 @@ async fn relay_role(redis_addr: &str) -> Result<(), String> {
             _ = term.recv() => return Ok(()),
             _ = int.recv() => return Ok(()),
             ev = swarm.select_next_some() => match ev {
-                SwarmEvent::NewListenAddr { address, .. } if !published && !is_loopback(&address) => {
+                // the address on RELAY_LISTEN_IP, or (on 0.0.0.0) the first non-loopback one
+                SwarmEvent::NewListenAddr { address, .. }
+                    if !published && (ip != "0.0.0.0" || !is_loopback(&address)) =>
+                {
                     // the reservation's addresses are the relay's external ones
                     swarm.add_external_address(address.clone());
                     let full = address.with(Protocol::P2p(*swarm.local_peer_id())).to_string();
@@ -143,6 +149,17 @@ async fn relay_role(redis_addr: &str) -> Result<(), String> {
             }
         }
     }
+}
+
+/// rust's defaults (2 min, 128 KiB per circuit), or with RELAY_UNLIMITED=true (benchmarks) a day and
+/// no byte limit (rust always sends a limit; 0 bytes means none to its copy loop).
+fn relay_config() -> relay::Config {
+    let mut config = relay::Config::default();
+    if std::env::var("RELAY_UNLIMITED").as_deref() == Ok("true") {
+        config.max_circuit_duration = Duration::from_secs(24 * 3600);
+        config.max_circuit_bytes = 0;
+    }
+    config
 }
 
 fn is_loopback(a: &Multiaddr) -> bool {
@@ -173,7 +190,8 @@ fn client_swarm() -> Result<Swarm<ClientNode>, String> {
 
 async fn client_role(redis_addr: &str, dialer: bool) -> Result<(), String> {
     let mut con = redis_conn(redis_addr).await?;
-    let relay_addr: Multiaddr = pop(&mut con, RELAY_ADDR_KEY).await?.parse().map_err(|e| format!("relay address: {e}"))?;
+    let relay_addr: Multiaddr =
+        pop(&mut con, RELAY_ADDR_KEY).await?.parse().map_err(|e| format!("relay address: {e}"))?;
     let Some(Protocol::P2p(relay_id)) = relay_addr.iter().last() else {
         return Err(format!("relay address {relay_addr} lacks /p2p/"));
     };
@@ -272,7 +290,9 @@ async fn dial_through(swarm: &mut Swarm<ClientNode>, relay_addr: Multiaddr, targ
                 }));
                 return Ok(());
             }
-            SwarmEvent::OutgoingConnectionError { peer_id: Some(p), error, .. } if p == target && relayed_at.is_none() => {
+            SwarmEvent::OutgoingConnectionError { peer_id: Some(p), error, .. }
+                if p == target && relayed_at.is_none() =>
+            {
                 return Err(format!("dialling through the relay: {error}"));
             }
             _ => {}
