@@ -360,7 +360,8 @@ def chart(result: dict[str, Any], path: Path) -> bool:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="compare.py --suite relay", description=__doc__.splitlines()[0])
-    parser.add_argument("--relays", default="ours,go,rust", help="comma-separated: ours, go, rust (default: all)")
+    parser.add_argument("--relays", default="ours,go,rust",
+                        help="comma-separated: ours, go, rust (default: all); the DCUtR runs use these programs too")
     parser.add_argument("--mib", type=int, default=32, help="MiB pushed through the relay per run (default 32)")
     parser.add_argument("--repeats", type=int, default=3, help="pushes per relay (default 3)")
     parser.add_argument("--pings", type=int, default=50, help="pings per relay (default 50)")
@@ -377,10 +378,9 @@ def main(argv: list[str]) -> int:
     load_before = list(os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp:
         workdir = Path(tmp)
-        progs, versions = programs(wanted | ({"go"} if not args.no_dcutr else set()))
-        relays = {k: v for k, v in progs.items() if k in wanted}
-        through = through_relays(relays, args, workdir)
-        dcutr = {"where": "skipped", "why_not_netns": "--no-dcutr", "netem": None, "configs": {}}
+        progs, versions = programs(wanted)  # the DCUtR configurations use these too
+        through = through_relays(progs, args, workdir)
+        dcutr: dict[str, Any] = {"where": "skipped", "why_not_netns": "--no-dcutr", "netem": None, "configs": {}}
         if not args.no_dcutr:
             dcutr = relayed_to_direct(progs, args, workdir)
     result = {
