@@ -139,6 +139,9 @@ def test_autonat_against_foreign_relay(tmp_path: Path, relay: str) -> None:
         assert public["status"] == "OK" and public["reachable"] is True, public
         natted = ask("peer-a", "--v2", "--listen", f"/ip4/{PEER_A_IP}/tcp/4003")
         assert natted["reachable"] is False and natted["dial_status"] == "E_DIAL_ERROR", natted
-        assert str(natted["addr"]).startswith(f"/ip4/{ROUTER_A_IP}/tcp/"), natted
+        # go picks our NAT mapping (the observed address); rust's server the first we list, our own
+        # private address, which it cannot reach either
+        assert str(natted["addr"]).startswith(f"/ip4/{ROUTER_A_IP}/tcp/") or natted["addr"] == f"/ip4/{PEER_A_IP}/tcp/4003", \
+            natted
         public = ask("inet", "--v2", "--listen", f"/ip4/{PUBLIC_HOST_IP}/tcp/4003")
         assert public["reachable"] is True and public["addr"] == f"/ip4/{PUBLIC_HOST_IP}/tcp/4003", public

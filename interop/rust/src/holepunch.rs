@@ -192,7 +192,7 @@ async fn client_role(redis_addr: &str, dialer: bool) -> Result<(), String> {
     let mut con = redis_conn(redis_addr).await?;
     let relay_addr: Multiaddr =
         pop(&mut con, RELAY_ADDR_KEY).await?.parse().map_err(|e| format!("relay address: {e}"))?;
-    let Some(Protocol::P2p(relay_id)) = relay_addr.iter().last() else {
+    let Some(Protocol::P2p(_)) = relay_addr.iter().last() else {
         return Err(format!("relay address {relay_addr} lacks /p2p/"));
     };
     let mut swarm = client_swarm()?;
@@ -207,14 +207,14 @@ async fn client_role(redis_addr: &str, dialer: bool) -> Result<(), String> {
         }
     }
     swarm.dial(relay_addr.clone()).map_err(|e| e.to_string())?;
-    // identify with the relay: our NAT mapping, which DCUtR offers the other side
+    // identify with the relay: our NAT mapping, which DCUtR offers the other side. It sends the
+    // external address *candidates* it saw, and the swarm passes no candidate on once that address
+    // is confirmed: so confirm it (for identify to announce) only after the candidate went round.
     loop {
         match swarm.select_next_some().await {
-            SwarmEvent::Behaviour(ClientNodeEvent::Identify(identify::Event::Received { peer_id, info, .. }))
-                if peer_id == relay_id =>
-            {
-                log(format!("the relay sees us at {}", info.observed_addr));
-                swarm.add_external_address(info.observed_addr);
+            SwarmEvent::NewExternalAddrCandidate { address } if !is_relayed(&address) => {
+                log(format!("the relay sees us at {address}"));
+                swarm.add_external_address(address);
                 break;
             }
             SwarmEvent::OutgoingConnectionError { error, .. } => return Err(format!("dialling the relay: {error}")),
