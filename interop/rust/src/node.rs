@@ -23,9 +23,9 @@ use libp2p::{
     swarm::{behaviour::toggle::Toggle, dial_opts::DialOpts, ConnectionId, NetworkBehaviour, SwarmEvent},
     tcp, tls, yamux, Multiaddr, PeerId, Stream, StreamProtocol, Swarm,
 };
+use std::sync::atomic::{AtomicBool, Ordering};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{dht, inbound, pubsub};
@@ -112,41 +112,41 @@ macro_rules! muxed {
         let timeout = $timeout;
         let muxers = $muxers;
         match muxers {
-            [Muxer::Yamux] => base
-                .multiplex(yamux_config())
-                .timeout(timeout)
-                .map(move |(p, m), ep| {
-                    record(&map, p, &ep, YAMUX);
-                    (p, StreamMuxerBox::new(m))
-                })
-                .boxed(),
-            [Muxer::Mplex] => base
-                .multiplex(mplex_config())
-                .timeout(timeout)
-                .map(move |(p, m), ep| {
-                    record(&map, p, &ep, MPLEX);
-                    (p, StreamMuxerBox::new(m))
-                })
-                .boxed(),
-            [Muxer::Yamux, Muxer::Mplex] => base
-                .multiplex(SelectUpgrade::new(yamux_config(), mplex_config()))
-                .timeout(timeout)
-                .map(move |(p, m), ep| {
-                    let name = if matches!(m, Either::Left(_)) { YAMUX } else { MPLEX };
-                    record(&map, p, &ep, name);
-                    (p, StreamMuxerBox::new(m))
-                })
-                .boxed(),
-            [Muxer::Mplex, Muxer::Yamux] => base
-                .multiplex(SelectUpgrade::new(mplex_config(), yamux_config()))
-                .timeout(timeout)
-                .map(move |(p, m), ep| {
-                    let name = if matches!(m, Either::Left(_)) { MPLEX } else { YAMUX };
-                    record(&map, p, &ep, name);
-                    (p, StreamMuxerBox::new(m))
-                })
-                .boxed(),
-            _ => return Err(format!("unsupported muxer list {muxers:?}")),
+        [Muxer::Yamux] => base
+            .multiplex(yamux_config())
+            .timeout(timeout)
+            .map(move |(p, m), ep| {
+                record(&map, p, &ep, YAMUX);
+                (p, StreamMuxerBox::new(m))
+            })
+            .boxed(),
+        [Muxer::Mplex] => base
+            .multiplex(mplex_config())
+            .timeout(timeout)
+            .map(move |(p, m), ep| {
+                record(&map, p, &ep, MPLEX);
+                (p, StreamMuxerBox::new(m))
+            })
+            .boxed(),
+        [Muxer::Yamux, Muxer::Mplex] => base
+            .multiplex(SelectUpgrade::new(yamux_config(), mplex_config()))
+            .timeout(timeout)
+            .map(move |(p, m), ep| {
+                let name = if matches!(m, Either::Left(_)) { YAMUX } else { MPLEX };
+                record(&map, p, &ep, name);
+                (p, StreamMuxerBox::new(m))
+            })
+            .boxed(),
+        [Muxer::Mplex, Muxer::Yamux] => base
+            .multiplex(SelectUpgrade::new(mplex_config(), yamux_config()))
+            .timeout(timeout)
+            .map(move |(p, m), ep| {
+                let name = if matches!(m, Either::Left(_)) { MPLEX } else { YAMUX };
+                record(&map, p, &ep, name);
+                (p, StreamMuxerBox::new(m))
+            })
+            .boxed(),
+        _ => return Err(format!("unsupported muxer list {muxers:?}")),
         }
     }};
 }
@@ -306,10 +306,7 @@ impl Node {
             inbound: inbound_b,
             kad: Toggle::from(opts.dht.map(|o| dht::Kad::new(peer_id, o))),
             mdns: Toggle::from(if opts.mdns {
-                Some(
-                    libp2p::mdns::tokio::Behaviour::new(Default::default(), peer_id)
-                        .map_err(|e| format!("mdns: {e}"))?,
-                )
+                Some(libp2p::mdns::tokio::Behaviour::new(Default::default(), peer_id).map_err(|e| format!("mdns: {e}"))?)
             } else {
                 None
             }),

@@ -94,8 +94,7 @@ impl Pubsub {
                     b.validation_mode(ValidationMode::Anonymous).message_id_fn(content_id);
                 }
                 let cfg = b.build().map_err(|e| format!("gossipsub config: {e}"))?;
-                let auth =
-                    if o.sign { MessageAuthenticity::Signed(key.clone()) } else { MessageAuthenticity::Anonymous };
+                let auth = if o.sign { MessageAuthenticity::Signed(key.clone()) } else { MessageAuthenticity::Anonymous };
                 let g = gossipsub::Behaviour::new(auth, cfg).map_err(|e| format!("gossipsub: {e}"))?;
                 p.gossipsub = Toggle::from(Some(g));
             }
