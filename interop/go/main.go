@@ -31,6 +31,8 @@ const usageText = `usage:
   peer perf --server-address IP:PORT [--transport tcp|ws|quic-v1] [--upload-bytes N] [--download-bytes N]
   peer transport-interop            (configured by environment variables, see README.md)
   peer gossipsub-interop --params FILE.json [--node-id N] [--loopback-base-port P] [--start-time NS]
+
+  peer hole-punch                   (test-plans hole-punch contract: MODE=relay|listen|dial, see holepunch.go)
   peer version`
 
 // usage prints an error and the usage text, then exits with code 2.
@@ -182,6 +184,9 @@ func main() {
 		os.Exit(runTransportInterop())
 	case "gossipsub-interop":
 		os.Exit(runGossipsubInterop(args[1:]))
+
+	case "hole-punch":
+		os.Exit(runHolePunch())
 	case "version":
 		fmt.Println(defaultAgent())
 		os.Exit(0)

@@ -131,6 +131,11 @@ class TcpTransport:
     async def dial(self, addr: Multiaddr, timeout: float | None = None, *, peer_id: PeerId | None = None) -> RawConnection:
         return await self._dial(addr, timeout, reuse=self.config.reuse_port, required=False)
 
+    async def dial_from_ephemeral_port(self, addr: Multiaddr, timeout: float | None = None) -> RawConnection:
+        """Dial from a fresh port even with ``reuse_port``: a probe that must not hold the
+        listen port's 4-tuple (and its NAT mapping) that a hole punch to ``addr`` needs next."""
+        return await self._dial(addr, timeout, reuse=False, required=False)
+
     async def dial_from_listen_port(self, addr: Multiaddr, timeout: float | None = None) -> RawConnection:
         """Dial from our listen port, or fail (``DialError``): a hole punch from any other port
         would get a NAT mapping that nobody punched. Needs a listener of the same family."""

@@ -2,7 +2,7 @@
 (``python -m tests.netns.holepunch_peer LISTEN RELAY TARGET_RELAYED_ADDR``), keeping
 test-plans' hole-punch-interop contract: it dials ``<relay>/p2p-circuit/p2p/<target>``, waits for
 DCUtR to give it a direct connection, pings over it and prints one JSON line
-``{"rtt_to_holepunched_peer_millis": N, ...}``; exit 1 (with the reason on stderr) if no direct
+``{"rtt_to_holepunched_peer_millis": N, "relayed_to_direct_millis": M, ...}``; exit 1 (with the reason on stderr) if no direct
 connection came within the time limit."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import time
 
 from libp2p.host.events import ConnectionOpened
 from libp2p.multiaddr import Multiaddr
@@ -40,18 +41,21 @@ async def main(listen: str, relay: str, target: str) -> int:
         await identify.identify(relay_id)
         with host.events.stream(ConnectionOpened) as opened:
             await host.connect(target_addr)
+            relayed_at = time.monotonic()
             relayed = host.connections(peer)
             while True:
                 event = await opened.next()
                 conn = event.connection
                 if conn.remote_peer_id == peer and "/p2p-circuit" not in str(conn.remote_addr):
                     break
+        upgrade_ms = (time.monotonic() - relayed_at) * 1000
         ping = host.service(PingService)
         assert ping is not None
         rtts = await ping.ping(peer, 3)
         preferred = await host.connection_to(peer)
         print(json.dumps({
             "rtt_to_holepunched_peer_millis": round(min(rtts) * 1000, 3),
+            "relayed_to_direct_millis": round(upgrade_ms, 3),
             "direct_addr": str(conn.remote_addr),
             "ping_over": str(preferred.remote_addr),
             "relayed_addr": str(relayed[0].remote_addr) if relayed else None,

@@ -5,11 +5,11 @@ routers do) with a stateful firewall that drops unsolicited inbound traffic, and
 the routers' internet links.
 
 ```
-        [relay 198.18.0.10]
+        [relay 11.0.0.10] 
                 |
    +------- br0 (ns inet) --------+
    |                              |
-[router-a 198.18.0.1]     [router-b 198.18.0.2]     wan: netem delay, masquerade
+[router-a 11.0.0.1]       [router-b 11.0.0.2]       wan: netem delay, masquerade
    | 10.1.0.1                     | 10.2.0.1
 [peer-a 10.1.0.2]          [peer-b 10.2.0.2]
 ```
@@ -33,7 +33,7 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,9 +46,12 @@ __all__ = ["Testbed", "Process", "nat_testbed", "unavailable", "require_testbed"
 
 log = logging.getLogger("tests.netns")
 
-RELAY_IP = "198.18.0.10"
-ROUTER_A_IP = "198.18.0.1"
-ROUTER_B_IP = "198.18.0.2"
+# The "internet" uses an ordinary unicast range (it exists only inside these namespaces): go-libp2p
+# hole-punches only from addresses it deems public, and it counts 198.18.0.0/15 (benchmarking) and
+# the documentation ranges as unroutable.
+RELAY_IP = "11.0.0.10"
+ROUTER_A_IP = "11.0.0.1"
+ROUTER_B_IP = "11.0.0.2"
 PEER_A_IP = "10.1.0.2"
 PEER_B_IP = "10.2.0.2"
 REPO = Path(__file__).resolve().parents[2]
@@ -273,6 +276,20 @@ table ip filter {
             popen = subprocess.Popen(
                 ["ip", "netns", "exec", self.ns(role), sys.executable, "-m", module, *args],
                 stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True, cwd=REPO,
+            )
+        process = Process(name, popen, stderr_path)
+        self.processes.append(process)
+        process.start_reader()
+        return process
+
+    def spawn_argv(self, role: str, argv: Sequence[str], name: str, env: Mapping[str, str] | None = None) -> Process:
+        """Start any program (``argv``, with ``env`` added to ours) in ``role``'s namespace (stopped by ``close``)."""
+        stderr_path = self.workdir / f"{name}.err"
+        with open(stderr_path, "w") as err:
+            popen = subprocess.Popen(
+                ["ip", "netns", "exec", self.ns(role), *argv],
+                stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True, cwd=REPO,
+                env={**os.environ, **(env or {})},
             )
         process = Process(name, popen, stderr_path)
         self.processes.append(process)

@@ -151,7 +151,7 @@ pub async fn run() -> i32 {
     }
 }
 
-async fn redis_conn(addr: &str) -> Result<redis::aio::MultiplexedConnection, String> {
+pub async fn redis_conn(addr: &str) -> Result<redis::aio::MultiplexedConnection, String> {
     let client = redis::Client::open(format!("redis://{addr}/")).map_err(|e| format!("redis {addr}: {e}"))?;
     let cfg = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(5)))

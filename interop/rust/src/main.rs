@@ -3,6 +3,7 @@
 //! unified-testing contract); logs go to stderr (RUST_LOG=... adds rust-libp2p's own).
 
 mod dht;
+mod holepunch;
 mod inbound;
 mod interop;
 mod node;
@@ -31,6 +32,7 @@ const USAGE: &str = "usage:
   peer perf --server-address IP:PORT [--transport tcp|quic-v1] [--upload-bytes N] [--download-bytes N] [--muxer M]
   listen, dial and perf take --security noise|tls (for TCP and WebSocket; default noise; QUIC always uses TLS)
   peer interop        (or no arguments) transport-interop test app, configured by environment variables
+  peer hole-punch     test-plans hole-punch contract (MODE=relay|listen|dial, see src/holepunch.rs)
 key types: ed25519 (default), secp256k1, ecdsa, rsa (2048 bit, made with the openssl command)";
 
 pub fn usage(msg: &str) -> ! {
@@ -182,6 +184,7 @@ async fn main() {
             }
             exit(interop::run().await)
         }
+        "hole-punch" => exit(holepunch::run().await),
         "listen" | "dial" | "perf" => {}
         "-h" | "--help" | "help" => usage(""),
         // the source hash ci/build_rust_peer.sh built this binary from (it checks the copy it caches)

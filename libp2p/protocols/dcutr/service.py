@@ -234,7 +234,9 @@ class DcutrService(Service):
             transport: Any = next((t for t in transports if t.can_dial(addr)), None)
             if transport is None:
                 raise Libp2pError(f"no transport for {addr}")
-            dial = getattr(transport, "dial_from_listen_port", None) if from_listen_port else None
+            # the punch dials from the listen port; the plain dial before it from another port, or a
+            # dial still pending (dropped by the peer's NAT) would hold the 4-tuple the punch needs
+            dial = getattr(transport, "dial_from_listen_port" if from_listen_port else "dial_from_ephemeral_port", None)
             raw = await (dial(addr, limit) if dial is not None else transport.dial(addr, limit, peer_id=peer))
             raw.is_initiator = client
             await self.host.adopt_connection(raw, peer)
