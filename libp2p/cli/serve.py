@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from libp2p.cli import _common
 from libp2p.cli import dht as dht_cli
+from libp2p.cli import limits as limits_cli
 from libp2p.cli import pubsub as pubsub_cli
 from libp2p.cli import relay as relay_cli
 from libp2p.cli import workers
@@ -54,6 +55,7 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--forget-peers-after", type=float, default=60.0, metavar="SECONDS",
                    help="forget a disconnected peer's key, protocols and agent after this long (default: 60, "
                    "as go-libp2p); its addresses stay until their TTLs run out")
+    limits_cli.add_arguments(p)
     relay_cli.add_serve_arguments(p)
     p.add_argument("--mdns", action="store_true",
                    help="find peers on the local network by mDNS (_p2p._udp.local), add them to the peerstore and dial "
@@ -103,6 +105,7 @@ async def serve_main(args: argparse.Namespace) -> int:
     try:
         config = HostConfig(forget_peers_after=args.forget_peers_after)
         options = relay_cli.serve_options(args, _common.host_options(args))
+        options.update(limits_cli.host_limits(args))
         if args.worker is not None:  # one process of `serve --workers N`
             options.update(args.worker.host_options())
         host = new_host(listen_addrs=listen, services=services, config=config, **options)

@@ -325,14 +325,21 @@ class Host:
     def record_observed_addr(self, conn: Connection, observed: Multiaddr) -> None:
         """A peer says it sees us at ``observed`` on ``conn`` (identify); when that changes what we
         announce, ``LocalAddressesUpdated`` is emitted."""
-        before = self.addrs
-        if self.addr_manager.record(
-            conn, local=conn.local_addr, observer=conn.remote_addr, observed=observed, bound=self.swarm.addrs
-        ):
-            self._announce_if_changed(before)
+        manager = self.addr_manager
+        confirmed = manager.observed()
+        if manager.record(conn, local=conn.local_addr, observer=conn.remote_addr, observed=observed, bound=self.swarm.addrs):
+            self._announce_if_changed(confirmed)
 
-    def _announce_if_changed(self, before: list[Multiaddr]) -> None:
-        after = self.addrs
+    def _announce_if_changed(self, confirmed_before: list[Multiaddr]) -> None:
+        """Emit ``LocalAddressesUpdated`` if an observation changed the confirmed addresses (the
+        listen addresses are left alone: nothing is expanded per identify or per closed connection)."""
+        confirmed = self.addr_manager.observed()
+        if confirmed == confirmed_before:
+            return
+        listen = self.addr_manager.listen_addrs(self.swarm.addrs)
+        seen = set(listen)
+        before = listen + [a for a in confirmed_before if a not in seen]
+        after = listen + [a for a in confirmed if a not in seen]
         if after != before:
             self.events.emit(LocalAddressesUpdated(tuple(after), tuple(a for a in before if a not in after)))
 
@@ -410,10 +417,10 @@ class Host:
 
     def _connection_closed(self, conn: Connection) -> None:
         peer = conn.remote_peer_id
-        if self.addr_manager.observes(conn):  # computing self.addrs per closed connection is not free
-            before = self.addrs
+        if self.addr_manager.observes(conn):  # nothing to compare for a connection that observed nothing
+            confirmed = self.addr_manager.observed()
             self.addr_manager.remove(conn)
-            self._announce_if_changed(before)
+            self._announce_if_changed(confirmed)
         self.events.emit(ConnectionClosed(conn))
         if not self.swarm.connections(peer):
             self.peerstore.update_addrs(peer, CONNECTED_ADDR_TTL, RECENTLY_CONNECTED_ADDR_TTL)
@@ -426,7 +433,8 @@ class Host:
     # --- inbound streams -------------------------------------------------------------------------
 
     def _on_stream(self, stream: Stream) -> None:
-        self.spawn(self._handle_stream(stream), f"stream from {stream.remote_peer_id}")
+        # One shared name: a per-stream string would cost every idle stream ~100 bytes.
+        self.spawn(self._handle_stream(stream), "inbound stream")
 
     async def _handle_stream(self, stream: Stream) -> None:
         served: Callable[[str], bool] = self._handlers.__contains__

@@ -12,8 +12,8 @@ import asyncio
 import time
 import logging
 from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING, NoReturn
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from libp2p.abc import MuxerSession, SecureSession
 from libp2p.driver import CoreTimer
@@ -90,7 +90,8 @@ class MuxedStream:
         self.scope = scope
         self._reserved = 0  # bytes reserved in ``scope`` for unread data (muxers without flow control)
         self._scope_held = False  # reset by the remote, still counted until its handler lets go
-        self._chunks: deque[bytes] = deque()
+        # Unread data; None while there is none, so an idle stream holds no buffer (a deque is ~1 KiB).
+        self._chunks: deque[bytes] | None = None
         self._buffered = 0
         self._eof = False
         self._fin = False  # the remote half-closed: reads end cleanly even if a reset follows
@@ -128,7 +129,10 @@ class MuxedStream:
     # --- called by the connection ---------------------------------------------------------------
 
     def _feed(self, data: bytes) -> None:
-        self._chunks.append(data)
+        chunks = self._chunks
+        if chunks is None:
+            chunks = self._chunks = deque()
+        chunks.append(data)
         self._buffered += len(data)
         self._wake_reader()
         conn = self.conn
@@ -237,16 +241,24 @@ class MuxedStream:
         elif self._negotiated is not None:
             await asyncio.shield(self._negotiated)
 
-    async def read(self, n: int = -1) -> bytes:
-        """Up to ``n`` bytes (everything buffered when ``n`` < 0); ``b""`` at end of stream."""
+    def read(self, n: int = -1) -> Coroutine[Any, Any, bytes]:
+        """Up to ``n`` bytes (everything buffered when ``n`` < 0); ``b""`` at end of stream.
+
+        (A coroutine, as from ``async def``; a plain ``def`` so that a reader waiting on an idle
+        stream holds one coroutine frame less.)"""
         if self._pending_negotiation is not None or self._negotiated is not None:
-            await self._negotiation_settled()
+            return self._read_after_negotiation(n)
+        return self._read_data(n)
+
+    async def _read_after_negotiation(self, n: int) -> bytes:
+        await self._negotiation_settled()
         return await self._read_data(n)
 
     async def _read_data(self, n: int) -> bytes:
         if n == 0:
             return b""
-        await self._wait_readable()
+        if not self._chunks and not self._pushback and not self._eof:
+            await self._wait_readable()
         if self._pushback:
             data = self._pushback
             if 0 < n < len(data):
@@ -254,22 +266,25 @@ class MuxedStream:
                 return data[:n]
             self._pushback = b""
             return data
-        if not self._chunks:
+        chunks = self._chunks
+        if not chunks:
             # As go-yamux: a reset after the remote's FIN (say, the connection closing right after
             # it) leaves the read side at a clean end of stream.
             if self._reset is not None and not self._fin:
                 raise StreamResetError("stream reset") from self._reset
             return b""
         if n < 0:
-            data = b"".join(self._chunks)
-            self._chunks.clear()
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            self._chunks = None
         else:
-            first = self._chunks[0]
+            first = chunks[0]
             if len(first) <= n:
-                data = self._chunks.popleft()
+                data = chunks.popleft()
+                if not chunks:
+                    self._chunks = None  # drained: the buffer goes until data waits again
             else:
                 data = first[:n]
-                self._chunks[0] = first[n:]
+                chunks[0] = first[n:]
         self._buffered -= len(data)
         if self._reserved - self._buffered > _RESERVE_SLAB:
             keep = -(-self._buffered // _RESERVE_SLAB) * _RESERVE_SLAB

@@ -84,3 +84,36 @@ def test_at_most_three_observed_addresses_per_listen_address() -> None:
     observe(m, "extra", "/ip4/198.51.100.99/tcp/1", observed=Multiaddr("/ip4/203.0.113.5/tcp/1"))
     observed = m.observed()
     assert len(observed) == 3 and observed[0] == Multiaddr("/ip4/203.0.113.5/tcp/1")  # most observers first
+
+
+def test_observer_counts_follow_changed_and_closed_observations() -> None:
+    other = Multiaddr("/ip4/203.0.113.9/tcp/31000")
+    m = manager()
+    for i in range(4):
+        assert observe(m, f"conn{i}", f"/ip4/198.51.100.{i + 1}/tcp/1")
+    # a second connection from an observer already counted adds no observer
+    assert observe(m, "conn-dup", "/ip4/198.51.100.1/tcp/2")
+    assert m.observed() == [PUBLIC]
+    assert m.remove("conn-dup")
+    assert m.observed() == [PUBLIC]  # observer .1 still reports it on conn0
+    # conn3 now reports another address: PUBLIC falls to three observers, `other` has one
+    assert observe(m, "conn3", "/ip4/198.51.100.4/tcp/1", observed=other)
+    assert m.observed() == []
+    for i in range(3):
+        assert observe(m, f"conn{i}", f"/ip4/198.51.100.{i + 1}/tcp/1", observed=other)
+    assert m.observed() == [other]
+    for i in range(4):
+        assert m.remove(f"conn{i}")
+    assert not m.remove("conn0")
+    assert m.observed() == [] and m.observations == 0
+
+
+def test_many_observations_stay_cheap_to_announce() -> None:
+    # 10 000 connections: announcing walks the distinct addresses, not every connection (a walk of
+    # every observation made each identify O(connections), the whole node O(connections²))
+    m = manager()
+    for i in range(10_000):
+        observe(m, i, f"/ip4/198.{i // 250 % 250}.{i % 250}.1/tcp/1")
+    assert m.observations == 10_000
+    assert m.observed() == [PUBLIC]
+    assert len(m._groups) == 1 and len(m._groups[(thin_waist(LOCAL), PUBLIC)]) == 10_000
