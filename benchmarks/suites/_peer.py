@@ -106,10 +106,15 @@ async def bench_main(args: argparse.Namespace) -> dict[str, Any]:
             hosts = [await stack.enter_async_context(new_host()) for _ in range(n_hosts)]
             peers = [await h.connect(target) for h in hosts]
             host, peer = hosts[0], peers[0]
+            # process CPU per round trip: what the client spends, less sensitive to a loaded machine
             if args.pings:
+                c0 = time.process_time()
                 result["ping_rtts"] = await _ping_rtts(host, peer, args.pings)
+                result["ping_cpu_seconds"] = time.process_time() - c0
             if args.echo_rtts:
+                c0 = time.process_time()
                 result["echo_rtts"] = await _echo_rtts(host, peer, args.echo_rtts)
+                result["echo_cpu_seconds"] = time.process_time() - c0
             if args.streams:
                 async def batch() -> float:
                     t0 = CLOCK()
@@ -178,6 +183,7 @@ async def tcp_echo_server() -> None:
 async def tcp_echo_client(port: int, count: int) -> dict[str, Any]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     rtts = []
+    c0 = time.process_time()
     for i in range(-10, count):
         t0 = CLOCK()
         writer.write(b"*")
@@ -185,9 +191,10 @@ async def tcp_echo_client(port: int, count: int) -> dict[str, Any]:
         await reader.readexactly(1)
         if i >= 0:
             rtts.append(CLOCK() - t0)
+    cpu = time.process_time() - c0
     writer.close()
     await writer.wait_closed()
-    return {"echo_rtts": rtts, "errors": []}
+    return {"echo_rtts": rtts, "echo_cpu_seconds": cpu, "errors": []}
 
 
 def main(argv: list[str]) -> int:

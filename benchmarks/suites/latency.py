@@ -41,8 +41,17 @@ def raw_floor(loop: str, count: int, timeout: float) -> dict[str, Any]:
     return lines[-1] if lines else {"errors": [run.error() or "no JSON line"]}
 
 
+def _per_us(seconds: float | None, count: int) -> float | None:
+    """CPU µs per round trip (the client process's; the 10 warm-up round trips included)."""
+    return seconds / (count + 10) * 1e6 if seconds is not None else None
+
+
 def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}×" if a and b else "–"
+
+
+def _us(x: float | None) -> str:
+    return f"{x:.0f}" if x is not None else "–"
 
 
 def markdown(out: dict[str, Any]) -> str:
@@ -53,8 +62,8 @@ def markdown(out: dict[str, Any]) -> str:
         f"Small-message latency, TCP + Noise + yamux on loopback, {out['started_utc']} — {_common.load_line(out)}",
         "",
         "| endpoint (client ↔ server) | ping RTT ms, median (p10–p90) | 1-byte echo RTT ms, median (p10–p90) "
-        "| ping ÷ go | echo ÷ go | echo ÷ raw TCP floor (same loop) |",
-        "|---|---|---|---|---|---|",
+        "| ping ÷ go | echo ÷ go | echo ÷ raw TCP floor (same loop) | client CPU µs per ping / echo |",
+        "|---|---|---|---|---|---|---|",
     ]
 
     def cell(st: dict[str, float] | None) -> str:
@@ -68,7 +77,8 @@ def markdown(out: dict[str, Any]) -> str:
         fl = floor.get(r.get("loop", "")) if r["kind"] == "libp2p" else None
         lines.append(f"| {r['name']} | {cell(r.get('ping'))} | {cell(r.get('echo'))} | "
                      f"{_ratio(med(r, 'ping'), med(go, 'ping')) if r['kind'] == 'libp2p' else '–'} | "
-                     f"{_ratio(med(r, 'echo'), med(go, 'echo'))} | {_ratio(med(r, 'echo'), med(fl, 'echo'))} |"
+                     f"{_ratio(med(r, 'echo'), med(go, 'echo'))} | {_ratio(med(r, 'echo'), med(fl, 'echo'))} | "
+                     f"{_us(r.get('ping_cpu_us'))} / {_us(r.get('echo_cpu_us'))} |"
                      + (f" errors: {'; '.join(r['errors'])[:200]}" if r.get("errors") else ""))
     return "\n".join(lines)
 
@@ -131,6 +141,8 @@ def main(argv: list[str]) -> int:
             res = {"errors": [f"{type(exc).__name__}: {exc}"]}
         failed |= bool(res.get("errors"))
         rows.append({"name": ep.name, "kind": "libp2p", "loop": ep.name.partition("/")[2] or None,
+                     "ping_cpu_us": _per_us(res.get("ping_cpu_seconds"), count),
+                     "echo_cpu_us": _per_us(res.get("echo_cpu_seconds"), count),
                      "ping": _common.stats_ms(res.get("ping_rtts", [])),
                      "echo": _common.stats_ms(res.get("echo_rtts", [])),
                      "errors": res.get("errors", []), "client_process_cpu": res.get("client_process_cpu"),
@@ -141,6 +153,7 @@ def main(argv: list[str]) -> int:
             res = raw_floor(loop, count, timeout)
             failed |= bool(res.get("errors"))
             rows.append({"name": f"raw TCP echo/{loop}", "kind": "floor", "loop": loop, "ping": None,
+                         "echo_cpu_us": _per_us(res.get("echo_cpu_seconds"), count),
                          "echo": _common.stats_ms(res.get("echo_rtts", [])), "errors": res.get("errors", [])})
     out["rows"] = rows
     _common.write(out, "latency", None if cfg.no_write else cfg.out_dir, chart, cfg.smoke)

@@ -93,7 +93,9 @@ func runBench(args []string) int {
 		if _, err := pingRTTs(ctx, h, info.ID, 10); err != nil {
 			return fail(err)
 		}
+		c0 := cpuSeconds()
 		ms, err := pingRTTs(ctx, h, info.ID, o.pings)
+		result = result.with("ping_cpu_seconds", cpuSeconds()-c0)
 		if err != nil {
 			return fail(err)
 		}
@@ -104,11 +106,12 @@ func runBench(args []string) int {
 		result = result.with("ping_rtts", secs)
 	}
 	if o.echoRTTs > 0 {
+		c0 := cpuSeconds()
 		rtts, err := echoRTTs(ctx, h, info.ID, o.echoRTTs)
 		if err != nil {
 			return fail(err)
 		}
-		result = result.with("echo_rtts", rtts)
+		result = result.with("echo_rtts", rtts).with("echo_cpu_seconds", cpuSeconds()-c0)
 	}
 	if o.streams > 0 {
 		batch := func() (float64, error) {

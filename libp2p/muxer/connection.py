@@ -420,6 +420,8 @@ class MuxedConnection:
         self._close_reason: BaseException | None = None
         self._closed_event = asyncio.Event()
         self._flush_scheduled = False
+        # Output the core produced when a read granted window, written by the next flush.
+        self._carry: list[bytes] = []
         self._input_throttled = False
         self._flow_controlled: bool = getattr(session, "flow_control", True)
         # What a new stream may buffer before its first window update (0: no flow control).
@@ -685,6 +687,9 @@ class MuxedConnection:
         if self.raw.is_closing:
             return
         out = self.session.data_to_send()
+        if self._carry:
+            out = [*self._carry, *out] if isinstance(out, list) else [*self._carry, out]
+            self._carry.clear()
         if out:
             if isinstance(out, list):
                 # One AEAD pass over everything queued (Noise fills messages up to 64 KiB).
@@ -733,11 +738,20 @@ class MuxedConnection:
     def _consumed(self, stream_id: int, n: int) -> None:
         if self._closed or n <= 0:
             return
+        session = self.session
         try:
-            self.session.acknowledge_received(stream_id, n, _clock())
+            session.acknowledge_received(stream_id, n, _clock())
         except Libp2pError:
             return  # the stream is gone: nothing to acknowledge
-        self._schedule_flush()
+        # Most reads grant no window (yamux sends an update once half the window is free): only
+        # then is a flush scheduled. An unconditional one cost a loop iteration per small message.
+        out = session.data_to_send()
+        if out:
+            if isinstance(out, list):
+                self._carry.extend(out)
+            else:
+                self._carry.append(out)
+            self._schedule_flush()
 
     def _close_stream(self, stream_id: int) -> None:
         if self._closed:
