@@ -33,21 +33,26 @@ class Endpoint:
     client: Callable[[str, list[str], float], Argv]  # (server multiaddr, bench options, timeout s) -> argv, cwd, env
 
 
-def _ours(build: str, loop: str) -> Endpoint:
+def _ours(build: str, loop: str, unlimited: bool = False) -> Endpoint:
+    """Ours; ``unlimited``: both sides without resource limits (as the go and rust peers run), the
+    server then being ``_peer.py server`` instead of ``libp2p perf --run-server``."""
     impl = compare._ours(build)
     env = compare.bs._py_env("python" if build == "pure" else "cython")
-
     base_cmd = impl.server_cmd
+    extra = ["--unlimited"] if unlimited else []
 
     def server_cmd(addr: str) -> Argv:
+        if unlimited:
+            return [sys.executable, str(PEER), "server", "--loop", loop, "--server-address", addr, *extra], None, env
         argv, cwd, e = base_cmd(addr)
         return [loop if a == "asyncio" and argv[i - 1] == "--loop" else a for i, a in enumerate(argv)], cwd, e
 
     impl.server_cmd = server_cmd
     return Endpoint(
-        name=f"ours-{build}/{loop}", version=impl.version.replace("asyncio loop", f"{loop} loop"), server=impl,
+        name=f"ours-{build}/{loop}" + ("/unlimited" if unlimited else ""),
+        version=impl.version.replace("asyncio loop", f"{loop} loop"), server=impl,
         client=lambda to, opts, timeout: ([sys.executable, str(PEER), "bench", "--loop", loop, "--to", to, *opts,
-                                           "--timeout", str(timeout)], compare.REPO, env),
+                                           *extra, "--timeout", str(timeout)], compare.REPO, env),
     )
 
 
@@ -59,13 +64,25 @@ def _go() -> Endpoint:
                                                        "--timeout-ms", str(int(timeout * 1000))], None, None))
 
 
+def _rust() -> Endpoint:
+    impl = compare._rust()
+    peer = impl.server_cmd("127.0.0.1:1")[0][0]
+    probe = compare.run_client([peer, "bench"], cwd=None, env=None, timeout=30)
+    if "first argument must be" in probe.stderr:
+        raise RuntimeError("the rust peer has no bench mode (rebuild it: ci/build_rust_peer.sh)")
+    return Endpoint(name="rust", version=impl.version, server=impl,
+                    client=lambda to, opts, timeout: ([peer, "bench", "--to", to, *opts,
+                                                       "--timeout-ms", str(int(timeout * 1000))], None, None))
+
+
 def endpoints(only: Sequence[str]) -> tuple[list[Endpoint], dict[str, str]]:
-    """The endpoints named in ``only`` (ours-cython/asyncio, ours-cython/uvloop, ours-pure/..., go)."""
+    """The endpoints named in ``only`` (ours-cython/asyncio, ours-cython/uvloop, ours-pure/..., go, rust)."""
     makers: dict[str, Callable[[], Endpoint]] = {
-        f"ours-{b}/{lp}": (lambda b=b, lp=lp: _ours(b, lp))  # type: ignore[misc]
-        for b in ("cython", "pure") for lp in ("asyncio", "uvloop")
+        f"ours-{b}/{lp}{u}": (lambda b=b, lp=lp, u=u: _ours(b, lp, bool(u)))  # type: ignore[misc]
+        for b in ("cython", "pure") for lp in ("asyncio", "uvloop") for u in ("", "/unlimited")
     }
     makers["go"] = _go
+    makers["rust"] = _rust
     found, skipped = [], {}
     for name in only:
         if name not in makers:

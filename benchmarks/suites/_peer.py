@@ -3,9 +3,12 @@
 
     _peer.py bench --to MA [--loop asyncio|uvloop] [--pings N] [--echo-rtts N]
                    [--streams K --stream-bytes N --conns C] [--open-close N --workers W]
+    _peer.py server --server-address IP:PORT [--loop L] [--unlimited]
     _peer.py tcp-echo-server [--loop L]       # prints {"port": P}; echoes until stdin closes
     _peer.py tcp-echo-client --port P [--loop L] --count N
 
+``server`` is ``libp2p perf --run-server`` (the perf contract's identity, /perf and /echo) with,
+under ``--unlimited``, no resource limits, as the go and rust peers run (``bench --unlimited`` too).
 ``bench`` takes the same options and prints the same JSON line as the go peer's ``peer bench``
 (interop/go/bench.go): raw samples in seconds. The raw TCP echo pair is the floor a libp2p round
 trip over the same event loop cannot beat: two processes, one byte each way, asyncio streams.
@@ -101,9 +104,10 @@ async def bench_main(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"implementation": f"aiolibp2p ({IMPLEMENTATION})", "loop": args.loop, "errors": []}
     target = Multiaddr(args.to)
     n_hosts = args.conns if args.streams else 1
+    options = _host_options(args)
     try:
         async with asyncio.timeout(args.timeout), AsyncExitStack() as stack:
-            hosts = [await stack.enter_async_context(new_host()) for _ in range(n_hosts)]
+            hosts = [await stack.enter_async_context(new_host(**options)) for _ in range(n_hosts)]
             peers = [await h.connect(target) for h in hosts]
             host, peer = hosts[0], peers[0]
             # process CPU per round trip: what the client spends, less sensitive to a loaded machine
@@ -146,7 +150,31 @@ async def bench_main(args: argparse.Namespace) -> dict[str, Any]:
                 result["open_close_count"] = args.open_close
     except Exception as exc:  # noqa: BLE001 - reported in the JSON: the parent wants the line
         result["errors"].append(f"{type(exc).__name__}: {exc}")
+        for sub in getattr(exc, "exceptions", [])[:3]:
+            result["errors"].append(f"  {type(sub).__name__}: {sub}")
     return result
+
+
+def _host_options(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.unlimited:
+        return {}
+    from libp2p.resources import ResourceLimits
+
+    return {"resource_limits": ResourceLimits.unlimited()}
+
+
+async def server_main(args: argparse.Namespace) -> None:
+    from libp2p import new_host
+    from libp2p.identity.keys import Ed25519PrivateKey
+    from libp2p.protocols.echo import EchoService
+    from libp2p.protocols.perf.service import PerfService
+
+    ip, _, port = args.server_address.rpartition(":")
+    stop = _stdin_closed(asyncio.get_running_loop())
+    async with new_host(key=Ed25519PrivateKey.from_seed(bytes(32)), listen_addrs=[f"/ip4/{ip}/tcp/{port}"],
+                        services=[PerfService(), EchoService()], **_host_options(args)) as host:
+        _emit({"peer_id": str(host.peer_id), "multiaddrs": [str(a) for a in host.full_addrs()]})
+        await stop.wait()
 
 
 # --- the raw TCP floor ---------------------------------------------------------------------------
@@ -199,7 +227,9 @@ async def tcp_echo_client(port: int, count: int) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("role", choices=["bench", "tcp-echo-server", "tcp-echo-client"])
+    ap.add_argument("role", choices=["bench", "server", "tcp-echo-server", "tcp-echo-client"])
+    ap.add_argument("--server-address")
+    ap.add_argument("--unlimited", action="store_true", help="no resource limits (as the go and rust peers)")
     ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     ap.add_argument("--to")
     ap.add_argument("--port", type=int)
@@ -217,6 +247,9 @@ def main(argv: list[str]) -> int:
         result = _run(bench_main(args), args.loop)
         _emit(result)
         return 1 if result["errors"] else 0
+    if args.role == "server":
+        _run(server_main(args), args.loop)
+        return 0
     if args.role == "tcp-echo-server":
         _run(tcp_echo_server(), args.loop)
         return 0

@@ -61,6 +61,8 @@ _UNREAD_LOW_WATER = _UNREAD_HIGH_WATER // 2
 # messages do not walk the scope chain each; at most one slab per stream is held unused.
 _RESERVE_SLAB = 4096
 _BACKLOG_TIMEOUT = 5.0
+# Stream writes smaller than this wait for the end of the loop turn to be flushed together.
+_FLUSH_AT = 64 * 1024
 # How long close() waits for the answer to an optimistic protocol proposal.
 _NEGOTIATION_TIMEOUT = 10.0
 # Inbound streams refused for resource limits before the connection is closed: a peer that
@@ -422,6 +424,8 @@ class MuxedConnection:
         self._flush_scheduled = False
         # Output the core produced when a read granted window, written by the next flush.
         self._carry: list[bytes] = []
+        self._unflushed = 0  # stream bytes queued in the core since the last flush
+        self._open_waiters: list[asyncio.Future[None]] = []  # openers waiting for the peer's ACKs
         self._input_throttled = False
         self._flow_controlled: bool = getattr(session, "flow_control", True)
         # What a new stream may buffer before its first window update (0: no flow control).
@@ -512,7 +516,11 @@ class MuxedConnection:
             self._fail(exc)
             return
         self._process_events()
-        self._flush()
+        if self._open_waiters:
+            self._wake_openers()
+        # Scheduled, not immediate: what the core answers (a new stream's ACK, window updates,
+        # pongs) then leaves with what the woken handlers write in this loop turn.
+        self._schedule_flush()
 
     def _process_events(self) -> None:
         session = self.session
@@ -684,6 +692,7 @@ class MuxedConnection:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        self._unflushed = 0
         if self.raw.is_closing:
             return
         out = self.session.data_to_send()
@@ -728,7 +737,14 @@ class MuxedConnection:
             raise StreamResetError("connection closed") from self._close_reason
         accepted = self.session.send_data(stream_id, data)
         if accepted:
-            self._flush()
+            # Small writes are coalesced until the loop runs its callbacks (one encryption and
+            # one socket write for, say, a stream's ACK, negotiation answer and first reply);
+            # once _FLUSH_AT bytes wait, they go out at once.
+            self._unflushed += accepted
+            if self._unflushed >= _FLUSH_AT:
+                self._flush()
+            else:
+                self._schedule_flush()
         return accepted
 
     async def _drain(self) -> None:
@@ -775,9 +791,25 @@ class MuxedConnection:
             self.session.reset_stream(stream_id)
         except Libp2pError:
             return
+        if self._open_waiters:
+            self._wake_openers()  # a reset stream awaiting its ACK frees a place
         self._flush()
 
     # --- public API --------------------------------------------------------------------------------
+
+    async def opening_slot(self) -> None:
+        """Wait until the muxer takes another outbound stream: yamux refuses a new one while
+        ``accept_backlog`` (256) of ours await the peer's ACK, where go-yamux's OpenStream blocks."""
+        while not self._closed and getattr(self.session, "outbound_backlog_full", False):
+            waiter = self._loop.create_future()
+            self._open_waiters.append(waiter)
+            await waiter
+
+    def _wake_openers(self) -> None:
+        waiters, self._open_waiters = self._open_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def open_stream(self) -> MuxedStream:
         """A new outbound stream (no protocol negotiated yet)."""
@@ -835,6 +867,7 @@ class MuxedConnection:
             if not waiter.done():
                 waiter.set_exception(ConnectionClosedError("connection closed"))
         self._ping_waiters.clear()
+        self._wake_openers()  # they find the connection closed: open_stream raises
         self._closed_event.set()
         self._on_closed(self)
         if self.scope is not None:
