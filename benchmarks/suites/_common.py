@@ -98,21 +98,33 @@ def endpoints(only: Sequence[str]) -> tuple[list[Endpoint], dict[str, str]]:
 
 def run_pair(client: Endpoint, server: Endpoint, opts: list[str], timeout: float) -> dict[str, Any]:
     """Start ``server``'s server, run ``client``'s ``bench`` against it once; the client's JSON line."""
+    return run_pairs(client, server, [opts], timeout)[0]
+
+
+def run_pairs(client: Endpoint, server: Endpoint, runs: list[list[str]], timeout: float) -> list[dict[str, Any]]:
+    """One server of ``server``'s, then ``client``'s ``bench`` once per entry of ``runs`` (its options)."""
     srv = compare.Server(server.server, 60.0)
+    results = []
     try:
-        argv, cwd, env = client.client(srv.multiaddr, opts, timeout)
-        s0 = srv.cpu()
-        run = compare.run_client(argv, cwd=cwd, env=env, timeout=timeout + 30)
-        s1 = srv.cpu()
+        for opts in runs:
+            if not srv.alive():
+                results.append({"errors": [f"the {server.name} server died: {srv.proc.err()[-300:]}"]})
+                continue
+            argv, cwd, env = client.client(srv.multiaddr, opts, timeout)
+            s0 = srv.cpu()
+            run = compare.run_client(argv, cwd=cwd, env=env, timeout=timeout + 30)
+            s1 = srv.cpu()
+            lines = run.json_lines()
+            if not lines:
+                results.append({"errors": [run.error() or f"no JSON line: {run.stdout[-300:]}"]})
+                continue
+            res = lines[-1]
+            res["client_process_cpu"] = run.cpu
+            res["server_cpu"] = s1 - s0 if s0 is not None and s1 is not None else None
+            results.append(res)
     finally:
         srv.stop()
-    lines = run.json_lines()
-    if not lines:
-        return {"errors": [run.error() or f"no JSON line: {run.stdout[-300:]}"]}
-    res = lines[-1]
-    res["client_process_cpu"] = run.cpu
-    res["server_cpu"] = s1 - s0 if s0 is not None and s1 is not None else None
-    return res
+    return results
 
 
 def stats_ms(values: Sequence[float]) -> dict[str, float] | None:

@@ -248,7 +248,8 @@ class MuxedStream:
     async def _read_data(self, n: int) -> bytes:
         if n == 0:
             return b""
-        await self._wait_readable()
+        if not self._chunks and not self._pushback and not self._eof:
+            await self._wait_readable()  # (not called when data waits: one coroutine less per read)
         if self._pushback:
             data = self._pushback
             if 0 < n < len(data):
@@ -290,7 +291,10 @@ class MuxedStream:
         parts: list[bytes] = []
         got = 0
         while got < n:
-            chunk = await self.read(n - got)
+            if self._pending_negotiation is not None or self._negotiated is not None:
+                chunk = await self.read(n - got)
+            else:
+                chunk = await self._read_data(n - got)
             if not chunk:
                 raise asyncio.IncompleteReadError(b"".join(parts), n)
             parts.append(chunk)
@@ -310,8 +314,18 @@ class MuxedStream:
             await self._raise_reset()
         if self._write_closed:
             raise StreamClosedError("write after close()")
-        view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
         conn = self.conn
+        if type(data) is bytes:
+            # Fast path: bytes the window takes whole go to the core as they are (a memoryview
+            # would be sliced and copied there), with no drain wait unless the socket is backed up.
+            accepted = conn._send(self.stream_id, data)
+            if accepted == len(data):
+                if conn.raw.write_paused:
+                    await conn.raw.drain()
+                return
+            view = memoryview(data)[accepted:]
+        else:
+            view = memoryview(data).cast("B")
         loop = asyncio.get_running_loop()
         while True:
             accepted = conn._send(self.stream_id, view)
@@ -518,9 +532,18 @@ class MuxedConnection:
         self._process_events()
         if self._open_waiters:
             self._wake_openers()
-        # Scheduled, not immediate: what the core answers (a new stream's ACK, window updates,
-        # pongs) then leaves with what the woken handlers write in this loop turn.
-        self._schedule_flush()
+        # What the core answers (a new stream's ACK, window updates, pongs) waits for the end of
+        # the loop turn, to leave with what the woken handlers write; most input needs no answer
+        # and then no flush.
+        out = session.data_to_send()
+        if out:
+            if isinstance(out, list):
+                self._carry.extend(out)
+            else:
+                self._carry.append(out)
+            self._schedule_flush()
+        elif not self._flush_scheduled:
+            self._reschedule_timer()
 
     def _process_events(self) -> None:
         session = self.session
@@ -732,7 +755,7 @@ class MuxedConnection:
 
     # --- called by streams -----------------------------------------------------------------------
 
-    def _send(self, stream_id: int, data: memoryview) -> int:
+    def _send(self, stream_id: int, data: bytes | memoryview) -> int:
         if self._closed:
             raise StreamResetError("connection closed") from self._close_reason
         accepted = self.session.send_data(stream_id, data)
