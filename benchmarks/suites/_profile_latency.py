@@ -168,9 +168,15 @@ def main() -> int:
     ap.add_argument("--side", choices=["client", "server"], default="client")
     ap.add_argument("--count", type=int, default=5000)
     ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
-    ap.add_argument("--port", type=int, default=42511)
+    ap.add_argument("--port", type=int, help="for the client side's server (default: a free one)")
     ap.add_argument("--cprofile", action="store_true")
     args = ap.parse_args()
+    if args.port is None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            args.port = s.getsockname()[1]
     if args.loop == "uvloop" and args.side == "client":
         import uvloop
 

@@ -760,14 +760,12 @@ class MuxedConnection:
             raise StreamResetError("connection closed") from self._close_reason
         accepted = self.session.send_data(stream_id, data)
         if accepted:
-            # Small writes are coalesced until the loop runs its callbacks (one encryption and
-            # one socket write for, say, a stream's ACK, negotiation answer and first reply);
-            # once _FLUSH_AT bytes wait, they go out at once.
+            # A write joins a flush already scheduled for this loop turn (one encryption and one
+            # socket write for, say, a new stream's ACK, negotiation answer and first reply) unless
+            # _FLUSH_AT bytes wait; otherwise it goes out at once (a reply costs no extra turn).
             self._unflushed += accepted
-            if self._unflushed >= _FLUSH_AT:
+            if not self._flush_scheduled or self._unflushed >= _FLUSH_AT:
                 self._flush()
-            else:
-                self._schedule_flush()
         return accepted
 
     async def _drain(self) -> None:
