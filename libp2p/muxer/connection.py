@@ -61,8 +61,6 @@ _UNREAD_LOW_WATER = _UNREAD_HIGH_WATER // 2
 # messages do not walk the scope chain each; at most one slab per stream is held unused.
 _RESERVE_SLAB = 4096
 _BACKLOG_TIMEOUT = 5.0
-# Stream writes smaller than this wait for the end of the loop turn to be flushed together.
-_FLUSH_AT = 64 * 1024
 # How long close() waits for the answer to an optimistic protocol proposal.
 _NEGOTIATION_TIMEOUT = 10.0
 # Inbound streams refused for resource limits before the connection is closed: a peer that
@@ -438,7 +436,6 @@ class MuxedConnection:
         self._flush_scheduled = False
         # Output the core produced when a read granted window, written by the next flush.
         self._carry: list[bytes] = []
-        self._unflushed = 0  # stream bytes queued in the core since the last flush
         self._open_waiters: list[asyncio.Future[None]] = []  # openers waiting for the peer's ACKs
         self._input_throttled = False
         self._flow_controlled: bool = getattr(session, "flow_control", True)
@@ -715,7 +712,6 @@ class MuxedConnection:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        self._unflushed = 0
         if self.raw.is_closing:
             return
         out = self.session.data_to_send()
@@ -760,12 +756,9 @@ class MuxedConnection:
             raise StreamResetError("connection closed") from self._close_reason
         accepted = self.session.send_data(stream_id, data)
         if accepted:
-            # A write joins a flush already scheduled for this loop turn (one encryption and one
-            # socket write for, say, a new stream's ACK, negotiation answer and first reply) unless
-            # _FLUSH_AT bytes wait; otherwise it goes out at once (a reply costs no extra turn).
-            self._unflushed += accepted
-            if not self._flush_scheduled or self._unflushed >= _FLUSH_AT:
-                self._flush()
+            # At once: when write() returns, the bytes are the transport's (callers rely on it).
+            # What the core answered since (a new stream's ACK, say) leaves in the same write.
+            self._flush()
         return accepted
 
     async def _drain(self) -> None:
