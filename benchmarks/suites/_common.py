@@ -114,17 +114,29 @@ def run_pairs(client: Endpoint, server: Endpoint, runs: list[list[str]], timeout
             s0 = srv.cpu()
             run = compare.run_client(argv, cwd=cwd, env=env, timeout=timeout + 30)
             s1 = srv.cpu()
-            lines = run.json_lines()
-            if not lines:
-                results.append({"errors": [run.error() or f"no JSON line: {run.stdout[-300:]}"]})
+            res = _result_line(run.stdout)
+            if res is None:
+                results.append({"errors": [run.error() or f"no JSON line: {run.stdout[:200]} ... {run.stdout[-200:]}"]})
                 continue
-            res = lines[-1]
             res["client_process_cpu"] = run.cpu
             res["server_cpu"] = s1 - s0 if s0 is not None and s1 is not None else None
             results.append(res)
     finally:
         srv.stop()
     return results
+
+
+def _result_line(stdout: str) -> dict[str, Any] | None:
+    """The client's result object: the last JSON object starting ``{"implementation"`` (found even
+    when something else was written on the same line before it)."""
+    at = stdout.rfind('{"implementation"')
+    if at < 0:
+        return None
+    try:
+        obj, _ = json.JSONDecoder().raw_decode(stdout, at)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
 
 
 def stats_ms(values: Sequence[float]) -> dict[str, float] | None:

@@ -156,8 +156,8 @@ def main(argv: list[str]) -> int:
                          "echo_cpu_us": _per_us(res.get("echo_cpu_seconds"), count),
                          "echo": _common.stats_ms(res.get("echo_rtts", [])), "errors": res.get("errors", [])})
     out["rows"] = rows
+    out["load_after"] = _common.os.getloadavg()
+    md = out["markdown"] = markdown(out)
     _common.write(out, "latency", None if cfg.no_write else cfg.out_dir, chart, cfg.smoke)
-    md = markdown(out)
-    out["markdown"] = md
     print(md)
     return 1 if failed else 0

@@ -144,8 +144,8 @@ def main(argv: list[str]) -> int:
         failed |= bool(row["errors"])
         rows.append(row)
     out["rows"] = rows
+    out["load_after"] = _common.os.getloadavg()
+    md = out["markdown"] = markdown(out)
     _common.write(out, "streams", None if cfg.no_write else cfg.out_dir, chart, cfg.smoke)
-    md = markdown(out)
-    out["markdown"] = md
     print(md)
     return 1 if failed else 0
