@@ -538,6 +538,9 @@ class MuxedConnection:
                 self._carry.extend(out)
             else:
                 self._carry.append(out)
+        if self._closed:
+            self._flush()  # the session ended (a GoAway, say): write what is queued, close the socket
+        elif out:
             self._schedule_flush()
         elif not self._flush_scheduled:
             self._reschedule_timer()
