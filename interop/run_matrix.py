@@ -179,7 +179,7 @@ def make_impls() -> dict[str, Impl]:
         "go": Impl("go", v["go"], both, _prepare_go, SECURITIES, TRANSPORTS),
         "rust": Impl("rust", v["rust"], both, _prepare_rust, SECURITIES, ("tcp", "ws", "quic-v1")),
         "js": Impl("js", v["js"], both, _prepare_js, SECURITIES, ("tcp", "ws", "wss")),
-        "py-libp2p": Impl("py-libp2p", v["py-libp2p"], both, _prepare_py_libp2p, SECURITIES, ("tcp", "ws")),
+        "py-libp2p": Impl("py-libp2p", v["py-libp2p"], both, _prepare_py_libp2p, SECURITIES, ("tcp", "ws", "quic-v1")),
     }
 
 

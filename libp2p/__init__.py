@@ -4,13 +4,12 @@ Everything an application uses is importable from here::
 
     from libp2p import new_host, PeerId, Multiaddr, Stream, DialError, read_message, write_message
 
-The host and the protocols load on first use, so ``import libp2p`` stays light.
+Everything but the version and the error classes loads on first use, so ``import libp2p`` stays light.
 """
 
 import logging
 from typing import TYPE_CHECKING
 
-from libp2p._accel import IMPLEMENTATION
 from libp2p._version import __version__
 from libp2p.errors import (
     ArgumentTypeError,
@@ -26,11 +25,12 @@ from libp2p.errors import (
     StateError,
     UnexpectedEOFError,
 )
-from libp2p.identity.keys import KeyType, PrivateKey, PublicKey, generate_key_pair
-from libp2p.identity.peer_id import PeerId
-from libp2p.multiaddr import Multiaddr
 
 if TYPE_CHECKING:
+    from libp2p._accel import IMPLEMENTATION
+    from libp2p.identity.keys import KeyType, PrivateKey, PublicKey, generate_key_pair
+    from libp2p.identity.peer_id import PeerId
+    from libp2p.multiaddr import Multiaddr
     from libp2p.abc import Connection, Stream
     from libp2p.host.events import (
         ConnectionClosed,
@@ -59,8 +59,16 @@ if TYPE_CHECKING:
 # handler would print our WARNINGs to stderr in a program that configured no logging.
 logging.getLogger("libp2p").addHandler(logging.NullHandler())
 
-# name -> module, loaded on first access (the host pulls in the whole connection stack)
+# name -> module, loaded on first access (the host pulls in the whole connection stack; even
+# keys, peer IDs and multiaddrs load the crypto libraries, which `libp2p --version` never needs)
 _LAZY = {
+    "IMPLEMENTATION": "libp2p._accel",
+    "KeyType": "libp2p.identity.keys",
+    "PrivateKey": "libp2p.identity.keys",
+    "PublicKey": "libp2p.identity.keys",
+    "generate_key_pair": "libp2p.identity.keys",
+    "PeerId": "libp2p.identity.peer_id",
+    "Multiaddr": "libp2p.multiaddr",
     "Host": "libp2p.host.host",
     "HostConfig": "libp2p.host.host",
     "PeerRouting": "libp2p.host.host",

@@ -47,4 +47,16 @@ if not NO_EXTENSIONS:
     except ImportError as exc:
         NATIVE_IMPORT_ERROR = exc
 
-globals().update({name: getattr(_twin, name) for name in _pure.__all__})
+if _twin is not _pure:
+    globals().update({name: getattr(_twin, name) for name in _pure.__all__})
+
+
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> object:
+        # The pure twins load per module on first use (a name missing here is one not yet used).
+        if name not in _pure.__all__:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(_pure, name)
+        globals()[name] = value
+        return value

@@ -17,6 +17,7 @@ the physical memory and half the file-descriptor limit.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import os
@@ -466,12 +467,30 @@ _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 def ip_of(addr: Multiaddr | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     if addr is None:
         return None
+    # Fast path for what connections carry, /ip4/… or /ip6/… first: read the binary form.
+    raw = bytes(addr)
+    if raw[:1] == b"\x04" and len(raw) >= 5:  # ip4 (code 4), 4 bytes
+        return _packed_ip(raw[1:5])
+    if raw[:1] == b"\x29" and len(raw) >= 17:  # ip6 (code 41), 16 bytes
+        return _packed_ip(raw[1:17])
     from libp2p.multiaddr import P_IP4, P_IP6
 
     for comp in addr.components():
         if comp.protocol.code in (P_IP4, P_IP6) and comp.value is not None:
-            return ipaddress.ip_address(comp.value)
+            return _ip_address(comp.value)
     return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _packed_ip(packed: bytes) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(packed)
+
+
+@functools.lru_cache(maxsize=1024)
+def _ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    # Parsed several times per connection (admission, per-subnet limits) and mostly the same few
+    # addresses: ipaddress takes ~20 µs each time.
+    return ipaddress.ip_address(text)
 
 
 class ResourceManager:

@@ -131,6 +131,22 @@ def test_intermediary_lines_every_second(ours: tuple[subprocess.Popen[str], dict
     assert len(lines) >= 2, lines
 
 
+def test_quic_v1_exchange(tmp_path: Path) -> None:
+    """``--transport quic-v1``: the server listens on /udp/PORT/quic-v1, the client dials it there."""
+    with perf_server([*OURS, "--transport", "quic-v1"], tmp_path) as (proc, info, address):
+        ip, port = address.split(":")
+        assert info["multiaddrs"] == [f"/ip4/{ip}/udp/{port}/quic-v1/p2p/{PERF_SERVER_PEER_ID}"]
+        client = _client(OURS, address, 100_000, 200_000)
+        assert client.returncode == 1 and "tcp" in client.stderr, "a TCP client finds no TCP server there"
+        quic = subprocess.run(
+            [*OURS, "--server-address", address, "--transport", "quic-v1", "--upload-bytes", "100000",
+             "--download-bytes", "200000"],
+            check=False, capture_output=True, text=True, timeout=CLIENT_TIMEOUT, stdin=subprocess.DEVNULL,
+        )
+        _lines(quic, 100_000, 200_000)
+        assert proc.poll() is None
+
+
 def test_server_stops_on_sigterm(tmp_path: Path) -> None:
     with perf_server(OURS, tmp_path) as (proc, _info, _address):
         proc.send_signal(signal.SIGTERM)
@@ -148,7 +164,7 @@ def test_client_without_a_server_fails() -> None:
     "args",
     [
         ["--run-server"],  # no address
-        ["--server-address", "127.0.0.1:1", "--transport", "quic-v1", "--upload-bytes", "1", "--download-bytes", "1"],
+        ["--server-address", "127.0.0.1:1", "--transport", "webrtc", "--upload-bytes", "1", "--download-bytes", "1"],
         ["--server-address", "localhost:1", "--upload-bytes", "1", "--download-bytes", "1"],
         ["--server-address", "127.0.0.1", "--upload-bytes", "1", "--download-bytes", "1"],
         ["--server-address", "127.0.0.1:1"],  # no sizes

@@ -163,7 +163,16 @@ async def _client_main(args: argparse.Namespace) -> dict[str, Any]:
     clock = time.perf_counter
     try:
         async with asyncio.timeout(args.timeout):
-            async with new_host(muxers=[muxer_id]) as host:
+            options: dict[str, Any] = {}
+            if "/quic-v1" in args.to:
+                from libp2p.transport.quic import QuicTransport
+
+                options["transports"] = [QuicTransport()]
+            if args.security == "tls":
+                from libp2p.security.tls import PROTOCOL_ID as TLS
+
+                options["security"] = [TLS]
+            async with new_host(muxers=[muxer_id], **options) as host:
                 peer = await host.connect(target)
                 result["muxer"] = host.connections(peer)[0].muxer_id
                 up, down = args.upload_bytes, args.download_bytes
@@ -699,6 +708,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.add_argument("--loop", default="asyncio", choices=["asyncio", "uvloop"])
         ap.add_argument("--to", required=True)
         ap.add_argument("--muxer", default="yamux", choices=["yamux", "mplex"])
+        ap.add_argument("--security", default="noise", choices=["noise", "tls"])
         ap.add_argument("--upload-bytes", type=int, default=0)
         ap.add_argument("--download-bytes", type=int, default=0)
         ap.add_argument("--iterations", type=int, default=1)

@@ -27,10 +27,11 @@ const usageText = `usage:
   peer perf --to MA [--muxer yamux|mplex] [--upload-bytes N] [--download-bytes N]
             [--iterations K] [--pings N] [--dials N] [--timeout-ms MS]
   peer perf --run-server --server-address IP:PORT [--muxer yamux|mplex]
-  peer perf --server-address IP:PORT [--transport tcp|ws] [--upload-bytes N] [--download-bytes N]
+  peer perf --server-address IP:PORT [--transport tcp|ws|quic-v1] [--upload-bytes N] [--download-bytes N]
   peer bench --to MA [--pings N] [--echo-rtts N] [--streams K --stream-bytes N --conns C]
              [--open-close N --workers W] [--timeout-ms MS]
   peer transport-interop            (configured by environment variables, see README.md)
+  peer gossipsub-interop --params FILE.json [--node-id N] [--loopback-base-port P] [--start-time NS]
   peer version`
 
 // usage prints an error and the usage text, then exits with code 2.
@@ -108,7 +109,7 @@ func parseOptions(mode string, args []string) *options {
 	fs.Int64Var(&o.timeoutMs, "timeout-ms", -1, "overall time limit")
 	fs.BoolVar(&o.runServer, "run-server", false, "perf server (test-plans contract)")
 	fs.StringVar(&o.serverAddress, "server-address", "", "perf server IP:PORT (test-plans contract)")
-	fs.StringVar(&o.transport, "transport", "tcp", "perf transport (tcp or ws)")
+	fs.StringVar(&o.transport, "transport", "tcp", "perf transport (tcp, ws or quic-v1)")
 	fs.Int64Var(&o.uploadBytes, "upload-bytes", 0, "perf upload bytes")
 	fs.Int64Var(&o.downloadBytes, "download-bytes", 0, "perf download bytes")
 	fs.Int64Var(&o.iterations, "iterations", 1, "perf runs per direction (--to form)")
@@ -180,6 +181,8 @@ func main() {
 			usage("transport-interop takes no arguments (it reads environment variables)")
 		}
 		os.Exit(runTransportInterop())
+	case "gossipsub-interop":
+		os.Exit(runGossipsubInterop(args[1:]))
 	case "version":
 		fmt.Println(defaultAgent())
 		os.Exit(0)

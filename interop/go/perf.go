@@ -136,6 +136,20 @@ func runPerf(o *options) int {
 	return 2
 }
 
+// perfMultiaddr is the perf contract's address for --transport tcp, ws or quic-v1.
+func perfMultiaddr(hostPort, transport string) string {
+	switch transport {
+	case "tcp", "ws":
+		return tcpMultiaddr(hostPort) + wsSuffix(transport)
+	case "quic-v1":
+		tcpAddr := tcpMultiaddr(hostPort)
+		i := strings.LastIndex(tcpAddr, "/tcp/")
+		return tcpAddr[:i] + "/udp/" + tcpAddr[i+len("/tcp/"):] + "/quic-v1"
+	}
+	usage("--transport: tcp, ws or quic-v1, not %q", transport)
+	return ""
+}
+
 // tcpMultiaddr turns IP:PORT into /ip4|ip6/IP/tcp/PORT.
 func tcpMultiaddr(hostPort string) string {
 	hst, port, err := net.SplitHostPort(hostPort)
@@ -165,10 +179,7 @@ func runPerfServer(o *options) int {
 	if o.muxer == "mplex" {
 		muxers = []string{"mplex", "yamux"}
 	}
-	if o.transport != "tcp" && o.transport != "ws" {
-		usage("--transport: tcp or ws, not %q", o.transport)
-	}
-	h, err := newHost(nodeConfig{key: key, listen: []string{tcpMultiaddr(o.serverAddress) + wsSuffix(o.transport)}, muxers: muxers,
+	h, err := newHost(nodeConfig{key: key, listen: []string{perfMultiaddr(o.serverAddress, o.transport)}, muxers: muxers,
 		security: o.security, agent: o.agent})
 	if err != nil {
 		logf("cannot start: %v", err)
@@ -196,10 +207,7 @@ func runPerfServer(o *options) int {
 // runPerfClient is the test-plans perf client: connect, one perf exchange,
 // progress lines every second and a final line (times include the connection).
 func runPerfClient(o *options) int {
-	if o.transport != "tcp" && o.transport != "ws" {
-		usage("--transport: tcp or ws, not %q", o.transport)
-	}
-	target := tcpMultiaddr(o.serverAddress) + wsSuffix(o.transport) + "/p2p/" + perfServerPeerID
+	target := perfMultiaddr(o.serverAddress, o.transport) + "/p2p/" + perfServerPeerID
 	info := parseTarget(target)
 	key, _ := loadKey("ed25519", "")
 	h, err := newHost(nodeConfig{key: key, muxers: []string{o.muxer}, security: o.security, agent: o.agent})

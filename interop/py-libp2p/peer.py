@@ -99,6 +99,9 @@ def logf(msg: str, *args: Any) -> None:
 
 
 def err_text(exc: BaseException) -> str:
+    inner = getattr(exc, "exceptions", None)  # a trio nursery's ExceptionGroup of one: say what failed
+    if isinstance(inner, (list, tuple)) and len(inner) == 1 and isinstance(inner[0], BaseException):
+        return err_text(inner[0])
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -179,10 +182,18 @@ def quiet_connection_config(dialer: bool) -> Any:
 
 
 def make_host(key_pair: Any, muxers: list[str], security: str, listen: list[str] | None = None,
-              websocket: bool = False) -> Any:
-    """A py-libp2p host (TCP, or WebSocket with ``websocket``); a dialer when ``listen`` is empty."""
+              websocket: bool = False, quic: bool = False) -> Any:
+    """A py-libp2p host (TCP, or WebSocket with ``websocket``, or QUIC alone with ``quic``; a
+    listener picks its transports from ``listen``); a dialer when ``listen`` is empty."""
     muxer_opt = {MUXERS[m][0]: MUXERS[m][1] for m in muxers}
     extra = {"enable_websocket": True} if websocket else {}
+    if quic:
+        extra["enable_quic"] = True
+    if quic or any("/quic-v1" in a for a in listen or []):
+        # py-libp2p's QUIC streams fail a read (or write) that waits 30 s (STREAM_READ_TIMEOUT):
+        # a perf client reading while a slow upload drains on the other side would fail
+        from libp2p.transport.quic.config import QUICTransportConfig
+        extra["quic_transport_opt"] = QUICTransportConfig(STREAM_READ_TIMEOUT=3600.0, STREAM_WRITE_TIMEOUT=3600.0)
     return new_host(key_pair=key_pair, muxer_opt=muxer_opt, sec_opt=security_options(key_pair, security),
                     resource_manager=permissive_resource_manager(), connection_config=quiet_connection_config(not listen),
                     listen_addrs=[multiaddr.Multiaddr(a) for a in listen] if listen else None, **extra)
@@ -762,7 +773,7 @@ async def run_dial(o: argparse.Namespace) -> int:
         raise UsageError("dial needs --to MULTIADDR")
     info = parse_target(o.to)
     key = load_key(o.key_type, o.key_seed)
-    host = make_host(key, [o.muxer], o.security)
+    host = make_host(key, [o.muxer], o.security, quic="/quic-v1" in o.to)
     result: dict[str, Any] = {
         "connected": False, "remote_peer": info.peer_id.to_base58(), "remote_addr": o.to, "muxer": None,
         "encryption": None, "remote_agent": None, "remote_protocol_version": None, "remote_protocols": [],
@@ -865,6 +876,14 @@ async def dial_work(o: argparse.Namespace, node: Node, peer: ID, result: dict[st
     result["peer_store"] = node.peer_store(peer)
 
 
+def perf_multiaddr(host_port: str, transport: str) -> str:
+    """The perf contract's address: ``--transport tcp`` or ``quic-v1``."""
+    if transport not in ("tcp", "quic-v1"):
+        raise UsageError(f"--transport: tcp or quic-v1, not {transport!r}")
+    tcp = tcp_multiaddr(host_port)
+    return tcp.replace("/tcp/", "/udp/") + "/quic-v1" if transport == "quic-v1" else tcp
+
+
 def tcp_multiaddr(host_port: str) -> str:
     h, sep, port = host_port.rpartition(":")
     h = h.strip("[]")
@@ -889,7 +908,7 @@ async def run_perf(o: argparse.Namespace) -> int:
     if o.run_server:
         if not o.server_address:
             raise UsageError("--run-server needs --server-address IP:PORT")
-        o.listen = [tcp_multiaddr(o.server_address)]
+        o.listen = [perf_multiaddr(o.server_address, o.transport)]
         o.key_seed, o.key_type, o.events, o.ignore_stdin = "00" * 32, "ed25519", False, True
         return await run_listen(o)
     if o.server_address:
@@ -900,10 +919,8 @@ async def run_perf(o: argparse.Namespace) -> int:
 
 
 async def run_perf_client(o: argparse.Namespace) -> int:
-    if o.transport != "tcp":
-        raise UsageError(f"--transport: only tcp is supported, not {o.transport!r}")
-    info = parse_target(tcp_multiaddr(o.server_address) + "/p2p/" + PERF_SERVER_PEER_ID)
-    host = make_host(load_key("ed25519", None), [o.muxer], o.security)
+    info = parse_target(perf_multiaddr(o.server_address, o.transport) + "/p2p/" + PERF_SERVER_PEER_ID)
+    host = make_host(load_key("ed25519", None), [o.muxer], o.security, quic=o.transport == "quic-v1")
     up, down = [0], [0]
     timeout = o.timeout_ms / 1000 if o.timeout_ms >= 0 else 3600
     failure: BaseException | None = None
@@ -944,7 +961,7 @@ async def run_perf_client(o: argparse.Namespace) -> int:
 
 async def run_perf_bench(o: argparse.Namespace) -> int:
     info = parse_target(o.to)
-    host = make_host(load_key("ed25519", None), [o.muxer], o.security)
+    host = make_host(load_key("ed25519", None), [o.muxer], o.security, quic="/quic-v1" in o.to)
     pings = max(o.pings, 0)
     result: dict[str, Any] = {
         "implementation": "py-libp2p", "muxer": None, "upload_bytes": o.upload_bytes,
@@ -1043,8 +1060,10 @@ def read_interop_env() -> dict[str, Any]:
         c["timeout"] = -1
     if c["timeout"] <= 0:
         raise ValueError(f"bad test timeout {secs!r}")
-    if c["transport"] not in ("tcp", "ws"):
-        raise ValueError(f"transport {c['transport']!r} is not supported (tcp or ws)")
+    if c["transport"] not in ("tcp", "ws", "quic-v1"):
+        raise ValueError(f"transport {c['transport']!r} is not supported (tcp, ws or quic-v1)")
+    if c["transport"] == "quic-v1":  # QUIC brings its own security and streams: the runner gives neither
+        c["muxer"], c["security"] = c["muxer"] or "yamux", c["security"] or "noise"
     if c["muxer"] not in MUXERS:
         raise ValueError(f"muxer {c['muxer']!r} is not supported (yamux or mplex)")
     if c["security"] not in ("noise", "tls"):
@@ -1130,8 +1149,10 @@ async def _transport_interop(cfg: dict[str, Any], rc: Any, deadline: float) -> i
     listen = None
     if not cfg["is_dialer"]:
         proto = "ip6" if ":" in cfg["ip"] else "ip4"
-        listen = [f"/{proto}/{cfg['ip']}/tcp/0" + ("/ws" if cfg["transport"] == "ws" else "")]
-    host = make_host(key, [cfg["muxer"]], cfg["security"], listen, websocket=cfg["transport"] == "ws")
+        listen = [f"/{proto}/{cfg['ip']}/udp/0/quic-v1" if cfg["transport"] == "quic-v1" else
+                  f"/{proto}/{cfg['ip']}/tcp/0" + ("/ws" if cfg["transport"] == "ws" else "")]
+    host = make_host(key, [cfg["muxer"]], cfg["security"], listen, websocket=cfg["transport"] == "ws",
+                     quic=cfg["is_dialer"] and cfg["transport"] == "quic-v1")
     code = 1
     async with host.run([multiaddr.Multiaddr(a) for a in listen or []]), trio.open_nursery() as nursery:
         try:

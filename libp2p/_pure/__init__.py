@@ -1,29 +1,37 @@
 """Pure-Python twins of the Cython hot paths in ``_native/``.
 
-``__all__`` is the contract: ``libp2p._native`` exports exactly these names.
+``__all__`` is the contract: ``libp2p._native`` exports exactly these names. Each twin module
+loads on first use of one of its names, so a process running the Cython twins (or only
+reading this contract) does not import the pure ones.
 """
 
-from libp2p._pure.base58 import base58btc_decode, base58btc_encode
-from libp2p._pure.kademlia import common_prefix_length, sort_by_distance, xor_distance
-from libp2p._pure.multiaddr import MAX_MULTIADDR_LEN, multiaddr_scan
-from libp2p._pure.mplex import MPLEX_MAX_STREAM_ID, MplexFrameDecoder, mplex_pack_frame, mplex_pack_header
-from libp2p._pure.noise import (
-    NOISE_MAX_MESSAGE_LEN,
-    NOISE_MAX_PLAINTEXT_LEN,
-    NOISE_TAG_LEN,
-    NoiseDecryptor,
-    NoiseEncryptor,
-)
-from libp2p._pure.yamux import YamuxFrameDecoder, yamux_pack_header, yamux_unpack_header
-from libp2p._pure.varint import (
-    MAX_VARINT_LEN,
-    MAX_VARINT_VALUE,
-    FrameReader,
-    varint_decode,
-    varint_encode,
-    varint_size,
-)
+from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from libp2p._pure.base58 import base58btc_decode, base58btc_encode
+    from libp2p._pure.kademlia import common_prefix_length, sort_by_distance, xor_distance
+    from libp2p._pure.mplex import MPLEX_MAX_STREAM_ID, MplexFrameDecoder, mplex_pack_frame, mplex_pack_header
+    from libp2p._pure.multiaddr import MAX_MULTIADDR_LEN, multiaddr_scan
+    from libp2p._pure.noise import (
+        NOISE_MAX_MESSAGE_LEN,
+        NOISE_MAX_PLAINTEXT_LEN,
+        NOISE_TAG_LEN,
+        NoiseDecryptor,
+        NoiseEncryptor,
+    )
+    from libp2p._pure.varint import (
+        MAX_VARINT_LEN,
+        MAX_VARINT_VALUE,
+        FrameReader,
+        varint_decode,
+        varint_encode,
+        varint_size,
+    )
+    from libp2p._pure.yamux import YamuxFrameDecoder, yamux_pack_header, yamux_unpack_header
+
+# The contract (a literal list, so type checkers see the names).
 __all__ = [
     "MAX_VARINT_LEN",
     "MAX_VARINT_VALUE",
@@ -51,3 +59,35 @@ __all__ = [
     "yamux_unpack_header",
     "YamuxFrameDecoder",
 ]
+
+# where each name is defined (a module under libp2p._pure)
+_MODULE_OF = {
+    **dict.fromkeys(
+        ("MAX_VARINT_LEN", "MAX_VARINT_VALUE", "FrameReader", "varint_decode", "varint_encode", "varint_size"),
+        "varint",
+    ),
+    **dict.fromkeys(("common_prefix_length", "sort_by_distance", "xor_distance"), "kademlia"),
+    **dict.fromkeys(("MAX_MULTIADDR_LEN", "multiaddr_scan"), "multiaddr"),
+    **dict.fromkeys(("base58btc_encode", "base58btc_decode"), "base58"),
+    **dict.fromkeys(
+        ("NOISE_MAX_MESSAGE_LEN", "NOISE_MAX_PLAINTEXT_LEN", "NOISE_TAG_LEN", "NoiseEncryptor", "NoiseDecryptor"),
+        "noise",
+    ),
+    **dict.fromkeys(("MPLEX_MAX_STREAM_ID", "mplex_pack_header", "mplex_pack_frame", "MplexFrameDecoder"), "mplex"),
+    **dict.fromkeys(("yamux_pack_header", "yamux_unpack_header", "YamuxFrameDecoder"), "yamux"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"libp2p._pure.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_MODULE_OF))

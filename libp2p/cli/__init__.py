@@ -3,28 +3,53 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
-
-from libp2p.cli import autonat, dht, identify, interop, keygen, perf, ping, pubsub, serve
+from typing import Any
 
 __all__ = ["main"]
 
+# command -> (module under libp2p.cli, its parser-adding function, the one-line help for `libp2p --help`).
+# A command's module (and the stack it needs) is imported only when that command runs, so
+# `libp2p --version` and `libp2p keygen` do not load the host, the DHT or pubsub.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "keygen": ("keygen", "add_parser", "generate an identity and print its peer ID"),
+    "serve": ("serve", "add_parser", "run a node until SIGINT/SIGTERM"),
+    "ping": ("ping", "add_parser", "ping a peer"),
+    "id": ("identify", "add_parser", "print a peer's identify information"),
+    "perf": ("perf", "add_parser", "measure throughput against a perf server, or run the test-plans perf contract"),
+    "transport-interop": ("interop", "add_parser",
+                          "the libp2p transport-interop test app (configured by environment variables)"),
+    "dht": ("dht", "add_parser", "query the Kademlia DHT (find-peer, closest, provide, find-providers, put, get)"),
+    "autonat": ("autonat", "add_parser", "ask a peer whether we are reachable (AutoNAT v1)"),
+    "pubsub": ("pubsub", "add_parser", "publish or subscribe on a GossipSub topic"),
+    "chat": ("pubsub", "add_chat_parser", "chat on a GossipSub topic (stdin in, messages out)"),
+}
 
-def build_parser() -> argparse.ArgumentParser:
+
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first word that is one; top-level options take no value)."""
+    for word in argv:
+        if word in COMMANDS:
+            return word
+        if not word.startswith("-"):
+            return None
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser: every subcommand in full, or with ``command`` only that one (the
+    others are listed by name and help, so ``libp2p --help`` still shows them all)."""
     parser = argparse.ArgumentParser(prog="libp2p", description="aiolibp2p: libp2p for asyncio")
     parser.add_argument("--version", action="store_true", help="print the version and the implementation in use")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    keygen.add_parser(commands)
-    serve.add_parser(commands)
-    ping.add_parser(commands)
-    identify.add_parser(commands)
-    perf.add_parser(commands)
-    interop.add_parser(commands)
-    dht.add_parser(commands)
-    autonat.add_parser(commands)
-    pubsub.add_parser(commands)
-    pubsub.add_chat_parser(commands)
+    for name, (module, adder, help_text) in COMMANDS.items():
+        if command is None or name == command:
+            add: Any = getattr(importlib.import_module(f"libp2p.cli.{module}"), adder)
+            add(commands)
+        else:
+            commands.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
@@ -41,8 +66,9 @@ def pure_python_notice() -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_chosen_command(arguments) or "")
+    args = parser.parse_args(arguments)
     if args.version:
         import libp2p
 
@@ -52,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(notice, file=sys.stderr)
         return 0
     if args.command is None:
+        from libp2p.cli import interop
+
         if interop.env_present():  # a transport-interop container entrypoint runs `libp2p` bare
             return interop.run_from_env()
         parser.print_help(sys.stderr)

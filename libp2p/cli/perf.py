@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 # The test-plans perf server's identity: Ed25519 from the all-zero seed.
 PERF_SERVER_SEED = bytes(32)
 PERF_SERVER_PEER_ID = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"
-TRANSPORTS = ("tcp", "ws")
+TRANSPORTS = ("tcp", "ws", "quic-v1")
 
 
 def add_parser(commands: Any) -> None:
@@ -53,7 +53,7 @@ def add_parser(commands: Any) -> None:
                    help="perf contract: serve /perf/1.0.0 on --server-address until SIGINT/SIGTERM")
     p.add_argument("--server-address", metavar="IP:PORT",
                    help="perf contract: the address to listen on (--run-server) or to dial")
-    p.add_argument("--transport", default="tcp", help="perf contract: the transport, tcp (default) or ws")
+    p.add_argument("--transport", default="tcp", help="perf contract: the transport, tcp (default), ws or quic-v1")
     p.set_defaults(run=run)
 
 
@@ -128,15 +128,31 @@ def _tcp_multiaddr(host_port: str) -> str:
     return f"/ip{ip.version}/{ip}/tcp/{int(port)}"
 
 
+def _contract_multiaddr(host_port: str, transport: str) -> str:
+    tcp = _tcp_multiaddr(host_port)
+    if transport == "quic-v1":
+        return tcp.replace("/tcp/", "/udp/") + "/quic-v1"
+    return tcp + ("/ws" if transport == "ws" else "")
+
+
+def _contract_options(args: argparse.Namespace, addr: str) -> dict[str, Any]:
+    options = _common.host_options(args)
+    if addr.endswith("/quic-v1"):  # QUIC alone: --transport is not an address _common looks at
+        from libp2p.transport.quic import QuicTransport
+
+        options["transports"] = [QuicTransport()]
+    return options
+
+
 def _run_contract(args: argparse.Namespace) -> int:
     if args.addr is not None:
         return _usage("perf: MULTIADDR cannot be combined with --run-server/--server-address")
     if args.server_address is None:
         return _usage("perf: --run-server needs --server-address IP:PORT")
     if args.transport not in TRANSPORTS:
-        return _usage(f"perf: --transport {args.transport!r} is not supported (tcp or ws)")
+        return _usage(f"perf: --transport {args.transport!r} is not supported (tcp, ws or quic-v1)")
     try:
-        addr = _tcp_multiaddr(args.server_address) + ("/ws" if args.transport == "ws" else "")
+        addr = _contract_multiaddr(args.server_address, args.transport)
     except ValueError as exc:
         return _usage(f"perf: {exc}")
     if args.run_server:
@@ -153,7 +169,7 @@ async def _contract_server(args: argparse.Namespace, addr: str) -> int:
     from libp2p.protocols.echo import EchoService
     from libp2p.protocols.perf.service import PerfService
 
-    options = _common.host_options(args)
+    options = _contract_options(args, addr)
     options["key"] = Ed25519PrivateKey.from_seed(PERF_SERVER_SEED)
     host = new_host(listen_addrs=[addr], services=[PerfService(), EchoService()], **options)
     stop = _common.stop_event()
@@ -226,7 +242,7 @@ async def _contract_client(args: argparse.Namespace, addr: str) -> int:
     info = _common.parse_peer_addr(f"{addr}/p2p/{PERF_SERVER_PEER_ID}")
     config = HostConfig() if args.timeout is None else HostConfig(dial_timeout=args.timeout)
     progress = _Progress()
-    async with new_host(config=config, **_common.host_options(args)) as host:
+    async with new_host(config=config, **_contract_options(args, addr)) as host:
         # As go-libp2p's perf client: the clock starts after the host exists, before the dial.
         start = time.perf_counter()
         reporter = asyncio.create_task(progress.report())

@@ -12,6 +12,7 @@ from libp2p.cli import _common
 from libp2p.cli import dht as dht_cli
 from libp2p.cli import pubsub as pubsub_cli
 from libp2p.cli import relay as relay_cli
+from libp2p.cli import workers
 from libp2p.protocols.kad.wire import PROTOCOL_ID
 
 if TYPE_CHECKING:
@@ -55,14 +56,20 @@ def add_parser(commands: Any) -> None:
     relay_cli.add_serve_arguments(p)
     p.add_argument("--mdns", action="store_true",
                    help="find peers on the local network by mDNS (_p2p._udp.local) and dial them")
-    p.set_defaults(run=run)
+    p.add_argument("--workers", type=workers.parse_workers, default=1, metavar="N",
+                   help="serve from N processes sharing the TCP listen port(s) (SO_REUSEPORT) under one "
+                   "identity, to use N cores; 0 or auto: one per CPU (default: 1). TCP listeners only, "
+                   "without --dht/--pubsub/--relay*/--autonat/--hole-punch/--mdns")
+    p.set_defaults(run=run, worker=None)
 
 
 def run(args: argparse.Namespace) -> int:
-    return _common.run_command("serve", args, lambda: _serve(args), client=False)
+    if args.workers != 1:
+        return workers.run(args)
+    return _common.run_command("serve", args, lambda: serve_main(args), client=False)
 
 
-async def _serve(args: argparse.Namespace) -> int:
+async def serve_main(args: argparse.Namespace) -> int:
     from libp2p.errors import Libp2pError
     from libp2p.host.host import HostConfig
     from libp2p.node import new_host
@@ -94,6 +101,8 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         config = HostConfig(forget_peers_after=args.forget_peers_after)
         options = relay_cli.serve_options(args, _common.host_options(args))
+        if args.worker is not None:  # one process of `serve --workers N`
+            options.update(args.worker.host_options())
         host = new_host(listen_addrs=listen, services=services, config=config, **options)
     except (Libp2pError, ValueError) as exc:
         raise _common.CliError(str(exc), 2) from None

@@ -150,6 +150,10 @@ class AddressManager:
         """Connections whose observation counts now."""
         return len(self._observations)
 
+    def observes(self, conn: object) -> bool:
+        """Whether ``conn`` reported an observation that counts (``remove`` would change something)."""
+        return conn in self._observations
+
     def remove(self, conn: object) -> bool:
         """The connection closed: its observation goes. True when the announced set may change."""
         return self._observations.pop(conn, None) is not None

@@ -410,8 +410,9 @@ class Host:
 
     def _connection_closed(self, conn: Connection) -> None:
         peer = conn.remote_peer_id
-        before = self.addrs
-        if self.addr_manager.remove(conn):
+        if self.addr_manager.observes(conn):  # computing self.addrs per closed connection is not free
+            before = self.addrs
+            self.addr_manager.remove(conn)
             self._announce_if_changed(before)
         self.events.emit(ConnectionClosed(conn))
         if not self.swarm.connections(peer):

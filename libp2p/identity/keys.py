@@ -19,18 +19,19 @@ import abc
 import enum
 import hashlib
 import hmac
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
-import coincurve
 import nacl.exceptions
 import nacl.signing
-from coincurve.ecdsa import cdata_to_der, der_to_cdata, signature_normalize
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from libp2p._accel import varint_decode, varint_encode
 from libp2p.errors import DecodeError, InvalidKeyError, LocalProtocolError, UnsupportedKeyTypeError
+
+if TYPE_CHECKING:
+    import coincurve
 
 __all__ = [
     "MAX_PRIVATE_KEY_DATA",
@@ -135,7 +136,7 @@ def generate_key_pair(key_type: KeyType = KeyType.Ed25519, *, bits: int = 2048) 
     if key_type == KeyType.Ed25519:
         return Ed25519PrivateKey(nacl.signing.SigningKey.generate())
     if key_type == KeyType.Secp256k1:
-        return Secp256k1PrivateKey(coincurve.PrivateKey())
+        return Secp256k1PrivateKey(_coincurve().PrivateKey())
     if key_type == KeyType.ECDSA:
         return EcdsaPrivateKey(ec.generate_private_key(ec.SECP256R1()))
     if key_type == KeyType.RSA:
@@ -336,6 +337,13 @@ class Ed25519PrivateKey(PrivateKey):
 # --- secp256k1 (coincurve) ------------------------------------------------------------------
 
 
+def _coincurve() -> Any:
+    # Imported on first use (~20 ms): most processes only ever see Ed25519 keys.
+    import coincurve
+
+    return coincurve
+
+
 class Secp256k1PublicKey(PublicKey):
     __slots__ = ("_key", "_raw")
 
@@ -355,7 +363,7 @@ class Secp256k1PublicKey(PublicKey):
         if len(data) not in (33, 65):
             raise InvalidKeyError(f"secp256k1 public key must be 33 or 65 bytes, not {len(data)}")
         try:
-            key = coincurve.PublicKey(bytes(data))
+            key = _coincurve().PublicKey(bytes(data))
         except Exception as exc:  # coincurve raises ValueError; wrap whatever it raises
             raise InvalidKeyError(f"invalid secp256k1 public key: {exc}") from exc
         return cls(key)
@@ -373,6 +381,8 @@ class Secp256k1PublicKey(PublicKey):
                 return True
             # libsecp256k1 only accepts low-S signatures; go-libp2p (btcec) accepts both,
             # so retry once with S normalized. Only failures pay for this.
+            from coincurve.ecdsa import cdata_to_der, der_to_cdata, signature_normalize
+
             was_high, normalized = signature_normalize(der_to_cdata(sig))
             if not was_high:
                 return False
@@ -397,7 +407,7 @@ class Secp256k1PrivateKey(PrivateKey):
         if len(data) != _SECP256K1_SCALAR_LEN:
             raise InvalidKeyError(f"secp256k1 private key must be 32 bytes, not {len(data)}")
         try:
-            key = coincurve.PrivateKey(bytes(data))
+            key = _coincurve().PrivateKey(bytes(data))
         except Exception as exc:  # zero or ≥ the group order
             raise InvalidKeyError(f"invalid secp256k1 private key: {exc}") from exc
         return cls(key)

@@ -29,14 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from websockets.client import ClientProtocol
-from websockets.exceptions import InvalidHandshake
-from websockets.frames import CloseCode, Frame, Opcode
-from websockets.http11 import Request, Response
-from websockets.protocol import State
-from websockets.server import ServerProtocol
-from websockets.uri import WebSocketURI
-
 from libp2p.errors import LocalProtocolError
 from libp2p.multiaddr import (
     P_DNS,
@@ -56,6 +48,14 @@ from libp2p.transport.connection import RawConnection
 from libp2p.transport.tcp import DialError
 
 if TYPE_CHECKING:
+    from websockets.client import ClientProtocol
+    from websockets.exceptions import InvalidHandshake
+    from websockets.frames import CloseCode, Frame, Opcode
+    from websockets.http11 import Request, Response
+    from websockets.protocol import State
+    from websockets.server import ServerProtocol
+    from websockets.uri import WebSocketURI
+
     from libp2p.identity.peer_id import PeerId
 
 __all__ = [
@@ -75,6 +75,26 @@ ConnectionHandler = Callable[[RawConnection], None]
 _MAX_FRAME_OUT = 256 * 1024
 # After our close frame, how long the peer has to close the TCP connection before we do.
 _CLOSE_GRACE = 2.0
+
+
+def _load_websockets() -> None:
+    """Bind the websockets names this module uses, on the first dial or listen: the library takes
+    tens of ms to import, which a host that never touches /ws (the CLI's ping) should not pay."""
+    if "ServerProtocol" in globals():
+        return
+    from websockets.client import ClientProtocol
+    from websockets.exceptions import InvalidHandshake
+    from websockets.frames import CloseCode, Frame, Opcode
+    from websockets.http11 import Request, Response
+    from websockets.protocol import State
+    from websockets.server import ServerProtocol
+    from websockets.uri import WebSocketURI
+
+    globals().update(
+        ClientProtocol=ClientProtocol, InvalidHandshake=InvalidHandshake, CloseCode=CloseCode, Frame=Frame,
+        Opcode=Opcode, Request=Request, Response=Response, State=State, ServerProtocol=ServerProtocol,
+        WebSocketURI=WebSocketURI,
+    )
 
 
 class HandshakeError(DialError):
@@ -445,6 +465,7 @@ class WebsocketTransport:
         endpoint = ws_endpoint(addr)
         if endpoint is None:
             raise LocalProtocolError(f"not a WebSocket address: {addr}")
+        _load_websockets()
         config = self.config
         host_header = endpoint.server_name or endpoint.host
         uri = WebSocketURI(endpoint.secure, host_header, endpoint.port, "/", "")  # GET / as go and js
@@ -482,6 +503,7 @@ class WebsocketTransport:
         endpoint = ws_endpoint(addr)
         if endpoint is None or not self.can_listen(addr):
             raise LocalProtocolError(f"cannot listen on {addr}")
+        _load_websockets()
         config = self.config
         loop = asyncio.get_running_loop()
         pending: dict[_WsWire, None] = {}  # insertion order: oldest first

@@ -342,3 +342,35 @@ async def test_streams_reset_or_closed_leave_nothing_behind() -> None:
         conn_a, conn_b = a.connections(b.peer_id)[0], b.connections(a.peer_id)[0]
         await _eventually(lambda: not conn_a.streams and not conn_b.streams)
         assert await _echo(b, a.peer_id, b"after") == b"after"
+
+
+async def test_a_read_takes_every_buffered_packet_up_to_its_size() -> None:
+    """Data that arrived in many QUIC packets while nobody read comes out in reads of up to ``n``
+    bytes (not one packet per read), in order, and never more than ``n``."""
+    data = os.urandom(200_000)  # ~170 packets of at most 1200 bytes
+    arrived = asyncio.Event()
+    reads: list[bytes] = []
+
+    async def sink(stream: Any) -> None:
+        await arrived.wait()
+        reads.append(await stream.read(1000))
+        while chunk := await stream.read(1 << 20):
+            reads.append(chunk)
+
+    async with asyncio.timeout(TIMEOUT), new_host(listen_addrs=[QUIC], transports=[QuicTransport()]) as a, \
+            new_host(transports=[QuicTransport()]) as b:
+        a.set_stream_handler("/sink/1.0.0", sink)
+        await b.connect(a.full_addrs()[0])
+        stream = await b.new_stream(a.peer_id, ["/sink/1.0.0"])
+        await stream.write(data)
+        await stream.close()
+        conn = a.connections(b.peer_id)[0]
+        # all of it has arrived (what negotiation read ahead waits in the pushback)
+        await _eventually(lambda: any(s._eof and s._buffered + len(s._pushback) == len(data)  # type: ignore[attr-defined]
+                                      for s in conn.streams))
+        arrived.set()
+        await _eventually(lambda: sum(map(len, reads)) == len(data))
+        assert b"".join(reads) == data
+        assert len(reads[0]) == 1000
+        # the rest: what negotiation read ahead, then every other packet in one read of up to 1 MiB
+        assert len(reads) <= 3, [len(r) for r in reads]

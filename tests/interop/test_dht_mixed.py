@@ -17,8 +17,12 @@ DHT with ``listen --dht server|client`` and answer ``dht-*`` commands on stdin (
   implementation). A ``/pk`` record we put, go and js get, and one js puts, we get; an IPNS record of
   ours passes go's validator (boxo's), and a newer one go puts replaces it for us.
 
-Skipped when Go, Node.js or Rust are missing (failed under ``CI=true``). Every foreign process is stopped
-by its own handle; every step is time-bounded.
+Both run over TCP (Noise, yamux) and over QUIC v1. js-libp2p's node has no QUIC, so over QUIC the
+js places go to rust nodes: the chain is go – rust – ours – go – rust and the network has 3 go and
+5 rust servers.
+
+Skipped when Go, Node.js (TCP only) or Rust are missing (failed under ``CI=true``). Every foreign
+process is stopped by its own handle; every step is time-bounded.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from libp2p.identity.multiformats import CID, SHA2_256, multihash_encode
 from libp2p.identity.peer_id import PeerId
 from libp2p.multiaddr import Multiaddr
 from libp2p.protocols.kad import PROTOCOL_ID, KadConfig, KadDHT, create_ipns_record
+from libp2p.transport.quic import QuicTransport
 from tests.interop.go_peer import GoPeer, require_go_peer
 from tests.interop.js_peer import JsPeer, require_js_peer
 from tests.interop.peer_program import Event
@@ -52,6 +57,7 @@ CONFIG = KadConfig(request_timeout=10.0)
 CHAIN_TIMEOUT = 90.0
 NETWORK_TIMEOUT = 240.0
 COMMAND_TIMEOUT = 45.0  # the programs give up on a dht-* command after 30 s
+LISTEN = {"tcp": "/ip4/127.0.0.1/tcp/0", "quic-v1": "/ip4/127.0.0.1/udp/0/quic-v1"}
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +66,13 @@ def go_binary() -> Path:
 
 
 @pytest.fixture(scope="module")
-def js_dir() -> Path:
-    return require_js_peer()
-
-
-@pytest.fixture(scope="module")
 def rust_binary() -> Path:
     return require_rust_peer()
+
+
+@pytest.fixture(params=list(LISTEN))
+def transport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 Foreign = GoPeer | JsPeer | RustPeer
@@ -75,29 +81,43 @@ Foreign = GoPeer | JsPeer | RustPeer
 @dataclass
 class Programs:
     go_binary: Path
-    js_dir: Path
+    js_dir: Path | None  # None over QUIC
     rust_binary: Path
+    transport: str
+
+    @property
+    def third(self) -> str:
+        """The implementation in js's places: js over TCP, rust over QUIC (js's node has no QUIC)."""
+        return "js" if self.js_dir is not None else "rust"
 
     @contextlib.contextmanager
     def start(self, kind: str, *dht_args: str, mode: str = "server", seed: bytes | None = None) -> Iterator[Foreign]:
         args = ["--dht", mode, *dht_args]
+        listen = LISTEN[self.transport]
         if kind == "go":
-            with GoPeer.listen(binary=self.go_binary, key_seed=seed, extra_args=args) as peer:
+            with GoPeer.listen(binary=self.go_binary, listen_addr=listen, key_seed=seed, extra_args=args) as peer:
                 yield peer
         elif kind == "rust":
-            with RustPeer.listen(binary=self.rust_binary, key_seed=seed, connection_monitor=False,
+            with RustPeer.listen(binary=self.rust_binary, listen_addr=listen, key_seed=seed, connection_monitor=False,
                                  extra_args=args) as peer:
                 yield peer
         else:
+            assert self.js_dir is not None and self.transport == "tcp"
             # the connection monitor's pings would add nothing here but traffic
             with JsPeer.listen(peer_dir=self.js_dir, key_seed=seed, connection_monitor=False,
                                extra_args=args) as peer:
                 yield peer
 
+    @contextlib.asynccontextmanager
+    async def ours(self, mode: str = "server", *, refresh: bool = True,
+                   key: PrivateKey | None = None) -> AsyncIterator[KadDHT]:
+        async with our_dht(mode, refresh=refresh, key=key, transport=self.transport) as dht:
+            yield dht
+
 
 @pytest.fixture
-def programs(go_binary: Path, js_dir: Path, rust_binary: Path) -> Programs:
-    return Programs(go_binary, js_dir, rust_binary)
+def programs(go_binary: Path, rust_binary: Path, transport: str) -> Programs:
+    return Programs(go_binary, require_js_peer() if transport == "tcp" else None, rust_binary, transport)
 
 
 def pid_of(peer: Foreign) -> PeerId:
@@ -125,9 +145,11 @@ def true_closest(key: bytes, members: list[PeerId], exclude: PeerId, k: int = K)
 
 
 @contextlib.asynccontextmanager
-async def our_dht(mode: str = "server", *, refresh: bool = True, key: PrivateKey | None = None) -> AsyncIterator[KadDHT]:
+async def our_dht(mode: str = "server", *, refresh: bool = True, key: PrivateKey | None = None,
+                  transport: str = "tcp") -> AsyncIterator[KadDHT]:
     dht = KadDHT(mode, config=CONFIG, refresh=refresh)  # type: ignore[arg-type]
-    async with new_host(key, listen_addrs=["/ip4/127.0.0.1/tcp/0"], services=[dht]):
+    options = {"transports": [QuicTransport()]} if transport == "quic-v1" else {}
+    async with new_host(key, listen_addrs=[LISTEN[transport]], services=[dht], **options):
         yield dht
 
 
@@ -144,13 +166,11 @@ def provider_addrs(result: Event, peer: PeerId) -> list[str]:
     raise AssertionError(f"{peer} is not among the providers {result['providers']}")
 
 
-def loopback_tcp(addrs: list[str] | tuple[Multiaddr, ...], port: int) -> bool:
-    return any(str(a).split("/p2p/")[0] == f"/ip4/127.0.0.1/tcp/{port}" for a in addrs)
-
-
-def tcp_port(peer_addr: str) -> int:
-    parts = peer_addr.split("/")
-    return int(parts[parts.index("tcp") + 1])
+def has_listen_addr(addrs: list[str] | tuple[Multiaddr, ...], peer_addr: str | Multiaddr) -> bool:
+    """Whether ``addrs`` hold the peer's loopback listen address (TCP or QUIC, without /p2p)."""
+    want = str(peer_addr).split("/p2p/")[0]
+    assert want.startswith("/ip4/127.0.0.1/"), want
+    return any(str(a).split("/p2p/")[0] == want for a in addrs)
 
 
 # --- several hops through go, js and ours, walked by all four ----------------------------------------------------------------
@@ -174,18 +194,19 @@ def chain_seeds(rng: random.Random) -> list[bytes]:
 
 async def test_lookups_of_go_js_and_ours_walk_a_chain_of_all_three(programs: Programs) -> None:
     """A (go) – B (js) – O (ours) – C (go) – T (js), each knowing only its neighbours; client
-    nodes of each implementation that know only A find T, four rounds of answers away."""
+    nodes of each implementation that know only A find T, four rounds of answers away. (Over QUIC,
+    rust takes js's places.)"""
     seeds = chain_seeds(random.Random())
+    third = programs.third
     with contextlib.ExitStack() as stack:
         a, b = (stack.enter_context(programs.start(kind, "--dht-no-refresh", seed=seed))
-                for kind, seed in (("go", seeds[0]), ("js", seeds[1])))
+                for kind, seed in (("go", seeds[0]), (third, seeds[1])))
         c, t = (stack.enter_context(programs.start(kind, "--dht-no-refresh", seed=seed))
-                for kind, seed in (("go", seeds[3]), ("js", seeds[4])))
-        go_finder = stack.enter_context(programs.start("go", "--dht-no-refresh", mode="client"))
-        js_finder = stack.enter_context(programs.start("js", "--dht-no-refresh", mode="client"))
-        rust_finder = stack.enter_context(programs.start("rust", "--dht-no-refresh", mode="client"))
+                for kind, seed in (("go", seeds[3]), (third, seeds[4])))
+        finders = [stack.enter_context(programs.start(kind, "--dht-no-refresh", mode="client"))
+                   for kind in dict.fromkeys(("go", third, "rust"))]
         async with contextlib.AsyncExitStack() as ours, asyncio.timeout(CHAIN_TIMEOUT):
-            o = await ours.enter_async_context(our_dht(key=Ed25519PrivateKey.from_seed(seeds[2]), refresh=False))
+            o = await ours.enter_async_context(programs.ours(key=Ed25519PrivateKey.from_seed(seeds[2]), refresh=False))
             names = {p.peer_id: n for p, n in ((a, "A"), (b, "B"), (c, "C"), (t, "T"))}
             names[str(o.host.peer_id)] = "O"
 
@@ -207,21 +228,21 @@ async def test_lookups_of_go_js_and_ours_walk_a_chain_of_all_three(programs: Pro
                     await asyncio.sleep(0.2)
 
             # Ours: the lookup walks A (go), B (js), O (ours), C (go), which names T.
-            async with our_dht("client", refresh=False) as dht:
+            async with programs.ours("client", refresh=False) as dht:
                 await dht.host.connect(a.multiaddr)
                 await wait_in_table(dht, pid_of(a))
                 assert set(dht.routing_table.peers()) == {pid_of(a)}
                 result = await dht.lookup(pid_of(t).to_bytes(), target_peer=pid_of(t))
                 assert result.target_found and result.target_hops == 4, result
                 found = await dht.find_peer(pid_of(t))
-                assert found is not None and loopback_tcp(found.addrs, tcp_port(t.multiaddr))
+                assert found is not None and has_listen_addr(found.addrs, t.multiaddr)
 
             # go's, js's and rust's clients, knowing only A, find T the same way.
-            for finder in (go_finder, js_finder, rust_finder):
+            for finder in finders:
                 await command(finder, f"connect {a.multiaddr}")
                 assert await routing_table(finder) == {a.peer_id}
                 far = await command(finder, f"dht-find-peer {t.peer_id}")
-                assert loopback_tcp(far["addrs"], tcp_port(t.multiaddr)), far
+                assert has_listen_addr(far["addrs"], t.multiaddr), far
 
             # Clients are never added, so the chain is as it was: every answer came from it.
             assert await tables() == chain
@@ -235,7 +256,7 @@ async def test_mixed_network_agrees_on_closest_peers_and_finds_providers(program
     rng = random.Random()
     with contextlib.ExitStack() as stack:
         gos = [stack.enter_context(programs.start("go")) for _ in range(3)]
-        jss = [stack.enter_context(programs.start("js")) for _ in range(3)]
+        jss = [stack.enter_context(programs.start(programs.third)) for _ in range(3)]  # rust over QUIC
         rusts = [stack.enter_context(programs.start("rust")) for _ in range(2)]
         foreign: list[Foreign] = [gos[0], jss[0], rusts[0], gos[1], jss[1], rusts[1], gos[2], jss[2]]
         async with contextlib.AsyncExitStack() as ours_stack, asyncio.timeout(NETWORK_TIMEOUT):
@@ -244,13 +265,13 @@ async def test_mixed_network_agrees_on_closest_peers_and_finds_providers(program
                 await command(peer, f"connect {foreign[i - 1].multiaddr}")
                 await command(peer, "dht-bootstrap")
             # Sixteen of our servers join, each through a random foreign server.
-            ours = [await ours_stack.enter_async_context(our_dht()) for _ in range(16)]
+            ours = [await ours_stack.enter_async_context(programs.ours()) for _ in range(16)]
             await asyncio.gather(*(d.bootstrap([rng.choice(foreign).multiaddr]) for d in ours))
             # Everyone refreshes once more, now that all are in.
             await asyncio.gather(*(d.refresh(force=True) for d in ours), *(command(p, "dht-bootstrap") for p in foreign))
 
             # Our node under test bootstraps from one go server and learns the network.
-            node = await ours_stack.enter_async_context(our_dht())
+            node = await ours_stack.enter_async_context(programs.ours())
             assert await node.bootstrap([gos[2].multiaddr]) >= K
             members = [d.host.peer_id for d in [*ours, node]] + [pid_of(p) for p in foreign]
             assert len(set(members)) == 25
@@ -269,10 +290,10 @@ async def test_mixed_network_agrees_on_closest_peers_and_finds_providers(program
             # We provide; go and js find us, with our loopback address.
             ours_cid = random_cid()
             assert await node.provide(ours_cid) > 0
-            our_port = tcp_port(str(node.host.addrs[0]))
+            our_addr = node.host.addrs[0]
             for peer in (gos[1], jss[1], rusts[1]):
                 found = await command(peer, f"dht-find-providers {ours_cid.encode()}")
-                assert loopback_tcp(provider_addrs(found, node.host.peer_id), our_port), found
+                assert has_listen_addr(provider_addrs(found, node.host.peer_id), our_addr), found
 
             # go, js and rust provide; we find them (and another implementation does too).
             for provider, other in ((gos[2], jss[2]), (jss[2], rusts[0]), (rusts[0], gos[2])):
@@ -281,9 +302,9 @@ async def test_mixed_network_agrees_on_closest_peers_and_finds_providers(program
                 providers = await node.find_providers(cid)
                 by_peer = {p.peer_id: p for p in providers}
                 assert pid_of(provider) in by_peer, providers
-                assert loopback_tcp(by_peer[pid_of(provider)].addrs, tcp_port(provider.multiaddr))
+                assert has_listen_addr(by_peer[pid_of(provider)].addrs, provider.multiaddr)
                 found = await command(other, f"dht-find-providers {cid.encode()}")
-                assert loopback_tcp(provider_addrs(found, pid_of(provider)), tcp_port(provider.multiaddr))
+                assert has_listen_addr(provider_addrs(found, pid_of(provider)), provider.multiaddr)
 
             # Values. A /pk record we put, go and js get; one js puts, we get.
             for putter_is_ours, getter in ((True, gos[0]), (True, jss[0]), (False, jss[1])):

@@ -1,8 +1,8 @@
-"""aiolibp2p ↔ go-libp2p and rust-libp2p over QUIC v1, and ↔ go over TLS 1.3 on TCP.
+"""aiolibp2p ↔ go-libp2p and rust-libp2p over QUIC v1, and over TLS 1.3 on TCP.
 
 Both directions: we dial their listener (identify, pings, a 1 MiB echo round trip) and their dialer
 dials ours (pings, concurrent streams checked by sha256 on their side, identify of us). The peer
-programs are ``interop/go`` and ``interop/rust`` (QUIC is in their transports; go takes
+programs are ``interop/go`` and ``interop/rust`` (QUIC is in their transports; both take
 ``--security tls``). Skipped when a toolchain is missing (failed under ``CI=true``); every process is
 stopped by its own handle.
 """
@@ -83,22 +83,28 @@ async def test_they_dial_our_quic_listener(foreign: tuple[Any, Any, str]) -> Non
 
 
 @pytest.mark.parametrize("muxer", ["yamux", "mplex"])
-async def test_tls_with_go_both_ways(muxer: str) -> None:
-    require_go_peer()
+@pytest.mark.parametrize("name", list(PEERS))
+async def test_tls_both_ways(name: str, muxer: str) -> None:
+    """TCP + /tls/1.0.0 with go and rust: we dial their listener, their dialer dials ours."""
+    peer_class, require, dial, agent = PEERS[name]
+    require()
     muxer_id = {"yamux": "/yamux/1.0.0", "mplex": "/mplex/6.7.0"}[muxer]
-    with GoPeer.listen(muxer, security="tls") as peer:
+    tls = ["--security", "tls"]
+    with peer_class.listen(muxer, extra_args=tls) as peer:
         async with asyncio.timeout(TIMEOUT), new_host(muxers=[muxer_id], security=["/tls/1.0.0"]) as host:
             peer_id = await host.connect(Multiaddr(peer.multiaddr))
             conn = host.connections(peer_id)[0]
             assert conn.muxer_id == muxer_id and type(conn.secure).__name__ == "TLSSession"  # type: ignore[attr-defined]
             info = await host.services["identify"].identify(peer_id)
-            assert info.agent_version is not None and info.agent_version.startswith("go-libp2p/")
+            assert info.agent_version is not None and info.agent_version.startswith(agent)
             data = os.urandom(1 << 20)
             assert await _echo(host, peer_id, data) == data
+            opened = await peer.await_event("connection_open", peer=str(host.peer_id), timeout=15)
+            assert opened["encryption"] == "/tls/1.0.0" and opened["muxer"] == muxer_id
     async with asyncio.timeout(TIMEOUT), new_host(listen_addrs=[TCP], muxers=[muxer_id], security=["/tls/1.0.0"],
                                                   services=[EchoService()]) as host:
-        result = await run_go_dialer_async(str(host.full_addrs()[0]), muxer, pings=3, streams=4,
-                                           stream_bytes=256 * 1024, security="tls", timeout=60)
+        result = await dial(str(host.full_addrs()[0]), muxer, pings=3, streams=4, stream_bytes=256 * 1024,
+                            extra_args=tls, timeout=60)
         assert result["errors"] == [], result["stderr"][-3000:]
         assert result["encryption"] == "/tls/1.0.0" and result["muxer"] == muxer_id
         assert result["remote_peer"] == str(host.peer_id) and result["streams_ok"] is True

@@ -35,7 +35,7 @@ from libp2p.security.noise import (
     PeerIdMismatchError,
     select_muxer,
 )
-from libp2p.security.noise.core import STATIC_KEY_DOMAIN, HandshakeState, hkdf
+from libp2p.security.noise.core import STATIC_KEY_DOMAIN, HandshakeState, StaticKey, hkdf
 from tests.conftest import load_vector
 
 h = bytes.fromhex
@@ -634,3 +634,40 @@ def test_fuzz_initiator_input(data: bytes) -> None:
         i.receive_data(len(data).to_bytes(2, "big") + data)
     except Exception as exc:  # noqa: BLE001
         assert _typed(exc), repr(exc)
+
+
+def test_reused_static_key_serves_many_handshakes() -> None:
+    static = StaticKey()
+    remote_statics = []
+    transcripts = set()
+    for muxers in ((YAMUX,), (YAMUX,), (MPLEX, YAMUX)):
+        i = NoiseHandshake(True, ALICE, muxers=muxers, remote_peer_id=PeerId.from_public_key(BOB.public_key))
+        r = NoiseHandshake(False, BOB, muxers=(YAMUX,), static_key=static)
+        assert r.static_public_key == static.public
+        ei, er = _handshake(i, r)
+        assert ei.remote_peer_id == PeerId.from_public_key(BOB.public_key)
+        assert er.remote_peer_id == PeerId.from_public_key(ALICE.public_key)
+        assert ei.selected_muxer == YAMUX == er.selected_muxer
+        remote_statics.append(ei.remote_static_key)
+        transcripts.add(ei.handshake_hash)
+        _assert_channel(i, r)
+    # one static key, fresh ephemeral keys: every handshake still has its own keys
+    assert remote_statics == [static.public] * 3
+    assert len(transcripts) == 3
+
+
+def test_reused_static_key_payload_follows_identity_and_muxers() -> None:
+    static = StaticKey()
+    first = static.payload(BOB, (YAMUX,))
+    assert static.payload(BOB, (YAMUX,)) is first  # signed once
+    other_muxers = static.payload(BOB, (MPLEX,))
+    other_identity = static.payload(ALICE, (YAMUX,))
+    assert len({first, other_muxers, other_identity}) == 3
+    pb = noise_pb2.NoiseHandshakePayload.FromString(other_identity)
+    assert ALICE.public_key.verify(STATIC_KEY_DOMAIN + static.public, pb.identity_sig)
+    # a dialer's reused key works the same way, towards a listener with fresh keys
+    i = NoiseHandshake(True, ALICE, muxers=(YAMUX,), static_key=static)
+    r = NoiseHandshake(False, BOB, muxers=(YAMUX,))
+    _ei, er = _handshake(i, r)
+    assert er.remote_static_key == static.public
+    assert er.remote_peer_id == PeerId.from_public_key(ALICE.public_key)

@@ -29,7 +29,8 @@ const USAGE: &str = "usage:
             [--stream-protocol echo|hash] [--hold-ms MS] [--timeout-ms MS] [--key-seed HEX32] [--key-type T]
             [--agent STR] [--signed-peer-record]
   peer perf --run-server --server-address IP:PORT [--muxer yamux|mplex]
-  peer perf --server-address IP:PORT [--transport tcp] [--upload-bytes N] [--download-bytes N] [--muxer M]
+  peer perf --server-address IP:PORT [--transport tcp|quic-v1] [--upload-bytes N] [--download-bytes N] [--muxer M]
+  listen, dial and perf take --security noise|tls (for TCP and WebSocket; default noise; QUIC always uses TLS)
   peer interop        (or no arguments) transport-interop test app, configured by environment variables
 key types: ed25519 (default), secp256k1, ecdsa, rsa (2048 bit, made with the openssl command)";
 
@@ -194,6 +195,11 @@ async fn main() {
     let o = Opts::parse(&args[1..]);
     if o.flag("help") {
         usage("");
+    }
+    match o.get("security").unwrap_or("noise") {
+        "noise" => {}
+        "tls" => node::USE_TLS.store(true, std::sync::atomic::Ordering::Relaxed),
+        s => usage(&format!("--security must be noise or tls, not {s}")),
     }
     let code = match mode.as_str() {
         "listen" => run_listen(&o).await,
@@ -641,8 +647,8 @@ async fn dial_steps(node: &Node, a: &DialArgs, result: &mut Value, errors: &mut 
     result["remote_peer"] = peer.to_string().into();
     result["remote_addr"] = node::with_p2p(&conn.remote_addr, peer).to_string().into();
     result["muxer"] = conn.muxer.into();
-    result["encryption"] = node::NOISE.into();
-    log(format!("connected to {peer} via {} + {}", node::NOISE, conn.muxer.unwrap_or("?")));
+    result["encryption"] = node::encryption(conn.muxer).into();
+    log(format!("connected to {peer} via {} + {}", node::encryption(conn.muxer).unwrap_or("quic"), conn.muxer.unwrap_or("?")));
 
     // identify: rust-libp2p requests it on every new connection by itself
     let id = conn.id;

@@ -33,6 +33,7 @@ use crate::{dht, inbound, pubsub};
 pub const YAMUX: &str = "/yamux/1.0.0";
 pub const MPLEX: &str = "/mplex/6.7.0";
 pub const NOISE: &str = "/noise";
+pub const TLS: &str = "/tls/1.0.0";
 /// TCP connections use TLS instead of Noise (transport-interop `security=tls`); QUIC is always on.
 pub static USE_TLS: AtomicBool = AtomicBool::new(false);
 pub const ECHO: StreamProtocol = StreamProtocol::new("/echo/1.0.0");
@@ -206,9 +207,14 @@ impl ConnInfo {
             "remote_addr": with_p2p(&self.remote_addr, self.peer).to_string(),
             "direction": self.direction,
             "muxer": self.muxer,
-            "encryption": NOISE,
+            "encryption": encryption(self.muxer),
         })
     }
+}
+
+/// The security protocol of a connection: none over QUIC (no muxer recorded), TLS or Noise over TCP.
+pub fn encryption(muxer: Option<&str>) -> Option<&'static str> {
+    muxer.map(|_| if USE_TLS.load(Ordering::Relaxed) { TLS } else { NOISE })
 }
 
 pub fn conn_id_str(id: ConnectionId) -> String {
@@ -553,7 +559,7 @@ async fn drive(
                         muxer,
                     };
                     log(format!("connection {} {} {} via {} + {}", conn_id_str(connection_id), info.direction,
-                        peer_id, NOISE, muxer.unwrap_or("?")));
+                        peer_id, encryption(muxer).unwrap_or("quic"), muxer.unwrap_or("?")));
                     let j = tagged("connection_open", info.json());
                     state.lock().unwrap().conns.insert(connection_id, info);
                     ev(j);
@@ -783,6 +789,21 @@ pub fn random_bytes(n: usize) -> Vec<u8> {
 
 /// N ping round trips (32 random bytes each) on one /ipfs/ping/1.0.0 stream; RTTs in ms.
 pub async fn ping_rtts(node: &Node, peer: PeerId, n: usize) -> Result<Vec<f64>, String> {
+    // libp2p-ping's handler answers only the newest inbound ping stream of a connection (a new one
+    // replaces the old): so a rust remote drops our stream if our ping behaviour's first ping (sent
+    // as the connection opens) reaches it after ours, which over QUIC is a race. Let that ping
+    // finish first (bounded; it is only reported, never required).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let pinged = {
+            let st = node.state.lock().unwrap();
+            st.pings.iter().any(|(c, _)| st.conns.get(c).is_some_and(|i| i.peer == peer))
+        };
+        if pinged {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let mut s = node.open(peer, PING).await?;
     let mut rtts = Vec::with_capacity(n);
     for _ in 0..n {

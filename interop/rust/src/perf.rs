@@ -1,7 +1,7 @@
 //! The libp2p perf contract (libp2p/test-plans perf; libp2p/specs perf/perf.md):
 //!
 //!   peer perf --run-server --server-address IP:PORT
-//!   peer perf --server-address IP:PORT --transport tcp --upload-bytes N --download-bytes M
+//!   peer perf --server-address IP:PORT --transport tcp|quic-v1 --upload-bytes N --download-bytes M
 //!
 //! The server's identity is Ed25519 from the all-zero seed
 //! (12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN), so the client knows whom it dials.
@@ -52,13 +52,18 @@ impl Progress {
     }
 }
 
-fn socket_multiaddr(s: &str) -> Multiaddr {
+fn socket_multiaddr(s: &str, quic: bool) -> Multiaddr {
     let sa: SocketAddr = s.parse().unwrap_or_else(|_| usage(&format!("--server-address must be IP:PORT, not {s:?}")));
     let ip = match sa.ip() {
         std::net::IpAddr::V4(a) => Protocol::Ip4(a),
         std::net::IpAddr::V6(a) => Protocol::Ip6(a),
     };
-    Multiaddr::empty().with(ip).with(Protocol::Tcp(sa.port()))
+    let base = Multiaddr::empty().with(ip);
+    if quic {
+        base.with(Protocol::Udp(sa.port())).with(Protocol::QuicV1)
+    } else {
+        base.with(Protocol::Tcp(sa.port()))
+    }
 }
 
 fn options(key: Keypair, muxers: Vec<node::Muxer>) -> NodeOptions {
@@ -82,15 +87,15 @@ pub async fn run(o: &Opts) -> i32 {
         usage("perf --to MULTIADDR (the js peer's benchmark mode) is not implemented here; use --server-address");
     }
     let Some(server) = o.get("server-address") else { usage("perf needs --server-address IP:PORT") };
-    let addr = socket_multiaddr(server);
+    let transport = o.get("transport").unwrap_or("tcp");
+    if transport != "tcp" && transport != "quic-v1" {
+        log(format!("unsupported transport {transport:?} (tcp or quic-v1)"));
+        return 1;
+    }
+    let addr = socket_multiaddr(server, transport == "quic-v1");
     let server_key = key_from_seed([0u8; 32]);
     let server_id = server_key.public().to_peer_id();
     let muxer = o.muxer();
-    let transport = o.get("transport").unwrap_or("tcp");
-    if transport != "tcp" {
-        log(format!("unsupported transport {transport:?} (only tcp)"));
-        return 1;
-    }
 
     if o.flag("run-server") {
         let node = match Node::start(options(server_key, vec![muxer, muxer.other()])) {

@@ -6,7 +6,8 @@ The frame codec twins (``yamux_pack_header``, ``yamux_unpack_header``,
 
 from __future__ import annotations
 
-from libp2p.muxer.yamux.core import YamuxConfig, YamuxSession
+from typing import TYPE_CHECKING, Any
+
 from libp2p.muxer.yamux.errors import (
     DataAfterFinError,
     DuplicateStreamError,
@@ -33,6 +34,9 @@ from libp2p.muxer.yamux.errors import (
     YamuxValueError,
 )
 from libp2p.muxer.yamux.wire import PROTOCOL_ID
+
+if TYPE_CHECKING:
+    from libp2p.muxer.yamux.core import YamuxConfig, YamuxSession
 
 __all__ = [
     "PROTOCOL_ID",
@@ -62,3 +66,18 @@ __all__ = [
     "YamuxSession",
     "YamuxValueError",
 ]
+
+# The core loads on first use: the frame-codec twins import ``errors`` from this package while
+# ``libp2p._accel`` is still loading, and ``core`` needs ``libp2p._accel``.
+_LAZY = {"YamuxConfig": "libp2p.muxer.yamux.core", "YamuxSession": "libp2p.muxer.yamux.core"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

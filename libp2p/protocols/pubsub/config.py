@@ -165,6 +165,10 @@ class GossipSubConfig:
     # StrictNoSign (js-libp2p's default there; from and seqno are absent). All peers on a topic
     # must use the same function.
     message_id_fn: Callable[[pubsub_pb2.Message], bytes] | None = None
+    # called with (sender, message) for every message of every RPC received, duplicates and
+    # invalid ones included, before any check (go's RawTracer.RecvRPC): for measurements such as
+    # the test-plans gossipsub-interop logs. It must not raise; keep it cheap.
+    received_message_tracer: Callable[[PeerId, pubsub_pb2.Message], None] | None = None
     # validation: at most this many messages in validation at once (go: 8192 throttle); the rest
     # are dropped (ignored, not penalised); a validator slower than the timeout counts as IGNORE
     max_pending_validations: int = 1024

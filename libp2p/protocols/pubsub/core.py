@@ -573,6 +573,8 @@ class PubsubRouter:
     def _handle_message(self, st: _Peer, msg: pubsub_pb2.Message, now: float) -> None:
         self.stats["messages_received"] += 1
         peer = st.peer_id
+        if self.config.received_message_tracer is not None:
+            self.config.received_message_tracer(peer, msg)
         try:
             topic = topic_text(msg.topic)
         except PubsubDecodeError:

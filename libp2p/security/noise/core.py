@@ -54,6 +54,7 @@ __all__ = [
     "CipherState",
     "HandshakeState",
     "NoiseHandshake",
+    "StaticKey",
     "SymmetricState",
     "hkdf",
     "select_muxer",
@@ -198,24 +199,65 @@ def _dh(private: X25519PrivateKey, public: bytes) -> bytes:
         raise InvalidHandshakeMessageError("the peer sent a low-order X25519 public key") from None
 
 
+class StaticKey:
+    """A Noise static key pair to reuse across handshakes, with the signed payloads made for it.
+
+    By default every handshake makes a fresh static key and signs it with the identity key: an
+    X25519 key generation and an Ed25519 signature per connection. A listener (or a busy dialer)
+    can keep one static key for its lifetime instead, as rust-libp2p does: forward secrecy comes
+    from the ephemeral keys, and the key is never persisted (the spec's SHOULD). The payload for
+    an identity key and muxer list is built and signed once.
+    """
+
+    __slots__ = ("_payloads", "private", "public")
+
+    def __init__(self, private: bytes | None = None) -> None:
+        self.private = _private_key(private, "static")
+        self.public = _public_bytes(self.private)
+        # (identity key object, muxers, payload); a handful at most per process
+        self._payloads: list[tuple[PrivateKey, tuple[str, ...], bytes]] = []
+
+    def payload(self, identity: PrivateKey, muxers: tuple[str, ...]) -> bytes:
+        """The NoiseHandshakePayload for ``identity`` (signing this static key) and ``muxers``."""
+        for key, listed, payload in self._payloads:
+            if key is identity and listed == muxers:
+                return payload
+        payload = _make_payload(identity, self.public, muxers)
+        del self._payloads[:-7]
+        self._payloads.append((identity, muxers, payload))
+        return payload
+
+
+def _make_payload(identity: PrivateKey, static_public: bytes, muxers: tuple[str, ...]) -> bytes:
+    pb = noise_pb2.NoiseHandshakePayload()
+    pb.identity_key = identity.public_key.marshal()
+    pb.identity_sig = identity.sign(STATIC_KEY_DOMAIN + static_public)
+    if muxers:
+        pb.extensions.stream_muxers.extend(muxers)
+    return pb.SerializeToString()
+
+
 class HandshakeState:
     """Noise HandshakeState for XX only. ``write_message``/``read_message`` take turns.
 
-    ``s`` and ``e`` are 32-byte X25519 private keys; ``e`` is generated when needed unless
-    given (test vectors). After the third message ``complete`` is true and ``split()`` gives
+    ``s`` and ``e`` are 32-byte X25519 private keys (``s`` may be a reused ``StaticKey``); ``e``
+    is generated when needed unless given (test vectors). After the third message ``complete`` is true and ``split()`` gives
     the transport keys.
     """
 
     __slots__ = ("_e", "_e_raw", "_index", "_s", "_s_pub", "initiator", "re", "rs", "symmetric")
 
     def __init__(
-        self, initiator: bool, s: bytes | None = None, e: bytes | None = None, prologue: Bytes = b""
+        self, initiator: bool, s: bytes | StaticKey | None = None, e: bytes | None = None, prologue: Bytes = b""
     ) -> None:
         self.initiator = initiator
         self.symmetric = SymmetricState(PROTOCOL_NAME)
         self.symmetric.mix_hash(prologue)
-        self._s = _private_key(s, "static")
-        self._s_pub = _public_bytes(self._s)
+        if isinstance(s, StaticKey):
+            self._s, self._s_pub = s.private, s.public
+        else:
+            self._s = _private_key(s, "static")
+            self._s_pub = _public_bytes(self._s)
         self._e_raw = e
         if e is not None and len(e) != DHLEN:
             raise LocalProtocolError(f"the ephemeral X25519 private key must be 32 bytes, not {len(e)}")
@@ -354,7 +396,8 @@ class NoiseHandshake:
     returns.
 
     ``static_key``/``ephemeral_key`` are injectable X25519 private keys for test vectors; by
-    default both are fresh per handshake (the static key is never persisted). ``now`` starts the
+    default both are fresh per handshake (the static key is never persisted). ``static_key`` may
+    also be a ``StaticKey`` reused across handshakes, whose signed payload is then reused too. ``now`` starts the
     ``config.handshake_timeout`` deadline reported by ``get_timer``.
     """
 
@@ -365,7 +408,7 @@ class NoiseHandshake:
         *,
         remote_peer_id: PeerId | None = None,
         muxers: Sequence[str] = (),
-        static_key: bytes | None = None,
+        static_key: bytes | StaticKey | None = None,
         ephemeral_key: bytes | None = None,
         prologue: bytes = b"",
         config: NoiseConfig | None = None,
@@ -379,6 +422,7 @@ class NoiseHandshake:
         self._expected = remote_peer_id
         self._muxers = tuple(muxers)
         self._hs = HandshakeState(is_initiator, static_key, ephemeral_key, prologue)
+        self._static = static_key if isinstance(static_key, StaticKey) else None
         self._in = bytearray()
         self._out: list[bytes] = []
         self._events: list[NoiseEvent] = []
@@ -497,12 +541,9 @@ class NoiseHandshake:
         self._out.append(len(message).to_bytes(2, "big") + message)
 
     def _payload(self) -> bytes:
-        pb = noise_pb2.NoiseHandshakePayload()
-        pb.identity_key = self._identity.public_key.marshal()
-        pb.identity_sig = self._identity.sign(STATIC_KEY_DOMAIN + self._hs.static_public_key)
-        if self._muxers:
-            pb.extensions.stream_muxers.extend(self._muxers)
-        return pb.SerializeToString()
+        if self._static is not None:
+            return self._static.payload(self._identity, self._muxers)
+        return _make_payload(self._identity, self._hs.static_public_key, self._muxers)
 
     def _handle(self, frame: bytes) -> None:
         state = self._state

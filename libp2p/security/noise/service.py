@@ -10,7 +10,7 @@ from libp2p.negotiate.core import MultistreamDialer
 from libp2p.negotiate.events import ProtocolAgreed
 from libp2p.negotiate.service import ProtocolNotSupportedError
 from libp2p.security.noise.config import NoiseConfig
-from libp2p.security.noise.core import NoiseHandshake
+from libp2p.security.noise.core import NoiseHandshake, StaticKey
 from libp2p.security.noise.errors import HandshakeError, HandshakeTimeoutError
 from libp2p.security.noise.events import HandshakeCompleted
 
@@ -52,8 +52,11 @@ async def noise_handshake(
     muxers: Sequence[str],
     config: NoiseConfig | None = None,
     negotiation: MultistreamDialer | None = None,
+    static_key: StaticKey | None = None,
 ) -> NoiseSession:
     """Run the XX handshake on ``raw``; verifies the remote (and ``remote_peer_id`` when given).
+
+    ``static_key``: a Noise static key reused across handshakes (default: a fresh one).
 
     With ``negotiation`` (an optimistic multistream dialer that proposed ``/noise``), its proposal
     goes out in the same write as the first handshake message, and the listener's answer is
@@ -66,6 +69,7 @@ async def noise_handshake(
         identity_key,
         remote_peer_id=remote_peer_id,
         muxers=muxers,
+        static_key=static_key,
         config=config,
         now=loop.time(),
     )
@@ -104,12 +108,18 @@ async def noise_handshake(
 
 
 class Noise:
-    """The Noise security option for the upgrader: ``new_host(security=[Noise(NoiseConfig(...))])``."""
+    """The Noise security option for the upgrader: ``new_host(security=[Noise(NoiseConfig(...))])``.
+
+    One static key serves every handshake of this option (so of its host), and its signed payload
+    is made once: a connection then costs no X25519 key generation and no signature beyond the
+    ephemeral key's (rust-libp2p does the same). The key lives in memory only.
+    """
 
     protocol_id = "/noise"
 
     def __init__(self, config: NoiseConfig | None = None) -> None:
         self.config = config
+        self._static_key: StaticKey | None = None
 
     async def secure(
         self,
@@ -122,8 +132,11 @@ class Noise:
         negotiation: MultistreamDialer | None = None,
     ) -> NoiseSession:
         config = self.config or NoiseConfig(handshake_timeout=timeout)
+        if self._static_key is None:
+            self._static_key = StaticKey()
         return await noise_handshake(
-            raw, identity_key, remote_peer_id=remote_peer_id, muxers=muxers, config=config, negotiation=negotiation
+            raw, identity_key, remote_peer_id=remote_peer_id, muxers=muxers, config=config, negotiation=negotiation,
+            static_key=self._static_key,
         )
 
     def __repr__(self) -> str:

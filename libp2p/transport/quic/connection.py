@@ -204,10 +204,19 @@ class QuicStream:
             self._chunks.clear()
         else:
             first = self._chunks[0]
-            if len(first) <= n:
+            if len(first) > n:
+                data, self._chunks[0] = first[:n], first[n:]
+            elif len(self._chunks) == 1 or len(first) + len(self._chunks[1]) > n:
                 data = self._chunks.popleft()
             else:
-                data, self._chunks[0] = first[:n], first[n:]
+                # a batch of datagrams left many small chunks: hand over as many as fit in n
+                # (one read and one wake-up per batch, not per QUIC packet)
+                parts, size = [], 0
+                while self._chunks and size + len(self._chunks[0]) <= n:
+                    chunk = self._chunks.popleft()
+                    parts.append(chunk)
+                    size += len(chunk)
+                data = b"".join(parts)
         self._buffered -= len(data)
         if self.scope is not None and self._reserved - self._buffered >= 2 * _RESERVE_SLAB:
             keep = -(-self._buffered // _RESERVE_SLAB) * _RESERVE_SLAB
@@ -420,10 +429,14 @@ class QuicConn:
     # --- driving aioquic ---------------------------------------------------------------------------
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        self._last_activity = self._loop.time()
-        self._quic.receive_datagram(data, addr, now=self._loop.time())
-        self._process_events()
+        self.receive(data, addr)
         self.transmit()
+
+    def receive(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        """Take one datagram; the caller transmits (once for a batch of datagrams)."""
+        self._last_activity = now = self._loop.time()
+        self._quic.receive_datagram(data, addr, now=now)
+        self._process_events()
 
     def transmit(self) -> None:
         now = self._loop.time()

@@ -43,6 +43,11 @@ __all__ = ["QuicTransport", "QuicListener", "QuicEndpoint", "quic_endpoint"]
 log = logging.getLogger("libp2p.transport.quic")
 
 _MIN_INITIAL = 1200  # RFC 9000: a client's Initial datagram is at least this long
+# asyncio reads one datagram per readiness event; we read up to this many more while the socket
+# has them, then let each connection answer once (one ACK for the batch, not one per datagram)
+_RECV_BATCH = 64
+_CID_LENGTH = 8  # aioquic's connection IDs (QuicConfiguration.connection_id_length)
+_MAX_DATAGRAM = 65535
 
 
 def quic_endpoint(addr: Multiaddr) -> tuple[str, int, int] | None:
@@ -78,6 +83,7 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         self._conns: set[QuicConn] = set()
         self._handshaking: set[QuicConn] = set()
         self._transport: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None  # the raw socket, to read the rest of a batch
         self.local_multiaddr: Multiaddr | None = None
         self.family = socket.AF_INET
         self.closed = asyncio.get_running_loop().create_future()
@@ -102,8 +108,33 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         log.debug("UDP error on %s: %s", self.local_multiaddr, exc)
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        touched: dict[QuicConn, None] = {}
+        self._dispatch(data, addr, touched)
+        sock = self._sock
+        if sock is not None:
+            for _ in range(_RECV_BATCH):
+                try:
+                    data, addr = sock.recvfrom(_MAX_DATAGRAM)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as exc:  # e.g. ICMP port unreachable surfacing as ECONNREFUSED
+                    self.error_received(exc)
+                    break
+                self._dispatch(data, addr, touched)
+        for conn in touched:
+            conn.transmit()
+
+    def _dispatch(self, data: bytes, addr: tuple[Any, ...], touched: dict[QuicConn, None]) -> None:
+        if data and not data[0] & 0x80:
+            # A short header (nearly every packet once connected): the destination connection ID
+            # is the _CID_LENGTH bytes after the first, no need to parse the header to route it.
+            conn = self._routes.get(data[1:1 + _CID_LENGTH])
+            if conn is not None:
+                conn.receive(data, addr)
+                touched[conn] = None
+            return  # a short header cannot start a connection
         try:
-            header = pull_quic_header(Buffer(data=data), host_cid_length=8)
+            header = pull_quic_header(Buffer(data=data), host_cid_length=_CID_LENGTH)
         except ValueError:
             return
         conn = self._routes.get(header.destination_cid)
@@ -129,7 +160,8 @@ class QuicEndpoint(asyncio.DatagramProtocol):
             self.route(conn._quic.host_cid, conn)
             conn.handshake_done.add_done_callback(self._settled_callback(conn))
             asyncio.get_running_loop().call_later(self._owner.config.handshake_timeout, self._handshake_timeout, conn)
-        conn.datagram_received(data, addr)
+        conn.receive(data, addr)
+        touched[conn] = None
 
     # --- routing ---------------------------------------------------------------------------------
 
@@ -250,6 +282,7 @@ class QuicTransport:
             server_name=None,
             idle_timeout=self.config.idle_timeout,
             supported_versions=[QuicProtocolVersion.VERSION_1],
+            connection_id_length=_CID_LENGTH,
             max_stream_data=1024 * 1024,
             max_data=4 * 1024 * 1024,
         )
@@ -281,9 +314,15 @@ class QuicTransport:
         self, host: str, port: int, family: int, accept: Callable[[QuicConn], None] | None
     ) -> QuicEndpoint:
         loop = asyncio.get_running_loop()
-        _, endpoint = await loop.create_datagram_endpoint(
-            lambda: QuicEndpoint(self, accept), local_addr=(host, port), family=family
-        )
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.bind((host, port))
+            _, endpoint = await loop.create_datagram_endpoint(lambda: QuicEndpoint(self, accept), sock=sock)
+        except BaseException:
+            sock.close()
+            raise
+        endpoint._sock = sock
         return endpoint
 
     def _endpoint_idle(self, endpoint: QuicEndpoint) -> None:
