@@ -29,6 +29,8 @@ const usageText = `usage:
             [--iterations K] [--pings N] [--dials N] [--timeout-ms MS]
   peer perf --run-server --server-address IP:PORT [--muxer yamux|mplex]
   peer perf --server-address IP:PORT [--transport tcp|ws|quic-v1] [--upload-bytes N] [--download-bytes N]
+  peer bench --to MA [--pings N] [--echo-rtts N] [--streams K --stream-bytes N --conns C]
+             [--open-close N --workers W] [--timeout-ms MS]
   peer transport-interop            (configured by environment variables, see README.md)
   peer gossipsub-interop --params FILE.json [--node-id N] [--loopback-base-port P] [--start-time NS]
 
@@ -177,6 +179,8 @@ func main() {
 		os.Exit(runDial(parseOptions(mode, args[1:])))
 	case "perf":
 		os.Exit(runPerf(parseOptions(mode, args[1:])))
+	case "bench": // benchmarks/suites/latency.py and streams.py (bench.go)
+		os.Exit(runBench(args[1:]))
 	case "transport-interop":
 		if len(args) > 1 {
 			usage("transport-interop takes no arguments (it reads environment variables)")

@@ -597,6 +597,9 @@ class Host:
         """Open a stream on ``conn`` (a connection of ours) and negotiate one of ``protocols``."""
         if is_limited(conn) and not allow_limited:
             raise LimitedConnectionError(f"the connection to {conn.remote_peer_id} is limited (relayed)")
+        opening_slot = getattr(conn, "opening_slot", None)  # yamux: wait while 256 opens await their ACK
+        if opening_slot is not None:
+            await opening_slot()
         stream: Stream = conn.open_stream()
         if len(protocols) == 1 and self.config.optimistic_negotiation:
             # As go-libp2p's lazy client: propose and return; the answer is checked on first read,

@@ -303,7 +303,10 @@ class MuxedStream:
         parts: list[bytes] = []
         got = 0
         while got < n:
-            chunk = await self.read(n - got)
+            if self._pending_negotiation is not None or self._negotiated is not None:
+                chunk = await self.read(n - got)
+            else:
+                chunk = await self._read_data(n - got)
             if not chunk:
                 raise asyncio.IncompleteReadError(b"".join(parts), n)
             parts.append(chunk)
@@ -323,8 +326,18 @@ class MuxedStream:
             await self._raise_reset()
         if self._write_closed:
             raise StreamClosedError("write after close()")
-        view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
         conn = self.conn
+        if type(data) is bytes:
+            # Fast path: bytes the window takes whole go to the core as they are (a memoryview
+            # would be sliced and copied there), with no drain wait unless the socket is backed up.
+            accepted = conn._send(self.stream_id, data)
+            if accepted == len(data):
+                if conn.raw.write_paused:
+                    await conn.raw.drain()
+                return
+            view = memoryview(data)[accepted:]
+        else:
+            view = memoryview(data).cast("B")
         loop = asyncio.get_running_loop()
         while True:
             accepted = conn._send(self.stream_id, view)
@@ -435,6 +448,9 @@ class MuxedConnection:
         self._close_reason: BaseException | None = None
         self._closed_event = asyncio.Event()
         self._flush_scheduled = False
+        # Output the core produced when a read granted window, written by the next flush.
+        self._carry: list[bytes] = []
+        self._open_waiters: list[asyncio.Future[None]] = []  # openers waiting for the peer's ACKs
         self._input_throttled = False
         self._flow_controlled: bool = getattr(session, "flow_control", True)
         # What a new stream may buffer before its first window update (0: no flow control).
@@ -525,7 +541,23 @@ class MuxedConnection:
             self._fail(exc)
             return
         self._process_events()
-        self._flush()
+        if self._open_waiters:
+            self._wake_openers()
+        # What the core answers (a new stream's ACK, window updates, pongs) waits for the end of
+        # the loop turn, to leave with what the woken handlers write; most input needs no answer
+        # and then no flush.
+        out = session.data_to_send()
+        if out:
+            if isinstance(out, list):
+                self._carry.extend(out)
+            else:
+                self._carry.append(out)
+        if self._closed:
+            self._flush()  # the session ended (a GoAway, say): write what is queued, close the socket
+        elif out:
+            self._schedule_flush()
+        elif not self._flush_scheduled:
+            self._reschedule_timer()
 
     def _process_events(self) -> None:
         session = self.session
@@ -700,6 +732,9 @@ class MuxedConnection:
         if self.raw.is_closing:
             return
         out = self.session.data_to_send()
+        if self._carry:
+            out = [*self._carry, *out] if isinstance(out, list) else [*self._carry, out]
+            self._carry.clear()
         if out:
             if isinstance(out, list):
                 # One AEAD pass over everything queued (Noise fills messages up to 64 KiB).
@@ -733,11 +768,13 @@ class MuxedConnection:
 
     # --- called by streams -----------------------------------------------------------------------
 
-    def _send(self, stream_id: int, data: memoryview) -> int:
+    def _send(self, stream_id: int, data: bytes | memoryview) -> int:
         if self._closed:
             raise StreamResetError("connection closed") from self._close_reason
         accepted = self.session.send_data(stream_id, data)
         if accepted:
+            # At once: when write() returns, the bytes are the transport's (callers rely on it).
+            # What the core answered since (a new stream's ACK, say) leaves in the same write.
             self._flush()
         return accepted
 
@@ -748,11 +785,20 @@ class MuxedConnection:
     def _consumed(self, stream_id: int, n: int) -> None:
         if self._closed or n <= 0:
             return
+        session = self.session
         try:
-            self.session.acknowledge_received(stream_id, n, _clock())
+            session.acknowledge_received(stream_id, n, _clock())
         except Libp2pError:
             return  # the stream is gone: nothing to acknowledge
-        self._schedule_flush()
+        # Most reads grant no window (yamux sends an update once half the window is free): only
+        # then is a flush scheduled. An unconditional one cost a loop iteration per small message.
+        out = session.data_to_send()
+        if out:
+            if isinstance(out, list):
+                self._carry.extend(out)
+            else:
+                self._carry.append(out)
+            self._schedule_flush()
 
     def _close_stream(self, stream_id: int) -> None:
         if self._closed:
@@ -776,9 +822,25 @@ class MuxedConnection:
             self.session.reset_stream(stream_id)
         except Libp2pError:
             return
+        if self._open_waiters:
+            self._wake_openers()  # a reset stream awaiting its ACK frees a place
         self._flush()
 
     # --- public API --------------------------------------------------------------------------------
+
+    async def opening_slot(self) -> None:
+        """Wait until the muxer takes another outbound stream: yamux refuses a new one while
+        ``accept_backlog`` (256) of ours await the peer's ACK, where go-yamux's OpenStream blocks."""
+        while not self._closed and getattr(self.session, "outbound_backlog_full", False):
+            waiter = self._loop.create_future()
+            self._open_waiters.append(waiter)
+            await waiter
+
+    def _wake_openers(self) -> None:
+        waiters, self._open_waiters = self._open_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def open_stream(self) -> MuxedStream:
         """A new outbound stream (no protocol negotiated yet)."""
@@ -836,6 +898,7 @@ class MuxedConnection:
             if not waiter.done():
                 waiter.set_exception(ConnectionClosedError("connection closed"))
         self._ping_waiters.clear()
+        self._wake_openers()  # they find the connection closed: open_stream raises
         self._closed_event.set()
         self._on_closed(self)
         if self.scope is not None:

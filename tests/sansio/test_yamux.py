@@ -633,10 +633,13 @@ def test_outbound_backlog() -> None:
     cfg = YamuxConfig(accept_backlog=2, enable_keepalive=False, measure_rtt_interval=None)
     p = Pair(cfg)
     p.a.session.open_stream()
+    assert not p.a.session.outbound_backlog_full
     p.a.session.open_stream()
+    assert p.a.session.outbound_backlog_full
     with pytest.raises(OutboundBacklogFullError):
         p.a.session.open_stream()
     p.pump()  # ACKs arrive
+    assert not p.a.session.outbound_backlog_full
     assert of_type(p.a.events, SendWindowUpdated) == [
         SendWindowUpdated(1, WINDOW),
         SendWindowUpdated(3, WINDOW),

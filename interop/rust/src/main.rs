@@ -2,6 +2,7 @@
 //! interop/js/peer.mjs (see README.md). stdout carries only JSON lines (YAML for the
 //! unified-testing contract); logs go to stderr (RUST_LOG=... adds rust-libp2p's own).
 
+mod bench;
 mod dht;
 mod holepunch;
 mod inbound;
@@ -185,7 +186,7 @@ async fn main() {
             exit(interop::run().await)
         }
         "hole-punch" => exit(holepunch::run().await),
-        "listen" | "dial" | "perf" => {}
+        "listen" | "dial" | "perf" | "bench" => {}
         "-h" | "--help" | "help" => usage(""),
         // the source hash ci/build_rust_peer.sh built this binary from (it checks the copy it caches)
         "source-hash" => {
@@ -206,6 +207,7 @@ async fn main() {
     let code = match mode.as_str() {
         "listen" => run_listen(&o).await,
         "dial" => run_dial(&o).await,
+        "bench" => bench::run(&o).await, // benchmarks/suites/latency.py and streams.py
         _ => perf::run(&o).await,
     };
     exit(code)

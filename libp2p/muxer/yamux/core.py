@@ -451,6 +451,12 @@ class YamuxSession:
 
     # --- streams ---------------------------------------------------------------------------
 
+    @property
+    def outbound_backlog_full(self) -> bool:
+        """``accept_backlog`` streams await their ACK: ``open_stream`` would raise (go-yamux's
+        OpenStream blocks here; the adapter waits for an ACK instead)."""
+        return self._n_unacked >= self.config.accept_backlog
+
     def open_stream(self) -> int:
         """Open an outbound stream; its SYN goes with its first frame (at the latest on the
         next ``data_to_send``). Raises ``GoAwayInEffectError`` after a GoAway and

@@ -1,0 +1,34 @@
+"""Many concurrent streams on one connection (issue #16 item 5)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from libp2p.node import new_host
+from libp2p.protocols.echo import PROTOCOL_ID, EchoService
+from libp2p.resources import ResourceLimits
+
+LOOPBACK = "/ip4/127.0.0.1/tcp/0"
+
+
+async def test_more_streams_at_once_than_the_yamux_ack_backlog() -> None:
+    """300 streams opened in one go on one yamux connection: the opens past the 256 awaiting
+    their ACK wait for ACKs (as go-yamux's OpenStream does) instead of failing."""
+    unlimited = ResourceLimits.unlimited()  # the default limits would refuse the streams' windows
+    async with asyncio.timeout(120), \
+            new_host(listen_addrs=[LOOPBACK], services=[EchoService()], resource_limits=unlimited) as a, \
+            new_host(muxers=["/yamux/1.0.0"], resource_limits=unlimited) as b:
+        await b.connect(a.full_addrs()[0])
+
+        async def echo(i: int) -> bytes:
+            stream = await b.new_stream(a.peer_id, [PROTOCOL_ID])
+            payload = i.to_bytes(4, "big") + os.urandom(60)
+            await stream.write(payload)
+            await stream.close()
+            got = await stream.readexactly(len(payload))
+            assert got == payload
+            return got
+
+        results = await asyncio.gather(*(echo(i) for i in range(300)))
+        assert len({r[:4] for r in results}) == 300
