@@ -421,7 +421,15 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
     import libp2p
 
     out: dict[str, Any] = {"implementation": libp2p._accel.IMPLEMENTATION, "mode": args.mode}
-    out.update(_run_cores(args) if args.mode == "cores" else asyncio.run(_run(args)))
+    if args.mode == "cores":
+        out.update(_run_cores(args))
+    elif args.shards > 1:
+        import pubsub_sim_shards
+
+        out["mode"] = f"hosts/{args.shards} processes"
+        out.update(pubsub_sim_shards.run_sharded(args, [a for a in sys.argv[1:] if a != "--twins"]))
+    else:
+        out.update(asyncio.run(_run(args)))
     return out
 
 
@@ -443,10 +451,18 @@ def main() -> int:
                         help="real hosts over the in-memory transport, or sans-IO routers on a simulated clock")
     parser.add_argument("--link-delay", type=float, default=0.05, help="cores: seconds per RPC on a link")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--shards", type=int, default=1,
+                        help="hosts: spread the nodes over this many processes (loopback TCP between them)")
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dial-concurrency", type=int, default=32, help="hosts: dials in flight during set-up")
     parser.add_argument("--twins", action="store_true", help="run both builds (subprocesses)")
     parser.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker is not None:
+        sys.path.insert(0, str(HERE))
+        import pubsub_sim_shards
+
+        return pubsub_sim_shards.worker_main(args)
     if args.json_only:
         print(json.dumps(run_one(args)))
         return 0
