@@ -212,6 +212,10 @@ class _Worker:
                 self.proc.wait(timeout=30)
 
 
+def _progress(text: str) -> None:
+    print(f"[pubsub_sim --shards] {text}", file=sys.stderr, flush=True)
+
+
 def _ask(workers: list[_Worker], obj: dict[str, Any]) -> list[dict[str, Any]]:
     for w in workers:
         w.send(obj)
@@ -236,7 +240,9 @@ def run_sharded(args: argparse.Namespace, passthrough: list[str]) -> dict[str, A
             table.update(w.recv()["addrs"])
         for w in workers:
             w.send({"table": table})
+        _progress(f"{len(table)} hosts up after {time.perf_counter() - t0:.0f} s; dialing")
         failed = sum(r["failed"] for r in _ask(workers, {"cmd": "dial"}))
+        _progress(f"dialed after {time.perf_counter() - t0:.0f} s ({failed} failed); warming up")
         _ask(workers, {"cmd": "subscribe"})
         setup = time.perf_counter() - t0
         w0 = time.monotonic()
@@ -259,6 +265,7 @@ def run_sharded(args: argparse.Namespace, passthrough: list[str]) -> dict[str, A
             w.send({"cmd": "publish", "node": k, "seed": rng.randrange(1 << 30)})
             r = w.recv()
             published[r["id"]] = (r["t"], k)
+            _progress(f"message {len(published)}/{args.messages} published")
             deadline = time.monotonic() + args.per_message_timeout
             while time.monotonic() < deadline:
                 time.sleep(0.2)

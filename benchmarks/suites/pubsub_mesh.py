@@ -145,17 +145,16 @@ async def _node_main(args: argparse.Namespace) -> None:
 class Node:
     """One node process, driven through its stdin commands (one command at a time)."""
 
-    def __init__(self, compare: Any, name: str, argv: list[str], env: dict[str, str] | None, cwd: Path | None,
-                 timeout: float) -> None:
+    def __init__(self, compare: Any, name: str, argv: list[str], env: dict[str, str] | None,
+                 cwd: Path | None) -> None:
         self.name = name
         self.proc = compare.bs.Proc(argv, env=env, cwd=cwd)
-        try:
-            ready = self.proc.json_line(timeout)
-        except BaseException:
-            self.proc.stop()
-            raise
-        self.peer_id: str = ready["peer_id"]
-        self.address: str = next(a for a in ready["multiaddrs"] if "/ip4/127.0.0.1/tcp/" in a)
+        self.peer_id = self.address = ""
+
+    def wait_ready(self, timeout: float) -> None:
+        ready = self.proc.json_line(timeout)
+        self.peer_id = ready["peer_id"]
+        self.address = next(a for a in ready["multiaddrs"] if "/ip4/127.0.0.1/tcp/" in a)
 
     def send(self, line: str) -> None:
         stdin = self.proc.proc.stdin
@@ -223,8 +222,10 @@ class MeshRun:
         self.nodes: list[Node] = []
         argv, cwd, env = cmd
         try:
-            for i in range(cfg.nodes):
-                self.nodes.append(Node(compare, f"{impl}#{i}", argv, env, cwd, 90.0))
+            for i in range(cfg.nodes):  # all started at once: one by one takes minutes on a loaded machine
+                self.nodes.append(Node(compare, f"{impl}#{i}", argv, env, cwd))
+            for node in self.nodes:
+                node.wait_ready(180.0)
         except BaseException:
             self.stop()
             raise
