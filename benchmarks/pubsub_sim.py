@@ -451,6 +451,8 @@ def main() -> int:
                         help="real hosts over the in-memory transport, or sans-IO routers on a simulated clock")
     parser.add_argument("--link-delay", type=float, default=0.05, help="cores: seconds per RPC on a link")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--attack", choices=["mixed", "drop", "invalid", "ihave"], default="mixed",
+                        help="--shards: what the attackers do (mixed: a third each)")
     parser.add_argument("--shards", type=int, default=1,
                         help="hosts: spread the nodes over this many processes (loopback TCP between them)")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)

@@ -35,8 +35,8 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
     seeds = [rng.randbytes(32) for _ in range(n)]
     ids = list(range(n))
     rng.shuffle(ids)
-    behaviours = ["drop", "invalid", "ihave"]
-    hostile = {ids[k]: behaviours[k % 3] for k in range(n_hostile)}  # spread over the indices
+    behaviours = ["drop", "invalid", "ihave"] if args.attack == "mixed" else [args.attack]
+    hostile = {ids[k]: behaviours[k % len(behaviours)] for k in range(n_hostile)}  # spread over the indices
     links: list[tuple[int, int]] = []
     seen: set[tuple[int, int]] = set()
     for i in range(n):
@@ -152,7 +152,8 @@ async def worker(args: argparse.Namespace) -> None:
             slots = [pp for i in honest for pp in services[i].mesh_peers(TOPIC)]
             _emit({"ready": sum(len(services[i].mesh_peers(TOPIC)) >= config.d_lo for i in honest),
                    "slots": len(slots), "hostile_slots": sum(index.get(pp, -1) in hostile for pp in slots),
-                   "mesh_sizes": [len(services[i].mesh_peers(TOPIC)) for i in honest]})
+                   "mesh_sizes": [len(services[i].mesh_peers(TOPIC)) for i in honest],
+                   "connections": sum(len(h.connections()) for h in hosts.values())})
         elif cmd == "reset":
             for ps in services.values():
                 for counter in ("duplicates", "bytes_sent", "delivered"):
@@ -202,14 +203,20 @@ class _Worker:
         out: dict[str, Any] = json.loads(line)
         return out
 
-    def stop(self) -> None:
+    def quit(self) -> None:
         if self.proc.poll() is None:
             try:
                 self.send({"cmd": "quit"})
-                self.proc.wait(timeout=60)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait(timeout=30)
+            except OSError:
+                pass
+
+    def stop(self, timeout: float) -> None:
+        self.quit()
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # closing ~170 hosts on a starved process may take long; nothing is left to measure
+            self.proc.wait(timeout=30)
 
 
 def _progress(text: str) -> None:
@@ -255,6 +262,8 @@ def run_sharded(args: argparse.Namespace, passthrough: list[str]) -> dict[str, A
         warmup = time.monotonic() - w0
         views = _ask(workers, {"cmd": "mesh"})
         share_after_warmup = sum(v["hostile_slots"] for v in views) / max(1, sum(v["slots"] for v in views))
+        connections_after_warmup = sum(v["connections"] for v in views) // 2
+        _progress(f"warm-up done after {warmup:.0f} s; {connections_after_warmup} connections")
         mesh_sizes = [m for v in views for m in v["mesh_sizes"]]
         cpu0 = sum(r["cpu"] for r in _ask(workers, {"cmd": "reset"}))
         wall0 = time.perf_counter()
@@ -283,7 +292,9 @@ def run_sharded(args: argparse.Namespace, passthrough: list[str]) -> dict[str, A
         views = _ask(workers, {"cmd": "mesh"})
     finally:
         for w in workers:
-            w.stop()
+            w.quit()
+        for w in workers:
+            w.stop(20.0)
     first: dict[int, dict[str, tuple[str, float]]] = {i: {} for i in honest}
     for f in finals:
         for i, mid, frm, t in f["first"]:
@@ -311,7 +322,8 @@ def run_sharded(args: argparse.Namespace, passthrough: list[str]) -> dict[str, A
     own = len(published)
     return {
         "nodes": n, "hostile": len(hostile), "shards": args.shards, "connections": sum(f["connections"] for f in finals) // 2,
-        "failed_dials": failed, "messages": args.messages, "size": args.size,
+        "failed_dials": failed, "connections_after_warmup": connections_after_warmup, "attack": args.attack,
+        "messages": args.messages, "size": args.size,
         "delivery_ratio": delivered / expected,
         "min_node_ratio": min(received.values()) / args.messages,
         "hops_median": statistics.median(hops) if hops else None,

@@ -432,7 +432,7 @@ def chart(out: dict[str, Any], path: Path) -> None:
         return
     names = list(out["results"])
     sizes = list(next(iter(out["results"].values()))["sizes"]) if names else []
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     width = 0.8 / max(1, len(names))
     for k, name in enumerate(names):
         rates = [out["results"][name]["sizes"][s]["ladder"]["sustained_rate"] for s in sizes]
@@ -440,14 +440,18 @@ def chart(out: dict[str, Any], path: Path) -> None:
         p99 = [out["results"][name]["sizes"][s]["latency"]["latency_ms_p99"] or 0 for s in sizes]
         xs = [i + k * width for i in range(len(sizes))]
         axes[0].bar(xs, rates, width, label=name)
+        bound = [out["results"][name]["sizes"][s]["ladder"].get("cpu_bound_rate") or 0 for s in sizes]
+        axes[2].bar(xs, bound, width, label=name)
         axes[1].bar(xs, p50, width, label=f"{name} p50")
         axes[1].scatter(xs, p99, marker="_", s=200, color="black")
-    for ax, title in zip(axes, ("sustained msg/s (every node receiving)", "latency ms: bar p50, tick p99"),
-                         strict=True):
+    titles = ("sustained msg/s (every node receiving)", "latency ms at a low rate: bar p50, tick p99",
+              "CPU-bound msg/s (cores / CPU-s per message)")
+    for ax, title in zip(axes, titles, strict=True):
         ax.set_xticks([i + 0.4 - width / 2 for i in range(len(sizes))], sizes)
         ax.set_title(title)
     axes[0].set_yscale("log")
     axes[1].set_yscale("log")
+    axes[2].set_yscale("log")
     axes[0].legend(fontsize=8)
     fig.suptitle(f"GossipSub, {out['settings']['nodes']} nodes on loopback, load "
                  f"{out['load_before'][0]:.1f}→{out['load_after'][0]:.1f}", fontsize=10)
