@@ -164,7 +164,7 @@ func (r *pubsubRole) deliver(ctx context.Context, sub *pubsub.Subscription) {
 		if err != nil {
 			return
 		}
-		if m.ReceivedFrom == r.h.ID() {
+		if m.ReceivedFrom == r.h.ID() || benchRecord(m) {
 			continue
 		}
 		var from, seqno any
@@ -250,6 +250,8 @@ func pubsubCommand(ctx context.Context, cmd string, args []string) (obj, error) 
 	}
 	name := args[0]
 	switch cmd {
+	case "pubsub-bench-start", "pubsub-bench-publish", "pubsub-bench-stats":
+		return r.benchCommand(ctx, cmd, name, args)
 	case "pubsub-subscribe":
 		return r.subscribe(name)
 	case "pubsub-unsubscribe":

@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto'
 import { floodsub } from '@libp2p/floodsub'
 import { gossipsub } from '@libp2p/gossipsub'
+import { pubsubBench } from './pubsub_bench.mjs'
 
 const WATCH_INTERVAL_MS = 100
 
@@ -91,11 +92,12 @@ export function startPubsub (node, o, report) {
   const ps = node.services.pubsub
   const topics = new Set()
   const reported = new Map()
+  const bench = pubsubBench(ps)
 
   if (o.router === 'gossipsub') {
     ps.addEventListener('gossipsub:message', (evt) => {
       const { propagationSource, msgId, msg } = evt.detail
-      if (!topics.has(msg.topic)) return
+      if (!topics.has(msg.topic) || bench.record(msg)) return
       report(messageJson(msg, propagationSource.toString(), Buffer.from(msgId, 'base64').toString('hex')))
     })
   } else {
@@ -136,6 +138,7 @@ export function startPubsub (node, o, report) {
 
   const needTopic = (topic) => { if (topic == null) throw new Error('missing TOPIC argument') }
   return {
+    ...bench.commands,
     'pubsub-subscribe': async ([topic]) => { needTopic(topic); return subscribe(topic) },
     'pubsub-unsubscribe': async ([topic]) => {
       needTopic(topic)
