@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from libp2p.errors import UnexpectedEOFError
+from libp2p.errors import Libp2pError, UnexpectedEOFError
 from libp2p.host.service import Service
 from libp2p.protocols.ping.core import PingClient
 from libp2p.protocols.ping.events import PongReceived
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from libp2p.identity.peer_id import PeerId
     from libp2p.abc import Stream
 
-__all__ = ["PingService", "ping_round"]
+__all__ = ["PingIdleTimeoutError", "PingService", "ping_round"]
 
 
 async def ping_round(stream: Stream, client: PingClient, timeout: float | None) -> float:
@@ -36,6 +36,10 @@ async def ping_round(stream: Stream, client: PingClient, timeout: float | None) 
     event = client.next_event()
     assert isinstance(event, PongReceived)
     return event.rtt
+
+
+class PingIdleTimeoutError(Libp2pError, TimeoutError):
+    """An inbound ping stream sent nothing for six ping timeouts (its handler gives it up)."""
 
 
 class PingService(Service):
@@ -75,7 +79,7 @@ class PingService(Service):
                     return
                 except asyncio.CancelledError:
                     if watchdog.expired():
-                        raise TimeoutError(f"ping stream idle for {PING_TIMEOUT * 6:.0f} s") from None
+                        raise PingIdleTimeoutError(f"ping stream idle for {PING_TIMEOUT * 6:.0f} s") from None
                     raise
                 watchdog.touch()
                 await stream.write(payload)
