@@ -125,10 +125,11 @@ class Run:
     timed_out: bool
 
     def error(self) -> str | None:
+        command = portable(" ".join(self.argv[:4]))
         if self.timed_out:
-            return f"timed out: {' '.join(self.argv[:4])} ...; stderr: {self.stderr[-500:]}"
+            return f"timed out: {command} ...; stderr: {portable(self.stderr[-500:])}"
         if self.returncode != 0:
-            return f"exit {self.returncode}: {' '.join(self.argv[:4])} ...; stderr: {self.stderr[-500:]}"
+            return f"exit {self.returncode}: {command} ...; stderr: {portable(self.stderr[-500:])}"
         return None
 
     def json_lines(self) -> list[dict[str, Any]]:
@@ -157,6 +158,12 @@ def run_client(argv: list[str], *, cwd: Path | None, env: dict[str, str] | None,
         proc.kill()
         out, err = proc.communicate(timeout=30)
     return Run(argv, proc.returncode, out, err, _children_cpu() - c0, time.perf_counter() - t0, timed_out)
+
+
+def portable(text: str) -> str:
+    """``text`` without this machine's paths (the checkout as ``.``, the home directory as ``~``):
+    error messages end up in the committed results."""
+    return text.replace(str(REPO) + "/", "").replace(str(Path.home()), "~")
 
 
 def free_port() -> int:
@@ -296,7 +303,7 @@ def _script_path(script: str, timeout: float) -> Path:
                           text=True, timeout=timeout, check=False)
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"ci/{script} failed (exit {proc.returncode}): {proc.stderr.strip()[-600:]}")
+        raise RuntimeError(f"ci/{script} failed (exit {proc.returncode}): {portable(proc.stderr.strip()[-600:])}")
     return Path(lines[-1])
 
 
