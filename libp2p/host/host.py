@@ -40,7 +40,7 @@ from libp2p.identity.peer_id import PeerId
 from libp2p.multiaddr import Multiaddr
 from libp2p.muxer.connection import StreamResetError
 from libp2p.negotiate.core import MultistreamDialer
-from libp2p.negotiate.service import accept_protocol, select_protocol
+from libp2p.negotiate.service import NegotiationTimeoutError, accept_protocol, select_protocol
 from libp2p.peerstore import ADDRESS_TTL, CONNECTED_ADDR_TTL, RECENTLY_CONNECTED_ADDR_TTL, PeerInfo, Peerstore
 from libp2p.resources import ResourceLimitExceededError, ResourceLimits, ResourceManager
 from libp2p.transport.tcp import TcpTransport
@@ -599,7 +599,14 @@ class Host:
             raise LimitedConnectionError(f"the connection to {conn.remote_peer_id} is limited (relayed)")
         opening_slot = getattr(conn, "opening_slot", None)  # yamux: wait while 256 opens await their ACK
         if opening_slot is not None:
-            await opening_slot()
+            try:
+                async with asyncio.timeout(self.config.negotiate_timeout):  # the peer may never ACK
+                    await opening_slot()
+            except TimeoutError:
+                raise NegotiationTimeoutError(
+                    f"{conn.remote_peer_id} acknowledged none of our opening streams within "
+                    f"{self.config.negotiate_timeout} s"
+                ) from None
         stream: Stream = conn.open_stream()
         if len(protocols) == 1 and self.config.optimistic_negotiation:
             # As go-libp2p's lazy client: propose and return; the answer is checked on first read,

@@ -32,3 +32,25 @@ async def test_more_streams_at_once_than_the_yamux_ack_backlog() -> None:
 
         results = await asyncio.gather(*(echo(i) for i in range(300)))
         assert len({r[:4] for r in results}) == 300
+
+
+async def test_opening_waits_for_a_slot_at_most_the_negotiation_timeout(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A peer that never acknowledges our opening streams cannot hold an opener forever."""
+    from libp2p.host.host import HostConfig
+    from libp2p.muxer.yamux.core import YamuxSession
+    from libp2p.negotiate.service import NegotiationTimeoutError
+
+    async with asyncio.timeout(30), new_host(listen_addrs=[LOOPBACK], services=[EchoService()]) as a, \
+            new_host(muxers=["/yamux/1.0.0"], config=HostConfig(negotiate_timeout=0.3)) as b:
+        await b.connect(a.full_addrs()[0])
+        monkeypatch.setattr(YamuxSession, "outbound_backlog_full", property(lambda self: True))
+        try:
+            await b.new_stream(a.peer_id, [PROTOCOL_ID])
+        except NegotiationTimeoutError as exc:
+            assert "acknowledged none" in str(exc)
+        else:
+            raise AssertionError("new_stream returned while the backlog stayed full")
+        monkeypatch.undo()
+        stream = await b.new_stream(a.peer_id, [PROTOCOL_ID])  # the connection still serves
+        await stream.write(b"ok")
+        assert await stream.readexactly(2) == b"ok"
