@@ -2,8 +2,8 @@
 
 from libp2p.protocols.dcutr.core import HolePunchInitiator, HolePunchResponder, punchable_addrs
 from libp2p.protocols.dcutr.events import DialNow, HolePunchFailed, HolePunchSucceeded
-from libp2p.protocols.dcutr.service import DcutrConfig, DcutrService
+from libp2p.protocols.dcutr.service import DcutrConfig, DcutrError, DcutrService
 from libp2p.protocols.dcutr.wire import PROTOCOL_ID
 
-__all__ = ["PROTOCOL_ID", "DcutrConfig", "DcutrService", "DialNow", "HolePunchFailed", "HolePunchInitiator",
+__all__ = ["PROTOCOL_ID", "DcutrConfig", "DcutrError", "DcutrService", "DialNow", "HolePunchFailed", "HolePunchInitiator",
            "HolePunchResponder", "HolePunchSucceeded", "punchable_addrs"]

@@ -39,9 +39,13 @@ if TYPE_CHECKING:
     from libp2p.host.host import Host
     from libp2p.identity.peer_id import PeerId
 
-__all__ = ["DcutrService", "DcutrConfig"]
+__all__ = ["DcutrService", "DcutrConfig", "DcutrError"]
 
 log = logging.getLogger("libp2p.protocols.dcutr")
+
+
+class DcutrError(Libp2pError):
+    """A hole punch attempt that went wrong on our side of the protocol."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,21 @@ async def _read(stream: Stream, timeout: float) -> HolePunch:
                 raise DcutrDecodeError(str(exc)) from None
     assert reader.message is not None
     return decode_holepunch(reader.message)
+
+
+async def dial_when_due(core: HolePunchInitiator, clock: Callable[[], float]) -> DialNow:
+    """Wait out the initiator's RTT/2 timer and return its ``DialNow``."""
+    timer = core.get_timer()
+    if timer is None:
+        raise DcutrError("the initiator set no dial timer after the responder's CONNECT")
+    await asyncio.sleep(max(0.0, timer - clock()))
+    # The sleep has run the timer out even when the clock reads a little before it (uvloop's
+    # loop clock counts whole milliseconds): the dial must not be lost.
+    core.handle_timer(max(clock(), timer))
+    event = core.next_event()
+    if not isinstance(event, DialNow):
+        raise DcutrError(f"no dial after SYNC ({event!r})")
+    return event
 
 
 class DcutrService(Service):
@@ -150,7 +169,7 @@ class DcutrService(Service):
                     winner = await self._attempt(conn)
                 except (Libp2pError, OSError, EOFError, TimeoutError) as exc:
                     reason = f"{type(exc).__name__}: {exc}"
-                    log.debug("hole punch to %s, attempt %d: %s", peer, attempt, reason)
+                    log.info("hole punch to %s, attempt %d: %s", peer, attempt, reason)
                     winner = None
                 direct = self._direct(peer)
                 if direct is not None:
@@ -161,6 +180,7 @@ class DcutrService(Service):
                     return
                 await asyncio.sleep(self.config.retry_delay)
             self.results["failed"] = self.results.get("failed", 0) + 1
+            log.info("hole punch to %s failed after %d attempts: %s", peer, self.config.attempts, reason)
             self.host.events.emit(HolePunchFailed(peer, self.config.attempts, reason))
         finally:
             self._punching.discard(peer)
@@ -187,16 +207,11 @@ class DcutrService(Service):
             await stream.write(core.data_to_send())
             core.receive_message(await _read(stream, self.config.stream_timeout), loop.time())
             await stream.write(core.data_to_send())
-            timer = core.get_timer()
-            assert timer is not None
-            await asyncio.sleep(max(0.0, timer - loop.time()))  # the protocol's RTT/2 wait
-            core.handle_timer(loop.time())
+            event = await dial_when_due(core, loop.time)
         except BaseException:
             await stream.reset()
             raise
         await stream.close()
-        event = core.next_event()
-        assert isinstance(event, DialNow)
         return await self._punch(conn.remote_peer_id, event.addrs, client=False)
 
     # --- the responder (we dialed through the relay) --------------------------------------------
