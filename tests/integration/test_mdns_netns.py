@@ -206,52 +206,42 @@ def test_two_chat_processes_find_each_other_by_mdns_and_chat(tmp_path: Path) -> 
             alice.stop()
 
 
-def test_ours_and_a_rust_libp2p_node_find_each_other_by_mdns(tmp_path: Path) -> None:
+def _ours_and_a_foreign_node_find_each_other(tmp_path: Path, name: str, exe: Path) -> None:
+    """Ours serves in one namespace and the foreign peer program (``listen --mdns``) in the other:
+    each logs the other's discovery at its own namespace's address, and the two get connected
+    (each dials what it finds unless already connected)."""
     import json
 
-    from tests.interop.rust_peer import require_rust_peer
-
     with bridged_namespaces() as (a, b):
-        rust_exe = require_rust_peer()  # skips without cargo (fails under CI=true)
         ours = _serve(a, tmp_path / "ours.log")
         try:
-            rust = Proc(b, [str(rust_exe), "listen", "--mdns", "--ignore-stdin", "--listen", "/ip4/0.0.0.0/tcp/0"],
-                        tmp_path / "rust.log")
+            foreign = Proc(b, [str(exe), "listen", "--mdns", "--ignore-stdin", "--listen", "/ip4/0.0.0.0/tcp/0"],
+                           tmp_path / f"{name}.log")
             try:
                 our_id = json.loads(ours.first_line)["peer_id"]
-                rust_id = json.loads(rust.first_line)["peer_id"]
-                _wait_for(f"mDNS: discovered {rust_id} at .*10\\.231\\.0\\.2", ours)
-                _wait_for(f"mdns: discovered {our_id} at /ip4/10\\.231\\.0\\.1/", rust)
+                foreign_id = json.loads(foreign.first_line)["peer_id"]
+                _wait_for(f"mDNS: discovered {foreign_id} at .*10\\.231\\.0\\.2", ours)
+                _wait_for(f"mdns: discovered {our_id} at /ip4/10\\.231\\.0\\.1/", foreign)
+                connected = (f"mDNS: connected to {foreign_id}", f"mdns: connected to {our_id}")
+                deadline = time.monotonic() + WAIT
+                while time.monotonic() < deadline and not (connected[0] in ours.text() or connected[1] in foreign.text()):
+                    time.sleep(0.1)
+                assert connected[0] in ours.text() or connected[1] in foreign.text()
             finally:
-                rust.stop()
+                foreign.stop()
         finally:
             ours.stop()
+
+
+def test_ours_and_a_rust_libp2p_node_find_each_other_by_mdns(tmp_path: Path) -> None:
+    from tests.interop.rust_peer import require_rust_peer
+
+    rust_exe = require_rust_peer()  # skips without cargo (fails under CI=true)
+    _ours_and_a_foreign_node_find_each_other(tmp_path, "rust", rust_exe)
 
 
 def test_ours_and_a_go_libp2p_node_find_each_other_by_mdns(tmp_path: Path) -> None:
-    import json
-
     from tests.interop.go_peer import require_go_peer
 
-    with bridged_namespaces() as (a, b):
-        go_exe = require_go_peer()  # skips without go (fails under CI=true)
-        ours = _serve(a, tmp_path / "ours.log")
-        try:
-            go = Proc(b, [str(go_exe), "listen", "--mdns", "--ignore-stdin", "--listen", "/ip4/0.0.0.0/tcp/0"],
-                      tmp_path / "go.log")
-            try:
-                our_id = json.loads(ours.first_line)["peer_id"]
-                go_id = json.loads(go.first_line)["peer_id"]
-                _wait_for(f"mDNS: discovered {go_id} at .*10\\.231\\.0\\.2", ours)
-                _wait_for(f"mdns: discovered {our_id} at /ip4/10\\.231\\.0\\.1/", go)
-                # and the two connected (each dials what it finds unless already connected)
-                deadline = time.monotonic() + WAIT
-                while time.monotonic() < deadline and not (
-                    f"mDNS: connected to {go_id}" in ours.text() or f"mdns: connected to {our_id}" in go.text()
-                ):
-                    time.sleep(0.1)
-                assert f"mDNS: connected to {go_id}" in ours.text() or f"mdns: connected to {our_id}" in go.text()
-            finally:
-                go.stop()
-        finally:
-            ours.stop()
+    go_exe = require_go_peer()  # skips without go (fails under CI=true)
+    _ours_and_a_foreign_node_find_each_other(tmp_path, "go", go_exe)
