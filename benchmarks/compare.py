@@ -885,6 +885,34 @@ def chart(out: dict[str, Any], path: Path) -> None:
 # main
 
 
+def summarize_pairs(pairs: list[dict[str, Any]]) -> dict[str, float]:
+    """Each pair's ``summary``, with its contract client's start-up CPU (the median over its
+    new-process 1-byte runs in these pairs) subtracted when its transfers are CPU-normalised;
+    returns that start-up CPU per client."""
+    startup: dict[str, list[float]] = {}
+    for p in pairs:
+        startup.setdefault(p["client"], []).extend(p["raw"].get("fresh_process_cpu", []))
+    startup_cpu = {k: statistics.median(v) for k, v in startup.items() if v}
+    for p in pairs:
+        p["summary"] = summarize(p, startup_cpu)
+    return startup_cpu
+
+
+def write_results(out_dir: Path, base_name: str, out: dict[str, Any],
+                  chart_fn: Callable[[dict[str, Any], Path], None] | None = None) -> None:
+    """``out`` as ``<base_name>.json`` in ``out_dir``, with its chart as ``<base_name>.png`` if given."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base = out_dir / base_name
+    wrote = [base.with_suffix(".json")]
+    if chart_fn is not None:
+        png = base.with_suffix(".png")
+        out["chart"] = png.name
+        chart_fn(out, png)
+        wrote.append(png)
+    base.with_suffix(".json").write_text(json.dumps(out, indent=1) + "\n")
+    progress("wrote " + " and ".join(str(w) for w in wrote))
+
+
 def machine() -> dict[str, Any]:
     return {"cpu": bs._cpu_model(), "cpus": os.cpu_count(), "platform": platform.platform()}
 
@@ -1017,13 +1045,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # start-up CPU of each contract client (median over its new-process 1-byte runs, all pairs):
     # subtracted from whole-process CPU when a contract client's transfers are CPU-normalised
-    startup: dict[str, list[float]] = {}
-    for p in out["pairs"]:
-        startup.setdefault(p["client"], []).extend(p["raw"].get("fresh_process_cpu", []))
-    startup_cpu = {k: statistics.median(v) for k, v in startup.items() if v}
-    out["startup_cpu_seconds"] = startup_cpu
-    for p in out["pairs"]:
-        p["summary"] = summarize(p, startup_cpu)
+    out["startup_cpu_seconds"] = summarize_pairs(out["pairs"])
     out["ratios"] = ratios(out)
     out["targets"] = targets(out["ratios"])
     out["load_after"] = os.getloadavg()
@@ -1032,13 +1054,7 @@ def main(argv: list[str] | None = None) -> int:
     out["markdown"] = md
     print(md)
     if not cfg.no_write:
-        cfg.out_dir.mkdir(parents=True, exist_ok=True)
-        base = cfg.out_dir / f"compare-{stamp.strftime('%Y%m%d-%H%M%S')}{'-smoke' if smoke else ''}"
-        png = base.with_suffix(".png")
-        out["chart"] = png.name
-        chart(out, png)
-        base.with_suffix(".json").write_text(json.dumps(out, indent=1) + "\n")
-        progress(f"wrote {base.with_suffix('.json')} and {png}")
+        write_results(cfg.out_dir, f"compare-{stamp.strftime('%Y%m%d-%H%M%S')}{'-smoke' if smoke else ''}", out, chart)
     progress(f"done in {out['duration_seconds']:.0f} s")
     return 1 if any(p["errors"] for p in out["pairs"]) else 0
 

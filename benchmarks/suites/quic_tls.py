@@ -25,9 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as _dt
-import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -269,12 +267,7 @@ def main(argv: list[str]) -> int:
         for i, (client, server) in enumerate(todo, 1):
             runner = SuitePairRunner(cfg, impls[client], impls[server], f"[{config} {i}/{len(todo)}]", security)
             part["pairs"].append(runner.run())
-        startup: dict[str, list[float]] = {}
-        for p in part["pairs"]:
-            startup.setdefault(p["client"], []).extend(p["raw"].get("fresh_process_cpu", []))
-        startup_cpu = {k: statistics.median(v) for k, v in startup.items() if v}
-        for p in part["pairs"]:
-            p["summary"] = compare.summarize(p, startup_cpu)
+        compare.summarize_pairs(part["pairs"])
         part["ratios"] = compare.ratios(part)
         part["load_after"] = os.getloadavg()
         out["configs"][config] = part
@@ -284,10 +277,7 @@ def main(argv: list[str]) -> int:
     out["markdown"] = md
     print(md)
     if not cfg.no_write:
-        cfg.out_dir.mkdir(parents=True, exist_ok=True)
-        path = cfg.out_dir / f"quic_tls-{stamp.strftime('%Y%m%d-%H%M%S')}{'-smoke' if smoke else ''}.json"
-        path.write_text(json.dumps(out, indent=1) + "\n")
-        compare.progress(f"wrote {path}")
+        compare.write_results(cfg.out_dir, f"quic_tls-{stamp.strftime('%Y%m%d-%H%M%S')}{'-smoke' if smoke else ''}", out)
     compare.progress(f"done in {out['duration_seconds']:.0f} s")
     failed = any(p["errors"] for part in out["configs"].values() for p in part["pairs"])
     return 1 if failed else 0

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import os
 import statistics
 import sys
@@ -276,13 +275,7 @@ def main(argv: list[str]) -> int:
     out["markdown"] = md
     print(md)
     if not cfg.no_write:
-        cfg.out_dir.mkdir(parents=True, exist_ok=True)
-        base = cfg.out_dir / f"ws-{stamp.strftime('%Y%m%d-%H%M%S')}{'-smoke' if cfg.smoke else ''}"
-        png = base.with_suffix(".png")
-        out["chart"] = png.name
-        chart(out, png)
-        base.with_suffix(".json").write_text(json.dumps(out, indent=1) + "\n")
-        compare.progress(f"wrote {base.with_suffix('.json')} and {png}")
+        compare.write_results(cfg.out_dir, f"ws-{stamp.strftime('%Y%m%d-%H%M%S')}{'-smoke' if cfg.smoke else ''}", out, chart)
     compare.progress(f"done in {out['duration_seconds']:.0f} s")
     if not out["pairs"]:
         print("no implementation could run", file=sys.stderr)
