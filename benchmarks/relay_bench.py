@@ -23,30 +23,9 @@ import statistics
 import time
 from typing import Any
 
-SINK = "/bench/sink/1.0.0"
+from suites.relay import SINK, push, sink  # the sink protocol of the relay suite (benchmarks/suites/relay.py)
+
 RELAY_BUFFER = 16384  # RelayConfig().buffer_size
-
-
-async def _sink(stream: Any) -> None:
-    total = 0
-    while chunk := await stream.read(1 << 20):
-        total += len(chunk)
-    await stream.write(total.to_bytes(8, "big"))
-
-
-async def _push(host: Any, peer: Any, size: int) -> float:
-    stream = await host.new_stream(peer, [SINK], allow_limited=True)
-    block = bytes(1 << 16)
-    start = time.perf_counter()
-    sent = 0
-    while sent < size:
-        await stream.write(block)
-        sent += len(block)
-    await stream.close()
-    got = int.from_bytes(await stream.readexactly(8), "big")
-    elapsed = time.perf_counter() - start
-    assert got == sent, (got, sent)
-    return sent / elapsed / 1e6
 
 
 async def _measure(b: Any, a: Any, pings: int, size: int) -> dict[str, float]:
@@ -54,7 +33,7 @@ async def _measure(b: Any, a: Any, pings: int, size: int) -> dict[str, float]:
 
     ping = b.service(PingService)
     rtts = await ping.ping(a.peer_id, pings)
-    return {"ping_median_ms": round(statistics.median(rtts) * 1000, 3), "throughput_MBps": round(await _push(b, a.peer_id, size), 1)}
+    return {"ping_median_ms": round(statistics.median(rtts) * 1000, 3), "throughput_MBps": round(await push(b, a.peer_id, size), 1)}
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
@@ -67,7 +46,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     async with new_host(listen_addrs=[f"/ip4/{loop}/tcp/0"], services=[RelayService(RelayConfig(limit=None, buffer_size=args.relay_buffer))]) as relay, \
             new_host(listen_addrs=[f"/ip4/{loop}/tcp/0"], services=[RelayClient([relay.full_addrs()[0]])]) as a, \
             new_host(services=[RelayClient()]) as b:
-        a.set_stream_handler(SINK, _sink, allow_limited=True)
+        a.set_stream_handler(SINK, sink, allow_limited=True)
         if not a.service(RelayClient).reservations:  # type: ignore[union-attr]
             with a.events.stream(ReservationMade) as made:
                 if not a.service(RelayClient).reservations:  # type: ignore[union-attr]

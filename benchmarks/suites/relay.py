@@ -140,14 +140,14 @@ def contract_env(mode: str, redis: str, relay_ip: str, **extra: str) -> dict[str
 
 # --- through the relay --------------------------------------------------------------------------
 
-async def _sink(stream: Any) -> None:
+async def sink(stream: Any) -> None:
     total = 0
     while chunk := await stream.read(1 << 20):
         total += len(chunk)
     await stream.write(total.to_bytes(8, "big"))
 
 
-async def _push(host: Any, peer: Any, size: int) -> float:
+async def push(host: Any, peer: Any, size: int) -> float:
     stream = await host.new_stream(peer, [SINK], allow_limited=True)
     block = bytes(1 << 16)
     start = time.perf_counter()
@@ -172,7 +172,7 @@ async def _through(relay_addr: str | None, pings: int, size: int, repeats: int) 
     relays = [relay_addr] if relay_addr else []
     async with new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"], services=[RelayClient(relays)]) as a, \
             new_host(services=[RelayClient()]) as b:
-        a.set_stream_handler(SINK, _sink, allow_limited=True)
+        a.set_stream_handler(SINK, sink, allow_limited=True)
         client = a.service(RelayClient)
         assert client is not None
         if relay_addr:
@@ -188,7 +188,7 @@ async def _through(relay_addr: str | None, pings: int, size: int, repeats: int) 
         ping = b.service(PingService)
         assert ping is not None
         rtts = [r * 1000 for r in await ping.ping(a.peer_id, pings)]
-        rates = [await _push(b, a.peer_id, size) for _ in range(repeats)]
+        rates = [await push(b, a.peer_id, size) for _ in range(repeats)]
         conn = await b.connection_to(a.peer_id)
         return {"path": str(conn.remote_addr), "ping_ms": rtts, "throughput_MBps": rates}
 
