@@ -15,7 +15,7 @@ LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 async def test_more_streams_at_once_than_the_yamux_ack_backlog() -> None:
     """300 streams opened in one go on one yamux connection: the opens past the 256 awaiting
     their ACK wait for ACKs (as go-yamux's OpenStream does) instead of failing."""
-    unlimited = ResourceLimits.unlimited()  # the default limits would refuse the streams' windows
+    unlimited = ResourceLimits.unlimited()  # 300 echo streams at once pass the per-protocol per-peer limit (128)
     async with asyncio.timeout(120), \
             new_host(listen_addrs=[LOOPBACK], services=[EchoService()], resource_limits=unlimited) as a, \
             new_host(muxers=["/yamux/1.0.0"], resource_limits=unlimited) as b:
