@@ -5,7 +5,7 @@
 
 Two hosts (TCP loopback + Noise + yamux) in this process; the client opens ``N`` streams to
 ``/echo/1.0.0`` (``W`` at a time), writes 1 byte, half-closes, reads the byte back and the end of
-stream; the server is our ``EchoService``. Prints streams/s (an in-process figure: both sides share
+stream; the server is our ``EchoService``. Prints streams/s and CPU time per stream (in-process figures: both sides share
 one core) and, unless ``--no-profile``, cProfile's top functions by own time and by cumulative
 time over the measured streams (a warm-up of 50 streams first). Used for the before/after figures
 in benchmarks/RESULTS.md.
@@ -29,7 +29,7 @@ from libp2p.protocols.echo import PROTOCOL_ID, EchoService  # noqa: E402
 from libp2p.resources import ResourceLimits  # noqa: E402
 
 
-async def run(count: int, workers: int, unlimited: bool, profile: cProfile.Profile | None) -> float:
+async def run(count: int, workers: int, unlimited: bool, profile: cProfile.Profile | None) -> tuple[float, float]:
     limits = ResourceLimits.unlimited() if unlimited else None
     kw = {"resource_limits": limits} if limits is not None else {}
     async with new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"], services=[EchoService()], **kw) as server, \
@@ -53,12 +53,12 @@ async def run(count: int, workers: int, unlimited: bool, profile: cProfile.Profi
         await batch(50)
         if profile is not None:
             profile.enable()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         await batch(count)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         if profile is not None:
             profile.disable()
-        return count / elapsed
+        return count / elapsed, cpu / count
 
 
 def main(argv: list[str]) -> int:
@@ -70,9 +70,15 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--no-profile", action="store_true")
     cfg = ap.parse_args(argv)
     profile = None if cfg.no_profile else cProfile.Profile()
-    rate = asyncio.run(run(cfg.count, cfg.workers, cfg.unlimited, profile))
-    print(f"{rate:,.0f} streams/s (open + 1 B echo + close, both sides in one process, {cfg.workers} at a time)")
+    rate, cpu = asyncio.run(run(cfg.count, cfg.workers, cfg.unlimited, profile))
+    print(f"{rate:,.0f} streams/s, {cpu * 1e6:,.0f} µs CPU per stream (open + 1 B echo + close, both sides in "
+          f"one process, {cfg.workers} at a time)")
     if profile is not None:
+        total = pstats.Stats(profile)
+        sends = sum(v[1] for k, v in total.stats.items() if k[2] in ("<method 'send' of '_socket.socket' objects>",))  # type: ignore[attr-defined]
+        loops = sum(v[1] for k, v in total.stats.items() if k[2] == "_run_once")  # type: ignore[attr-defined]
+        print(f"per stream: {total.total_calls / cfg.count:,.0f} function calls, "  # type: ignore[attr-defined]
+              f"{loops / cfg.count:.1f} event-loop iterations, {sends / cfg.count:.1f} socket sends")
         for key in ("tottime", "cumulative"):
             out = io.StringIO()
             stats = pstats.Stats(profile, stream=out)

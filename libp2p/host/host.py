@@ -448,7 +448,9 @@ class Host:
             served = self._limited_ok.__contains__  # others are refused in the negotiation
         try:
             protocol = await accept_protocol(
-                functools.partial(stream.read, _NEGOTIATION_READ), stream.write, stream.unread, served,
+                # the answer leaves with the handler's first write (or at the end of the loop turn)
+                functools.partial(stream.read, _NEGOTIATION_READ), getattr(stream, "write_soon", stream.write),
+                stream.unread, served,
                 timeout=self.config.negotiate_timeout, listed=[p for p in self._handlers if served(p)],
             )
         except (Libp2pError, OSError, EOFError) as exc:
@@ -619,8 +621,9 @@ class Host:
             # As go-libp2p's lazy client: propose and return; the answer is checked on first read,
             # so the first write shares the proposal's flight and saves a round trip.
             dialer = MultistreamDialer(protocols, optimistic=True)
+            write = getattr(stream, "write_soon", stream.write)  # with the SYN and the first write
             try:
-                await stream.write(dialer.data_to_send())
+                await write(dialer.data_to_send())
                 stream.protocol = protocols[0]
                 if stream.scope is not None:
                     stream.scope.set_protocol(protocols[0])

@@ -382,6 +382,20 @@ class MuxedStream:
                 await conn.raw.drain()
         await conn._drain()
 
+    async def write_soon(self, data: bytes) -> None:
+        """``write`` whose bytes may wait in the muxer until the end of the loop turn, to leave in
+        one socket write with what follows them (a protocol proposal or a negotiation answer with
+        the first message: 2 of the 6 writes an open + request + reply + close used to cost)."""
+        conn = self.conn
+        if self._reset is None and not self._write_closed and not conn._closed and not conn.raw.write_paused:
+            accepted = conn.session.send_data(self.stream_id, data)
+            if accepted:
+                conn._schedule_flush()
+                if accepted == len(data):
+                    return
+                data = data[accepted:]
+        await self.write(data)
+
     async def _raise_reset(self) -> NoReturn:
         # A refused optimistic proposal: the remote answered "na" and then reset the stream, and
         # the answer sits unread in front of the reset. Say "refused", as a read would.
