@@ -276,6 +276,8 @@ class MuxedStream:
                 self._pushback = b""
             if self._reserved - self._buffered > _RESERVE_SLAB + self._window_reserved:
                 self._release_excess()
+            if self._backlogged:
+                self._made_progress()
             return data
         chunks = self._chunks
         if not chunks:
@@ -301,12 +303,15 @@ class MuxedStream:
             self._release_excess()
         self.conn._consumed(self.stream_id, len(data))
         if self._backlogged:
-            self._progress_at = self.conn._loop.time()
-            # Under the high water mark, and what arrived while memory was short is accounted
-            # (or read): reading the socket resumes.
-            if self._buffered <= _UNREAD_LOW_WATER and self._buffered + len(self._pushback) <= self._reserved:
-                self.conn._unbacklog(self)
+            self._made_progress()
         return data
+
+    def _made_progress(self) -> None:
+        """A read of a backlogged stream: under the low water mark, with what arrived while
+        memory was short now accounted (or read), the socket is read again."""
+        self._progress_at = self.conn._loop.time()
+        if self._buffered <= _UNREAD_LOW_WATER and self._buffered + len(self._pushback) <= self._reserved:
+            self.conn._unbacklog(self)
 
     def _release_excess(self) -> None:
         """Give back what is reserved beyond the unread bytes (in slabs) and the window's growth."""
