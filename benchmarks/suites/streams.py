@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 import compare  # noqa: E402
 
-# go's and rust's peers run without a resource manager; ours both ways (the default limits reserve
-# each stream's 256 KiB initial window against a 32 MiB connection budget: ~100 streams)
+# go's and rust's peers run without a resource manager; ours both ways (with the default limits 256
+# concurrent /perf streams from one peer pass the per-protocol per-peer inbound limit, 128)
 DEFAULT = "ours-cython/asyncio,ours-cython/asyncio/unlimited,ours-cython/uvloop/unlimited,ours-pure/asyncio/unlimited,go,rust"
 MIB = 1 << 20
 # (label, connections, streams per connection)

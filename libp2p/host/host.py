@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -51,6 +52,11 @@ if TYPE_CHECKING:
     from libp2p.host.service import Service
     from libp2p.identity.keys import PrivateKey
     from libp2p.transport.connection import RawConnection
+
+# Negotiation reads at most this much of a new inbound stream (the header and a proposal fit):
+# what follows stays in the stream's buffer, reserved and unacknowledged (no window update for it),
+# instead of being taken whole and put back.
+_NEGOTIATION_READ = 1024
 
 __all__ = ["Host", "HostConfig", "PeerRouting", "StreamHandler", "NoAddressesError", "LimitedConnectionError",
            "is_limited", "AGENT_VERSION"]
@@ -442,7 +448,9 @@ class Host:
             served = self._limited_ok.__contains__  # others are refused in the negotiation
         try:
             protocol = await accept_protocol(
-                stream.read, stream.write, stream.unread, served,
+                # the answer leaves with the handler's first write (or at the end of the loop turn)
+                functools.partial(stream.read, _NEGOTIATION_READ), getattr(stream, "write_soon", stream.write),
+                stream.unread, served,
                 timeout=self.config.negotiate_timeout, listed=[p for p in self._handlers if served(p)],
             )
         except (Libp2pError, OSError, EOFError) as exc:
@@ -598,7 +606,8 @@ class Host:
         if is_limited(conn) and not allow_limited:
             raise LimitedConnectionError(f"the connection to {conn.remote_peer_id} is limited (relayed)")
         opening_slot = getattr(conn, "opening_slot", None)  # yamux: wait while 256 opens await their ACK
-        if opening_slot is not None:
+        # (no timeout scope for the usual case of a free slot: it cost a timer per stream)
+        if opening_slot is not None and getattr(conn, "opening_blocked", False):
             try:
                 async with asyncio.timeout(self.config.negotiate_timeout):  # the peer may never ACK
                     await opening_slot()
@@ -612,8 +621,9 @@ class Host:
             # As go-libp2p's lazy client: propose and return; the answer is checked on first read,
             # so the first write shares the proposal's flight and saves a round trip.
             dialer = MultistreamDialer(protocols, optimistic=True)
+            write = getattr(stream, "write_soon", stream.write)  # with the SYN and the first write
             try:
-                await stream.write(dialer.data_to_send())
+                await write(dialer.data_to_send())
                 stream.protocol = protocols[0]
                 if stream.scope is not None:
                     stream.scope.set_protocol(protocols[0])

@@ -30,7 +30,7 @@ from libp2p.muxer.events import (
 from libp2p.negotiate.core import MultistreamDialer
 from libp2p.negotiate.events import ProtocolAgreed
 from libp2p.negotiate.service import ProtocolNotSupportedError
-from libp2p.resources import PRIORITY_ALWAYS, PRIORITY_HIGH, PRIORITY_LOW, Direction, ResourceLimitExceededError
+from libp2p.resources import PRIORITY_ALWAYS, PRIORITY_LOW, Direction, ResourceLimitExceededError
 from libp2p.transport.connection import ConnectionClosedError, RawConnection
 
 if TYPE_CHECKING:
@@ -88,7 +88,10 @@ class MuxedStream:
         self.protocol: str | None = None
         #: this stream's resource scope (None when the host runs without a resource manager)
         self.scope = scope
-        self._reserved = 0  # bytes reserved in ``scope`` for unread data (muxers without flow control)
+        # Bytes reserved in ``scope``: at least the unread data, and the receive window's growth
+        # beyond the initial one (``_window_reserved``); the initial window itself is not reserved.
+        self._reserved = 0
+        self._window_reserved = 0
         self._scope_held = False  # reset by the remote, still counted until its handler lets go
         # Unread data; None while there is none, so an idle stream holds no buffer (a deque is ~1 KiB).
         self._chunks: deque[bytes] | None = None
@@ -136,20 +139,25 @@ class MuxedStream:
         self._buffered += len(data)
         self._wake_reader()
         conn = self.conn
-        if not conn._flow_controlled and self.scope is not None:
-            # No window bounds what the peer may send: account each chunk, and stop reading the
-            # socket when the connection (or the peer, or the node) has no memory left for it.
-            deficit = self._buffered - self._reserved
-            if deficit > 0:
-                slabs = -(-deficit // _RESERVE_SLAB) * _RESERVE_SLAB
-                if self.scope.try_reserve_memory(slabs, PRIORITY_ALWAYS):
-                    self._reserved += slabs
-                else:
-                    conn._backlog(self)
+        if self.scope is not None and self._buffered > self._reserved:
+            self._reserve_unread()
         if self._buffered > _UNREAD_HIGH_WATER:
             conn._throttle_input()
             if not conn._flow_controlled:
                 conn._backlog(self)
+
+    def _reserve_unread(self) -> None:
+        """Unread data is reserved as it arrives (a yamux window bounds it per stream, nothing
+        does for mplex); when the connection (or the peer, or the node) has no memory left for
+        it, the socket stops being read until this stream's reader catches up."""
+        assert self.scope is not None
+        deficit = self._buffered + len(self._pushback) - self._reserved
+        if deficit > 0:
+            slabs = -(-deficit // _RESERVE_SLAB) * _RESERVE_SLAB
+            if self.scope.try_reserve_memory(slabs, PRIORITY_ALWAYS):
+                self._reserved += slabs
+            else:
+                self.conn._backlog(self)
 
     def _feed_eof(self) -> None:
         self._eof = True
@@ -162,7 +170,7 @@ class MuxedStream:
         """The stream is gone from its connection: give back what its scope holds."""
         if self.scope is not None:
             self.scope.done()
-            self._reserved = 0
+            self._reserved = self._window_reserved = 0
 
     def _let_go(self) -> None:
         """Whoever handles this stream is done with it (it called ``close`` or ``reset``)."""
@@ -263,8 +271,13 @@ class MuxedStream:
             data = self._pushback
             if 0 < n < len(data):
                 self._pushback = data[n:]
-                return data[:n]
-            self._pushback = b""
+                data = data[:n]
+            else:
+                self._pushback = b""
+            if self._reserved - self._buffered > _RESERVE_SLAB + self._window_reserved:
+                self._release_excess()
+            if self._backlogged:
+                self._made_progress()
             return data
         chunks = self._chunks
         if not chunks:
@@ -286,17 +299,27 @@ class MuxedStream:
                 data = first[:n]
                 chunks[0] = first[n:]
         self._buffered -= len(data)
-        if self._reserved - self._buffered > _RESERVE_SLAB:
-            keep = -(-self._buffered // _RESERVE_SLAB) * _RESERVE_SLAB
+        if self._reserved - self._buffered > _RESERVE_SLAB + self._window_reserved:
+            self._release_excess()
+        self.conn._consumed(self.stream_id, len(data))
+        if self._backlogged:
+            self._made_progress()
+        return data
+
+    def _made_progress(self) -> None:
+        """A read of a backlogged stream: under the low water mark, with what arrived while
+        memory was short now accounted (or read), the socket is read again."""
+        self._progress_at = self.conn._loop.time()
+        if self._buffered <= _UNREAD_LOW_WATER and self._buffered + len(self._pushback) <= self._reserved:
+            self.conn._unbacklog(self)
+
+    def _release_excess(self) -> None:
+        """Give back what is reserved beyond the unread bytes (in slabs) and the window's growth."""
+        keep = max(-(-(self._buffered + len(self._pushback)) // _RESERVE_SLAB) * _RESERVE_SLAB, self._window_reserved)
+        if self._reserved > keep:
             assert self.scope is not None
             self.scope.release_memory(self._reserved - keep)
             self._reserved = keep
-        self.conn._consumed(self.stream_id, len(data))
-        if self._backlogged:
-            self._progress_at = self.conn._loop.time()
-            if self._buffered <= _UNREAD_LOW_WATER:
-                self.conn._unbacklog(self)
-        return data
 
     async def readexactly(self, n: int) -> bytes:
         """Exactly ``n`` bytes; ``asyncio.IncompleteReadError`` if the stream ends first."""
@@ -317,6 +340,9 @@ class MuxedStream:
         """Put bytes back in front (protocol negotiation read past its last message)."""
         if data:
             self._pushback = data + self._pushback
+            if self.scope is not None:
+                # Read, then put back: it is unread data again, reserved as such.
+                self._reserve_unread()
 
     # --- writing ---------------------------------------------------------------------------------
 
@@ -327,6 +353,11 @@ class MuxedStream:
         if self._write_closed:
             raise StreamClosedError("write after close()")
         conn = self.conn
+        # A backed-up socket takes nothing more until it drains: otherwise each of many streams
+        # writing at once adds its chunk to the transport's buffer (a peer that never reads its
+        # socket would have 256 echo streams park 64 MiB there).
+        while conn.raw.write_paused:
+            await conn.raw.drain()
         if type(data) is bytes:
             # Fast path: bytes the window takes whole go to the core as they are (a memoryview
             # would be sliced and copied there), with no drain wait unless the socket is backed up.
@@ -352,7 +383,23 @@ class MuxedStream:
                 self._window_waiter = None
             if self._reset is not None:
                 await self._raise_reset()
+            while conn.raw.write_paused:
+                await conn.raw.drain()
         await conn._drain()
+
+    async def write_soon(self, data: bytes) -> None:
+        """``write`` whose bytes may wait in the muxer until the end of the loop turn, to leave in
+        one socket write with what follows them (a protocol proposal or a negotiation answer with
+        the first message: 2 of the 6 writes an open + request + reply + close used to cost)."""
+        conn = self.conn
+        if self._reset is None and not self._write_closed and not conn._closed and not conn.raw.write_paused:
+            accepted = conn.session.send_data(self.stream_id, data)
+            if accepted:
+                conn._schedule_flush()
+                if accepted == len(data):
+                    return
+                data = data[accepted:]
+        await self.write(data)
 
     async def _raise_reset(self) -> NoReturn:
         # A refused optimistic proposal: the remote answered "na" and then reset the stream, and
@@ -453,8 +500,6 @@ class MuxedConnection:
         self._open_waiters: list[asyncio.Future[None]] = []  # openers waiting for the peer's ACKs
         self._input_throttled = False
         self._flow_controlled: bool = getattr(session, "flow_control", True)
-        # What a new stream may buffer before its first window update (0: no flow control).
-        self._initial_window: int = getattr(session, "initial_window", 0)
         self._backlogged: set[MuxedStream] = set()
         self._backlog_timer: asyncio.TimerHandle | None = None
         self._timer = CoreTimer(self._on_timer, _clock)
@@ -616,7 +661,7 @@ class MuxedConnection:
         """Keep a reset inbound stream's count (not its memory) until its handler lets go."""
         assert stream.scope is not None
         stream.scope.release_memory(stream.scope.memory)
-        stream._reserved = 0
+        stream._reserved = stream._window_reserved = 0
         stream._scope_held = True
         self._held.add(stream)
 
@@ -628,19 +673,19 @@ class MuxedConnection:
     # --- resources ---------------------------------------------------------------------------
 
     def _admit_stream(self, direction: Direction) -> StreamScope | None:
-        """A new stream's scope, with its initial receive window reserved (a window is a promise
-        to buffer that much); None without a resource manager. Raises when refused."""
+        """A new stream's scope (None without a resource manager); raises when a stream limit
+        refuses it.
+
+        No memory is reserved up front: the stream's unread bytes are, as they arrive (``_feed``),
+        and so is its receive window's growth beyond the initial one (``_may_grow_window``). So an
+        idle stream costs the connection's memory budget nothing, and 256 streams fit the default
+        limits (reserving each initial 256 KiB window, as go-yamux does against the peer's budget,
+        allowed ~100 per connection against our 32 MiB connection limit); what a peer pushes
+        without our reading is still bounded by the limits: past them the socket is not read.
+        """
         if self.scope is None:
             return None
-        scope = self.scope.open_stream(direction)
-        window = self._initial_window
-        if window:
-            try:
-                scope.reserve_memory(window, PRIORITY_HIGH)
-            except ResourceLimitExceededError:
-                scope.done()
-                raise
-        return scope
+        return self.scope.open_stream(direction)
 
     def _refuse_stream(self, stream_id: int) -> None:
         try:
@@ -658,10 +703,19 @@ class MuxedConnection:
                 pass
 
     def _may_grow_window(self, stream_id: int, delta: int) -> bool:
+        """A larger window is a promise to buffer more: reserve the growth first, at low priority
+        (under pressure windows stay as they are). What is reserved for unread data counts."""
         stream = self._streams.get(stream_id)
         if stream is None or stream.scope is None:
             return True
-        return stream.scope.try_reserve_memory(delta, PRIORITY_LOW)
+        grown = stream._window_reserved + delta
+        need = grown - stream._reserved
+        if need > 0:
+            if not stream.scope.try_reserve_memory(need, PRIORITY_LOW):
+                return False
+            stream._reserved = grown
+        stream._window_reserved = grown
+        return True
 
     def _on_eof(self) -> None:
         self._shutdown(ConnectionClosedError("the remote closed the connection"))
@@ -689,7 +743,8 @@ class MuxedConnection:
             self.raw.resume_reading()
 
     def _backlog(self, stream: MuxedStream) -> None:
-        """No flow control: stop reading the socket until ``stream``'s reader catches up."""
+        """Stop reading the socket until ``stream``'s reader catches up (no flow control, or no
+        memory left for what it buffers)."""
         if stream._backlogged or self._closed:
             return
         stream._backlogged = True
@@ -827,6 +882,11 @@ class MuxedConnection:
         self._flush()
 
     # --- public API --------------------------------------------------------------------------------
+
+    @property
+    def opening_blocked(self) -> bool:
+        """Whether ``open_stream`` must wait for ``opening_slot`` (the peer has 256 of ours to ACK)."""
+        return not self._closed and getattr(self.session, "outbound_backlog_full", False)
 
     async def opening_slot(self) -> None:
         """Wait until the muxer takes another outbound stream: yamux refuses a new one while

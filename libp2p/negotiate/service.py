@@ -88,14 +88,21 @@ async def accept_protocol(
                     if out:
                         await write(out)
                     raise DataAfterRefusalError("data followed a refused proposal") from None
-                out = listener.data_to_send()
-                if out:
-                    await write(out)
+                del data  # what the protocol is sent goes back to the stream now, not after the answer
+                agreed: str | None = None
                 event = listener.next_event()
                 while event is not None:
                     if isinstance(event, ProtocolAgreed):
+                        # Before the answer's write, which may wait for the socket: the stream
+                        # accounts the bytes it gets back (its resource scope), this frame would not.
                         unread(listener.unused_data())
-                        return event.protocol
+                        agreed = event.protocol
+                        break
                     event = listener.next_event()
+                out = listener.data_to_send()
+                if out:
+                    await write(out)
+                if agreed is not None:
+                    return agreed
     except TimeoutError:
         raise NegotiationTimeoutError(f"protocol negotiation timed out after {timeout} s") from None

@@ -214,7 +214,9 @@ async def test_connection_cycles_leave_nothing_behind() -> None:
 # --- resources through a real host --------------------------------------------------------------
 
 
-async def test_stream_windows_are_reserved_and_released() -> None:
+async def test_streams_reserve_what_they_buffer_not_their_window() -> None:
+    """An idle stream reserves no receive window (256 streams fit the default limits); unread
+    data is reserved as it arrives and given back once read; a closed stream holds nothing."""
     async with asyncio.timeout(TIMEOUT), new_host(listen_addrs=[LOOPBACK], services=[EchoService()]) as a, \
             new_host(muxers=["/yamux/1.0.0"]) as b:
         await b.connect(a.full_addrs()[0])
@@ -224,7 +226,14 @@ async def test_stream_windows_are_reserved_and_released() -> None:
             assert await s.read(1) == b"x"
         usage = b.resources.peer_usage(a.peer_id)
         assert usage["streams_outbound"] >= 8
-        assert usage["memory"] >= 8 * 256 * 1024  # each stream's initial window is reserved
+        assert usage["memory"] <= 8 * 4096  # at most a 4 KiB slab each, not a 256 KiB window
+        unread = 200 * 1024
+        await streams[0].write(b"y" * unread)  # echoed back, not read yet
+        await eventually(lambda: b.resources.peer_usage(a.peer_id)["memory"] >= unread)
+        assert streams[0].scope is not None and streams[0].scope.memory >= unread
+        assert await streams[0].readexactly(unread) == b"y" * unread
+        # what is left: its window's growth (auto-tuning doubled it, promising that much more)
+        assert streams[0].scope.memory <= max(4096, streams[0]._window_reserved) < unread + 256 * 1024
         for s in streams:
             await s.close()
             assert await s.read() == b""
@@ -264,29 +273,98 @@ async def test_a_stream_reset_by_the_remote_counts_until_its_handler_lets_go() -
         await eventually(lambda: a.resources.peer_usage(b.peer_id)["streams_inbound"] == 0)
 
 
-async def test_connection_memory_limit_refuses_streams() -> None:
-    """A connection whose memory is spent gets its new inbound streams reset; the old ones work.
-    (A new stream reserves its window at high priority: up to 80% of the 4-window limit.)"""
-    limits = ResourceLimits.scaled().with_overrides(conn=ScopeLimit(memory=4 * 256 * 1024, conns=1, conns_inbound=1,
+async def test_a_peer_sending_to_streams_nobody_reads_cannot_pass_the_memory_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """16 streams each sent a whole 256 KiB window (4 MiB) that no handler reads, against a
+    1 MiB connection memory limit: the listener reserves what it buffers, stops reading the
+    socket at the limit (buffering at most one more socket read), and once the handlers read,
+    every byte arrives and the memory is given back."""
+    from libp2p.muxer import connection as muxer_connection
+
+    monkeypatch.setattr(muxer_connection, "_BACKLOG_TIMEOUT", 60.0)  # no stalled-reader resets here
+    limit = 1 << 20
+    window = 256 * 1024
+    limits = ResourceLimits.scaled().with_overrides(conn=ScopeLimit(memory=limit, conns=1, conns_inbound=1,
                                                                     conns_outbound=1))
-    async with asyncio.timeout(TIMEOUT), \
-            new_host(listen_addrs=[LOOPBACK], services=[EchoService()], resource_limits=limits) as a, \
+    read_now = asyncio.Event()
+    received: list[int] = []
+
+    async def sink(stream: Any) -> None:
+        await read_now.wait()
+        n = 0
+        while data := await stream.read():
+            n += len(data)
+        received.append(n)
+        await stream.close()
+
+    async with asyncio.timeout(TIMEOUT), new_host(listen_addrs=[LOOPBACK], resource_limits=limits) as a, \
             new_host(muxers=["/yamux/1.0.0"]) as b:
+        a.set_stream_handler("/test/sink/1.0.0", sink)
         await b.connect(a.full_addrs()[0])
-        # identify took one stream each way and finished; the echo streams take what is left
         await identify_of(b).identify(a.peer_id)
-        await eventually(lambda: not a.connections(b.peer_id)[0].streams)
-        kept = [await b.new_stream(a.peer_id, [ECHO]) for _ in range(3)]
-        for s in kept:
-            await s.write(b"ok")
-            assert await s.read(2) == b"ok"
-        extra = await b.new_stream(a.peer_id, [ECHO])
-        with pytest.raises(Exception):
-            await extra.write(b"no")
-            await extra.read(2)
-        assert a.resources.refusals["conn:memory"] >= 1
-        await kept[0].write(b"still")
-        assert await kept[0].read(5) == b"still"
+        conn = a.connections(b.peer_id)[0]
+        assert isinstance(conn, MuxedConnection)
+        await eventually(lambda: not conn.streams)
+
+        async def send() -> None:
+            stream = await b.new_stream(a.peer_id, ["/test/sink/1.0.0"])
+            await stream.write(b"z" * (window - 100))  # within the initial window: no update needed
+            await stream.close()
+
+        senders = [asyncio.create_task(send()) for _ in range(16)]
+        await eventually(lambda: a.resources.refusals["conn:memory"] >= 1 and bool(conn._backlogged))
+        assert conn.raw._read_paused
+        buffered = sum(s._buffered for s in conn.streams)
+        assert conn.scope is not None and conn.scope.memory <= limit
+        assert buffered <= limit + 256 * 1024  # the limit, and at most the socket read that passed it
+        read_now.set()
+        await asyncio.gather(*senders)
+        await eventually(lambda: len(received) == 16)
+        assert received == [window - 100] * 16
+        await eventually(lambda: a.resources.peer_usage(b.peer_id)["memory"] == 0)
+
+
+async def test_many_streams_on_one_connection_under_the_default_limits() -> None:
+    """320 streams at once on one connection with the default limits, each carrying data both
+    ways while all are open: 256 the dialer opened (128 per protocol, the default per-protocol
+    per-peer inbound limit) and 64 the listener opened back."""
+    hold = asyncio.Event()
+    opened = 0
+
+    async def holder(stream: Any) -> None:
+        nonlocal opened
+        data = await stream.readexactly(1000)
+        opened += 1
+        await hold.wait()
+        await stream.write(data)
+        await stream.close()
+
+    async with asyncio.timeout(60), new_host(listen_addrs=[LOOPBACK]) as a, \
+            new_host(listen_addrs=[LOOPBACK], muxers=["/yamux/1.0.0"]) as b:
+        for h in (a, b):
+            h.set_stream_handler("/test/hold/1.0.0", holder)
+            h.set_stream_handler("/test/hold/2.0.0", holder)
+        await b.connect(a.full_addrs()[0])
+        await identify_of(b).identify(a.peer_id)
+        conn = a.connections(b.peer_id)[0]
+        await eventually(lambda: not conn.streams)
+
+        async def one(src: Host, dst: Host, protocol: str, i: int) -> None:
+            stream = await src.new_stream(dst.peer_id, [protocol])
+            payload = i.to_bytes(4, "big") * 250
+            await stream.write(payload)
+            assert await stream.readexactly(1000) == payload
+            assert await stream.read() == b""
+            await stream.close()
+
+        tasks = [asyncio.create_task(one(b, a, f"/test/hold/{1 + i % 2}.0.0", i)) for i in range(256)]
+        tasks += [asyncio.create_task(one(a, b, "/test/hold/1.0.0", i)) for i in range(64)]
+        await eventually(lambda: opened == 320, timeout=40)
+        assert len(conn.streams) == 320
+        assert a.resources.refusals.total() == 0 and b.resources.refusals.total() == 0
+        hold.set()
+        await asyncio.gather(*tasks)
 
 
 async def test_peer_connection_limit() -> None:

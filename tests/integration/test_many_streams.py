@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 
 from libp2p.node import new_host
 from libp2p.protocols.echo import PROTOCOL_ID, EchoService
@@ -12,10 +13,16 @@ from libp2p.resources import ResourceLimits
 LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 
 
+async def eventually(cond: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not cond():
+            await asyncio.sleep(0.01)
+
+
 async def test_more_streams_at_once_than_the_yamux_ack_backlog() -> None:
     """300 streams opened in one go on one yamux connection: the opens past the 256 awaiting
     their ACK wait for ACKs (as go-yamux's OpenStream does) instead of failing."""
-    unlimited = ResourceLimits.unlimited()  # the default limits would refuse the streams' windows
+    unlimited = ResourceLimits.unlimited()  # 300 echo streams at once pass the per-protocol per-peer limit (128)
     async with asyncio.timeout(120), \
             new_host(listen_addrs=[LOOPBACK], services=[EchoService()], resource_limits=unlimited) as a, \
             new_host(muxers=["/yamux/1.0.0"], resource_limits=unlimited) as b:
@@ -54,3 +61,34 @@ async def test_opening_waits_for_a_slot_at_most_the_negotiation_timeout(monkeypa
         stream = await b.new_stream(a.peer_id, [PROTOCOL_ID])  # the connection still serves
         await stream.write(b"ok")
         assert await stream.readexactly(2) == b"ok"
+
+
+async def test_a_request_stream_costs_each_side_two_socket_writes() -> None:
+    """Open + 1-byte request + close + reply: the dialer's SYN, proposal and request leave in one
+    write, its FIN in a second; the listener's ACK, negotiation answer and reply in one, its FIN
+    in a second (it was 3 + 3)."""
+    async with asyncio.timeout(30), new_host(listen_addrs=[LOOPBACK], services=[EchoService()]) as a, \
+            new_host(muxers=["/yamux/1.0.0"]) as b:
+        await b.connect(a.full_addrs()[0])
+        await eventually(lambda: bool(a.connections(b.peer_id)))
+        ours = b.connections(a.peer_id)[0]
+        theirs = a.connections(b.peer_id)[0]
+        await eventually(lambda: not ours.streams and not theirs.streams)  # identify and its push settle
+        writes = {"dialer": 0, "listener": 0}
+
+        def counting(side: str, write):  # type: ignore[no-untyped-def]
+            def counted(data) -> None:  # type: ignore[no-untyped-def]
+                writes[side] += 1
+                write(data)
+            return counted
+
+        ours.raw.write = counting("dialer", ours.raw.write)  # type: ignore[method-assign]
+        theirs.raw.write = counting("listener", theirs.raw.write)  # type: ignore[method-assign]
+        for i in range(5):
+            stream = await b.new_stream(a.peer_id, [PROTOCOL_ID])
+            await stream.write(b"x")
+            await stream.close()
+            assert await stream.readexactly(1) == b"x"
+            assert await stream.read() == b""
+            await eventually(lambda: not ours.streams and not theirs.streams)
+            assert writes == {"dialer": 2 * (i + 1), "listener": 2 * (i + 1)}
