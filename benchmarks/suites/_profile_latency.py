@@ -52,8 +52,21 @@ def instrument() -> None:
 
     wrap(tc.RawConnection, "write", "socket writes", size=True)
     wrap(tc.RawConnection, "buffer_updated", "socket reads")
-    wrap(ns.NoiseSession, "encrypt", "noise encrypt calls")
-    wrap(ns.NoiseSession, "decrypt", "noise decrypt calls")
+    # NoiseSession's encrypt/decrypt are the ciphers' bound methods, set per instance.
+    orig_init = ns.NoiseSession.__init__
+
+    def init(self: Any, *a: Any, **kw: Any) -> None:
+        orig_init(self, *a, **kw)
+        for name in ("encrypt", "decrypt"):
+            method = getattr(self, name)
+
+            def counted(data: Any, _method: Any = method, _key: str = f"noise {name} calls") -> Any:
+                counts[_key] += 1
+                return _method(data)
+
+            setattr(self, name, counted)
+
+    ns.NoiseSession.__init__ = init  # type: ignore[method-assign]
     wrap(mc.MuxedConnection, "_flush", "muxer flushes")
     wrap(mc.MuxedConnection, "_schedule_flush", "flushes scheduled")
     wrap(mc.MuxedConnection, "_consumed", "window acknowledgements")
