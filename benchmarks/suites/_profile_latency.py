@@ -67,7 +67,7 @@ def instrument() -> None:
             setattr(self, name, counted)
 
     ns.NoiseSession.__init__ = init  # type: ignore[method-assign]
-    wrap(mc.MuxedConnection, "_flush", "muxer flushes")
+    wrap(mc.MuxedConnection, "_write_out", "muxer flushes (writes out)")
     wrap(mc.MuxedConnection, "_schedule_flush", "flushes scheduled")
     wrap(mc.MuxedConnection, "_consumed", "window acknowledgements")
     wrap(mc.MuxedConnection, "_process_events", "event batches")

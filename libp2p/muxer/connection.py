@@ -801,11 +801,12 @@ class MuxedConnection:
             return
         session = self.session
         try:
-            session.acknowledge_received(stream_id, n, _clock())
+            if not session.acknowledge_received(stream_id, n, _clock()):
+                # Most reads grant no window (yamux sends an update once half the window is
+                # free): then nothing is flushed, and no loop iteration spent on it.
+                return
         except Libp2pError:
             return  # the stream is gone: nothing to acknowledge
-        # Most reads grant no window (yamux sends an update once half the window is free): only
-        # then is a flush scheduled. An unconditional one cost a loop iteration per small message.
         out = session.data_to_send()
         if out:
             if isinstance(out, list):
