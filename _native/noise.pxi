@@ -50,9 +50,14 @@ cdef _aead_decrypt_fn _sodium_decrypt = NULL
 cdef Py_ssize_t _SODIUM_MAX = 2048
 
 
-def _load_sodium():
-    """Point the small-message AEAD at PyNaCl's libsodium; False leaves cryptography for all."""
-    global _sodium_encrypt, _sodium_decrypt
+cdef bint _sodium_looked_up = False
+
+
+cdef bint _load_sodium():
+    """Point the small-message AEAD at PyNaCl's libsodium; False leaves cryptography for all.
+    Done at the first cipher, not at import: ``libp2p --version`` must not import PyNaCl."""
+    global _sodium_encrypt, _sodium_decrypt, _sodium_looked_up
+    _sodium_looked_up = True
     try:
         import nacl.bindings  # runs sodium_init(): libsodium picks its CPU-specific code
         from nacl._sodium import ffi, lib
@@ -68,8 +73,11 @@ def _load_sodium():
     return True
 
 
-# Whether small messages use libsodium directly (not part of the twin contract).
-NOISE_SODIUM = _load_sodium()
+def _noise_sodium_available():
+    """Whether small messages go to libsodium directly (not part of the twin contract)."""
+    if not _sodium_looked_up:
+        _load_sodium()
+    return _sodium_encrypt != NULL
 
 
 def _noise_set_sodium_max(Py_ssize_t n):
@@ -147,6 +155,8 @@ cdef class NoiseEncryptor:
             raise InvalidArgumentError(f"max_plaintext must be 1..{_NOISE_MAX_PT}, not {max_plaintext}")
         self._encrypt_into = _noise_aead(key).encrypt_into
         _noise_key_into(self._key, key)
+        if not _sodium_looked_up:
+            _load_sodium()
         self._n = _noise_check_nonce(nonce)
         self._chunk = max_plaintext
 
@@ -242,6 +252,8 @@ cdef class NoiseDecryptor:
             raise InvalidArgumentError(f"max_frame must be {_NOISE_TAG}..{_NOISE_MAX_MSG}, not {max_frame}")
         self._decrypt = _noise_aead(key).decrypt
         _noise_key_into(self._key, key)
+        if not _sodium_looked_up:
+            _load_sodium()
         self._n = _noise_check_nonce(nonce)
         self._max = max_frame
         self._buf = bytearray()

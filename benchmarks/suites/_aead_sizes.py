@@ -23,7 +23,7 @@ def main() -> int:
     args = ap.parse_args()
     from libp2p import _native  # type: ignore[attr-defined]
 
-    if not _native.NOISE_SODIUM:
+    if not _native._noise_sodium_available():
         print("libsodium is not available to the Cython twin", file=sys.stderr)
         return 1
     key = os.urandom(32)

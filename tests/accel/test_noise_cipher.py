@@ -356,7 +356,7 @@ _AEAD_SIZES = [0, 1, 31, 2047, 2048, 2049, 4096, 65519]
 def test_native_aead_paths_agree_with_cryptography(limit: int) -> None:
     """Whichever AEAD carries a message (all cryptography, the default split, all libsodium),
     the wire bytes are ChaCha20-Poly1305's, and tampering is refused the same way."""
-    if limit >= 0 and not _native.NOISE_SODIUM:
+    if limit >= 0 and not _native._noise_sodium_available():
         pytest.skip("PyNaCl's libsodium functions are not available to the Cython twin")
     old = _native._noise_set_sodium_max(limit)
     try:
