@@ -52,9 +52,22 @@ def instrument() -> None:
 
     wrap(tc.RawConnection, "write", "socket writes", size=True)
     wrap(tc.RawConnection, "buffer_updated", "socket reads")
-    wrap(ns.NoiseSession, "encrypt", "noise encrypt calls")
-    wrap(ns.NoiseSession, "decrypt", "noise decrypt calls")
-    wrap(mc.MuxedConnection, "_flush", "muxer flushes")
+    # NoiseSession's encrypt/decrypt are the ciphers' bound methods, set per instance.
+    orig_init = ns.NoiseSession.__init__
+
+    def init(self: Any, *a: Any, **kw: Any) -> None:
+        orig_init(self, *a, **kw)
+        for name in ("encrypt", "decrypt"):
+            method = getattr(self, name)
+
+            def counted(data: Any, _method: Any = method, _key: str = f"noise {name} calls") -> Any:
+                counts[_key] += 1
+                return _method(data)
+
+            setattr(self, name, counted)
+
+    ns.NoiseSession.__init__ = init  # type: ignore[method-assign]
+    wrap(mc.MuxedConnection, "_write_out", "muxer flushes (writes out)")
     wrap(mc.MuxedConnection, "_schedule_flush", "flushes scheduled")
     wrap(mc.MuxedConnection, "_consumed", "window acknowledgements")
     wrap(mc.MuxedConnection, "_process_events", "event batches")

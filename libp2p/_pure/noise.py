@@ -216,19 +216,24 @@ class NoiseDecryptor:
 
         ``data`` is read only during the call, so a reused receive buffer is safe.
         """
-        self._check_usable()
+        if self._failed:
+            self._check_usable()  # raises
         out: list[bytes] = []
-        src = memoryview(data).cast("B")
+        src = memoryview(data)
+        if src.format != "B" or src.ndim != 1 or not src.c_contiguous:
+            src = src.cast("B")
         size = len(src)
         pos = 0
-        if len(self._buf) > self._pos:
+        if self._buf and len(self._buf) > self._pos:
             # Finish the message started by an earlier call: take only the bytes it still needs.
             pos = self._complete_pending(src, out)
             if pos < 0:
                 return out
+        max_frame = self._max
         while size - pos >= 2:
             length = (src[pos] << 8) | src[pos + 1]
-            self._check_length(length)
+            if length > max_frame or length < NOISE_TAG_LEN:
+                self._check_length(length)  # raises
             end = pos + 2 + length
             if end > size:
                 break

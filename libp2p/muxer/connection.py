@@ -190,8 +190,10 @@ class MuxedStream:
 
     def _wake_reader(self) -> None:
         waiter = self._read_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            self._read_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _wake_writer(self) -> None:
         waiter = self._window_waiter
@@ -200,16 +202,14 @@ class MuxedStream:
 
     # --- reading ---------------------------------------------------------------------------------
 
-    async def _wait_readable(self) -> None:
-        loop = asyncio.get_running_loop()
-        while not self._chunks and not self._pushback and not self._eof:
-            if self._read_waiter is not None and not self._read_waiter.done():
-                raise StateError("another read() is already waiting on this stream")
-            self._read_waiter = loop.create_future()
-            try:
-                await self._read_waiter
-            finally:
-                self._read_waiter = None
+    def _new_read_waiter(self) -> asyncio.Future[None]:
+        """The future a reader awaits until data, EOF or a reset arrives (awaited directly, not
+        through a coroutine: a small message then wakes its reader with no frame in between)."""
+        waiter = self._read_waiter
+        if waiter is not None and not waiter.done():
+            raise StateError("another read() is already waiting on this stream")
+        waiter = self._read_waiter = self.conn._loop.create_future()
+        return waiter
 
     def expect_negotiation(self, dialer: MultistreamDialer) -> None:
         """Optimistic protocol selection: the proposal went out with no answer awaited.
@@ -265,8 +265,12 @@ class MuxedStream:
     async def _read_data(self, n: int) -> bytes:
         if n == 0:
             return b""
-        if not self._chunks and not self._pushback and not self._eof:
-            await self._wait_readable()
+        while not self._chunks and not self._pushback and not self._eof:
+            await self._new_read_waiter()
+        return self._take(n)
+
+    def _take(self, n: int) -> bytes:
+        """Up to ``n`` buffered bytes (all when ``n`` < 0); ``b""`` at EOF. Data or EOF is there."""
         if self._pushback:
             data = self._pushback
             if 0 < n < len(data):
@@ -329,7 +333,9 @@ class MuxedStream:
             if self._pending_negotiation is not None or self._negotiated is not None:
                 chunk = await self.read(n - got)
             else:
-                chunk = await self._read_data(n - got)
+                while not self._chunks and not self._pushback and not self._eof:
+                    await self._new_read_waiter()
+                chunk = self._take(n - got)
             if not chunk:
                 raise asyncio.IncompleteReadError(b"".join(parts), n)
             parts.append(chunk)
@@ -601,8 +607,6 @@ class MuxedConnection:
             self._flush()  # the session ended (a GoAway, say): write what is queued, close the socket
         elif out:
             self._schedule_flush()
-        elif not self._flush_scheduled:
-            self._reschedule_timer()
 
     def _process_events(self) -> None:
         session = self.session
@@ -783,9 +787,19 @@ class MuxedConnection:
     # --- output path ---------------------------------------------------------------------------
 
     def _flush(self) -> None:
+        if self._write_out():
+            self._reschedule_timer()
+
+    def _write_out(self) -> bool:
+        """Write what the core queued; False once the connection is done (no timer to re-arm).
+
+        The core's deadline moves earlier only when a stream is opened, a ping sent or its timer
+        handled (each followed by ``_flush``); after data, window updates and input it can only
+        move later or go, and a timer that fires early just re-arms. So writes and reads leave
+        the timer alone."""
         self._flush_scheduled = False
         if self.raw.is_closing:
-            return
+            return False
         out = self.session.data_to_send()
         if self._carry:
             out = [*self._carry, *out] if isinstance(out, list) else [*self._carry, out]
@@ -798,13 +812,13 @@ class MuxedConnection:
                 self.raw.write(self.secure.encrypt(out))
             except Libp2pError as exc:
                 self._fail(exc)
-                return
+                return False
         if self._closed:
             # The session ended (GoAway, violation, keep-alive timeout): what it queued is written;
             # close the socket too, or a peer that never closes it would keep it open forever.
             self.raw.close()
-            return
-        self._reschedule_timer()
+            return False
+        return True
 
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled:
@@ -830,7 +844,7 @@ class MuxedConnection:
         if accepted:
             # At once: when write() returns, the bytes are the transport's (callers rely on it).
             # What the core answered since (a new stream's ACK, say) leaves in the same write.
-            self._flush()
+            self._write_out()
         return accepted
 
     async def _drain(self) -> None:
@@ -842,11 +856,12 @@ class MuxedConnection:
             return
         session = self.session
         try:
-            session.acknowledge_received(stream_id, n, _clock())
+            if not session.acknowledge_received(stream_id, n, _clock()):
+                # Most reads grant no window (yamux sends an update once half the window is
+                # free): then nothing is flushed, and no loop iteration spent on it.
+                return
         except Libp2pError:
             return  # the stream is gone: nothing to acknowledge
-        # Most reads grant no window (yamux sends an update once half the window is free): only
-        # then is a flush scheduled. An unconditional one cost a loop iteration per small message.
         out = session.data_to_send()
         if out:
             if isinstance(out, list):

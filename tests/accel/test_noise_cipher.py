@@ -345,3 +345,37 @@ def test_nonce_must_be_an_integer(accel: ModuleType, bad: Any) -> None:
         accel.NoiseEncryptor(KEY, nonce=bad)
     with pytest.raises(TypeError):
         accel.NoiseDecryptor(KEY, nonce=bad)
+
+
+# The Cython twin sends small messages to libsodium and large ones to cryptography (OpenSSL).
+_AEAD_SIZES = [0, 1, 31, 2047, 2048, 2049, 4096, 65519]
+
+
+@needs_native
+@pytest.mark.parametrize("limit", [-1, 2048, 1 << 20])
+def test_native_aead_paths_agree_with_cryptography(limit: int) -> None:
+    """Whichever AEAD carries a message (all cryptography, the default split, all libsodium),
+    the wire bytes are ChaCha20-Poly1305's, and tampering is refused the same way."""
+    if limit >= 0 and not _native._noise_sodium_available():
+        pytest.skip("PyNaCl's libsodium functions are not available to the Cython twin")
+    old = _native._noise_set_sodium_max(limit)
+    try:
+        aead = ChaCha20Poly1305(KEY)
+        enc = _native.NoiseEncryptor(KEY, nonce=7)
+        dec = _native.NoiseDecryptor(KEY, nonce=7)
+        for i, size in enumerate(_AEAD_SIZES):
+            data = os.urandom(size)
+            wire = enc.encrypt(data)
+            assert wire[2:] == aead.encrypt(_nonce(7 + i), data, None)
+            assert int.from_bytes(wire[:2], "big") == size + 16
+            assert dec.decrypt(wire) == [data]
+            for pos in (2, len(wire) - 1):  # a ciphertext byte (or the tag's first), the tag's last
+                bad = bytearray(_pure.NoiseEncryptor(KEY, nonce=7 + i).encrypt(data))
+                bad[pos] ^= 0x80
+                fresh = _native.NoiseDecryptor(KEY, nonce=7 + i)
+                with pytest.raises(DecryptError):
+                    fresh.decrypt(bad)
+                with pytest.raises(DecryptError):
+                    fresh.decrypt(wire)  # failed for good
+    finally:
+        _native._noise_set_sodium_max(old)

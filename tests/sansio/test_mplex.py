@@ -331,7 +331,7 @@ def test_slow_reader_is_reset() -> None:
     a.send_data(s, b"7890")  # exactly 10 unacknowledged: still fine
     pump(a, b)
     assert events(b) == [DataReceived(1, b"7890")]
-    b.acknowledge_received(1, 4)
+    assert b.acknowledge_received(1, 4) is False  # no window: nothing to send
     a.send_data(s, b"abcd")  # 10 again
     pump(a, b)
     assert events(b) == [DataReceived(1, b"abcd")]

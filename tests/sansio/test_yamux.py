@@ -293,10 +293,12 @@ def test_window_exhaustion_and_update() -> None:
     assert len(p.b.received[sid]) == WINDOW
     # Nothing consumed yet: no window update, the sender stays stalled.
     assert p.a.session.send_window(sid) == 0
-    p.b.session.acknowledge_received(sid, WINDOW // 2 - 1)
+    # The return value says whether an update was queued (the adapter flushes only then).
+    assert p.b.session.acknowledge_received(sid, WINDOW // 2 - 1) is False
+    assert p.b.session.data_to_send() == []
     p.pump()
     assert p.a.session.send_window(sid) == 0  # under half: still no update
-    p.b.session.acknowledge_received(sid, 1)
+    assert p.b.session.acknowledge_received(sid, 1) is True
     p.pump()
     assert p.a.session.send_window(sid) == WINDOW // 2
     assert of_type(p.a.events, SendWindowUpdated)[-1] == SendWindowUpdated(sid, WINDOW // 2)

@@ -276,13 +276,15 @@ class MplexSession:
         self._out.append(mplex_pack_header(s.wire_id, s.msg_flag + 4, 0))
         self._forget(stream_id, s)
 
-    def acknowledge_received(self, stream_id: int, n: int, now: float | None = None) -> None:
-        """The application consumed ``n`` bytes of the stream (for the slow-reader bound)."""
+    def acknowledge_received(self, stream_id: int, n: int, now: float | None = None) -> bool:
+        """The application consumed ``n`` bytes of the stream (for the slow-reader bound).
+        Always False: mplex has no window, so nothing is sent."""
         if n < 0:
             raise LocalProtocolError(f"cannot acknowledge a negative byte count ({n})")
         s = self._streams.get(stream_id)
         if s is not None:
             s.buffered = max(0, s.buffered - n)
+        return False
 
     def ping(self, opaque: int = 0) -> int:
         raise MplexPingUnsupportedError("mplex has no session ping; use /ipfs/ping/1.0.0 on a stream")

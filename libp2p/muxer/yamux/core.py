@@ -485,10 +485,13 @@ class YamuxSession:
         The rest waits for ``SendWindowUpdated``. Raises ``StreamClosedError`` on a stream that
         is unknown, reset or closed for writing.
         """
-        st = self._writable(stream_id)
+        st = self._streams.get(stream_id)
+        if st is None or st.local_closed:
+            st = self._writable(stream_id)  # raises
         n = len(data)
         window = st.send_window
-        n = min(n, window)
+        if n > window:
+            n = window
         if n == 0:
             return 0
         flags = 0
@@ -536,26 +539,27 @@ class YamuxSession:
             self._write_frame(TYPE_WINDOW_UPDATE, FLAG_RST, stream_id, 0)
         self._remove(st)
 
-    def acknowledge_received(self, stream_id: int, n: int, now: float | None = None) -> None:
+    def acknowledge_received(self, stream_id: int, n: int, now: float | None = None) -> bool:
         """The application consumed ``n`` bytes of the stream: maybe send a window update.
 
         The update goes out once half the window is free; the window doubles (up to
-        ``max_stream_window``) if the previous one was used up within four RTTs.
+        ``max_stream_window``) if the previous one was used up within four RTTs. Returns
+        whether a window update was queued (most calls queue nothing).
         """
         if now is not None:
             self._now = now
         st = self._streams.get(stream_id)
         if st is None:
-            return  # reset or finished meanwhile: nothing to grant
+            return False  # reset or finished meanwhile: nothing to grant
         if n < 0 or n > st.buffered:
             raise YamuxValueError(f"acknowledging {n} bytes with {st.buffered} unacknowledged")
         st.buffered -= n
         if st.remote_closed:
-            return
+            return False
         window = st.recv_window
         delta = window - st.recv_credit - st.buffered
         if delta < window >> 1:
-            return
+            return False
         now = self._now
         if now is not None:
             rtt = self._rtt
@@ -569,6 +573,7 @@ class YamuxSession:
             st.epoch = now
         st.recv_credit += delta
         self._write_frame(TYPE_WINDOW_UPDATE, 0, stream_id, delta)
+        return True
 
     # --- session ---------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from libp2p.negotiate.core import MultistreamDialer
@@ -32,16 +32,13 @@ class NoiseSession:
         self.remote_peer_id: PeerId = completed.remote_peer_id
         self.remote_public_key: PublicKey = completed.remote_public_key
         self.early_muxer: str | None = completed.selected_muxer
-        self._encrypt = encryptor.encrypt
-        self._decrypt = decryptor.decrypt
+        # The ciphers' own methods, not wrappers: one Python frame less per message each way.
+        #: ``encrypt(plaintext) -> framed messages``
+        self.encrypt: Callable[[bytes | bytearray | memoryview], bytes] = encryptor.encrypt
+        #: ``decrypt(received bytes) -> plaintexts of the messages they complete``
+        self.decrypt: Callable[[bytes | bytearray | memoryview], list[bytes]] = decryptor.decrypt
         # Transport messages that arrived with the last handshake message.
         self.pending_plaintext: list[bytes] = decryptor.decrypt_available()
-
-    def encrypt(self, data: bytes | bytearray | memoryview) -> bytes:
-        return self._encrypt(data)
-
-    def decrypt(self, data: bytes | bytearray | memoryview) -> list[bytes]:
-        return self._decrypt(data)
 
 
 async def noise_handshake(
