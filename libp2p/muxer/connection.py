@@ -478,7 +478,15 @@ class MuxedConnection:
         if leftover:
             self._receive_plaintext([leftover])
         self.raw.set_receiver(self._on_raw, on_eof=self._on_eof, on_lost=self._on_lost)
-        self._flush()
+        session = self.session
+        if not self._closed and session.get_timer() == 0.0:
+            # The session's clock starts now (yamux: go's first RTT ping), not a loop pass later
+            # in a write of its own.
+            session.handle_timer(_clock())
+            self._process_events()
+        # Flushed at the end of this loop pass, with what the host's services write first on a new
+        # connection (identify opens its stream): one send per connection, not three.
+        self._schedule_flush()
 
     # --- addresses ---------------------------------------------------------------------------
 

@@ -186,7 +186,7 @@ class IdentifyService(Service):
             return
         future = asyncio.get_running_loop().create_future()
         self._results[conn] = future
-        self.host.spawn(self._identify(conn, future), f"identify {conn.remote_peer_id}")
+        self.host.spawn(self._identify(conn, future), "identify")  # no per-connection name to format
 
     def _peer_gone(self, event: PeerDisconnected) -> None:
         self.observed_addrs.pop(event.peer_id, None)

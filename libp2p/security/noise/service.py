@@ -121,6 +121,13 @@ class Noise:
         self.config = config
         self._static_key: StaticKey | None = None
 
+    def prepare(self, identity_key: PrivateKey, muxers: Sequence[str]) -> None:
+        """Make the static key and its signed payload now (the upgrader calls this when a host is
+        made), not during the first handshake."""
+        if self._static_key is None:
+            self._static_key = StaticKey()
+        self._static_key.payload(identity_key, tuple(muxers))
+
     async def secure(
         self,
         raw: RawConnection,

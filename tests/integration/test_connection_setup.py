@@ -1,0 +1,244 @@
+"""Connection set-up costs: what a new connection writes, signs and looks up, and when.
+
+A listener accepting an optimistic dialer answers multistream in the same write as Noise message 2;
+the first write after the handshake carries the yamux session's RTT ping together with identify's
+stream open; the Noise static key is signed when the host is made; a listener on a specific
+address takes it as every connection's local address; the host's event bus keeps delivering to the
+right subscribers while it caches who gets what.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from libp2p._accel import yamux_unpack_header
+from libp2p.host.events import ConnectionOpened, EventBus, HostEvent, PeerConnected
+from libp2p.identity.keys import generate_key_pair
+from libp2p.identity.peer_id import PeerId
+from libp2p.multiaddr import Multiaddr
+from libp2p.node import new_host
+from libp2p.security.noise import core as noise_core
+from libp2p.security.noise.service import NoiseSession
+from libp2p.transport.connection import RawConnection
+
+TIMEOUT = 20.0
+MULTISTREAM_NOISE_ANSWER = b"\x13/multistream/1.0.0\n\x07/noise\n"
+YAMUX_PING, YAMUX_SYN = 2, 1
+
+
+class _RecordingTransport:
+    """Just enough of an asyncio transport to see what a RawConnection writes, and in how many calls."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+        self.aborted = False
+
+    def write(self, data: Any) -> None:
+        self.writes.append(bytes(data))
+
+    def writelines(self, buffers: Any) -> None:
+        self.writes.append(b"".join(bytes(b) for b in buffers))
+
+    def is_closing(self) -> bool:
+        return self.closed or self.aborted
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.writes.append(b"<eof>")
+
+
+def _raw() -> tuple[RawConnection, _RecordingTransport]:
+    raw = RawConnection(is_initiator=False)
+    transport = _RecordingTransport()
+    raw.connection_made(transport)  # type: ignore[arg-type]
+    return raw, transport
+
+
+# --- RawConnection.write_later ------------------------------------------------------------------
+
+
+async def test_write_later_goes_out_with_the_next_write() -> None:
+    raw, transport = _raw()
+    raw.write_later(b"answer")
+    assert transport.writes == []
+    raw.write(b"+message")
+    assert transport.writes == [b"answer+message"]
+    raw.writelines([b"a", b"b"])
+    assert transport.writes[1:] == [b"ab"]
+    assert raw.bytes_sent == len(b"answer+message") + 2
+
+
+async def test_write_later_is_written_before_read_waits() -> None:
+    raw, transport = _raw()
+    raw.feed(b"already here")
+    raw.write_later(b"answer")
+    assert await raw.read() == b"already here"  # nothing to wait for: still held
+    assert transport.writes == []
+    reader = asyncio.ensure_future(raw.read())
+    await asyncio.sleep(0)
+    assert transport.writes == [b"answer"]  # the peer may be waiting for it
+    raw.feed(b"reply")
+    assert await reader == b"reply"
+
+
+@pytest.mark.parametrize("end", ["close", "abort", "write_eof"])
+async def test_write_later_is_not_lost_when_the_connection_ends(end: str) -> None:
+    raw, transport = _raw()
+    raw.write_later(b"na\n")
+    getattr(raw, end)()
+    assert transport.writes[0] == b"na\n"
+
+
+# --- what a listener writes ---------------------------------------------------------------------
+
+
+async def test_listener_answers_multistream_with_noise_message_2_and_opens_identify_with_the_rtt_ping(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    writes: list[tuple[RawConnection, bytes]] = []
+    plaintexts: list[tuple[NoiseSession, bytes]] = []
+    made = RawConnection.connection_made
+    encrypt = NoiseSession.encrypt
+
+    class Recording:
+        """The socket's transport, with each write the listener's connection makes recorded."""
+
+        def __init__(self, raw: RawConnection, transport: Any) -> None:
+            self._raw, self._transport = raw, transport
+
+        def write(self, data: Any) -> None:
+            writes.append((self._raw, bytes(data)))
+            self._transport.write(data)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._transport, name)
+
+    def record_writes(self: RawConnection, transport: Any) -> None:
+        made(self, Recording(self, transport) if not self.is_initiator else transport)
+
+    def record_encrypt(self: NoiseSession, data: Any) -> bytes:
+        plaintexts.append((self, bytes(data)))
+        return encrypt(self, data)
+
+    monkeypatch.setattr(RawConnection, "connection_made", record_writes)
+    monkeypatch.setattr(NoiseSession, "encrypt", record_encrypt)
+    listener = new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"])
+    dialer = new_host()
+    async with asyncio.timeout(TIMEOUT), listener, dialer:
+        await dialer.connect(listener.full_addrs()[0])
+        await dialer.services["identify"].identify(listener.peer_id)  # type: ignore[attr-defined]
+        conn = listener.connections(dialer.peer_id)[0]
+        async with asyncio.timeout(5):
+            while not any(s is conn.secure for s, _ in plaintexts):  # type: ignore[attr-defined]
+                await asyncio.sleep(0.01)
+    first = [data for raw, data in writes if raw is writes[0][0]][0]
+    # Our dialer proposes /noise optimistically: the answer rides with Noise message 2.
+    assert first.startswith(MULTISTREAM_NOISE_ANSWER) and len(first) > len(MULTISTREAM_NOISE_ANSWER)
+    assert all(data != MULTISTREAM_NOISE_ANSWER for _, data in writes)
+    # The first secured write carries the session's first RTT ping and identify's stream open.
+    plaintext = [p for s, p in plaintexts if s is conn.secure][0]  # type: ignore[attr-defined]
+    frames = []
+    offset = 0
+    while offset + 12 <= len(plaintext):
+        _, kind, flags, stream_id, length = yamux_unpack_header(plaintext, offset)
+        frames.append((kind, flags, stream_id))
+        offset += 12 + (length if kind == 0 else 0)
+    assert (YAMUX_PING, YAMUX_SYN, 0) in frames
+    assert any(flags & YAMUX_SYN and stream_id and stream_id % 2 == 0 for _, flags, stream_id in frames)
+
+
+async def test_noise_signs_its_static_key_when_the_host_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    listener = new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"])
+    dialer = new_host()
+    signed: list[bytes] = []
+    make_payload = noise_core._make_payload
+
+    def counting(*args: Any) -> bytes:
+        signed.append(args[1])
+        return make_payload(*args)
+
+    monkeypatch.setattr(noise_core, "_make_payload", counting)
+    async with asyncio.timeout(TIMEOUT), listener, dialer:
+        await dialer.connect(listener.full_addrs()[0])
+        await dialer.ping(listener.peer_id)
+    assert signed == []
+
+
+# --- TCP addresses --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("listen", ["/ip4/127.0.0.1/tcp/0", "/ip4/0.0.0.0/tcp/0"])
+async def test_inbound_connection_local_address(listen: str) -> None:
+    listener = new_host(listen_addrs=[listen])
+    dialer = new_host()
+    async with asyncio.timeout(TIMEOUT), listener, dialer:
+        port = listener.addrs[0].value_for_protocol("tcp")
+        await dialer.connect(Multiaddr(f"/ip4/127.0.0.1/tcp/{port}/p2p/{listener.peer_id}"))
+        await dialer.ping(listener.peer_id)  # answered: the listener has the connection
+        conn = listener.connections(dialer.peer_id)[0]
+        # the address the dialer reached, never the wildcard
+        assert conn.local_addr == Multiaddr(f"/ip4/127.0.0.1/tcp/{port}")
+        assert conn.remote_addr == dialer.connections(listener.peer_id)[0].local_addr
+
+
+# --- the event bus's dispatch cache ----------------------------------------------------------------
+
+
+class _Special(PeerConnected):
+    pass
+
+
+def test_event_bus_delivers_by_class_as_subscriptions_change() -> None:
+    bus = EventBus()
+    peer = PeerId.from_public_key(generate_key_pair().public_key)
+    got: list[tuple[str, HostEvent]] = []
+    bus.subscribe(PeerConnected, lambda e: got.append(("peer", e)))
+    first = PeerConnected(peer)
+    bus.emit(first)
+    late = bus.subscribe((HostEvent,), lambda e: got.append(("all", e)))
+    special = _Special(peer)
+    bus.emit(special)  # a subclass reaches PeerConnected's subscribers
+    assert got == [("peer", first), ("peer", special), ("all", special)]
+    got.clear()
+    late()
+    bus.emit(first)
+    assert got == [("peer", first)]
+
+    def unsubscribes_the_next(e: HostEvent) -> None:
+        got.append(("first", e))
+        remove_next()
+
+    got.clear()
+    bus2 = EventBus()
+    bus2.subscribe(PeerConnected, unsubscribes_the_next)
+    remove_next = bus2.subscribe(PeerConnected, lambda e: got.append(("next", e)))
+    bus2.emit(first)  # as before: who was subscribed when the event was emitted gets it
+    bus2.emit(first)
+    assert got == [("first", first), ("next", first), ("first", first)]
+    assert not [e for e in got if isinstance(e[1], ConnectionOpened)]
+
+
+# --- imports ------------------------------------------------------------------------------------------
+
+
+def test_yamux_core_loads_with_its_option_not_on_the_first_connection() -> None:
+    code = (
+        "import sys; from libp2p.muxer.options import Yamux; "
+        "assert 'libp2p.muxer.yamux.core' not in sys.modules; Yamux(); "
+        "assert 'libp2p.muxer.yamux.core' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
