@@ -242,3 +242,54 @@ def test_yamux_core_loads_with_its_option_not_on_the_first_connection() -> None:
         "assert 'libp2p.muxer.yamux.core' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# --- identify's cached answer --------------------------------------------------------------------------
+
+
+async def _identify_anew(dialer: Any, listener: Any) -> Any:
+    """Identify ``listener`` on a new connection (the old one closed first)."""
+    for conn in dialer.connections(listener.peer_id):
+        await conn.close()
+    await dialer.connect(listener.full_addrs()[0])
+    return await dialer.services["identify"].identify(listener.peer_id)
+
+
+async def test_identify_answer_is_cached_and_refreshed_when_protocols_or_addresses_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from libp2p.protocols.identify import service as identify_service
+
+    encoded_by: list[Any] = []  # every host's: the listener's are counted
+    encode = identify_service.encode_identify
+
+    def counting(info: Any) -> bytes:
+        encoded_by.append(info.public_key)
+        return encode(info)
+
+    monkeypatch.setattr(identify_service, "encode_identify", counting)
+    listener = new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"])
+    dialers = [new_host(), new_host()]
+
+    def encoded() -> int:
+        return sum(1 for key in encoded_by if key == listener.key.public_key)
+
+    async with asyncio.timeout(TIMEOUT), listener, dialers[0], dialers[1]:
+        infos = [await _identify_anew(d, listener) for d in dialers]
+        assert encoded() == 1  # once for both askers
+        for dialer, info in zip(dialers, infos):
+            # each asker still learns the address it is seen at
+            assert info.observed_addr == dialer.connections(listener.peer_id)[0].local_addr
+            assert "/extra/1.0.0" not in info.protocols
+
+        async def extra(stream: Any) -> None:
+            await stream.close()
+
+        listener.set_stream_handler("/extra/1.0.0", extra)
+        info = await _identify_anew(dialers[0], listener)
+        assert "/extra/1.0.0" in info.protocols
+        new_addrs = await listener.listen("/ip4/127.0.0.1/tcp/0")
+        info = await _identify_anew(dialers[1], listener)
+        assert set(new_addrs) <= set(info.listen_addrs)
+        assert {a for a in listener.addrs} == set(info.certified_addrs or ())
+        assert encoded() == 3
