@@ -70,6 +70,7 @@ class IdentifyService(Service):
         # Our Identify without the observed address, encoded once; dropped when our addresses or
         # protocols change. Each answer appends the asking connection's observed address.
         self._encoded: bytes | None = None
+        self._prepare_handle: asyncio.Handle | None = None
         self._results: dict[Connection, asyncio.Future[IdentifyInfo]] = {}
         self._push_handle: asyncio.TimerHandle | None = None
         #: the address each connected peer says it sees us at (kept while it is connected)
@@ -96,11 +97,15 @@ class IdentifyService(Service):
         ]
         for conn in host.connections():
             self._connected(conn)
+        self._prepare_answer()
 
     async def stop(self) -> None:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []
+        if self._prepare_handle is not None:
+            self._prepare_handle.cancel()
+            self._prepare_handle = None
         if self._push_handle is not None:
             self._push_handle.cancel()
             self._push_handle = None
@@ -253,14 +258,32 @@ class IdentifyService(Service):
 
     # --- push ----------------------------------------------------------------------------------------
 
-    def _addrs_changed(self) -> None:
-        self._record = None
+    def _prepare_answer(self) -> None:
+        """Sign our peer record and encode our Identify now (at start, and once our addresses or
+        protocols changed), not when the first peer asks: go-libp2p too makes its signed record
+        when its addresses change, so a new connection's identify costs no signature."""
+        self._prepare_handle = None
+        if self._encoded is None and type(self).local_info is IdentifyService.local_info:
+            self._encoded = encode_identify(self.local_info(None))
+
+    def _changed(self) -> None:
         self._encoded = None
+        if self._prepare_handle is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None  # not running: the first answer prepares it
+            if loop is not None:
+                # once for a burst of changes (handlers registered one by one, several listen addresses)
+                self._prepare_handle = loop.call_soon(self._prepare_answer)
         self._schedule_push()
 
+    def _addrs_changed(self) -> None:
+        self._record = None
+        self._changed()
+
     def _protocols_changed(self) -> None:
-        self._encoded = None
-        self._schedule_push()
+        self._changed()
 
     def _schedule_push(self) -> None:
         try:
