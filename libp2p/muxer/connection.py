@@ -486,7 +486,14 @@ class MuxedConnection:
             self._process_events()
         # Flushed at the end of this loop pass, with what the host's services write first on a new
         # connection (identify opens its stream): one send per connection, not three.
-        self._schedule_flush()
+        self._flush_scheduled = True
+        self._loop.call_soon(self._first_flush)
+
+    def _first_flush(self) -> None:
+        self._flush()
+        # What the secure channel left to go with our first frames (Noise message 3) goes out now at
+        # the latest, even when nothing else did.
+        self.raw.flush_later()
 
     # --- addresses ---------------------------------------------------------------------------
 

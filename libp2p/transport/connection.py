@@ -163,7 +163,7 @@ class RawConnection(asyncio.BufferedProtocol):
         """Up to ``max_bytes`` (all pending when -1); ``b""`` at EOF."""
         while not self._pending:
             if self._later:
-                self._write_later_now()  # the peer may be waiting for them
+                self.flush_later()  # the peer may be waiting for them
             if self._eof:
                 if self._exc is not None:
                     raise ConnectionClosedError(f"connection lost: {self._exc}") from self._exc
@@ -249,7 +249,8 @@ class RawConnection(asyncio.BufferedProtocol):
         """
         self._later += data
 
-    def _write_later_now(self) -> None:
+    def flush_later(self) -> None:
+        """Write what ``write_later`` holds now."""
         data, self._later = self._later, b""
         if data and self.transport is not None and not self.transport.is_closing():
             self.bytes_sent += len(data)
@@ -282,14 +283,14 @@ class RawConnection(asyncio.BufferedProtocol):
 
     def write_eof(self) -> None:
         if self._later:
-            self._write_later_now()
+            self.flush_later()
         if self.transport is not None and not self.transport.is_closing() and self.transport.can_write_eof():
             self.transport.write_eof()
 
     def close(self) -> None:
         """Close after the queued bytes are written; abort if that takes over ``_CLOSE_GRACE`` s."""
         if self._later:
-            self._write_later_now()
+            self.flush_later()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
             if not self._closed.done() and self._abort_timer is None:
@@ -297,7 +298,7 @@ class RawConnection(asyncio.BufferedProtocol):
 
     def abort(self) -> None:
         if self._later:
-            self._write_later_now()  # a refusal, say: tried once, whatever the socket takes now
+            self.flush_later()  # a refusal, say: tried once, whatever the socket takes now
         if self.transport is not None:
             self.transport.abort()
 

@@ -53,6 +53,7 @@ async def noise_handshake(
     config: NoiseConfig | None = None,
     negotiation: MultistreamDialer | None = None,
     static_key: StaticKey | None = None,
+    defer_last: bool = False,
 ) -> NoiseSession:
     """Run the XX handshake on ``raw``; verifies the remote (and ``remote_peer_id`` when given).
 
@@ -61,6 +62,9 @@ async def noise_handshake(
     With ``negotiation`` (an optimistic multistream dialer that proposed ``/noise``), its proposal
     goes out in the same write as the first handshake message, and the listener's answer is
     consumed from the front of what arrives: one round trip fewer per dial.
+
+    ``defer_last``: the initiator's last message (3) is left to go out with the first bytes written
+    after the handshake (``raw.write_later``): the caller writes soon, or flushes it.
     """
     config = config or NoiseConfig()
     loop = asyncio.get_running_loop()
@@ -98,7 +102,10 @@ async def noise_handshake(
                 hs.receive_data(data)
                 out = hs.data_to_send()
                 if out:
-                    raw.write(out)
+                    if defer_last and hs.complete:
+                        raw.write_later(out)
+                    else:
+                        raw.write(out)
     except TimeoutError:
         raise HandshakeTimeoutError(f"Noise handshake did not complete within {config.handshake_timeout} s") from None
     completed = hs.completed_event
@@ -143,7 +150,8 @@ class Noise:
             self._static_key = StaticKey()
         return await noise_handshake(
             raw, identity_key, remote_peer_id=remote_peer_id, muxers=muxers, config=config, negotiation=negotiation,
-            static_key=self._static_key,
+            # message 3 leaves with the connection's first frames (the muxer's first flush writes it)
+            static_key=self._static_key, defer_last=True,
         )
 
     def __repr__(self) -> str:
