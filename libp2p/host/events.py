@@ -186,6 +186,9 @@ class EventBus:
 
     def __init__(self) -> None:
         self._callbacks: list[tuple[tuple[type[HostEvent], ...], Callable[[Any], None]]] = []
+        # event class -> its callbacks, in subscription order; rebuilt after (un)subscribing.
+        # A host emits a few events per connection to a dozen subscriptions.
+        self._dispatch: dict[type[HostEvent], list[Callable[[Any], None]]] = {}
         self._streams: list[EventSubscription[Any]] = []
         self._closed = False
 
@@ -196,10 +199,12 @@ class EventBus:
         returns a function that unsubscribes."""
         entry = (types if isinstance(types, tuple) else (types,), callback)
         self._callbacks.append(entry)
+        self._dispatch = {}
 
         def remove() -> None:
             if entry in self._callbacks:
                 self._callbacks.remove(entry)
+                self._dispatch = {}
 
         return remove
 
@@ -214,12 +219,18 @@ class EventBus:
 
     def emit(self, event: HostEvent) -> None:
         """Deliver ``event`` to its subscribers (callbacks now, streams queued)."""
-        for types, callback in list(self._callbacks):
-            if isinstance(event, types):
-                try:
-                    callback(event)
-                except Exception:  # noqa: BLE001 - one subscriber's bug must not break the host
-                    log.exception("event callback for %s failed", type(event).__name__)
+        cls = type(event)
+        callbacks = self._dispatch.get(cls)
+        if callbacks is None:
+            # A new list each time: one being iterated is never changed by a callback that subscribes.
+            callbacks = self._dispatch[cls] = [cb for types, cb in self._callbacks if issubclass(cls, types)]
+        for callback in callbacks:
+            try:
+                callback(event)
+            except Exception:  # noqa: BLE001 - one subscriber's bug must not break the host
+                log.exception("event callback for %s failed", cls.__name__)
+        if not self._streams:
+            return
         for sub in list(self._streams):
             if isinstance(event, sub.types):
                 sub._put(event)
@@ -234,3 +245,4 @@ class EventBus:
         for sub in list(self._streams):
             sub.close()
         self._callbacks.clear()
+        self._dispatch = {}

@@ -294,7 +294,8 @@ class Swarm:
             return
         entry = _Pending(raw, scope)
         self._pending_inbound[raw] = entry
-        entry.task = self._spawn(self._handle_inbound(entry), f"inbound {raw.remote_addr}")
+        # One shared name: formatting the address per connection cost more than the name is worth.
+        entry.task = self._spawn(self._handle_inbound(entry), "inbound upgrade")
 
     async def _handle_inbound(self, entry: _Pending) -> None:
         raw = entry.raw

@@ -72,17 +72,17 @@ _crypto_ready = False
 def _prepare_crypto() -> None:
     """Initialise the crypto backend once per process, before the first dial needs it.
 
-    OpenSSL sets up its random generator and loads the X25519 and ChaCha20-Poly1305
-    implementations on their first use: ~1 ms in a fresh process (the next X25519 key takes
-    25 µs). Done when a host is created, that one-time cost stays out of its first connection.
+    OpenSSL sets up its random generator and loads ChaCha20-Poly1305 on its first use, libsodium
+    picks its X25519 code: ~1 ms in a fresh process. Done when a host is created, that one-time
+    cost stays out of its first connection.
     """
     global _crypto_ready
     if _crypto_ready:
         return
-    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
     from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+    from nacl.bindings import crypto_scalarmult_base
 
-    X25519PrivateKey.generate().public_key().public_bytes_raw()
+    crypto_scalarmult_base(bytes(range(32)))
     ChaCha20Poly1305(bytes(32)).encrypt(bytes(12), b"", None)
     _crypto_ready = True
 
@@ -148,6 +148,9 @@ class Upgrader:
         self.security = tuple(self.security_options)
         self.timeout = timeout
         _prepare_crypto()
+        for option in self.security_options.values():
+            if isinstance(option, Noise):
+                option.prepare(identity_key, self.muxers)
 
     async def upgrade(
         self, raw: RawConnection, remote_peer_id: PeerId | None = None, scope: ConnectionScope | None = None
@@ -167,6 +170,11 @@ class Upgrader:
         async def write_raw(data: bytes) -> None:
             raw.write(data)
 
+        async def answer_later(data: bytes) -> None:
+            # The answer goes out with the security handshake's first message, or before we wait
+            # for the dialer (which may be waiting for it): one write fewer for optimistic dialers.
+            raw.write_later(data)
+
         negotiation = None
         if raw.is_initiator and len(self.security) == 1:
             # One security protocol: propose it optimistically, in the same flight as its first
@@ -176,7 +184,7 @@ class Upgrader:
         elif raw.is_initiator:
             chosen = await select_protocol(raw.read, write_raw, raw.unread, self.security, timeout=self.timeout)
         else:
-            chosen = await accept_protocol(raw.read, write_raw, raw.unread, self.security, timeout=self.timeout)
+            chosen = await accept_protocol(raw.read, answer_later, raw.unread, self.security, timeout=self.timeout)
         try:
             secure = await self.security_options[chosen].secure(
                 raw,

@@ -529,7 +529,22 @@ class MuxedConnection:
         if leftover:
             self._receive_plaintext([leftover])
         self.raw.set_receiver(self._on_raw, on_eof=self._on_eof, on_lost=self._on_lost)
+        session = self.session
+        if not self._closed and session.get_timer() == 0.0:
+            # The session's clock starts now (yamux: go's first RTT ping), not a loop pass later
+            # in a write of its own.
+            session.handle_timer(_clock())
+            self._process_events()
+        # Flushed at the end of this loop pass, with what the host's services write first on a new
+        # connection (identify opens its stream): one send per connection, not three.
+        self._flush_scheduled = True
+        self._loop.call_soon(self._first_flush)
+
+    def _first_flush(self) -> None:
         self._flush()
+        # What the secure channel left to go with our first frames (Noise message 3) goes out now at
+        # the latest, even when nothing else did.
+        self.raw.flush_later()
 
     # --- addresses ---------------------------------------------------------------------------
 

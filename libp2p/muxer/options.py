@@ -27,12 +27,16 @@ class Yamux:
     protocol_id = YAMUX
 
     def __init__(self, config: YamuxConfig | None = None) -> None:
-        self.config = config
-
-    def new_session(self, is_initiator: bool) -> MuxerSession:
+        # The core loads with the option, so when a host is made, not inside its first
+        # connection's upgrade (a new process's first dial paid for importing it).
         from libp2p.muxer.yamux.core import YamuxConfig, YamuxSession
 
-        return YamuxSession(is_initiator, self.config or YamuxConfig(max_message_size=_NOISE_MAX_PLAINTEXT))
+        self.config = config
+        self._session = YamuxSession
+        self._session_config = config or YamuxConfig(max_message_size=_NOISE_MAX_PLAINTEXT)
+
+    def new_session(self, is_initiator: bool) -> MuxerSession:
+        return self._session(is_initiator, self._session_config)
 
     def __repr__(self) -> str:
         return f"Yamux({self.config!r})" if self.config is not None else "Yamux()"

@@ -63,6 +63,8 @@ class RawConnection(asyncio.BufferedProtocol):
         self.limited = False
         self._recv_view = _receive_buffer()
         self._pending = bytearray()
+        #: bytes that go out in front of the next write (see ``write_later``)
+        self._later = b""
         self._read_waiter: asyncio.Future[None] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
         self._receiver: Receiver | None = None
@@ -160,6 +162,8 @@ class RawConnection(asyncio.BufferedProtocol):
     async def read(self, max_bytes: int = -1) -> bytes:
         """Up to ``max_bytes`` (all pending when -1); ``b""`` at EOF."""
         while not self._pending:
+            if self._later:
+                self.flush_later()  # the peer may be waiting for them
             if self._eof:
                 if self._exc is not None:
                     raise ConnectionClosedError(f"connection lost: {self._exc}") from self._exc
@@ -230,12 +234,33 @@ class RawConnection(asyncio.BufferedProtocol):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self.transport is None or self.transport.is_closing():
             raise ConnectionClosedError("write on a closed connection")
+        if self._later:
+            data, self._later = self._later + data, b""
         self.bytes_sent += len(data)
         self.transport.write(data)
+
+    def write_later(self, data: bytes) -> None:
+        """Queue ``data`` to go out in front of the next ``write``, or before ``read`` has to wait
+        for the peer, or at ``close``/``abort``, whichever comes first.
+
+        A listener's multistream answer then leaves in the same segment as the handshake message
+        it writes next when the dialer sent that message's trigger optimistically: one send
+        (a syscall, and a wake-up of the peer) fewer per connection.
+        """
+        self._later += data
+
+    def flush_later(self) -> None:
+        """Write what ``write_later`` holds now."""
+        data, self._later = self._later, b""
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.bytes_sent += len(data)
+            self.transport.write(data)
 
     def writelines(self, buffers: list[bytes]) -> None:
         if self.transport is None or self.transport.is_closing():
             raise ConnectionClosedError("write on a closed connection")
+        if self._later:
+            buffers, self._later = [self._later, *buffers], b""
         for b in buffers:
             self.bytes_sent += len(b)
         self.transport.writelines(buffers)
@@ -257,17 +282,23 @@ class RawConnection(asyncio.BufferedProtocol):
             raise ConnectionClosedError("connection lost")
 
     def write_eof(self) -> None:
+        if self._later:
+            self.flush_later()
         if self.transport is not None and not self.transport.is_closing() and self.transport.can_write_eof():
             self.transport.write_eof()
 
     def close(self) -> None:
         """Close after the queued bytes are written; abort if that takes over ``_CLOSE_GRACE`` s."""
+        if self._later:
+            self.flush_later()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
             if not self._closed.done() and self._abort_timer is None:
                 self._abort_timer = self._closed.get_loop().call_later(_CLOSE_GRACE, self.abort)
 
     def abort(self) -> None:
+        if self._later:
+            self.flush_later()  # a refusal, say: tried once, whatever the socket takes now
         if self.transport is not None:
             self.transport.abort()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
+import ipaddress
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,23 +81,25 @@ def _tcp_multiaddr(host: str, port: int) -> Multiaddr:
 
 
 def _tune(sock: socket.socket | None, config: TcpConfig) -> None:
+    # TCP_NODELAY is not set here: asyncio's and uvloop's TCP transports set it on every socket.
     if sock is None:
         return
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if config.send_buffer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, config.send_buffer)
     if config.recv_buffer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, config.recv_buffer)
 
 
-def _fill_addrs(conn: RawConnection, config: TcpConfig) -> None:
-    assert conn.transport is not None
-    sock = conn.transport.get_extra_info("socket")
-    _tune(sock, config)
-    conn.local_addr = _sockaddr_to_multiaddr(conn.transport.get_extra_info("sockname"))
-    conn.remote_addr = _sockaddr_to_multiaddr(conn.transport.get_extra_info("peername"))
+def _fill_addrs(conn: RawConnection, config: TcpConfig, local: Multiaddr | None = None) -> None:
+    """``local``: the listener's own address when it is a specific one (what getsockname would say)."""
+    transport = conn.transport
+    assert transport is not None
+    if config.send_buffer or config.recv_buffer:
+        _tune(transport.get_extra_info("socket"), config)
+    conn.local_addr = local if local is not None else _sockaddr_to_multiaddr(transport.get_extra_info("sockname"))
+    conn.remote_addr = _sockaddr_to_multiaddr(transport.get_extra_info("peername"))
     # Keep asyncio's write buffer moderate: backpressure reaches the muxer instead of RAM.
-    conn.transport.set_write_buffer_limits(high=1 << 20, low=1 << 18)
+    transport.set_write_buffer_limits(high=1 << 20, low=1 << 18)
 
 
 class TcpListener:
@@ -198,13 +201,15 @@ class TcpTransport:
         loop = asyncio.get_running_loop()
         config = self.config
 
+        local: Multiaddr | None = None  # set below, before the first connection arrives
+
         def factory() -> RawConnection:
             conn = RawConnection(is_initiator=False)
             original = conn.connection_made
 
             def made(transport: asyncio.BaseTransport) -> None:
                 original(transport)
-                _fill_addrs(conn, config)
+                _fill_addrs(conn, config, local)
                 handler(conn)
 
             conn.connection_made = made  # type: ignore[method-assign]
@@ -215,6 +220,8 @@ class TcpTransport:
             reuse_port=config.reuse_port or None,
         )
         addrs = [_sockaddr_to_multiaddr(s.getsockname()) for s in server.sockets]
+        if len(addrs) == 1 and not ipaddress.ip_address(host).is_unspecified:
+            local = addrs[0]  # every connection's local address: no getsockname per connection
         for s in server.sockets:
             name = s.getsockname()
             self._bound.setdefault(s.family, []).append((str(name[0]), int(name[1])))

@@ -16,6 +16,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from libp2p._accel import varint_encode
 from libp2p.driver import read_into
 from libp2p.errors import Libp2pError
 from libp2p.host.events import (
@@ -30,7 +31,7 @@ from libp2p.host.service import Service
 from libp2p.identity.peer_record import PeerRecord, consume_peer_record
 from libp2p.negotiate.service import select_protocol
 from libp2p.peerstore import ADDRESS_TTL, CONNECTED_ADDR_TTL
-from libp2p.protocols.identify.core import IdentifyReader, frame_identify
+from libp2p.protocols.identify.core import IdentifyReader
 from libp2p.protocols.identify.events import IdentifyReceived, PeerIdentified
 from libp2p.protocols.identify.wire import (
     PROTOCOL_ID,
@@ -38,6 +39,8 @@ from libp2p.protocols.identify.wire import (
     TIMEOUT,
     IdentifyInfo,
     IdentifyMismatchError,
+    encode_identify,
+    encode_observed_addr,
 )
 
 if TYPE_CHECKING:
@@ -64,6 +67,10 @@ class IdentifyService(Service):
     def __init__(self) -> None:
         super().__init__()
         self._record: bytes | None = None
+        # Our Identify without the observed address, encoded once; dropped when our addresses or
+        # protocols change. Each answer appends the asking connection's observed address.
+        self._encoded: bytes | None = None
+        self._prepare_handle: asyncio.Handle | None = None
         self._results: dict[Connection, asyncio.Future[IdentifyInfo]] = {}
         self._push_handle: asyncio.TimerHandle | None = None
         #: the address each connected peer says it sees us at (kept while it is connected)
@@ -85,16 +92,20 @@ class IdentifyService(Service):
             events.subscribe(ConnectionOpened, lambda e: self._connected(e.connection)),
             events.subscribe(ConnectionClosed, lambda e: self._disconnected(e.connection)),
             events.subscribe(PeerDisconnected, self._peer_gone),
-            events.subscribe(LocalProtocolsUpdated, lambda e: self._schedule_push()),
+            events.subscribe(LocalProtocolsUpdated, lambda e: self._protocols_changed()),
             events.subscribe(LocalAddressesUpdated, lambda e: self._addrs_changed()),
         ]
         for conn in host.connections():
             self._connected(conn)
+        self._prepare_answer()
 
     async def stop(self) -> None:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []
+        if self._prepare_handle is not None:
+            self._prepare_handle.cancel()
+            self._prepare_handle = None
         if self._push_handle is not None:
             self._push_handle.cancel()
             self._push_handle = None
@@ -123,8 +134,20 @@ class IdentifyService(Service):
             signed_peer_record=self._signed_record(),
         )
 
+    def _answer(self, conn: Connection) -> bytes:
+        """The framed Identify for ``conn``: ``local_info(conn)`` encoded, from the cached part."""
+        if type(self).local_info is not IdentifyService.local_info:  # a subclass decides per connection
+            own = encode_identify(self.local_info(conn))
+            return varint_encode(len(own)) + own
+        body = self._encoded
+        if body is None:
+            body = self._encoded = encode_identify(self.local_info(None))
+        if conn.remote_addr is not None:
+            body += encode_observed_addr(conn.remote_addr)
+        return varint_encode(len(body)) + body
+
     async def _handle_request(self, stream: Stream) -> None:
-        await stream.write(frame_identify(self.local_info(stream.conn)))
+        await stream.write(self._answer(stream.conn))
         await stream.close()
 
     # --- what we learn ----------------------------------------------------------------------------
@@ -186,7 +209,7 @@ class IdentifyService(Service):
             return
         future = asyncio.get_running_loop().create_future()
         self._results[conn] = future
-        self.host.spawn(self._identify(conn, future), f"identify {conn.remote_peer_id}")
+        self.host.spawn(self._identify(conn, future), "identify")  # no per-connection name to format
 
     def _peer_gone(self, event: PeerDisconnected) -> None:
         self.observed_addrs.pop(event.peer_id, None)
@@ -235,9 +258,32 @@ class IdentifyService(Service):
 
     # --- push ----------------------------------------------------------------------------------------
 
+    def _prepare_answer(self) -> None:
+        """Sign our peer record and encode our Identify now (at start, and once our addresses or
+        protocols changed), not when the first peer asks: go-libp2p too makes its signed record
+        when its addresses change, so a new connection's identify costs no signature."""
+        self._prepare_handle = None
+        if self._encoded is None and type(self).local_info is IdentifyService.local_info:
+            self._encoded = encode_identify(self.local_info(None))
+
+    def _changed(self) -> None:
+        self._encoded = None
+        if self._prepare_handle is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None  # not running: the first answer prepares it
+            if loop is not None:
+                # once for a burst of changes (handlers registered one by one, several listen addresses)
+                self._prepare_handle = loop.call_soon(self._prepare_answer)
+        self._schedule_push()
+
     def _addrs_changed(self) -> None:
         self._record = None
-        self._schedule_push()
+        self._changed()
+
+    def _protocols_changed(self) -> None:
+        self._changed()
 
     def _schedule_push(self) -> None:
         try:
@@ -258,7 +304,7 @@ class IdentifyService(Service):
             stream.protocol = await select_protocol(
                 stream.read, stream.write, stream.unread, [PUSH_PROTOCOL_ID], timeout=TIMEOUT
             )
-            await stream.write(frame_identify(self.local_info(conn)))
+            await stream.write(self._answer(conn))
             await stream.close()
         except Exception as exc:  # noqa: BLE001 - a peer that refuses pushes is not an error
             log.debug("identify push to %s failed: %r", conn.remote_peer_id, exc)

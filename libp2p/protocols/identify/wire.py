@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 
+from libp2p._accel import varint_encode
 from libp2p.errors import DecodeError, RemoteProtocolError
 from libp2p.identity.keys import PublicKey, unmarshal_public_key
 from libp2p.multiaddr import Multiaddr
@@ -20,6 +21,7 @@ __all__ = [
     "IdentifyDecodeError",
     "IdentifyMismatchError",
     "encode_identify",
+    "encode_observed_addr",
     "decode_identify",
 ]
 
@@ -75,6 +77,13 @@ def encode_identify(info: IdentifyInfo) -> bytes:
     if info.signed_peer_record is not None:
         msg.signedPeerRecord = info.signed_peer_record
     return msg.SerializeToString()
+
+
+def encode_observed_addr(addr: Multiaddr) -> bytes:
+    """Field 4 (``observedAddr``) alone: appended to an encoded ``Identify`` without it, the message
+    is that ``Identify`` with the address (protobuf fields may come in any order)."""
+    value = bytes(addr)
+    return b"\x22" + varint_encode(len(value)) + value
 
 
 def _addrs(raw: list[bytes]) -> list[Multiaddr]:

@@ -50,6 +50,7 @@ async def noise_handshake(
     config: NoiseConfig | None = None,
     negotiation: MultistreamDialer | None = None,
     static_key: StaticKey | None = None,
+    defer_last: bool = False,
 ) -> NoiseSession:
     """Run the XX handshake on ``raw``; verifies the remote (and ``remote_peer_id`` when given).
 
@@ -58,6 +59,9 @@ async def noise_handshake(
     With ``negotiation`` (an optimistic multistream dialer that proposed ``/noise``), its proposal
     goes out in the same write as the first handshake message, and the listener's answer is
     consumed from the front of what arrives: one round trip fewer per dial.
+
+    ``defer_last``: the initiator's last message (3) is left to go out with the first bytes written
+    after the handshake (``raw.write_later``): the caller writes soon, or flushes it.
     """
     config = config or NoiseConfig()
     loop = asyncio.get_running_loop()
@@ -95,7 +99,10 @@ async def noise_handshake(
                 hs.receive_data(data)
                 out = hs.data_to_send()
                 if out:
-                    raw.write(out)
+                    if defer_last and hs.complete:
+                        raw.write_later(out)
+                    else:
+                        raw.write(out)
     except TimeoutError:
         raise HandshakeTimeoutError(f"Noise handshake did not complete within {config.handshake_timeout} s") from None
     completed = hs.completed_event
@@ -118,6 +125,13 @@ class Noise:
         self.config = config
         self._static_key: StaticKey | None = None
 
+    def prepare(self, identity_key: PrivateKey, muxers: Sequence[str]) -> None:
+        """Make the static key and its signed payload now (the upgrader calls this when a host is
+        made), not during the first handshake."""
+        if self._static_key is None:
+            self._static_key = StaticKey()
+        self._static_key.payload(identity_key, tuple(muxers))
+
     async def secure(
         self,
         raw: RawConnection,
@@ -133,7 +147,8 @@ class Noise:
             self._static_key = StaticKey()
         return await noise_handshake(
             raw, identity_key, remote_peer_id=remote_peer_id, muxers=muxers, config=config, negotiation=negotiation,
-            static_key=self._static_key,
+            # message 3 leaves with the connection's first frames (the muxer's first flush writes it)
+            static_key=self._static_key, defer_last=True,
         )
 
     def __repr__(self) -> str:
