@@ -112,7 +112,7 @@ async def test_noise_messages_share_writes_with_what_follows_them(
     writes: list[tuple[RawConnection, bytes]] = []
     plaintexts: list[tuple[NoiseSession, bytes]] = []
     made = RawConnection.connection_made
-    encrypt = NoiseSession.encrypt
+    session_init = NoiseSession.__init__
 
     class Recording:
         """The socket's transport, with each write the listener's connection makes recorded."""
@@ -130,12 +130,18 @@ async def test_noise_messages_share_writes_with_what_follows_them(
     def record_writes(self: RawConnection, transport: Any) -> None:
         made(self, Recording(self, transport))
 
-    def record_encrypt(self: NoiseSession, data: Any) -> bytes:
-        plaintexts.append((self, bytes(data)))
-        return encrypt(self, data)
+    def record_encrypts(self: NoiseSession, *args: Any) -> None:
+        session_init(self, *args)
+        encrypt = self.encrypt  # the cipher's own method, set per session
+
+        def record_encrypt(data: Any) -> bytes:
+            plaintexts.append((self, bytes(data)))
+            return encrypt(data)
+
+        self.encrypt = record_encrypt
 
     monkeypatch.setattr(RawConnection, "connection_made", record_writes)
-    monkeypatch.setattr(NoiseSession, "encrypt", record_encrypt)
+    monkeypatch.setattr(NoiseSession, "__init__", record_encrypts)
     listener = new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"])
     dialer = new_host()
     async with asyncio.timeout(TIMEOUT), listener, dialer:
