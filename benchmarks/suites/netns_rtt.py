@@ -5,8 +5,11 @@ on the relay's egress: 250 ms relayed, 200 ms direct at the least). Per run, a f
 behind NAT B ``libp2p ping`` over A's ``/p2p-circuit`` address (the relayed RTT; that CLI does not
 hole-punch) and the hole-punch dialer of tests/netns (DCUtR, then ping over the direct connection: the
 contract's ``rtt_to_holepunched_peer_millis``, and the time from relayed to direct connection).
+Then, per ``--contract`` configuration (relay-listener-dialer of ours, go, rust), the same ``--runs``
+through test-plans' hole-punch contract (tests/netns/test_holepunch_interop.py): the dialer's direct RTT
+and its time from relayed to direct connection.
 
-    .venv/bin/python benchmarks/compare.py --suite netns_rtt [--runs 5] [--pings 5]
+    .venv/bin/python benchmarks/compare.py --suite netns_rtt [--runs 5] [--pings 5] [--contract ours-ours-rust,...]
 
 Needs root, ip, nft and /dev/net/tun (the testbed's own check). Writes
 ``benchmarks/results/netns_rtt-<UTC>.json`` (or ``--out DIR``) and prints a markdown table.
@@ -55,12 +58,28 @@ def one_run(workdir: Path, pings: int) -> dict[str, Any]:
                 "least_relayed_rtt_ms": bed.relayed_rtt_ms, "least_direct_rtt_ms": bed.direct_rtt_ms}
 
 
+def one_contract_run(workdir: Path, config: str) -> dict[str, Any]:
+    from tests.netns.test_holepunch_interop import PROGRAMS, hole_punch
+
+    relay, listener, dialer = config.split("-")
+    for impl in {relay, listener, dialer}:
+        PROGRAMS[impl]()  # build (or fail) before the namespaces exist
+    with testbed.Testbed(workdir) as bed:
+        result = hole_punch(bed, relay, listener, dialer)
+    return {"direct_rtt_ms": result["rtt_to_holepunched_peer_millis"],
+            "relayed_to_direct_ms": result.get("relayed_to_direct_millis"), "direct_addr": result.get("direct_addr")}
+
+
 def _med(values: list[float]) -> float | None:
     return round(statistics.median(values), 1) if values else None
 
 
 def markdown(result: dict[str, Any]) -> str:
     runs = result["runs"]
+    if not runs:
+        return "\n".join(["| contract: relay / listener / dialer | runs ok | direct RTT median (ms) | "
+                          "relayed → direct median (ms) | min–max (ms) |", "|---|---:|---:|---:|---:|",
+                          *(_contract_row(key, c) for key, c in result["contract"].items())])
     relayed = [min(r["relayed_rtt_ms"]) for r in runs]
     direct = [r["direct_rtt_ms"] for r in runs]
     ups = [r["relayed_to_direct_ms"] for r in runs]
@@ -73,14 +92,27 @@ def markdown(result: dict[str, Any]) -> str:
         "| hole-punched (B → A direct), `rtt_to_holepunched_peer_millis` | "
         f"{_med(direct)} | " + (f"{min(direct):.1f}–{max(direct):.1f}" if direct else "")
         + f" | {least['least_direct_rtt_ms']} |",
-        "", f"relayed → direct connection (DCUtR) median: {_med(ups)} ms",
+        "", f"relayed → direct connection (DCUtR) median: {_med(ups)} ms", "",
+        "| contract: relay / listener / dialer | runs ok | direct RTT median (ms) | relayed → direct median (ms) | "
+        "min–max (ms) |", "|---|---:|---:|---:|---:|",
+        *(_contract_row(key, c) for key, c in result["contract"].items()),
     ])
+
+
+def _contract_row(key: str, c: dict[str, Any]) -> str:
+    rtts = [r["direct_rtt_ms"] for r in c["runs"]]
+    ups = [r["relayed_to_direct_ms"] for r in c["runs"] if r["relayed_to_direct_ms"] is not None]
+    span = f"{min(ups):.0f}–{max(ups):.0f}" if ups else ""
+    return f"| {key.replace('-', ' / ')} | {len(rtts)}/{len(rtts) + len(c['errors'])} | {_med(rtts)} | {_med(ups)} | {span} |"
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="compare.py --suite netns_rtt", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="fresh testbeds (default 5)")
     parser.add_argument("--pings", type=int, default=5, help="relayed pings per run (default 5)")
+    parser.add_argument("--contract", default="ours-ours-ours,ours-ours-rust,ours-ours-go",
+                        help="relay-listener-dialer configurations through the hole-punch contract ('' for none)")
+    parser.add_argument("--no-cli", action="store_true", help="skip the relayed-vs-direct CLI runs")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results", help="where the JSON goes")
     args = parser.parse_args(argv)
     reason = testbed.unavailable()
@@ -92,12 +124,23 @@ def main(argv: list[str]) -> int:
     runs: list[dict[str, Any]] = []
     errors: list[str] = []
     with tempfile.TemporaryDirectory(prefix="netns-rtt-") as tmp:
-        for i in range(args.runs):
+        for i in range(0 if args.no_cli else args.runs):
             print(f"[netns_rtt] run {i + 1}/{args.runs}", file=sys.stderr, flush=True)
             try:
                 runs.append(one_run(Path(tmp), args.pings))
             except (AssertionError, RuntimeError, OSError, json.JSONDecodeError, StopIteration) as exc:
                 errors.append(compare.portable(str(exc))[-600:])
+        contract: dict[str, dict[str, Any]] = {}
+        for config in [c for c in args.contract.split(",") if c]:
+            entry: dict[str, Any] = contract.setdefault(config, {"runs": [], "errors": []})
+            for i in range(args.runs):
+                print(f"[netns_rtt] contract {config} run {i + 1}/{args.runs}", file=sys.stderr, flush=True)
+                try:
+                    entry["runs"].append(one_contract_run(Path(tmp), config))
+                except BaseException as exc:  # noqa: BLE001 - a failed run, or a missing toolchain (pytest's skip)
+                    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                        raise
+                    entry["errors"].append(compare.portable(f"{type(exc).__name__}: {exc}")[-600:])
     result = {
         "suite": "netns_rtt", "started_utc": started.strftime("%Y-%m-%d %H:%M:%SZ"),
         "machine": {"cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
@@ -105,11 +148,11 @@ def main(argv: list[str]) -> int:
         "load_before": load_before, "load_after": list(os.getloadavg()),
         "settings": {"runs": args.runs, "pings": args.pings, "router_delay_ms": testbed.ROUTER_DELAY_MS,
                      "relay_delay_ms": testbed.RELAY_DELAY_MS},
-        "runs": runs, "errors": errors,
+        "runs": runs, "errors": errors, "contract": contract,
     }
     print(markdown(result))
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"netns_rtt-{started.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
     print(f"[netns_rtt] wrote {path.relative_to(REPO) if path.is_relative_to(REPO) else path.name}", file=sys.stderr)
-    return 1 if errors else 0
+    return 1 if errors or any(c["errors"] for c in contract.values()) else 0
