@@ -49,7 +49,7 @@ async def test_the_punch_does_not_wait_for_a_plain_dial_that_hangs() -> None:
             raise
         return None
 
-    async def punch(_conn: object) -> tuple[Multiaddr, int]:
+    async def punch(_conn: object) -> tuple[Multiaddr, int] | str:
         await plain_started.wait()  # running while the plain dial is still pending
         return PUNCHED, 1
 
@@ -68,7 +68,7 @@ async def test_a_plain_dial_that_works_ends_the_punch() -> None:
     async def plain_dial_to_a_public_peer(peer: PeerId) -> Multiaddr | None:
         return PUNCHED
 
-    async def punch(_conn: object) -> tuple[Multiaddr, int]:
+    async def punch(_conn: object) -> tuple[Multiaddr, int] | str:
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
@@ -89,7 +89,7 @@ async def test_both_failing_is_one_failure_with_the_punch_reason() -> None:
     async def plain_dial_fails(peer: PeerId) -> Multiaddr | None:
         return None
 
-    async def punch_fails(_conn: object) -> str:
+    async def punch_fails(_conn: object) -> tuple[Multiaddr, int] | str:
         return "TimeoutError: no SYN came back"
 
     service._dial_announced = plain_dial_fails  # type: ignore[method-assign]
