@@ -10,6 +10,8 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from libp2p.identity.keys import generate_key_pair
 from libp2p.identity.peer_id import PeerId
 from libp2p.multiaddr import Multiaddr
@@ -35,7 +37,7 @@ def service_on_fake_host() -> tuple[DcutrService, Recorder, Any]:
     return service, events, SimpleNamespace(remote_peer_id=peer)
 
 
-async def test_the_punch_does_not_wait_for_a_plain_dial_that_hangs() -> None:
+async def test_the_punch_does_not_wait_for_a_plain_dial_that_hangs(monkeypatch: pytest.MonkeyPatch) -> None:
     service, events, conn = service_on_fake_host()
     plain_started = asyncio.Event()
     plain_cancelled = asyncio.Event()
@@ -53,15 +55,15 @@ async def test_the_punch_does_not_wait_for_a_plain_dial_that_hangs() -> None:
         await plain_started.wait()  # running while the plain dial is still pending
         return PUNCHED, 1
 
-    service._dial_announced = plain_dial_into_a_nat  # type: ignore[method-assign]
-    service._punch_attempts = punch  # type: ignore[method-assign]
+    monkeypatch.setattr(service, "_dial_announced", plain_dial_into_a_nat)
+    monkeypatch.setattr(service, "_punch_attempts", punch)
     await asyncio.wait_for(service._initiate(conn), LIMIT)
     assert events.emitted == [HolePunchSucceeded(conn.remote_peer_id, PUNCHED, 1)]
     assert plain_cancelled.is_set()
     assert service.results == {"direct": 1}
 
 
-async def test_a_plain_dial_that_works_ends_the_punch() -> None:
+async def test_a_plain_dial_that_works_ends_the_punch(monkeypatch: pytest.MonkeyPatch) -> None:
     service, events, conn = service_on_fake_host()
     punch_cancelled = asyncio.Event()
 
@@ -76,14 +78,14 @@ async def test_a_plain_dial_that_works_ends_the_punch() -> None:
             raise
         raise AssertionError("unreachable")
 
-    service._dial_announced = plain_dial_to_a_public_peer  # type: ignore[method-assign]
-    service._punch_attempts = punch  # type: ignore[method-assign]
+    monkeypatch.setattr(service, "_dial_announced", plain_dial_to_a_public_peer)
+    monkeypatch.setattr(service, "_punch_attempts", punch)
     await asyncio.wait_for(service._initiate(conn), LIMIT)
     assert events.emitted == [HolePunchSucceeded(conn.remote_peer_id, PUNCHED, 0)]
     assert punch_cancelled.is_set()
 
 
-async def test_both_failing_is_one_failure_with_the_punch_reason() -> None:
+async def test_both_failing_is_one_failure_with_the_punch_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     service, events, conn = service_on_fake_host()
 
     async def plain_dial_fails(peer: PeerId) -> Multiaddr | None:
@@ -92,8 +94,8 @@ async def test_both_failing_is_one_failure_with_the_punch_reason() -> None:
     async def punch_fails(_conn: object) -> tuple[Multiaddr, int] | str:
         return "TimeoutError: no SYN came back"
 
-    service._dial_announced = plain_dial_fails  # type: ignore[method-assign]
-    service._punch_attempts = punch_fails  # type: ignore[method-assign]
+    monkeypatch.setattr(service, "_dial_announced", plain_dial_fails)
+    monkeypatch.setattr(service, "_punch_attempts", punch_fails)
     await asyncio.wait_for(service._initiate(conn), LIMIT)
     assert events.emitted == [HolePunchFailed(conn.remote_peer_id, service.config.attempts,
                                               "TimeoutError: no SYN came back")]
