@@ -1,26 +1,37 @@
 """A NAT testbed in Linux network namespaces, as libp2p/test-plans' hole-punch-interop builds
 with Docker Compose: an "internet" bridge, a public relay, and two peers each behind its own
-router doing nftables masquerade (port-preserving, endpoint-independent mapping, as home
-routers do) with a stateful firewall that drops unsolicited inbound traffic, and netem delay on
-the routers' internet links.
+router doing nftables masquerade (port-preserving, endpoint-independent mapping, as home routers
+do) with a stateful firewall that drops unsolicited inbound traffic, and delay on the links as the
+harness sets it (its ``testplans.ts``/``router/run.sh``/``generator.ts``): each router adds
+``DELAY_MS`` = 100 ms of round trip (netem 50 ms on its WAN and on its LAN egress, so 50 ms each way
+through it) and the relay 25 ms on its egress. A direct peer-to-peer round trip is then 200 ms,
+a relayed one 250 ms.
 
 ```
-        [relay 11.0.0.10] 
+        [relay 11.0.0.10]                 relay -> internet: +relay_delay_ms
                 |
    +------- br0 (ns inet) --------+
-   |                              |
-[router-a 11.0.0.1]       [router-b 11.0.0.2]       wan: netem delay, masquerade
+   |                              |       router <-> internet: +router_delay_ms/2 each way
+[router-a 11.0.0.1]       [router-b 11.0.0.2]       masquerade + stateful firewall
    | 10.1.0.1                     | 10.2.0.1
 [peer-a 10.1.0.2]          [peer-b 10.2.0.2]
 ```
 
+This kernel may lack ``sch_netem`` (6.18 here has no netem, fq or tbf), so the delayed links do
+not use ``tc``: each is a pair of TAP devices, one in each namespace, between which one small
+forwarder process (``tests/netns/delay_link.py``) copies frames after the one-way delay. The
+router's end of its delayed link is its WAN side, so a hole punch's outgoing SYN opens the NAT
+mapping before the delay, as with netem on the WAN egress, and the other side's SYN finds it there.
+
 Everything lives in namespaces this module creates (named ``lp2p<pid>-<role>``, so concurrent
 runs do not collide) and deletes: the root namespace is never touched. ``Testbed`` is a context
-manager; every process it starts (``spawn``) is stopped through its own handle when the block
-ends (SIGTERM, then SIGKILL, each bounded), before the namespaces go.
+manager; every process it starts (``spawn``, and the link forwarder) is stopped through its own
+handle when the block ends (SIGTERM, then SIGKILL, each bounded), before the namespaces go; the
+TAP devices vanish with the forwarder.
 
-``unavailable()`` says why the testbed cannot run here (not root, no ``ip``/``nft``, namespaces
-not permitted); tests skip with that message locally and fail under ``CI=true``.
+``unavailable()`` says why the testbed cannot run here (not root, no ``ip``/``nft``, no
+``/dev/net/tun``, namespaces not permitted); tests skip with that message locally and fail under
+``CI=true``.
 """
 
 from __future__ import annotations
@@ -57,6 +68,12 @@ PEER_B_IP = "10.2.0.2"
 REPO = Path(__file__).resolve().parents[2]
 COMMAND_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
+# test-plans hole-punch-interop: DELAY_MS=100 per router (half on each of its egresses), 25 ms on the relay's
+ROUTER_DELAY_MS = 100
+RELAY_DELAY_MS = 25
+# a large MTU on every testbed link: fewer, bigger frames for the userspace link forwarder to copy
+LINK_MTU = 65000
+LINK_READY_TIMEOUT = 30.0
 
 
 def _run(*cmd: str, check: bool = True, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -76,6 +93,8 @@ def unavailable() -> str | None:
     for tool in ("ip", "nft"):
         if shutil.which(tool) is None:
             return f"`{tool}` is not installed (apt-get install iproute2 nftables)"
+    if not os.path.exists("/dev/net/tun"):
+        return "no /dev/net/tun (the delayed links are TAP devices)"
     probe = f"lp2p{os.getpid()}-probe"
     try:
         made = _run("ip", "netns", "add", probe, check=False)
@@ -149,20 +168,38 @@ class Process:
 
 
 class Testbed:
-    """The topology above. ``delay_ms``: netem delay on each router's internet link (one way);
-    ``netem`` says whether the kernel had it (the scenario runs without delay if not)."""
+    """The topology above. ``router_delay_ms``: round trip each router adds (half each way, on its
+    internet link); ``relay_delay_ms``: one-way delay on what the relay sends. Both 0: plain veth
+    links, no forwarder. ``netem`` says whether the links run with delay."""
 
     __test__ = False  # not a test class, whatever its name
 
     ROLES = ("inet", "relay", "router-a", "router-b", "peer-a", "peer-b")
 
-    def __init__(self, workdir: Path, delay_ms: int = 20) -> None:
+    def __init__(self, workdir: Path, router_delay_ms: float = ROUTER_DELAY_MS,
+                 relay_delay_ms: float = RELAY_DELAY_MS) -> None:
         self.prefix = f"lp2p{os.getpid()}"
         self.workdir = workdir
-        self.delay_ms = delay_ms
+        self.router_delay_ms = router_delay_ms
+        self.relay_delay_ms = relay_delay_ms
         self.netem = False
         self.processes: list[Process] = []
         self._made: list[str] = []
+
+    @property
+    def direct_rtt_ms(self) -> float:
+        """The least round trip between the two peers behind NAT (through both routers)."""
+        return 2 * self.router_delay_ms
+
+    @property
+    def relayed_rtt_ms(self) -> float:
+        """The least round trip between the two peers through the relay."""
+        return 2 * self.router_delay_ms + 2 * self.relay_delay_ms
+
+    @property
+    def relay_rtt_ms(self) -> float:
+        """The least round trip between a peer behind NAT and the relay."""
+        return self.router_delay_ms + self.relay_delay_ms
 
     def ns(self, role: str) -> str:
         return f"{self.prefix}-{role}"
@@ -189,7 +226,23 @@ class Testbed:
 
     def _addr(self, role: str, dev: str, cidr: str) -> None:
         self.sh(role, "ip", "addr", "add", cidr, "dev", dev)
-        self.sh(role, "ip", "link", "set", dev, "up")
+        self.sh(role, "ip", "link", "set", dev, "mtu", str(LINK_MTU), "up")
+
+    def _delayed_links(self, links: Sequence[tuple[str, str, str, str, float, float]]) -> None:
+        """Start the forwarder that makes ``links`` (role A, dev A, role B, dev B, ms A->B, ms B->A)
+        and wait until every TAP device exists."""
+        specs = [f"{self.ns(ra)},{da},{self.ns(rb)},{db},{ab:g},{ba:g}" for ra, da, rb, db, ab, ba in links]
+        stderr_path = self.workdir / "delay-link.err"
+        with open(stderr_path, "w") as err:
+            popen = subprocess.Popen(
+                [sys.executable, "-m", "tests.netns.delay_link", *(f"--link={s}" for s in specs)],
+                stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True, cwd=REPO,
+            )
+        process = Process("delay-link", popen, stderr_path)
+        self.processes.append(process)
+        process.start_reader()
+        process.json_line(LINK_READY_TIMEOUT)
+        self.netem = True
 
     def _build(self) -> None:
         for role in self.ROLES:
@@ -199,11 +252,18 @@ class Testbed:
         # the internet: a bridge in its own namespace, one port per public host
         self.sh("inet", "ip", "link", "add", "br0", "type", "bridge")
         self.sh("inet", "ip", "link", "set", "br0", "up")
-        for role, port, ip in (("relay", "prelay", RELAY_IP), ("router-a", "pra", ROUTER_A_IP),
-                               ("router-b", "prb", ROUTER_B_IP)):
-            self._veth(role, "wan", "inet", port)
+        public = (("relay", "prelay", RELAY_IP), ("router-a", "pra", ROUTER_A_IP), ("router-b", "prb", ROUTER_B_IP))
+        if self.router_delay_ms or self.relay_delay_ms:
+            half = self.router_delay_ms / 2
+            self._delayed_links([("relay", "wan", "inet", "prelay", self.relay_delay_ms, 0),
+                                 ("router-a", "wan", "inet", "pra", half, half),
+                                 ("router-b", "wan", "inet", "prb", half, half)])
+        else:
+            for role, port, _ in public:
+                self._veth(role, "wan", "inet", port)
+        for role, port, ip in public:
             self.sh("inet", "ip", "link", "set", port, "master", "br0")
-            self.sh("inet", "ip", "link", "set", port, "up")
+            self.sh("inet", "ip", "link", "set", port, "mtu", str(LINK_MTU), "up")
             self._addr(role, "wan", f"{ip}/24")
         # the two home networks
         for side, lan in (("a", "10.1.0"), ("b", "10.2.0")):
@@ -214,7 +274,6 @@ class Testbed:
             self.sh(peer, "ip", "route", "add", "default", "via", f"{lan}.1")
             self.sh(router, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward")
             self._nat(router)
-            self._delay(router)
 
     def _nat(self, router: str) -> None:
         # Masquerade keeps the source port when it is free and reuses one mapping for every
@@ -244,16 +303,6 @@ table ip filter {
         proc = _run("ip", "netns", "exec", self.ns(router), "nft", "-f", "-", input_text=rules, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"nft in {router}: {proc.stderr.strip()}")
-
-    def _delay(self, router: str) -> None:
-        if not self.delay_ms:
-            return
-        proc = self.sh(router, "tc", "qdisc", "add", "dev", "wan", "root", "netem", "delay", f"{self.delay_ms}ms",
-                       check=False)
-        if proc.returncode == 0:
-            self.netem = True
-        else:
-            log.warning("no netem delay on %s (%s): the links run without delay", router, proc.stderr.strip())
 
     def close(self) -> None:
         for process in reversed(self.processes):
@@ -305,7 +354,8 @@ table ip filter {
 
 
 @contextmanager
-def nat_testbed(workdir: Path, delay_ms: int = 20) -> Iterator[Testbed]:
+def nat_testbed(workdir: Path, router_delay_ms: float = ROUTER_DELAY_MS,
+                relay_delay_ms: float = RELAY_DELAY_MS) -> Iterator[Testbed]:
     require_testbed()
-    with Testbed(workdir, delay_ms) as bed:
+    with Testbed(workdir, router_delay_ms, relay_delay_ms) as bed:
         yield bed

@@ -152,38 +152,62 @@ class DcutrService(Service):
 
     async def _initiate(self, conn: Connection) -> None:
         peer = conn.remote_peer_id
+        # The spec's plain dial to the addresses the peer announced (it works when the peer is public
+        # after all) runs beside the hole punch rather than before it: behind a NAT that drops
+        # unsolicited SYNs it ends only at its timeout, and waiting it out delayed every punch to a
+        # NATed peer that announces its mapping by identify_timeout. It dials from an ephemeral
+        # port, the punch from the listen port, so the two never share a 4-tuple.
+        plain = asyncio.ensure_future(self._dial_announced(peer))
+        punch = asyncio.ensure_future(self._punch_attempts(conn))
         reason = "no attempt"
         try:
-            # First, as the spec says, a plain dial to the addresses the peer announced (identify
-            # on the relayed connection): it works when the peer is public after all.
-            reversal = await self._dial_announced(peer)
-            if reversal is not None:
-                self.results["direct"] = self.results.get("direct", 0) + 1
-                self.host.events.emit(HolePunchSucceeded(peer, reversal, 0))
-                return
-            for attempt in range(1, self.config.attempts + 1):
-                if conn.is_closed:
-                    reason = "the relayed connection closed"
-                    break
-                try:
-                    winner = await self._attempt(conn)
-                except (Libp2pError, OSError, EOFError, TimeoutError) as exc:
-                    reason = f"{type(exc).__name__}: {exc}"
-                    log.info("hole punch to %s, attempt %d: %s", peer, attempt, reason)
-                    winner = None
-                direct = self._direct(peer)
-                if direct is not None:
-                    addr = winner or direct.remote_addr or Multiaddr("/p2p-circuit")
+            pending: set[asyncio.Future[Any]] = {plain, punch}
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                reversal = plain.result() if plain in done and plain.exception() is None else None
+                if reversal is not None:
                     self.results["direct"] = self.results.get("direct", 0) + 1
-                    log.info("hole punch to %s: direct connection at %s (attempt %d)", peer, addr, attempt)
-                    self.host.events.emit(HolePunchSucceeded(peer, addr, attempt))
+                    self.host.events.emit(HolePunchSucceeded(peer, reversal, 0))
                     return
-                await asyncio.sleep(self.config.retry_delay)
+                if punch in done:
+                    outcome = punch.result()
+                    if isinstance(outcome, tuple):
+                        addr, attempt = outcome
+                        self.results["direct"] = self.results.get("direct", 0) + 1
+                        log.info("hole punch to %s: direct connection at %s (attempt %d)", peer, addr, attempt)
+                        self.host.events.emit(HolePunchSucceeded(peer, addr, attempt))
+                        return
+                    reason = outcome
+            if plain.exception() is not None:
+                log.info("plain dial to %s: %r", peer, plain.exception())
             self.results["failed"] = self.results.get("failed", 0) + 1
             log.info("hole punch to %s failed after %d attempts: %s", peer, self.config.attempts, reason)
             self.host.events.emit(HolePunchFailed(peer, self.config.attempts, reason))
         finally:
+            for task in (plain, punch):
+                task.cancel()
+            await asyncio.gather(plain, punch, return_exceptions=True)
             self._punching.discard(peer)
+
+    async def _punch_attempts(self, conn: Connection) -> tuple[Multiaddr, int] | str:
+        """Up to ``attempts`` CONNECT/SYNC rounds: the direct address and attempt that got a direct
+        connection, or why none did."""
+        peer = conn.remote_peer_id
+        reason = "no attempt"
+        for attempt in range(1, self.config.attempts + 1):
+            if conn.is_closed:
+                return "the relayed connection closed"
+            try:
+                winner = await self._attempt(conn)
+            except (Libp2pError, OSError, EOFError, TimeoutError) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                log.info("hole punch to %s, attempt %d: %s", peer, attempt, reason)
+                winner = None
+            direct = self._direct(peer)
+            if direct is not None:
+                return winner or direct.remote_addr or Multiaddr("/p2p-circuit"), attempt
+            await asyncio.sleep(self.config.retry_delay)
+        return reason
 
     async def _dial_announced(self, peer: PeerId) -> Multiaddr | None:
         identify = self.host.service(IdentifyService)
