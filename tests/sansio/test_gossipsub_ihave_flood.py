@@ -145,7 +145,7 @@ def test_one_entry_is_read_up_to_max_ihave_length_ids_as_go() -> None:
 
 
 def test_a_peer_is_asked_again_only_once_its_promise_broke() -> None:
-    router, liar = _subscribed()
+    router, liar = _subscribed(broken_promise_backoff_max=0.0)  # go's pacing after a broken promise
     liar.control(1.0, ihave=[_ihave(_ids(5000, b"h1"))])
     assert len(_asked(router, liar)) == 5000
     router.heartbeat(2.0)
@@ -157,6 +157,34 @@ def test_a_peer_is_asked_again_only_once_its_promise_broke() -> None:
     assert router.stats["broken_promises"] == 1 and router.peer_score(liar.peer_id, 4.5) < 0
     liar.control(4.6, ihave=[_ihave(_ids(10, b"h4"))])
     assert len(_asked(router, liar)) == 10
+
+
+def test_broken_promises_back_off_asking_and_a_kept_one_resets_it() -> None:
+    router, liar = _subscribed()
+    asked_at: list[float] = []
+    t = 1.0
+    while t < 40.0:
+        liar.control(t + 0.1, ihave=[_ihave(_ids(100, b"%d" % int(t)))])
+        if _asked(router, liar):
+            asked_at.append(t)
+        t += 1.0
+        router.heartbeat(t)
+    # asked; the promise breaks at the first heartbeat past 3 s; then it is paused 1, 2, 4, 8, 16
+    # heartbeats from each broken promise (go would ask at every heartbeat from the first break)
+    assert asked_at == [1.0, 6.0, 12.0, 20.0, 32.0]
+    assert router.stats["broken_promises"] == 5
+    # a kept promise (its message arrives, from anyone) ends the backoff
+    router.heartbeat(60.0)  # the promise of t=32 broke at 36; the pause (16 s) is over at 52
+    msg = liar.message(b"real")
+    liar.control(60.1, ihave=[_ihave([default_message_id(msg)])])
+    assert _asked(router, liar) == [default_message_id(msg)]
+    liar.publish(msg, 60.2)
+    router.heartbeat(64.0)
+    liar.control(64.1, ihave=[_ihave(_ids(5, b"x"))])
+    assert len(_asked(router, liar)) == 5
+    router.heartbeat(68.0)  # broken once after the kept one: a pause of one heartbeat, not 32
+    liar.control(69.1, ihave=[_ihave(_ids(5, b"y"))])
+    assert len(_asked(router, liar)) == 5
 
 
 def test_a_peer_that_keeps_its_promise_is_asked_again_at_once() -> None:

@@ -78,6 +78,8 @@ class _Peer:
     ihave_received: int = 0  # IHAVE messages this heartbeat
     iasked: int = 0  # ids we asked this peer for (IWANT) this heartbeat
     open_promise: bytes | None = None  # the id its last IWANT promised, until kept or broken
+    broken_streak: int = 0  # promises broken since its last kept one
+    ihave_ignored_until: float = 0.0  # backoff after a broken promise
     dont_send: OrderedDict[bytes, int] = field(default_factory=OrderedDict)  # IDONTWANT id -> heartbeat
     rpcs_on_stream: int = 0  # RPCs read from its current inbound stream (v1.3 extensions rule)
     connected: bool = True
@@ -521,7 +523,7 @@ class PubsubRouter:
         # the frame before parsing, so its ids are never decoded.
         skip_ihave = self.kind == "gossipsub" and (
             score < cfg.score_thresholds.gossip_threshold or st.ihave_received >= cfg.max_ihave_messages
-            or st.iasked >= cfg.max_ihave_length or st.open_promise is not None
+            or st.iasked >= cfg.max_ihave_length or st.open_promise is not None or now < st.ihave_ignored_until
         )
         if skip_ihave:
             self.stats["ihave_skipped"] += 1
@@ -720,10 +722,11 @@ class PubsubRouter:
         st.ihave_received += 1
         if st.ihave_received > cfg.max_ihave_messages or st.iasked >= cfg.max_ihave_length:
             return
-        if st.open_promise is not None:
-            # Ours, not go's: one IWANT in flight per peer. An honest peer answers within a round
-            # trip, which keeps the promise; a peer that advertises ids it never sends is asked
-            # again only once that promise broke (and was penalised), not every heartbeat before.
+        if st.open_promise is not None or now < st.ihave_ignored_until:
+            # Ours, not go's: one IWANT in flight per peer, and a backoff after broken promises
+            # (see _apply_broken_promises). An honest peer answers within a round trip, which
+            # keeps the promise; a peer that advertises ids it never sends is not asked for
+            # another 5000 every heartbeat while its score has yet to catch up.
             return
         budget = cfg.max_ihave_length - st.iasked
         seen, pending = self._seen, self._pending
@@ -975,8 +978,10 @@ class PubsubRouter:
         self._promise_total -= len(promised)
         for peer in promised:
             st = self._peers.get(peer)
-            if st is not None and st.open_promise == msg_id:
-                st.open_promise = None
+            if st is not None:
+                st.broken_streak = 0
+                if st.open_promise == msg_id:
+                    st.open_promise = None
 
     def _apply_broken_promises(self, now: float) -> None:
         for msg_id in list(self._promises):
@@ -987,8 +992,14 @@ class PubsubRouter:
                 self.stats["broken_promises"] += 1
                 self._penalise(peer)
                 st = self._peers.get(peer)
-                if st is not None and st.open_promise == msg_id:
-                    st.open_promise = None
+                if st is not None:
+                    if st.open_promise == msg_id:
+                        st.open_promise = None
+                    # Not asking it again at once: 1, 2, 4, ... heartbeats, as long as it keeps
+                    # none. Only our IWANTs wait; its score takes the penalty as in go.
+                    pause = self.config.heartbeat_interval * (1 << min(st.broken_streak, 16))
+                    st.ihave_ignored_until = now + min(pause, self.config.broken_promise_backoff_max)
+                    st.broken_streak += 1
             if not promised:
                 del self._promises[msg_id]
 
