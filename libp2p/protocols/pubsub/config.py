@@ -144,6 +144,10 @@ class GossipSubConfig:
     max_ihave_messages: int = 10
     max_iwant_promises: int = 5000  # IWANT promises tracked at once (all peers)
     iwant_followup_time: float = 3.0
+    # Ours, not go's: after a broken IWANT promise a peer's IHAVEs are ignored for 1 heartbeat,
+    # doubling with each further broken promise (no kept one between) up to this many seconds;
+    # a kept promise resets it. It never touches the score. 0: go's behaviour (ask every heartbeat).
+    broken_promise_backoff_max: float = 64.0
     prune_peers: int = 16
     prune_backoff: float = 60.0
     unsubscribe_backoff: float = 10.0

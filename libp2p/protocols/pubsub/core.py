@@ -18,6 +18,7 @@ import random
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import filterfalse, islice
 from typing import Literal
 
 from libp2p._accel import varint_encode
@@ -76,6 +77,9 @@ class _Peer:
     topics: set[str] = field(default_factory=set)
     ihave_received: int = 0  # IHAVE messages this heartbeat
     iasked: int = 0  # ids we asked this peer for (IWANT) this heartbeat
+    open_promise: bytes | None = None  # the id its last IWANT promised, until kept or broken
+    broken_streak: int = 0  # promises broken since its last kept one
+    ihave_ignored_until: float = 0.0  # backoff after a broken promise
     dont_send: OrderedDict[bytes, int] = field(default_factory=OrderedDict)  # IDONTWANT id -> heartbeat
     rpcs_on_stream: int = 0  # RPCs read from its current inbound stream (v1.3 extensions rule)
     connected: bool = True
@@ -188,6 +192,7 @@ class PubsubRouter:
         self._seen: OrderedDict[bytes, float] = OrderedDict()
         self._mcache = _MessageCache(config.history_gossip, config.history_length)
         self._promises: dict[bytes, dict[PeerId, float]] = {}
+        self._promise_total = 0  # entries in _promises, all ids together
         self._pending: dict[bytes, _Pending] = {}
         #: topics whose messages go through validation (``ValidationRequested``) before delivery
         self.validated_topics: set[str] = set()
@@ -205,6 +210,7 @@ class PubsubRouter:
             "rpcs_received": 0, "rpcs_dropped_graylist": 0, "messages_received": 0, "duplicates": 0,
             "invalid": 0, "ignored": 0, "delivered": 0, "forwarded": 0, "published": 0,
             "iwant_sent": 0, "iwant_served": 0, "ihave_sent": 0, "broken_promises": 0,
+            "ihave_skipped": 0,  # RPCs parsed with their IHAVE cut out (it would be ignored)
             "bytes_sent": 0, "bytes_received": 0,
         }
 
@@ -256,7 +262,7 @@ class PubsubRouter:
 
     @property
     def promise_count(self) -> int:
-        return sum(len(p) for p in self._promises.values())
+        return self._promise_total
 
     def dont_send_count(self, peer: PeerId) -> int:
         st = self._peers.get(peer)
@@ -337,8 +343,12 @@ class PubsubRouter:
                 self._events.append(Pruned(topic, peer))
         for fanout in self._fanout.values():
             fanout.discard(peer)
-        for promised in self._promises.values():
-            promised.pop(peer, None)
+        for msg_id in list(self._promises):
+            promised = self._promises[msg_id]
+            if promised.pop(peer, None) is not None:
+                self._promise_total -= 1
+                if not promised:
+                    del self._promises[msg_id]
         if self.score is not None:
             self.score.remove_peer(peer, now)
 
@@ -503,11 +513,22 @@ class PubsubRouter:
         if st is None:
             self.add_peer(peer, None)
             st = self._peers[peer]
-        if self.score is not None and self.score.score(peer, now) < self.config.score_thresholds.graylist_threshold:
+        cfg = self.config
+        score = self.score.score(peer, now) if self.score is not None else 0.0
+        if score < cfg.score_thresholds.graylist_threshold:
             self.stats["rpcs_dropped_graylist"] += 1
             return
+        # An IHAVE we would ignore anyway (as go: sender below the gossip threshold, or its IHAVE
+        # budget for this heartbeat spent, or, ours, its last IWANT still unanswered) is cut from
+        # the frame before parsing, so its ids are never decoded.
+        skip_ihave = self.kind == "gossipsub" and (
+            score < cfg.score_thresholds.gossip_threshold or st.ihave_received >= cfg.max_ihave_messages
+            or st.iasked >= cfg.max_ihave_length or st.open_promise is not None or now < st.ihave_ignored_until
+        )
+        if skip_ihave:
+            self.stats["ihave_skipped"] += 1
         try:
-            rpc = decode_rpc(frame, self.config.max_rpc_size)
+            rpc = decode_rpc(frame, cfg.max_rpc_size, skip_ihave=skip_ihave)
         except DecodeError:
             self._penalise(peer)
             raise
@@ -610,7 +631,7 @@ class PubsubRouter:
         elif msg.HasField("from") or msg.HasField("seqno") or msg.HasField("signature") or msg.HasField("key"):
             self._reject(peer, None, topic, now, "StrictNoSign message with author fields")
             return
-        self._promises.pop(msg_id, None)
+        self._keep_promises(msg_id)
         self._mark_seen(msg_id, now)
         if (
             self.kind == "gossipsub"
@@ -701,6 +722,14 @@ class PubsubRouter:
         st.ihave_received += 1
         if st.ihave_received > cfg.max_ihave_messages or st.iasked >= cfg.max_ihave_length:
             return
+        if st.open_promise is not None or now < st.ihave_ignored_until:
+            # Ours, not go's: one IWANT in flight per peer, and a backoff after broken promises
+            # (see _apply_broken_promises). An honest peer answers within a round trip, which
+            # keeps the promise; a peer that advertises ids it never sends is not asked for
+            # another 5000 every heartbeat while its score has yet to catch up.
+            return
+        budget = cfg.max_ihave_length - st.iasked
+        seen, pending = self._seen, self._pending
         wanted: dict[bytes, None] = {}
         for ihave in ihaves:
             try:
@@ -709,16 +738,22 @@ class PubsubRouter:
                 continue
             if topic not in self._mesh:
                 continue
-            for msg_id in ihave.messageIDs:
-                if msg_id not in self._seen and msg_id not in self._pending:
-                    wanted[msg_id] = None
+            # At most max_ihave_length ids of one entry (as go), unseen ones only, and no more
+            # than the peer's budget: ids past it are never read (go reads them all, then keeps
+            # a random `budget` of them; honest peers advertise fewer than the budget).
+            fresh = filterfalse(seen.__contains__, islice(ihave.messageIDs, cfg.max_ihave_length))
+            if pending:
+                fresh = filterfalse(pending.__contains__, fresh)
+            while len(wanted) < budget:
+                chunk = list(islice(fresh, budget - len(wanted)))
+                if not chunk:
+                    break
+                wanted.update(dict.fromkeys(chunk))
+            if len(wanted) >= budget:
+                break
         if not wanted:
             return
         ids = list(wanted)
-        budget = cfg.max_ihave_length - st.iasked
-        if len(ids) > budget:
-            self._rng.shuffle(ids)
-            ids = ids[:budget]
         st.iasked += len(ids)
         box = self._box(st.peer_id)
         box.control.control.iwant.add().messageIDs.extend(ids)
@@ -727,7 +762,11 @@ class PubsubRouter:
         # One promise per IWANT (as go): the peer must deliver that id within the follow-up time.
         if self.promise_count < cfg.max_iwant_promises:
             promised = self._rng.choice(ids)
-            self._promises.setdefault(promised, {})[st.peer_id] = now + cfg.iwant_followup_time
+            peers = self._promises.setdefault(promised, {})
+            if st.peer_id not in peers:  # as go: an earlier deadline for the same id stands
+                peers[st.peer_id] = now + cfg.iwant_followup_time
+                self._promise_total += 1
+            st.open_promise = promised
 
     def _handle_iwant(self, st: _Peer, iwants: Iterable[pubsub_pb2.ControlIWant], now: float) -> None:
         cfg = self.config
@@ -931,13 +970,36 @@ class PubsubRouter:
             if not backoffs:
                 del self._backoff[topic]
 
+    def _keep_promises(self, msg_id: bytes) -> None:
+        """``msg_id`` arrived (from anyone, as go): every promise for it is kept."""
+        promised = self._promises.pop(msg_id, None)
+        if promised is None:
+            return
+        self._promise_total -= len(promised)
+        for peer in promised:
+            st = self._peers.get(peer)
+            if st is not None:
+                st.broken_streak = 0
+                if st.open_promise == msg_id:
+                    st.open_promise = None
+
     def _apply_broken_promises(self, now: float) -> None:
         for msg_id in list(self._promises):
             promised = self._promises[msg_id]
             for peer in [p for p, deadline in promised.items() if deadline <= now]:
                 del promised[peer]
+                self._promise_total -= 1
                 self.stats["broken_promises"] += 1
                 self._penalise(peer)
+                st = self._peers.get(peer)
+                if st is not None:
+                    if st.open_promise == msg_id:
+                        st.open_promise = None
+                    # Not asking it again at once: 1, 2, 4, ... heartbeats, as long as it keeps
+                    # none. Only our IWANTs wait; its score takes the penalty as in go.
+                    pause = self.config.heartbeat_interval * (1 << min(st.broken_streak, 16))
+                    st.ihave_ignored_until = now + min(pause, self.config.broken_promise_backoff_max)
+                    st.broken_streak += 1
             if not promised:
                 del self._promises[msg_id]
 

@@ -46,6 +46,7 @@ __all__ = [
     "sign_message",
     "topic_text",
     "verify_message_signature",
+    "without_ihave",
 ]
 
 FLOODSUB_PROTOCOL_ID = "/floodsub/1.0.0"
@@ -88,15 +89,104 @@ def topic_text(raw: bytes) -> str:
         raise PubsubDecodeError("topic name is not UTF-8") from exc
 
 
-def decode_rpc(data: bytes | bytearray | memoryview, max_rpc_size: int = DEFAULT_MAX_RPC_SIZE) -> pubsub_pb2.RPC:
-    """Parse one RPC (the frame without its length prefix) and check its counts."""
+def _read_varint(buf: memoryview, i: int, end: int) -> int:
+    """A protobuf varint at ``buf[i:end]`` as ``(value, next)``; -1 for a truncated or overlong one
+    (the caller then leaves the frame to the full parser, which reports it)."""
+    value = shift = 0
+    while i < end and shift < 64:
+        b = buf[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value << 32 | i  # packed to avoid a tuple per field
+        shift += 7
+    return -1
+
+
+def _skip_field(buf: memoryview, tag: int, i: int, end: int) -> int:
+    """The offset after the value of a field with ``tag`` starting at ``i``; -1 if unknown or cut."""
+    wire_type = tag & 7
+    if wire_type == 0:
+        packed = _read_varint(buf, i, end)
+        return -1 if packed < 0 else packed & 0xFFFFFFFF
+    if wire_type == 2:
+        packed = _read_varint(buf, i, end)
+        if packed < 0:
+            return -1
+        after = (packed & 0xFFFFFFFF) + (packed >> 32)
+        return after if after <= end else -1
+    if wire_type == 1:
+        return i + 8 if i + 8 <= end else -1
+    if wire_type == 5:
+        return i + 4 if i + 4 <= end else -1
+    return -1  # groups: never in this schema; the full parser decides
+
+
+def without_ihave(data: bytes | bytearray | memoryview) -> bytes | None:
+    """The RPC ``data`` with every ``control.ihave`` entry cut out, from the raw bytes and without
+    parsing the ids: what the router uses when it will not read a peer's IHAVE (its score is
+    below the gossip threshold or its IHAVE budget for this heartbeat is spent), so a flood of
+    100 KB IHAVEs costs a scan of a few field headers, not 5000 objects each. None when the
+    frame does not scan cleanly (the caller parses it whole and reports what is wrong)."""
+    buf = memoryview(data)
+    end = len(buf)
+    out: list[bytes | memoryview] = []
+    i = 0
+    kept = 0  # start of the bytes not yet copied to ``out``
+    while i < end:
+        packed = _read_varint(buf, i, end)
+        if packed < 0:
+            return None
+        tag, start = packed >> 32, packed & 0xFFFFFFFF
+        if tag != 0x1A:  # not RPC.control (field 3, length-delimited): keep as is
+            i = _skip_field(buf, tag, start, end)
+            if i < 0:
+                return None
+            continue
+        packed = _read_varint(buf, start, end)
+        if packed < 0:
+            return None
+        body, body_end = packed & 0xFFFFFFFF, (packed & 0xFFFFFFFF) + (packed >> 32)
+        if body_end > end:
+            return None
+        parts: list[memoryview] = []
+        j = body
+        while j < body_end:
+            packed = _read_varint(buf, j, body_end)
+            if packed < 0:
+                return None
+            sub_tag, sub_start = packed >> 32, packed & 0xFFFFFFFF
+            sub_end = _skip_field(buf, sub_tag, sub_start, body_end)
+            if sub_end < 0:
+                return None
+            if sub_tag != 0x0A:  # ControlMessage.ihave is field 1, length-delimited
+                parts.append(buf[j:sub_end])
+            j = sub_end
+        out.append(buf[kept:i])
+        control = b"".join(parts)
+        out.append(b"\x1a" + varint_encode(len(control)) + control)
+        i = kept = body_end
+    if kept == 0:
+        return bytes(data)
+    out.append(buf[kept:end])
+    return b"".join(out)
+
+
+def decode_rpc(
+    data: bytes | bytearray | memoryview, max_rpc_size: int = DEFAULT_MAX_RPC_SIZE, *, skip_ihave: bool = False
+) -> pubsub_pb2.RPC:
+    """Parse one RPC (the frame without its length prefix) and check its counts. ``skip_ihave``:
+    drop the IHAVE entries before parsing (``without_ihave``); their ids are never decoded."""
     if len(data) > max_rpc_size:
         raise PubsubDecodeError(f"RPC of {len(data)} bytes exceeds {max_rpc_size}")
     rpc = pubsub_pb2.RPC()
+    raw = without_ihave(data) if skip_ihave else None
     try:
-        rpc.ParseFromString(bytes(data))
+        rpc.ParseFromString(raw if raw is not None else bytes(data))
     except ProtobufDecodeError as exc:
         raise PubsubDecodeError(f"malformed RPC: {exc}") from exc
+    if skip_ihave and raw is None and rpc.HasField("control"):
+        del rpc.control.ihave[:]
     if len(rpc.subscriptions) > MAX_SUBSCRIPTIONS_PER_RPC:
         raise PubsubDecodeError(f"{len(rpc.subscriptions)} subscriptions in one RPC")
     if len(rpc.publish) > MAX_MESSAGES_PER_RPC:
