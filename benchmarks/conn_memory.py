@@ -15,6 +15,9 @@ timers each idle connection and stream adds.
     .venv/bin/python benchmarks/conn_memory.py --conns 200 --streams 8 --cycles 1 --listener go
     .venv/bin/python benchmarks/conn_memory.py --conns 100 --streams 4 --count-tasks
     LIBP2P_NO_EXTENSIONS=1 .venv/bin/python benchmarks/conn_memory.py --conns 500
+
+``--save`` also writes the JSON, with the load average before and after, to
+``benchmarks/results/conn_memory-<UTC>-<listener>[-pure].json`` (read by ``round2_summary.py``).
 """
 
 from __future__ import annotations
@@ -214,11 +217,25 @@ def main() -> int:
                    help="the listener under test: ours (`libp2p serve`, default) or go-libp2p's peer")
     p.add_argument("--count-tasks", action="store_true",
                    help="run our listener in this process and count tasks/timers per idle connection and stream")
+    p.add_argument("--save", action="store_true",
+                   help="also write the result to benchmarks/results/conn_memory-<UTC>-<listener>[-pure].json")
     args = p.parse_args()
     if args.count_tasks:
         print(json.dumps(asyncio.run(_count_tasks(args))))
         return 0
-    print(json.dumps(asyncio.run(_run(args))))
+    started = time.gmtime()
+    load_before = os.getloadavg()
+    result = asyncio.run(_run(args))
+    print(json.dumps(result))
+    if args.save:
+        label = args.listener + ("-pure" if result["implementation_env"] == "python" else "")
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", started)
+        out = Path(__file__).resolve().parent / "results" / f"conn_memory-{stamp}-{label}.json"
+        saved = {**result, "server": Path(str(result["server"])).name,  # no checkout path in the repo
+                 "started_utc": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", started),
+                 "load_before": load_before, "load_after": os.getloadavg()}
+        out.write_text(json.dumps(saved, indent=1) + "\n")
+        print(f"written {out}", file=sys.stderr)
     return 0
 
 
