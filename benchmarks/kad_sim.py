@@ -277,9 +277,9 @@ def run_hosts(n: int, lookups: int, seed: int, profile: bool = False) -> dict[st
 
 
 def run_one(args: argparse.Namespace) -> dict[str, Any]:
-    import libp2p
+    from libp2p import _accel  # imported by name: `import libp2p` no longer loads it (lazy imports)
 
-    out: dict[str, Any] = {"implementation": libp2p._accel.IMPLEMENTATION, "nodes": args.nodes}
+    out: dict[str, Any] = {"implementation": _accel.IMPLEMENTATION, "nodes": args.nodes}
     if args.mode in ("cores", "both"):
         out["cores"] = run_cores(args.nodes, args.lookups_cores, args.seed, profile=args.profile)
         if not args.no_join:
@@ -306,6 +306,8 @@ def main() -> int:
     if args.json_only:
         print(json.dumps(run_one(args)))
         return 0
+    started_utc = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    load_before = os.getloadavg()
     runs = []
     envs = [("cython", {}), ("python", {"LIBP2P_NO_EXTENSIONS": "1"})] if args.twins else [("default", {})]
     for _, extra in envs:
@@ -320,6 +322,9 @@ def main() -> int:
                     "load": os.getloadavg()},
         "log2_nodes": math.log2(args.nodes),
         "runs": runs,
+        "started_utc": started_utc,
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
     }
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
