@@ -34,6 +34,7 @@ A progress line on stderr tells what is running.
     .venv/bin/python benchmarks/compare.py --smoke      # small sizes, one iteration: for CI
     .venv/bin/python benchmarks/compare.py --list-suites        # the other side-by-side benchmarks
     .venv/bin/python benchmarks/compare.py --suite NAME [ARGS]  # run one (benchmarks/suites/NAME.py)
+    .venv/bin/python benchmarks/round2_summary.py         # issue #16's one table + chart from the suites' JSON
 
 Implementations that are not installed (no go, cargo, node, or py-libp2p peer) are skipped with a
 message. Every subprocess is started and stopped through its own handle; every wait is bounded.
