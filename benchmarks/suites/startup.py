@@ -56,6 +56,7 @@ def main(argv: list[str]) -> int:
         "suite": "startup", "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": compare.machine(), "versions": compare.ours_versions(),
         "load_before": [round(x, 2) for x in os.getloadavg()], "runs": cfg.runs,
+        "config": {"smoke": cfg.smoke},  # so a summary never reads a smoke run as a result
     }
     env = compare.bs._py_env("cython")
     # As installed by pip, which compiles the bytecode: with PYTHONDONTWRITEBYTECODE set (as on some
