@@ -75,6 +75,10 @@ TARGETS = {
 }
 
 
+def _number(v: object) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
 @dataclass
 class Row:
     item: int
@@ -89,6 +93,11 @@ class Row:
     source: str = ""
     note: str = ""
     missing: str | None = None
+
+    def __post_init__(self) -> None:
+        # a field a suite renamed or filled with something else reads as absent, never as a number
+        self.ours, self.pure = _number(self.ours), _number(self.pure)
+        self.others = {k: _number(v) for k, v in self.others.items()}
 
     @property
     def go(self) -> float | None:
@@ -476,7 +485,11 @@ def collect(chosen: dict[str, list[Source]]) -> list[Row]:
         if not sources:
             rows.append(_missing(item, what, f"no usable {suite} JSON"))
             continue
-        rows.extend(make(sources))
+        try:
+            rows.extend(make(sources))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:  # a suite's format moved
+            names = ", ".join(s.path.name for s in sources)
+            rows.append(_missing(item, what, f"could not read {names}: {type(exc).__name__}: {exc}"))
     return rows
 
 
@@ -561,7 +574,7 @@ def chart(rows: list[Row], path: Path) -> bool:
                   "black mark: the issue's target; green met, red missed, blue no target")
     ax.set_title("Performance round 2 (issue #16): ours ÷ go per metric", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # long metric names: keep them inside the image
     plt.close(fig)
     return True
 

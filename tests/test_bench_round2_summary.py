@@ -89,6 +89,7 @@ def test_ratios_targets_and_missing_suites(tmp_path: Path, capsys: pytest.Captur
     _write(tmp_path, "latency-20261206-140000-main.json", _latency(0.90, 0.10))  # a baseline tree's run
     _write(tmp_path, "latency-20261206-150000.json", _latency(0.90, 0.10, smoke=True))
     _write(tmp_path, "handshakes-20261206T135529Z.json", _handshakes())
+    _write(tmp_path, "startup-20261206T082322Z.json", {"samples_ms": "not a dict"})  # a format that moved
     rows, out = _run(summary, ["--results-dir", str(tmp_path), "--no-chart"], capsys)
     head = [c.strip() for c in out.splitlines()[0].strip("|").split("|")]
     col = {name: i for i, name in enumerate(head)}
@@ -119,6 +120,8 @@ def test_ratios_targets_and_missing_suites(tmp_path: Path, capsys: pytest.Captur
         row = rows[metric]
         assert row[0] == item and row[col["met?"]] == "missing" and row[col["ours (cython)"]] == "missing"
         assert not any(ch.isdigit() for cell in row[col["ours (pure)"]:col["met?"]] for ch in cell)
+    startup = rows["start-up: `--version`"]
+    assert startup[col["met?"]] == "missing" and "could not read startup-20261206T082322Z.json" in startup[-1]
     assert "Missing: item 1 " in out
     assert "Missed:" not in out
 
