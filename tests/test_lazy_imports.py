@@ -103,3 +103,21 @@ def test_twins_resolve_lazily(twin: str) -> None:
         f"assert _accel.IMPLEMENTATION == {twin!r} or (_accel.IMPLEMENTATION == 'python' and not _accel.NATIVE_BUILT)"
     )
     assert "libp2p._pure.noise" in modules or twin == "cython"
+
+
+@pytest.mark.parametrize("transport", ["tcp", "ws"])
+def test_perf_contract_loads_the_ws_library_before_its_clock(transport: str) -> None:
+    # The contract client's clock starts once the host exists: a /ws run has the library by then
+    # (as go's binary has), a tcp run still does not load it.
+    modules = _modules_after(
+        "import argparse\n"
+        "from libp2p.cli import perf\n"
+        f"args = argparse.Namespace(key=None, muxer=None, security=None, transport={transport!r})\n"
+        f"perf._contract_options(args, perf._contract_multiaddr('127.0.0.1:4001', {transport!r}))"
+    )
+    assert bool(_loaded(modules, ("websockets",))) == (transport == "ws")
+
+
+def test_interop_client_loads_the_ws_library_before_its_clock() -> None:
+    modules = _modules_after("from libp2p.cli import interop\ninterop._interop_transports('ws', False, '')")
+    assert _loaded(modules, ("websockets",)) != []

@@ -488,7 +488,8 @@ def main(argv: list[str]) -> int:
     out: dict[str, Any] = {
         "suite": "many_conns",
         "started_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(cfg).items()},
+        # out_dir is left out: it is a path on this machine
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(cfg).items() if k != "out_dir"},
         "fd_limit": list(fds),
         "machine": compare.machine(),
         "versions": compare.ours_versions(),

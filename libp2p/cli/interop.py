@@ -365,6 +365,10 @@ def _interop_transports(transport: str, listening: bool, workdir: str) -> list[A
         from libp2p.transport.quic import QuicTransport
 
         return [QuicTransport()]
+    if transport in ("ws", "wss"):  # load the library before the timed dial, as QUIC's is above
+        from libp2p.transport.websocket import preload_library
+
+        preload_library()
     if transport != "wss":
         return None
     import ssl

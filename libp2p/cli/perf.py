@@ -141,6 +141,10 @@ def _contract_options(args: argparse.Namespace, addr: str) -> dict[str, Any]:
         from libp2p.transport.quic import QuicTransport
 
         options["transports"] = [QuicTransport()]
+    elif addr.endswith("/ws"):  # load the library before the clock starts, as QUIC's is above
+        from libp2p.transport.websocket import preload_library
+
+        preload_library()
     return options
 
 
