@@ -1,14 +1,22 @@
 """Timeline of one perf-contract client (new process, 1 byte up, 1 byte down): what happens between
 the start of the dial and the byte back, with times.
 
-    .venv/bin/python benchmarks/fresh_conn_timeline.py --server-address 127.0.0.1:PORT [--runs 5]
+    .venv/bin/python benchmarks/fresh_conn_timeline.py --server-address 127.0.0.1:PORT
 
 Runs the contract client in this process (the ``libp2p perf --server-address ...`` code path) with
 probes on the socket (every send and every receive), the Noise handshake, the protocol selections,
-identify's processing, and the perf stream's writes and reads; prints, per run, each event's time in
-ms from the client's clock start (just after the host exists, as the contract's ``timeSeconds``).
-A perf server must be listening (e.g. ``libp2p perf --run-server --server-address 127.0.0.1:PORT``).
-Probes cost a few microseconds each: read the times as a timeline, not as the figure.
+identify's processing, the perf stream's writes and reads, and every loop callback over 50 us; prints
+each event's time in ms from the client's clock start (just after the host exists, as the contract's
+``timeSeconds``) and the loop pass it ran in. Probes cost a few microseconds each: read the times as a
+timeline, not as the figure. A perf server must be listening (``libp2p perf --run-server ...``).
+
+Both ends on one timeline (the monotonic clock is shared by the processes):
+
+    ... fresh_conn_timeline.py --server-address 127.0.0.1:PORT --serve server.txt &   # probed server
+    ... fresh_conn_timeline.py --server-address 127.0.0.1:PORT --events-out client.txt
+    kill -INT %1; ... fresh_conn_timeline.py --merge client.txt server.txt
+
+``--cpu``: no probes; the client thread's CPU time and ``timeSeconds`` of one run, clock start to byte back.
 """
 
 from __future__ import annotations
@@ -146,6 +154,41 @@ def _serve(address: str, out: str) -> int:
                 f.write(f"{t!r} {what}\n")
 
 
+def client_cpu(address: str) -> tuple[float, float]:
+    """One contract client with no probes: (its thread's CPU seconds, its ``timeSeconds``), both
+    from the clock start to the byte back."""
+    import contextlib
+    import io
+
+    from libp2p.cli import main as cli_main
+    from libp2p.cli import perf as cli_perf
+
+    perf_counter = time.perf_counter
+    cpu: list[float] = []
+    wall: list[float] = []
+
+    class _Clock:
+        def perf_counter(self) -> float:
+            if not cpu:
+                cpu.append(time.thread_time())
+            return perf_counter()
+
+    emit = cli_perf._emit
+
+    def recording_emit(obj: dict[str, Any]) -> None:
+        if obj.get("type") == "final":
+            cpu.append(time.thread_time())
+            wall.append(obj["timeSeconds"])
+        emit(obj)
+
+    cli_perf.time = _Clock()  # type: ignore[assignment]
+    cli_perf._emit = recording_emit
+    with contextlib.redirect_stdout(io.StringIO()):
+        cli_main(["perf", "--loop", "asyncio", "--muxer", "yamux", "--server-address", address, "--transport", "tcp",
+                  "--upload-bytes", "1", "--download-bytes", "1"])
+    return cpu[1] - cpu[0], wall[0]
+
+
 def _read_events(path: str) -> list[tuple[float, str]]:
     with open(path) as f:
         return [(float(stamp), what) for stamp, what in (line.rstrip("\n").split(" ", 1) for line in f)]
@@ -168,7 +211,13 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--events-out", metavar="EVENTS_FILE", help="client: also save the raw events")
     ap.add_argument("--merge", nargs=2, metavar=("CLIENT_EVENTS", "SERVER_EVENTS"),
                     help="print one client's timeline with the probed server's events beside it")
+    ap.add_argument("--cpu", action="store_true",
+                    help="no probes: print the client thread's CPU ms and its timeSeconds in ms")
     cfg = ap.parse_args(argv)
+    if cfg.cpu:
+        cpu, wall = client_cpu(cfg.server_address)
+        print(f"client thread CPU {cpu * 1e3:.3f} ms, timeSeconds {wall * 1e3:.3f} ms")
+        return 0
     if cfg.merge:
         client = _read_events(cfg.merge[0])
         start = next(t for t, what in client if what.startswith("clock start"))
