@@ -147,7 +147,7 @@ class IdentifyService(Service):
         return varint_encode(len(body)) + body
 
     async def _handle_request(self, stream: Stream) -> None:
-        # The answer and the FIN leave in one send (close flushes what write_soon queued).
+        # The answer and the FIN leave in one send (the FIN joins the flush write_soon scheduled).
         write = getattr(stream, "write_soon", stream.write)
         await write(self._answer(stream.conn))
         await stream.close()
