@@ -11,7 +11,7 @@ so the machine's load hits each alike; each client's whole-process CPU is record
 With ``--baseline-python`` (another checkout's interpreter, e.g. ``main``'s venv) its client and server
 run too: before/after in the same run.
 
-Writes ``benchmarks/results/fresh_conn-<UTC>.json``.
+Writes ``benchmarks/results/fresh_conn-<UTC>.json`` (``-smoke.json`` with ``--smoke``) through ``compare.write_results``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as _dt
-import json
 import os
 import statistics
 import sys
@@ -131,11 +130,8 @@ def main(argv: list[str]) -> int:
     text = "\n".join(rows)
     print(text)
     if not cfg.no_write:
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        path = RESULTS_DIR / f"fresh_conn-{stamp}.json"
-        path.write_text(json.dumps(out, indent=1) + "\n")
-        print(f"\nwrote {path.relative_to(HERE.parent.parent)}")
+        compare.write_results(RESULTS_DIR, f"fresh_conn-{stamp}{'-smoke' if cfg.smoke else ''}", out)
     return 0
 
 

@@ -219,7 +219,9 @@ async def _exchange(stream: Stream, upload: int, download: int, progress: _Progr
     from libp2p.protocols.perf.wire import BLOCK_SIZE, encode_download_size
 
     zeros = bytes(BLOCK_SIZE)
-    await stream.write(encode_download_size(download))
+    # The size leaves with the first block (and the protocol proposal before it): one send.
+    write_soon = getattr(stream, "write_soon", stream.write)
+    await write_soon(encode_download_size(download))
     left = upload
     while left > 0:
         chunk = zeros if left >= BLOCK_SIZE else zeros[:left]

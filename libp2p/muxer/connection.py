@@ -63,6 +63,8 @@ _RESERVE_SLAB = 4096
 _BACKLOG_TIMEOUT = 5.0
 # How long close() waits for the answer to an optimistic protocol proposal.
 _NEGOTIATION_TIMEOUT = 10.0
+# Loop passes a dialer's first frames wait for the application's first request (see ``start``).
+_DIALER_FIRST_FLUSH_PASSES = 3
 # Inbound streams refused for resource limits before the connection is closed: a peer that
 # keeps opening streams it may not have is flooding us (2 million refused opens cost 29 s of CPU).
 _MAX_REFUSED_STREAMS = 1024
@@ -434,6 +436,17 @@ class MuxedStream:
         self._write_closed = True
         self.conn._close_stream(self.stream_id)
 
+    async def close_soon(self) -> None:
+        """``close`` whose FIN may wait in the muxer until the end of the loop pass, to leave in one
+        socket write with what else is written in it (identify's FIN with the answers of a new
+        connection's set-up). An optimistically negotiated stream closes as ``close`` does."""
+        if self._write_closed or self._reset is not None or self._pending_negotiation is not None \
+                or self._negotiated is not None:
+            await self.close()
+            return
+        self._write_closed = True
+        self.conn._close_stream(self.stream_id, soon=True)
+
     async def reset(self) -> None:
         """Abort both directions."""
         if self._reset is not None:
@@ -501,6 +514,7 @@ class MuxedConnection:
         self._close_reason: BaseException | None = None
         self._closed_event = asyncio.Event()
         self._flush_scheduled = False
+        self._first_flush_passes = 1
         # Output the core produced when a read granted window, written by the next flush.
         self._carry: list[bytes] = []
         self._open_waiters: list[asyncio.Future[None]] = []  # openers waiting for the peer's ACKs
@@ -536,11 +550,18 @@ class MuxedConnection:
             session.handle_timer(_clock())
             self._process_events()
         # Flushed at the end of this loop pass, with what the host's services write first on a new
-        # connection (identify opens its stream): one send per connection, not three.
+        # connection (identify opens its stream): one send per connection, not three. A dialer's
+        # waits two passes more: ``connect`` returns to the application then, and its first
+        # request (written at once) takes Noise message 3 and identify's proposal with it.
         self._flush_scheduled = True
+        self._first_flush_passes = _DIALER_FIRST_FLUSH_PASSES if self.is_initiator else 1
         self._loop.call_soon(self._first_flush)
 
     def _first_flush(self) -> None:
+        self._first_flush_passes -= 1
+        if self._first_flush_passes > 0 and not self._closed:
+            self._loop.call_soon(self._first_flush)
+            return
         self._flush()
         # What the secure channel left to go with our first frames (Noise message 3) goes out now at
         # the latest, even when nothing else did.
@@ -885,7 +906,7 @@ class MuxedConnection:
                 self._carry.append(out)
             self._schedule_flush()
 
-    def _close_stream(self, stream_id: int) -> None:
+    def _close_stream(self, stream_id: int, soon: bool = False) -> None:
         if self._closed:
             return
         try:
@@ -895,6 +916,11 @@ class MuxedConnection:
         stream = self._streams.get(stream_id)
         if stream is not None:
             self._maybe_forget(stream)
+        if soon or self._flush_scheduled:
+            # A burst (write_soon answers, a new connection's first frames) leaves at the end of
+            # this loop pass: the FIN joins it, one send for all. A lone close still flushes now.
+            self._schedule_flush()
+            return
         self._flush()
 
     def _reset_stream(self, stream_id: int) -> None:

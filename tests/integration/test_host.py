@@ -193,7 +193,10 @@ async def test_simultaneous_dials_settle_on_one_connection(muxer: str) -> None:
     async with new_host(listen_addrs=[LOOPBACK], muxers=[muxer]) as a, new_host(listen_addrs=[LOOPBACK], muxers=[muxer]) as b:
         await asyncio.gather(a.connect(b.full_addrs()[0]), b.connect(a.full_addrs()[0]))
         async with asyncio.timeout(10):
-            while len(a.connections(b.peer_id)) != 1 or len(b.connections(a.peer_id)) != 1:
+            # settled: no handshake still in progress (a dialer's last Noise message may wait a few
+            # loop passes for its first frames), one connection each
+            while (len(a.connections(b.peer_id)) != 1 or len(b.connections(a.peer_id)) != 1
+                   or a.swarm.pending_inbound or b.swarm.pending_inbound):
                 await asyncio.sleep(0.05)
         ca, cb = a.connections(b.peer_id)[0], b.connections(a.peer_id)[0]
         # the same TCP connection, seen from both ends

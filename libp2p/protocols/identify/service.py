@@ -147,7 +147,9 @@ class IdentifyService(Service):
         return varint_encode(len(body)) + body
 
     async def _handle_request(self, stream: Stream) -> None:
-        await stream.write(self._answer(stream.conn))
+        # The answer and the FIN leave in one send (the FIN joins the flush write_soon scheduled).
+        write = getattr(stream, "write_soon", stream.write)
+        await write(self._answer(stream.conn))
         await stream.close()
 
     # --- what we learn ----------------------------------------------------------------------------
@@ -223,10 +225,17 @@ class IdentifyService(Service):
         try:
             stream = conn.open_stream()
             try:
+                # The proposal and our FIN leave with what else this loop pass writes (on a new
+                # connection: the handshake's last message, the application's first request).
                 stream.protocol = await select_protocol(
-                    stream.read, stream.write, stream.unread, [PROTOCOL_ID], timeout=TIMEOUT
+                    stream.read, getattr(stream, "write_soon", stream.write), stream.unread, [PROTOCOL_ID],
+                    timeout=TIMEOUT,
                 )
-                await stream.close()
+                await getattr(stream, "close_soon", stream.close)()
+                # The peer's Identify comes with the answer to the first request on a new
+                # connection: let the streams woken in this loop pass (that request's reader) run
+                # before the Identify is parsed, its record's signature checked and it is stored.
+                await asyncio.sleep(0)
                 info = await self._read_info(stream)
             except BaseException:
                 await stream.reset()

@@ -68,8 +68,12 @@ class PerfService(Service):
             await stream.reset()
             return
         await _drain(stream)
-        await _send_zeros(stream, download)
-        await stream.close()
+        # The last block and the FIN leave in one send (with a 1-byte download: the whole answer).
+        last = download % BLOCK_SIZE or min(download, BLOCK_SIZE)
+        await _send_zeros(stream, download - last)
+        if last:
+            await getattr(stream, "write_soon", stream.write)(_ZEROS[:last])
+        await getattr(stream, "close_soon", stream.close)()
 
 
 async def perf(host: Host, peer_id: PeerId, upload_bytes: int, download_bytes: int, timeout: float | None = None) -> PerfResult:
@@ -78,7 +82,9 @@ async def perf(host: Host, peer_id: PeerId, upload_bytes: int, download_bytes: i
         start = time.perf_counter()
         stream = await host.new_stream(peer_id, [PROTOCOL_ID])
         try:
-            await stream.write(encode_download_size(download_bytes))
+            # The size leaves with the first block (and the protocol proposal before it): one send.
+            write_soon = getattr(stream, "write_soon", stream.write)
+            await write_soon(encode_download_size(download_bytes))
             await _send_zeros(stream, upload_bytes)
             await stream.close()
             uploaded = time.perf_counter()
