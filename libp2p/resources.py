@@ -24,7 +24,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -127,6 +127,10 @@ class ResourceLimits:
     protocols: Mapping[str, ScopeLimit] = field(default_factory=dict)
     services: Mapping[str, ScopeLimit] = field(default_factory=dict)
     peers: Mapping[PeerId, ScopeLimit] = field(default_factory=dict)
+    # ... and for one peer's use of a particular protocol or service (go's AddProtocolPeerLimit,
+    # AddServicePeerLimit).
+    protocol_peers: Mapping[str, ScopeLimit] = field(default_factory=dict)
+    service_peers: Mapping[str, ScopeLimit] = field(default_factory=dict)
     # Allowlisted connections and their streams count against these instead of system/transient.
     allowlisted_system: ScopeLimit = ScopeLimit()
     allowlisted_transient: ScopeLimit = ScopeLimit()
@@ -154,7 +158,7 @@ class ResourceLimits:
             ),
             peer=ScopeLimit(
                 memory=n(64 * _MIB, 128 * _MIB), conns_inbound=8, conns_outbound=8, conns=8,
-                streams_inbound=256, streams_outbound=512, streams=512, fd=8,
+                streams_inbound=n(256, 128), streams_outbound=n(512, 256), streams=n(512, 256), fd=8,
             ),
             conn=ScopeLimit(memory=32 * _MIB, conns_inbound=1, conns_outbound=1, conns=1, fd=1),
             stream=ScopeLimit(memory=16 * _MIB, streams_inbound=1, streams_outbound=1, streams=1),
@@ -171,6 +175,17 @@ class ResourceLimits:
 
     def with_overrides(self, **changes: object) -> ResourceLimits:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+_SCOPE_LIMIT_FIELDS = tuple(f.name for f in fields(ScopeLimit))
+
+
+def _within(declared: ScopeLimit, general: ScopeLimit) -> ScopeLimit:
+    """``declared``, except that what ``general`` leaves unlimited stays unlimited."""
+    return ScopeLimit(**{
+        name: UNLIMITED if getattr(general, name) == UNLIMITED else getattr(declared, name)
+        for name in _SCOPE_LIMIT_FIELDS
+    })
 
 
 class _Scope:
@@ -513,6 +528,8 @@ class ResourceManager:
         self._allowlisted_peers: set[PeerId] = set()
         for entry in allowlist:
             self.allow(entry)
+        # Protocols the given limits name: limits a service declares do not replace these.
+        self._named_by_user = (frozenset(self.limits.protocols), frozenset(self.limits.protocol_peers))
         #: refusals counted by ``"<scope kind>:<resource>"``, e.g. ``"peer:streams_inbound"``
         self.refusals: Counter[str] = Counter()
         self._warned: set[str] = set()
@@ -568,6 +585,29 @@ class ResourceManager:
         """A scope in which a service reserves memory for itself."""
         return ServiceScope(self, name)
 
+    def declare_protocol_limits(
+        self, protocol: str, *, limit: ScopeLimit | None = None, peer_limit: ScopeLimit | None = None
+    ) -> None:
+        """Limits a service declares for its own protocol (as go-libp2p's ``SetDefaultServiceLimits``
+        does for identify, ping and relay): ``limit`` for all peers together, ``peer_limit`` for
+        each peer. They replace the general protocol limits for ``protocol`` unless the limits this
+        manager was built with name ``protocol`` already; and a resource the general limit leaves
+        unlimited (``ResourceLimits.unlimited()``) stays unlimited."""
+        by_protocol, by_protocol_peer = self._named_by_user
+        limits = self.limits
+        changes: dict[str, object] = {}
+        if limit is not None and protocol not in by_protocol:
+            changes["protocols"] = {**limits.protocols, protocol: _within(limit, limits.protocol)}
+        if peer_limit is not None and protocol not in by_protocol_peer:
+            changes["protocol_peers"] = {**limits.protocol_peers, protocol: _within(peer_limit, limits.protocol_peer)}
+        if not changes:
+            return
+        self.limits = limits.with_overrides(**changes)
+        for (kind, name, peer), scope in self._named.items():  # scopes already open take the new limit too
+            if kind == "protocol" and name == protocol:
+                scope.limit = (self.limits.protocol_peers.get(name, self.limits.protocol_peer) if peer is not None
+                               else self.limits.protocols.get(name, self.limits.protocol))
+
     # --- scopes by name ------------------------------------------------------------------------------
 
     def _peer_scope(self, peer: PeerId) -> _Scope:
@@ -590,9 +630,11 @@ class ResourceManager:
         if scope is None:
             limits = self.limits
             if kind == "protocol":
-                limit = limits.protocol_peer if peer is not None else limits.protocols.get(name, limits.protocol)
+                limit = (limits.protocol_peers.get(name, limits.protocol_peer) if peer is not None
+                         else limits.protocols.get(name, limits.protocol))
             else:
-                limit = limits.service_peer if peer is not None else limits.services.get(name, limits.service)
+                limit = (limits.service_peers.get(name, limits.service_peer) if peer is not None
+                         else limits.services.get(name, limits.service))
             label = f"{kind} {name}" + (f" of {peer}" if peer is not None else "")
             scope = self._named[key] = _Scope(kind if peer is None else f"{kind}-peer", limit, label)
         return scope
