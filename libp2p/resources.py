@@ -191,11 +191,17 @@ def _within(declared: ScopeLimit, general: ScopeLimit) -> ScopeLimit:
 class _Scope:
     """One scope's usage against its limit."""
 
-    __slots__ = ("name", "label", "limit", "memory", "conns_in", "conns_out", "streams_in", "streams_out", "fd", "refs")
+    __slots__ = ("name", "about", "key", "limit", "memory", "conns_in", "conns_out", "streams_in", "streams_out",
+                 "fd", "refs")
 
-    def __init__(self, name: str, limit: ScopeLimit, label: str = "") -> None:
+    def __init__(
+        self, name: str, limit: ScopeLimit, about: tuple[object, ...] = (), key: tuple[str, str, PeerId | None] | None = None
+    ) -> None:
         self.name = name  # the kind of scope: what refusals are counted by
-        self.label = label or name  # what the log says (with the peer or protocol)
+        # What the log calls it besides its kind (a protocol, a peer): formatted only when logged,
+        # as a peer ID's text costs more than the rest of a stream's bookkeeping.
+        self.about = about
+        self.key = key  # where the manager keeps it (peer, protocol and service scopes)
         self.limit = limit
         self.memory = 0
         self.conns_in = 0
@@ -204,6 +210,11 @@ class _Scope:
         self.streams_out = 0
         self.fd = 0
         self.refs = 0  # connections/streams attached (peer, protocol and service scopes are freed at 0)
+
+    @property
+    def label(self) -> str:
+        """What the log says: the kind, with the peer or protocol."""
+        return " ".join([self.name.split("-")[0], *map(str, self.about)]) if self.about else self.name
 
     def check_memory(self, n: int, priority: int) -> str | None:
         limit = self.limit.memory
@@ -258,6 +269,8 @@ class _Scope:
 
 class _Reserver:
     """Memory accounting shared by connection, stream and service scopes."""
+
+    __slots__ = ("manager", "memory", "_own")
 
     manager: ResourceManager
     _own: _Scope
@@ -368,29 +381,24 @@ class ConnectionScope(_Reserver):
 class StreamScope(_Reserver):
     """One stream: in the transient scope until ``set_protocol``, then in its protocol's."""
 
+    __slots__ = ("conn", "direction", "inbound", "protocol", "service", "_counted", "_protocol_scopes",
+                 "_service_scopes", "_done")
+
     def __init__(self, manager: ResourceManager, conn: ConnectionScope, direction: Direction) -> None:
         self.manager = manager
         self.conn = conn
         self.direction = direction
+        self.inbound = direction is Direction.INBOUND
         self.memory = 0
         self.protocol: str | None = None
         self.service: str | None = None
         self._own = _Scope("stream", manager.limits.stream)
-        self._protocol_scopes: list[_Scope] = []  # protocol, protocol-peer
-        self._service_scopes: list[_Scope] = []  # service, service-peer
+        # The scopes whose stream counts include this stream (besides its own): its peer's, the
+        # transient scope until it is attributed (then its protocol's and service's), the system.
+        self._counted: list[_Scope] = []
+        self._protocol_scopes: tuple[_Scope, ...] = ()  # protocol, protocol-peer
+        self._service_scopes: tuple[_Scope, ...] = ()  # service, service-peer
         self._done = False
-
-    @property
-    def inbound(self) -> bool:
-        return self.direction is Direction.INBOUND
-
-    def _stream_scopes(self) -> list[_Scope]:
-        """The scopes whose stream counts include this stream (besides its own)."""
-        conn = self.conn
-        peer = [conn._peer_scope] if conn._peer_scope is not None else []
-        attributed = self._protocol_scopes + self._service_scopes
-        middle = attributed if attributed else [conn._transient()]
-        return peer + middle + [conn._system()]
 
     def _chain(self) -> list[_Scope]:
         # Memory counts in the stream, its connection, the peer (or transient) and the system;
@@ -398,42 +406,43 @@ class StreamScope(_Reserver):
         return [self._own, *self.conn._chain()]
 
     def _admit(self) -> None:
-        scopes = self._stream_scopes()
+        conn = self.conn
+        peer = conn._peer_scope
+        scopes = [conn._transient(), conn._system()]
+        if peer is not None:
+            scopes.insert(0, peer)
+        inbound = self.inbound
         for scope in scopes:
-            problem = None if self.conn.allowlisted and scope.name in ("system", "transient") else scope.check_stream(
-                self.inbound
-            )
+            problem = scope.check_stream(inbound)
             if problem is not None:
                 raise self.manager._refused(scope, problem)
         for scope in scopes:
-            scope.add_stream(self.inbound, +1)
+            scope.add_stream(inbound, +1)
+        self._counted = scopes
 
-    def _move(self, leave: list[_Scope], join: list[_Scope]) -> None:
-        """Move this stream's count from the ``leave`` scopes to the ``join`` scopes."""
-        for scope in join:
-            problem = scope.check_stream(self.inbound)
-            if problem is not None:
-                raise self.manager._refused(scope, problem)
-        for scope in leave:
-            scope.add_stream(self.inbound, -1)
-        for scope in join:
-            scope.add_stream(self.inbound, +1)
-            scope.refs += 1
-
-    def _attribute(self, kind: str, name: str) -> list[_Scope]:
+    def _attribute(self, kind: str, name: str) -> tuple[_Scope, ...]:
         """Join ``kind``'s scope for ``name`` and its per-peer one, leaving the transient scope on
         the stream's first attribution; raises (and joins nothing) when a limit is hit."""
         m = self.manager
-        joined = [m._attributed_scope(kind, name)]
-        if self.conn.peer is not None:
-            joined.append(m._attributed_scope(kind, name, self.conn.peer))
-        leave = [] if self._protocol_scopes or self._service_scopes else [self.conn._transient()]
-        try:
-            self._move(leave, joined)
-        except ResourceLimitExceededError:
-            for scope in joined:
-                m._maybe_drop_named(scope)
-            raise
+        peer = self.conn.peer
+        joined = (m._attributed_scope(kind, name),) if peer is None else (
+            m._attributed_scope(kind, name), m._attributed_scope(kind, name, peer))
+        inbound = self.inbound
+        for scope in joined:
+            problem = scope.check_stream(inbound)
+            if problem is not None:
+                for s in joined:
+                    m._maybe_drop_named(s)
+                raise m._refused(scope, problem)
+        counted = self._counted
+        if not self._protocol_scopes and not self._service_scopes:
+            transient = self.conn._transient()
+            transient.add_stream(inbound, -1)
+            counted.remove(transient)
+        for scope in joined:
+            scope.add_stream(inbound, +1)
+            scope.refs += 1
+            counted.append(scope)
         return joined
 
     def set_protocol(self, protocol: str) -> None:
@@ -454,12 +463,16 @@ class StreamScope(_Reserver):
         if self._done:
             return
         self._done = True
-        self.release_memory(self.memory)
-        for scope in self._stream_scopes():
-            scope.add_stream(self.inbound, -1)
-        for scope in self._protocol_scopes + self._service_scopes:
-            scope.refs -= 1
-            self.manager._maybe_drop_named(scope)
+        if self.memory:
+            self.release_memory(self.memory)
+        inbound = self.inbound
+        for scope in self._counted:
+            scope.add_stream(inbound, -1)
+        if self._protocol_scopes or self._service_scopes:
+            m = self.manager
+            for scope in self._protocol_scopes + self._service_scopes:
+                scope.refs -= 1
+                m._maybe_drop_named(scope)
 
 
 class ServiceScope(_Reserver):
@@ -616,7 +629,7 @@ class ResourceManager:
             limit = self.limits.peers.get(peer, self.limits.peer)
             if peer in self._allowlisted_peers:
                 limit = ScopeLimit()
-            scope = self._peers[peer] = _Scope("peer", limit, f"peer {peer}")
+            scope = self._peers[peer] = _Scope("peer", limit, (peer,))
         return scope
 
     def _maybe_drop_peer(self, peer: PeerId, scope: _Scope) -> None:
@@ -635,17 +648,16 @@ class ResourceManager:
             else:
                 limit = (limits.service_peers.get(name, limits.service_peer) if peer is not None
                          else limits.services.get(name, limits.service))
-            label = f"{kind} {name}" + (f" of {peer}" if peer is not None else "")
-            scope = self._named[key] = _Scope(kind if peer is None else f"{kind}-peer", limit, label)
+            about = (name,) if peer is None else (name, "of", peer)
+            scope = self._named[key] = _Scope(kind if peer is None else f"{kind}-peer", limit, about, key)
         return scope
 
     def _maybe_drop_named(self, scope: _Scope) -> None:
         if scope.refs > 0 or scope.memory or scope.streams_in or scope.streams_out:
             return
-        for key, value in list(self._named.items()):
-            if value is scope:
-                del self._named[key]
-                return
+        key = scope.key
+        if key is not None and self._named.get(key) is scope:
+            del self._named[key]
 
     # --- refusals --------------------------------------------------------------------------------
 

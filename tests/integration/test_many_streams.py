@@ -147,3 +147,32 @@ async def test_the_default_limits_still_refuse_a_peer_past_the_per_protocol_limi
         stream = held[0]
         await stream.write(b"again")  # type: ignore[attr-defined]
         assert await stream.readexactly(5) == b"again"  # type: ignore[attr-defined]
+
+
+async def test_an_inbound_stream_that_stops_mid_negotiation_is_reset_after_the_timeout() -> None:
+    """Negotiation arms its timer only when it has to wait: a stream whose dialer sends the
+    header but no proposal (or a partial one) is still reset after ``negotiate_timeout``."""
+    from libp2p.host.host import HostConfig
+    from libp2p.muxer.connection import StreamResetError
+    from libp2p.negotiate.core import encode_message
+
+    async with asyncio.timeout(30), \
+            new_host(listen_addrs=[LOOPBACK], services=[EchoService()], config=HostConfig(negotiate_timeout=0.3)) as a, \
+            new_host(muxers=["/yamux/1.0.0"]) as b:
+        await b.connect(a.full_addrs()[0])
+        conn = b.connections(a.peer_id)[0]
+        header = encode_message("/multistream/1.0.0")
+        for sent in (header, header + encode_message(PROTOCOL_ID)[:5]):
+            stream = conn.open_stream()
+            await stream.write(sent)
+            try:
+                while await stream.read():  # the listener's header (held back until an answer) or nothing
+                    pass
+            except StreamResetError:
+                pass
+            else:
+                raise AssertionError("the stream ended without a reset")
+        await eventually(lambda: a.resources.stat()["transient"]["streams_inbound"] == 0)
+        stream = await b.new_stream(a.peer_id, [PROTOCOL_ID])  # a whole proposal still works
+        await stream.write(b"ok")
+        assert await stream.readexactly(2) == b"ok"
