@@ -24,7 +24,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -127,6 +127,10 @@ class ResourceLimits:
     protocols: Mapping[str, ScopeLimit] = field(default_factory=dict)
     services: Mapping[str, ScopeLimit] = field(default_factory=dict)
     peers: Mapping[PeerId, ScopeLimit] = field(default_factory=dict)
+    # ... and for one peer's use of a particular protocol or service (go's AddProtocolPeerLimit,
+    # AddServicePeerLimit).
+    protocol_peers: Mapping[str, ScopeLimit] = field(default_factory=dict)
+    service_peers: Mapping[str, ScopeLimit] = field(default_factory=dict)
     # Allowlisted connections and their streams count against these instead of system/transient.
     allowlisted_system: ScopeLimit = ScopeLimit()
     allowlisted_transient: ScopeLimit = ScopeLimit()
@@ -154,7 +158,7 @@ class ResourceLimits:
             ),
             peer=ScopeLimit(
                 memory=n(64 * _MIB, 128 * _MIB), conns_inbound=8, conns_outbound=8, conns=8,
-                streams_inbound=256, streams_outbound=512, streams=512, fd=8,
+                streams_inbound=n(256, 128), streams_outbound=n(512, 256), streams=n(512, 256), fd=8,
             ),
             conn=ScopeLimit(memory=32 * _MIB, conns_inbound=1, conns_outbound=1, conns=1, fd=1),
             stream=ScopeLimit(memory=16 * _MIB, streams_inbound=1, streams_outbound=1, streams=1),
@@ -173,14 +177,31 @@ class ResourceLimits:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+_SCOPE_LIMIT_FIELDS = tuple(f.name for f in fields(ScopeLimit))
+
+
+def _within(declared: ScopeLimit, general: ScopeLimit) -> ScopeLimit:
+    """``declared``, except that what ``general`` leaves unlimited stays unlimited."""
+    return ScopeLimit(**{
+        name: UNLIMITED if getattr(general, name) == UNLIMITED else getattr(declared, name)
+        for name in _SCOPE_LIMIT_FIELDS
+    })
+
+
 class _Scope:
     """One scope's usage against its limit."""
 
-    __slots__ = ("name", "label", "limit", "memory", "conns_in", "conns_out", "streams_in", "streams_out", "fd", "refs")
+    __slots__ = ("name", "about", "key", "limit", "memory", "conns_in", "conns_out", "streams_in", "streams_out",
+                 "fd", "refs")
 
-    def __init__(self, name: str, limit: ScopeLimit, label: str = "") -> None:
+    def __init__(
+        self, name: str, limit: ScopeLimit, about: tuple[object, ...] = (), key: tuple[str, str, PeerId | None] | None = None
+    ) -> None:
         self.name = name  # the kind of scope: what refusals are counted by
-        self.label = label or name  # what the log says (with the peer or protocol)
+        # What the log calls it besides its kind (a protocol, a peer): formatted only when logged,
+        # as a peer ID's text costs more than the rest of a stream's bookkeeping.
+        self.about = about
+        self.key = key  # where the manager keeps it (peer, protocol and service scopes)
         self.limit = limit
         self.memory = 0
         self.conns_in = 0
@@ -189,6 +210,11 @@ class _Scope:
         self.streams_out = 0
         self.fd = 0
         self.refs = 0  # connections/streams attached (peer, protocol and service scopes are freed at 0)
+
+    @property
+    def label(self) -> str:
+        """What the log says: the kind, with the peer or protocol."""
+        return " ".join([self.name.split("-")[0], *map(str, self.about)]) if self.about else self.name
 
     def check_memory(self, n: int, priority: int) -> str | None:
         limit = self.limit.memory
@@ -243,6 +269,8 @@ class _Scope:
 
 class _Reserver:
     """Memory accounting shared by connection, stream and service scopes."""
+
+    __slots__ = ("manager", "memory", "_own")
 
     manager: ResourceManager
     _own: _Scope
@@ -353,29 +381,24 @@ class ConnectionScope(_Reserver):
 class StreamScope(_Reserver):
     """One stream: in the transient scope until ``set_protocol``, then in its protocol's."""
 
+    __slots__ = ("conn", "direction", "inbound", "protocol", "service", "_counted", "_protocol_scopes",
+                 "_service_scopes", "_done")
+
     def __init__(self, manager: ResourceManager, conn: ConnectionScope, direction: Direction) -> None:
         self.manager = manager
         self.conn = conn
         self.direction = direction
+        self.inbound = direction is Direction.INBOUND
         self.memory = 0
         self.protocol: str | None = None
         self.service: str | None = None
         self._own = _Scope("stream", manager.limits.stream)
-        self._protocol_scopes: list[_Scope] = []  # protocol, protocol-peer
-        self._service_scopes: list[_Scope] = []  # service, service-peer
+        # The scopes whose stream counts include this stream (besides its own): its peer's, the
+        # transient scope until it is attributed (then its protocol's and service's), the system.
+        self._counted: list[_Scope] = []
+        self._protocol_scopes: tuple[_Scope, ...] = ()  # protocol, protocol-peer
+        self._service_scopes: tuple[_Scope, ...] = ()  # service, service-peer
         self._done = False
-
-    @property
-    def inbound(self) -> bool:
-        return self.direction is Direction.INBOUND
-
-    def _stream_scopes(self) -> list[_Scope]:
-        """The scopes whose stream counts include this stream (besides its own)."""
-        conn = self.conn
-        peer = [conn._peer_scope] if conn._peer_scope is not None else []
-        attributed = self._protocol_scopes + self._service_scopes
-        middle = attributed if attributed else [conn._transient()]
-        return peer + middle + [conn._system()]
 
     def _chain(self) -> list[_Scope]:
         # Memory counts in the stream, its connection, the peer (or transient) and the system;
@@ -383,42 +406,43 @@ class StreamScope(_Reserver):
         return [self._own, *self.conn._chain()]
 
     def _admit(self) -> None:
-        scopes = self._stream_scopes()
+        conn = self.conn
+        peer = conn._peer_scope
+        scopes = [conn._transient(), conn._system()]
+        if peer is not None:
+            scopes.insert(0, peer)
+        inbound = self.inbound
         for scope in scopes:
-            problem = None if self.conn.allowlisted and scope.name in ("system", "transient") else scope.check_stream(
-                self.inbound
-            )
+            problem = scope.check_stream(inbound)
             if problem is not None:
                 raise self.manager._refused(scope, problem)
         for scope in scopes:
-            scope.add_stream(self.inbound, +1)
+            scope.add_stream(inbound, +1)
+        self._counted = scopes
 
-    def _move(self, leave: list[_Scope], join: list[_Scope]) -> None:
-        """Move this stream's count from the ``leave`` scopes to the ``join`` scopes."""
-        for scope in join:
-            problem = scope.check_stream(self.inbound)
-            if problem is not None:
-                raise self.manager._refused(scope, problem)
-        for scope in leave:
-            scope.add_stream(self.inbound, -1)
-        for scope in join:
-            scope.add_stream(self.inbound, +1)
-            scope.refs += 1
-
-    def _attribute(self, kind: str, name: str) -> list[_Scope]:
+    def _attribute(self, kind: str, name: str) -> tuple[_Scope, ...]:
         """Join ``kind``'s scope for ``name`` and its per-peer one, leaving the transient scope on
         the stream's first attribution; raises (and joins nothing) when a limit is hit."""
         m = self.manager
-        joined = [m._attributed_scope(kind, name)]
-        if self.conn.peer is not None:
-            joined.append(m._attributed_scope(kind, name, self.conn.peer))
-        leave = [] if self._protocol_scopes or self._service_scopes else [self.conn._transient()]
-        try:
-            self._move(leave, joined)
-        except ResourceLimitExceededError:
-            for scope in joined:
-                m._maybe_drop_named(scope)
-            raise
+        peer = self.conn.peer
+        joined = (m._attributed_scope(kind, name),) if peer is None else (
+            m._attributed_scope(kind, name), m._attributed_scope(kind, name, peer))
+        inbound = self.inbound
+        for scope in joined:
+            problem = scope.check_stream(inbound)
+            if problem is not None:
+                for s in joined:
+                    m._maybe_drop_named(s)
+                raise m._refused(scope, problem)
+        counted = self._counted
+        if not self._protocol_scopes and not self._service_scopes:
+            transient = self.conn._transient()
+            transient.add_stream(inbound, -1)
+            counted.remove(transient)
+        for scope in joined:
+            scope.add_stream(inbound, +1)
+            scope.refs += 1
+            counted.append(scope)
         return joined
 
     def set_protocol(self, protocol: str) -> None:
@@ -439,12 +463,16 @@ class StreamScope(_Reserver):
         if self._done:
             return
         self._done = True
-        self.release_memory(self.memory)
-        for scope in self._stream_scopes():
-            scope.add_stream(self.inbound, -1)
-        for scope in self._protocol_scopes + self._service_scopes:
-            scope.refs -= 1
-            self.manager._maybe_drop_named(scope)
+        if self.memory:
+            self.release_memory(self.memory)
+        inbound = self.inbound
+        for scope in self._counted:
+            scope.add_stream(inbound, -1)
+        if self._protocol_scopes or self._service_scopes:
+            m = self.manager
+            for scope in self._protocol_scopes + self._service_scopes:
+                scope.refs -= 1
+                m._maybe_drop_named(scope)
 
 
 class ServiceScope(_Reserver):
@@ -513,6 +541,8 @@ class ResourceManager:
         self._allowlisted_peers: set[PeerId] = set()
         for entry in allowlist:
             self.allow(entry)
+        # Protocols the given limits name: limits a service declares do not replace these.
+        self._named_by_user = (frozenset(self.limits.protocols), frozenset(self.limits.protocol_peers))
         #: refusals counted by ``"<scope kind>:<resource>"``, e.g. ``"peer:streams_inbound"``
         self.refusals: Counter[str] = Counter()
         self._warned: set[str] = set()
@@ -568,6 +598,29 @@ class ResourceManager:
         """A scope in which a service reserves memory for itself."""
         return ServiceScope(self, name)
 
+    def declare_protocol_limits(
+        self, protocol: str, *, limit: ScopeLimit | None = None, peer_limit: ScopeLimit | None = None
+    ) -> None:
+        """Limits a service declares for its own protocol (as go-libp2p's ``SetDefaultServiceLimits``
+        does for identify, ping and relay): ``limit`` for all peers together, ``peer_limit`` for
+        each peer. They replace the general protocol limits for ``protocol`` unless the limits this
+        manager was built with name ``protocol`` already; and a resource the general limit leaves
+        unlimited (``ResourceLimits.unlimited()``) stays unlimited."""
+        by_protocol, by_protocol_peer = self._named_by_user
+        limits = self.limits
+        changes: dict[str, object] = {}
+        if limit is not None and protocol not in by_protocol:
+            changes["protocols"] = {**limits.protocols, protocol: _within(limit, limits.protocol)}
+        if peer_limit is not None and protocol not in by_protocol_peer:
+            changes["protocol_peers"] = {**limits.protocol_peers, protocol: _within(peer_limit, limits.protocol_peer)}
+        if not changes:
+            return
+        self.limits = limits.with_overrides(**changes)
+        for (kind, name, peer), scope in self._named.items():  # scopes already open take the new limit too
+            if kind == "protocol" and name == protocol:
+                scope.limit = (self.limits.protocol_peers.get(name, self.limits.protocol_peer) if peer is not None
+                               else self.limits.protocols.get(name, self.limits.protocol))
+
     # --- scopes by name ------------------------------------------------------------------------------
 
     def _peer_scope(self, peer: PeerId) -> _Scope:
@@ -576,7 +629,7 @@ class ResourceManager:
             limit = self.limits.peers.get(peer, self.limits.peer)
             if peer in self._allowlisted_peers:
                 limit = ScopeLimit()
-            scope = self._peers[peer] = _Scope("peer", limit, f"peer {peer}")
+            scope = self._peers[peer] = _Scope("peer", limit, (peer,))
         return scope
 
     def _maybe_drop_peer(self, peer: PeerId, scope: _Scope) -> None:
@@ -590,20 +643,21 @@ class ResourceManager:
         if scope is None:
             limits = self.limits
             if kind == "protocol":
-                limit = limits.protocol_peer if peer is not None else limits.protocols.get(name, limits.protocol)
+                limit = (limits.protocol_peers.get(name, limits.protocol_peer) if peer is not None
+                         else limits.protocols.get(name, limits.protocol))
             else:
-                limit = limits.service_peer if peer is not None else limits.services.get(name, limits.service)
-            label = f"{kind} {name}" + (f" of {peer}" if peer is not None else "")
-            scope = self._named[key] = _Scope(kind if peer is None else f"{kind}-peer", limit, label)
+                limit = (limits.service_peers.get(name, limits.service_peer) if peer is not None
+                         else limits.services.get(name, limits.service))
+            about = (name,) if peer is None else (name, "of", peer)
+            scope = self._named[key] = _Scope(kind if peer is None else f"{kind}-peer", limit, about, key)
         return scope
 
     def _maybe_drop_named(self, scope: _Scope) -> None:
         if scope.refs > 0 or scope.memory or scope.streams_in or scope.streams_out:
             return
-        for key, value in list(self._named.items()):
-            if value is scope:
-                del self._named[key]
-                return
+        key = scope.key
+        if key is not None and self._named.get(key) is scope:
+            del self._named[key]
 
     # --- refusals --------------------------------------------------------------------------------
 

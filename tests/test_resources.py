@@ -33,7 +33,9 @@ def test_defaults_scale_with_memory() -> None:
     small, large = ResourceLimits.scaled(memory=1 << 30), ResourceLimits.scaled(memory=8 << 30)
     assert small.system.conns_inbound < large.system.conns_inbound
     assert small.system.memory == 1 << 30 and large.system.memory == 8 << 30
-    assert small.peer.streams_inbound == large.peer.streams_inbound == 256  # go's per-peer limit
+    # go's per-peer stream limits: 256 inbound + 128 per GiB above 128 MiB (of an eighth of the memory)
+    assert small.peer.streams_inbound == 256 + 112 and large.peer.streams_inbound == 256 + 1008
+    assert ResourceLimits.scaled(memory=128 << 20).peer.streams_inbound == 256
 
 
 def test_transient_holds_connections_until_the_peer_is_known() -> None:
@@ -139,3 +141,47 @@ def test_peer_overrides() -> None:
     other = rm.open_connection(IN, ADDR)
     with pytest.raises(ResourceLimitExceededError):
         other.set_peer(peer())
+
+
+def test_per_protocol_per_peer_overrides() -> None:
+    rm = ResourceManager(limits(protocol_peer=ScopeLimit(streams_inbound=1),
+                                protocol_peers={"/bulk/1": ScopeLimit(streams_inbound=2)}))
+    conn = rm.open_connection(IN, ADDR)
+    conn.set_peer(peer())
+    a, b = conn.open_stream(IN), conn.open_stream(IN)
+    a.set_protocol("/bulk/1")
+    b.set_protocol("/bulk/1")
+    with pytest.raises(ResourceLimitExceededError) as exc:
+        conn.open_stream(IN).set_protocol("/bulk/1")
+    assert exc.value.scope == "protocol-peer"
+    conn.open_stream(IN).set_protocol("/echo/1.0.0")  # the general limit: one
+    with pytest.raises(ResourceLimitExceededError):
+        conn.open_stream(IN).set_protocol("/echo/1.0.0")
+
+
+def test_a_service_declares_limits_for_its_own_protocol() -> None:
+    """As go-libp2p's SetDefaultServiceLimits: declared per-peer limits replace the general ones
+    for that protocol, also in scopes already open; limits the manager was given for that
+    protocol, and resources the general limits leave unlimited, are kept."""
+    rm = ResourceManager(limits(protocol_peer=ScopeLimit(streams_inbound=1)))
+    conn = rm.open_connection(IN, ADDR)
+    conn.set_peer(peer())
+    conn.open_stream(IN).set_protocol("/bulk/1")
+    with pytest.raises(ResourceLimitExceededError):
+        conn.open_stream(IN).set_protocol("/bulk/1")
+    rm.declare_protocol_limits("/bulk/1", peer_limit=ScopeLimit(streams_inbound=3, streams_outbound=3))
+    conn.open_stream(IN).set_protocol("/bulk/1")
+    conn.open_stream(IN).set_protocol("/bulk/1")
+    with pytest.raises(ResourceLimitExceededError):
+        conn.open_stream(IN).set_protocol("/bulk/1")
+    assert rm.limits.protocol_peers["/bulk/1"].streams_outbound == ResourceLimits.unlimited().protocol_peer.streams
+    conn.open_stream(IN).set_protocol("/echo/1.0.0")
+    with pytest.raises(ResourceLimitExceededError):
+        conn.open_stream(IN).set_protocol("/echo/1.0.0")  # other protocols: the general limit
+
+    given = ResourceManager(limits(protocol_peers={"/bulk/1": ScopeLimit(streams_inbound=1)}))
+    given.declare_protocol_limits("/bulk/1", peer_limit=ScopeLimit(streams_inbound=100))
+    assert given.limits.protocol_peers["/bulk/1"].streams_inbound == 1
+    free = ResourceManager(ResourceLimits.unlimited())
+    free.declare_protocol_limits("/bulk/1", limit=ScopeLimit(streams_inbound=5), peer_limit=ScopeLimit(streams=5))
+    assert free.limits.protocols["/bulk/1"] == free.limits.protocol_peers["/bulk/1"] == ScopeLimit()

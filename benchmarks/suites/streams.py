@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 import compare  # noqa: E402
 
-# go's and rust's peers run without a resource manager; ours both ways (with the default limits 256
-# concurrent /perf streams from one peer pass the per-protocol per-peer inbound limit, 128)
+# go's and rust's peers run without a resource manager; ours both ways (with the default limits the
+# perf service declares its own per-peer stream limit, 1024, so 256 concurrent /perf streams pass)
 DEFAULT = "ours-cython/asyncio,ours-cython/asyncio/unlimited,ours-cython/uvloop/unlimited,ours-pure/asyncio/unlimited,go,rust"
 MIB = 1 << 20
 # (label, connections, streams per connection)

@@ -451,7 +451,8 @@ class Host:
                 # the answer leaves with the handler's first write (or at the end of the loop turn)
                 functools.partial(stream.read, _NEGOTIATION_READ), getattr(stream, "write_soon", stream.write),
                 stream.unread, served,
-                timeout=self.config.negotiate_timeout, listed=[p for p in self._handlers if served(p)],
+                timeout=self.config.negotiate_timeout, listed=lambda: [p for p in self._handlers if served(p)],
+                ready=getattr(stream, "io_ready", None),
             )
         except (Libp2pError, OSError, EOFError) as exc:
             # Malformed or out-of-protocol messages are the peer's fault (WARNING); a stream reset

@@ -204,6 +204,11 @@ class MuxedStream:
 
     # --- reading ---------------------------------------------------------------------------------
 
+    def io_ready(self) -> bool:
+        """Whether a read returns at once (data or EOF is buffered) and a small write is taken
+        without waiting (the socket is not backed up): inbound negotiation then arms no timer."""
+        return bool(self._chunks or self._pushback or self._eof) and not self.conn.raw.write_paused
+
     def _new_read_waiter(self) -> asyncio.Future[None]:
         """The future a reader awaits until data, EOF or a reset arrives (awaited directly, not
         through a coroutine: a small message then wakes its reader with no frame in between)."""

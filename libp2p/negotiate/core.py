@@ -317,14 +317,21 @@ class MultistreamDialer(_Negotiator):
             raise UnexpectedResponseError(f"proposed {current!r}, listener answered {text[:64]!r}")
 
 
+def _listing(protocols: Collection[str]) -> tuple[str, ...]:
+    """What ``ls`` answers: the protocols checked, sorted when unordered."""
+    if isinstance(protocols, (set, frozenset)):
+        return tuple(sorted(_check_protocol_id(p) for p in protocols))
+    return tuple(_check_protocol_id(p) for p in protocols)
+
+
 class MultistreamListener(_Negotiator):
     """The responder: echoes the first proposal it supports and answers ``na`` to the others.
 
     ``supported`` is either a collection of protocol ids or a predicate. ``ls`` is answered with
-    ``listed`` (default: the collection, sorted when unordered); with a predicate and no
-    ``listed`` it is answered ``na``, as go-multistream does. The header is queued at construction;
-    an adapter that wants header and answer in one write reads ``data_to_send()`` only after the
-    first ``receive_data``.
+    ``listed`` (default: the collection, sorted when unordered; a callable is called at the first
+    ``ls``); with a predicate and no ``listed`` it is answered ``na``, as go-multistream does. The
+    header is queued at construction; an adapter that wants header and answer in one write reads
+    ``data_to_send()`` only after the first ``receive_data``.
     """
 
     __slots__ = ("_accepts", "_listed", "_max_rounds", "_rounds", "refused")
@@ -333,12 +340,12 @@ class MultistreamListener(_Negotiator):
         self,
         supported: Callable[[str], bool] | Collection[str],
         *,
-        listed: Collection[str] | None = None,
+        listed: Collection[str] | Callable[[], Collection[str]] | None = None,
         max_rounds: int = DEFAULT_MAX_ROUNDS,
     ) -> None:
         super().__init__(MAX_MESSAGE_SIZE)
         self._accepts: Callable[[str], bool]
-        listing: Collection[str] | None = listed
+        listing: Collection[str] | Callable[[], Collection[str]] | None = listed
         if callable(supported):
             self._accepts = supported
         else:
@@ -346,12 +353,9 @@ class MultistreamListener(_Negotiator):
             self._accepts = known.__contains__
             if listing is None:
                 listing = supported
-        if listing is None:
-            self._listed: tuple[str, ...] | None = None
-        elif isinstance(listing, (set, frozenset)):
-            self._listed = tuple(sorted(_check_protocol_id(p) for p in listing))
-        else:
-            self._listed = tuple(_check_protocol_id(p) for p in listing)
+        # A callable listing is asked (and checked) only if the dialer sends ``ls``: most never do.
+        self._listed: tuple[str, ...] | Callable[[], Collection[str]] | None = (
+            listing if listing is None or callable(listing) else _listing(listing))
         if max_rounds < 1:
             raise NegotiationStateError("max_rounds must be at least 1")
         self._rounds = 0
@@ -367,6 +371,8 @@ class MultistreamListener(_Negotiator):
             raise TooManyRoundsError(f"dialer made more than {self._max_rounds} proposals")
         text = _decode_text(body)
         if text == LS:
+            if callable(self._listed):
+                self._listed = _listing(self._listed())
             self._out += _NA_MESSAGE if self._listed is None else encode_list_response(self._listed)
             return
         if text not in (NA, PROTOCOL_ID, SIMULTANEOUS_CONNECT) and self._accepts(text):

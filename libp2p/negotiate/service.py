@@ -66,14 +66,23 @@ async def accept_protocol(
     supported: Callable[[str], bool] | Collection[str],
     *,
     timeout: float,
-    listed: Collection[str] | None = None,
+    listed: Collection[str] | Callable[[], Collection[str]] | None = None,
+    ready: Callable[[], bool] | None = None,
 ) -> str:
-    """Answer the remote's proposals; return the protocol agreed on."""
+    """Answer the remote's proposals; return the protocol agreed on.
+
+    ``ready``, when given, says whether a ``read`` now returns at once and a ``write`` of an
+    answer does not wait: the timeout is armed only before a step that may wait. A lazy dialer's
+    proposal arrives with the stream's opening, so a stream's negotiation usually arms no timer.
+    """
     listener = MultistreamListener(supported, listed=listed)
+    loop = asyncio.get_running_loop()
     # Hold the header back so it goes out together with the first answer (one write).
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(None) as deadline:
             while True:
+                if deadline.when() is None and (ready is None or not ready()):
+                    deadline.reschedule(loop.time() + timeout)
                 data = await read()
                 if not data:
                     raise _EOFError("connection closed during protocol negotiation")

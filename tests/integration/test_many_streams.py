@@ -92,3 +92,87 @@ async def test_a_request_stream_costs_each_side_two_socket_writes() -> None:
             assert await stream.read() == b""
             await eventually(lambda: not ours.streams and not theirs.streams)
             assert writes == {"dialer": 2 * (i + 1), "listener": 2 * (i + 1)}
+
+
+async def test_256_concurrent_perf_streams_from_one_peer_with_the_default_limits() -> None:
+    """The many-streams benchmark's load: a perf server with the default resource limits holds
+    256 concurrent /perf/1.0.0 streams from one peer (the perf service declares a per-peer
+    limit of its own, as go-libp2p's services do), and every one then delivers its download."""
+    from libp2p.protocols.perf.service import PerfService
+    from libp2p.protocols.perf.wire import PROTOCOL_ID as PERF, encode_download_size
+
+    async with asyncio.timeout(120), new_host(listen_addrs=[LOOPBACK], services=[PerfService()]) as a, \
+            new_host(muxers=["/yamux/1.0.0"]) as b:
+        await b.connect(a.full_addrs()[0])
+        streams = await asyncio.gather(*(b.new_stream(a.peer_id, [PERF]) for _ in range(256)))
+        for i, stream in enumerate(streams):
+            await stream.write(encode_download_size(1000 + i))  # the server waits for our close
+        held = f"protocol:{PERF}:{b.peer_id}"
+        await eventually(lambda: a.resources.stat().get(held, {}).get("streams_inbound") == 256, timeout=60)
+
+        async def finish(i: int) -> int:
+            await streams[i].close()
+            received = 0
+            while data := await streams[i].read(1 << 16):
+                received += len(data)
+            return received
+
+        assert await asyncio.gather(*(finish(i) for i in range(256))) == [1000 + i for i in range(256)]
+        assert not a.resources.refusals and not b.resources.refusals
+
+
+async def test_the_default_limits_still_refuse_a_peer_past_the_per_protocol_limit() -> None:
+    """A protocol that declares no limits of its own keeps the general per-protocol per-peer
+    limit (128 inbound streams): the streams past it are reset, the ones admitted still work."""
+    from libp2p.muxer.connection import StreamResetError
+
+    limit = ResourceLimits.scaled().protocol_peer.streams_inbound
+    async with asyncio.timeout(120), new_host(listen_addrs=[LOOPBACK], services=[EchoService()]) as a, \
+            new_host(muxers=["/yamux/1.0.0"]) as b:
+        await b.connect(a.full_addrs()[0])
+
+        async def hold(i: int) -> object:
+            """An echo stream kept open (the server's handler waits for more): its echo, or how it failed."""
+            stream = await b.new_stream(a.peer_id, [PROTOCOL_ID])
+            try:
+                await stream.write(b"%d" % i)
+                return stream if await stream.readexactly(len(b"%d" % i)) == b"%d" % i else None
+            except StreamResetError as exc:
+                return exc
+
+        held = [await hold(i) for i in range(limit + 3)]
+        assert all(s is not None and not isinstance(s, StreamResetError) for s in held[:limit])
+        assert all(isinstance(s, StreamResetError) for s in held[limit:])
+        assert a.resources.refusals["protocol-peer:streams_inbound"] == 3
+        stream = held[0]
+        await stream.write(b"again")  # type: ignore[attr-defined]
+        assert await stream.readexactly(5) == b"again"  # type: ignore[attr-defined]
+
+
+async def test_an_inbound_stream_that_stops_mid_negotiation_is_reset_after_the_timeout() -> None:
+    """Negotiation arms its timer only when it has to wait: a stream whose dialer sends the
+    header but no proposal (or a partial one) is still reset after ``negotiate_timeout``."""
+    from libp2p.host.host import HostConfig
+    from libp2p.muxer.connection import StreamResetError
+    from libp2p.negotiate.core import encode_message
+
+    async with asyncio.timeout(30), \
+            new_host(listen_addrs=[LOOPBACK], services=[EchoService()], config=HostConfig(negotiate_timeout=0.3)) as a, \
+            new_host(muxers=["/yamux/1.0.0"]) as b:
+        await b.connect(a.full_addrs()[0])
+        conn = b.connections(a.peer_id)[0]
+        header = encode_message("/multistream/1.0.0")
+        for sent in (header, header + encode_message(PROTOCOL_ID)[:5]):
+            stream = conn.open_stream()
+            await stream.write(sent)
+            try:
+                while await stream.read():  # the listener's header (held back until an answer) or nothing
+                    pass
+            except StreamResetError:
+                pass
+            else:
+                raise AssertionError("the stream ended without a reset")
+        await eventually(lambda: a.resources.stat()["transient"]["streams_inbound"] == 0)
+        stream = await b.new_stream(a.peer_id, [PROTOCOL_ID])  # a whole proposal still works
+        await stream.write(b"ok")
+        assert await stream.readexactly(2) == b"ok"

@@ -254,6 +254,21 @@ def test_ls_only() -> None:
     assert d.finished and d.protocol is None
 
 
+def test_ls_answered_from_a_listing_asked_for_only_then() -> None:
+    asked = []
+
+    def listing() -> list[str]:
+        asked.append(1)
+        return ["/y", "/x"]
+
+    quiet = MultistreamListener(lambda p: p == "/x", listed=listing)
+    pump(MultistreamDialer(["/x"]), quiet)
+    assert quiet.protocol == "/x" and not asked  # a plain proposal never builds the listing
+    d = MultistreamDialer([], list_protocols=True)
+    pump(d, MultistreamListener(lambda p: True, listed=listing))
+    assert events(d) == [ProtocolsListed(("/y", "/x"))] and asked == [1]
+
+
 def test_ls_refused_by_a_predicate_listener() -> None:
     d = MultistreamDialer([], list_protocols=True)
     pump(d, MultistreamListener(lambda p: True))
