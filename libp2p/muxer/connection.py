@@ -393,6 +393,21 @@ class MuxedStream:
                 await conn.raw.drain()
         await conn._drain()
 
+    def write_nowait(self, data: bytes) -> int:
+        """``write`` without waiting: how many leading bytes of ``data`` the send window and the
+        socket took now (all, some, or none while the socket is backed up); those are the
+        transport's when it returns, and the caller ``write``s the rest. Raises as ``write``
+        does on a reset or closed stream. (Pubsub writes each RPC to many peers this way, with
+        no task wake-up per peer unless one is backpressured.)"""
+        if self._reset is not None:
+            raise StreamResetError("stream reset") from self._reset
+        if self._write_closed:
+            raise StreamClosedError("write after close()")
+        conn = self.conn
+        if conn.raw.write_paused:
+            return 0
+        return conn._send(self.stream_id, data)
+
     async def write_soon(self, data: bytes) -> None:
         """``write`` whose bytes may wait in the muxer until the end of the loop turn, to leave in
         one socket write with what follows them (a protocol proposal or a negotiation answer with

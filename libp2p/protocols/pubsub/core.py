@@ -91,9 +91,19 @@ class _Peer:
 
 @dataclass(slots=True)
 class _Outbox:
-    control: pubsub_pb2.RPC = field(default_factory=pubsub_pb2.RPC)
+    rpc: pubsub_pb2.RPC | None = None  # subscriptions and control entries, made when first needed
+    # Encoded ControlMessage.idontwant entries: built once per message and shared by every peer
+    # it goes to, then merged into this RPC's one control field (see ``data_to_send``).
+    idontwant: list[bytes] = field(default_factory=list)
     messages: list[bytes] = field(default_factory=list)  # encoded RPC.publish fields
     has_control: bool = False
+
+    @property
+    def control(self) -> pubsub_pb2.RPC:
+        rpc = self.rpc
+        if rpc is None:
+            rpc = self.rpc = pubsub_pb2.RPC()
+        return rpc
 
 
 @dataclass(slots=True)
@@ -277,11 +287,30 @@ class PubsubRouter:
         """Framed RPCs per peer (control first, then messages packed up to ``max_rpc_size``)."""
         out: list[tuple[PeerId, bytes]] = []
         limit = self.config.max_rpc_size
+        shared_src: bytes | None = None  # a message going alone to several peers is framed once
+        shared = b""
         for peer, box in self._outbox.items():
             st = self._peers.get(peer)
             if st is None or not st.connected or st.protocol is None:
                 continue  # kept until the peer's stream is ready
-            head = box.control.SerializeToString()
+            rpc = box.rpc
+            head = rpc.SerializeToString() if rpc is not None else b""
+            if box.idontwant:
+                # One RPC.control per RPC (some decoders keep only the last), so the shared
+                # IDONTWANT entries join the other control entries inside it.
+                ctl = b"".join(box.idontwant)
+                if rpc is not None and rpc.HasField("control"):
+                    ctl = rpc.control.SerializeToString() + ctl
+                    rpc.ClearField("control")
+                    head = rpc.SerializeToString()
+                head += b"\x1a" + varint_encode(len(ctl)) + ctl
+            if not head and len(box.messages) == 1:
+                encoded = box.messages[0]
+                if encoded is not shared_src:
+                    shared_src, shared = encoded, varint_encode(len(encoded)) + encoded
+                self.stats["bytes_sent"] += len(shared)
+                out.append((peer, shared))
+                continue
             chunks: list[bytes] = []
             body = [head] if head else []
             size = len(head)
@@ -684,12 +713,15 @@ class PubsubRouter:
             self._seen.popitem(last=False)
 
     def _send_idontwant(self, msg_id: bytes, topic: str, source: PeerId) -> None:
+        entry: bytes | None = None
         for peer in self._mesh.get(topic, ()):
             st = self._peers.get(peer)
             if peer == source or st is None or st.protocol not in _IDONTWANT_PROTOCOLS:
                 continue
+            if entry is None:
+                entry = _idontwant_entry(msg_id)
             box = self._box(peer)
-            box.control.control.idontwant.add().messageIDs.append(msg_id)
+            box.idontwant.append(entry)
             box.has_control = True
 
     # --- control -------------------------------------------------------------------------------
@@ -1108,3 +1140,9 @@ class PubsubRouter:
                 box.control.control.ihave.add(topicID=topic.encode(), messageIDs=peer_ids)
                 box.has_control = True
                 self.stats["ihave_sent"] += 1
+
+
+def _idontwant_entry(msg_id: bytes) -> bytes:
+    """``ControlMessage.idontwant`` (field 5) holding one ``ControlIDontWant`` with ``msg_id``."""
+    inner = b"\x0a" + varint_encode(len(msg_id)) + msg_id
+    return b"\x2a" + varint_encode(len(inner)) + inner

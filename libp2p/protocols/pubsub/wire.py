@@ -193,9 +193,13 @@ def decode_rpc(
         raise PubsubDecodeError(f"{len(rpc.publish)} messages in one RPC")
     if rpc.HasField("control"):
         ctl = rpc.control
-        ids = sum(len(i.messageIDs) for i in ctl.ihave) + sum(len(i.messageIDs) for i in ctl.iwant)
-        ids += sum(len(i.messageIDs) for i in ctl.idontwant)
-        entries = len(ctl.ihave) + len(ctl.iwant) + len(ctl.graft) + len(ctl.prune) + len(ctl.idontwant)
+        ihave, iwant, idontwant = ctl.ihave, ctl.iwant, ctl.idontwant
+        entries = len(ihave) + len(iwant) + len(ctl.graft) + len(ctl.prune) + len(idontwant)
+        ids = 0
+        if entries <= MAX_CONTROL_IDS:  # entries first: a flood of empty ones is not walked
+            for group in (ihave, iwant, idontwant):
+                for entry in group:
+                    ids += len(entry.messageIDs)
         if ids > MAX_CONTROL_IDS or entries > MAX_CONTROL_IDS:
             raise PubsubDecodeError(f"control message with {ids} ids and {entries} entries")
     return rpc
