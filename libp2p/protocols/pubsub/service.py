@@ -499,6 +499,7 @@ class _PubsubService(Service):
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait until everything queued so far was written to the peers' streams (bounded)."""
         async with asyncio.timeout(timeout):
+            await asyncio.sleep(0)  # RPCs written without waiting leave with the muxers' flushes, now
             for sender in list(self._senders.values()):
                 if sender.task is not None and not sender.task.done():
                     await sender.idle.wait()
