@@ -432,7 +432,9 @@ def markdown(out: dict[str, Any]) -> str:
             cpu = f"{1000 * best['cpu_seconds_all_nodes'] / best['count']:.1f}" if best else "–"
             rate = f"{best['delivered_rate']:.0f}" if best and best["delivered_rate"] else "–"
             bound = res["ladder"].get("cpu_bound_rate")
-            lines.append(f"| {name} | {size_key} | {res['ladder']['sustained_rate']:g} | {rate} |"
+            fails = res["ladder"].get("first_failing_rate")
+            sustained = f"{res['ladder']['sustained_rate']:g}" + ("" if fails is None else f" (fails at {fails:g})")
+            lines.append(f"| {name} | {size_key} | {sustained} | {rate} |"
                          f" {ms(low['latency_ms_p50'])} / {ms(low['latency_ms_p99'])} | {at} | {cpu} |"
                          f" {'–' if bound is None else f'{bound:.0f}'} |")
     if out.get("ratios"):
