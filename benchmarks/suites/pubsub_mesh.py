@@ -12,8 +12,10 @@ chords per node, seeded) and subscribe to one topic; once every node has a mesh,
   machine, so the same clock), and p50/p99 are over all receivers' deliveries;
 * **sustained rate**: a ladder of offered rates (each step ``--step-seconds`` of publishing, then a
   bounded drain); a step passes when every node received at least 99% of its messages and the
-  receivers' delivery span kept up (≥ 80% of the offered rate); the sustained rate is the highest
-  passing step, and the ladder stops at the first failing one.
+  receivers' delivery span kept up (≥ 80% of the offered rate). The ladder doubles and stops at the
+  first failing step; then ``--refine`` bisection steps (bounded by ``--refine-seconds``) between the
+  last passing and the first failing rate, each after the mesh has settled. The sustained rate is
+  the highest passing rate of all (``ladder_rate`` in the JSON is the doubling ladder's alone).
 
 Every node runs the same stdin commands (the peer programs' pubsub role plus its bench mode:
 ``pubsub-bench-start``, ``pubsub-bench-publish TOPIC COUNT SIZE RATE``, ``pubsub-bench-stats``; see
@@ -303,18 +305,35 @@ class MeshRun:
     def ladder(self, size: int, rates: list[float]) -> dict[str, Any]:
         steps = []
         sustained = 0.0
+        failed: float | None = None
         for rate in rates:
-            count = max(self.cfg.min_count, int(rate * self.cfg.step_seconds))
-            s = self.step(size, rate, count, latencies=True)
-            ok = s["delivery"] >= 0.99 and (s["delivered_rate"] or 0.0) >= 0.8 * rate
-            s["pass"] = ok
+            s = self._ladder_step(size, rate)
             steps.append(s)
-            compare_progress(f"  {self.impl} {size} B at {rate:g}/s: delivery {s['delivery']:.1%}, "
-                             f"delivered {s['delivered_rate'] or 0:.0f}/s, p50 {s['latency_ms_p50'] or 0:.1f} ms"
-                             f"{'' if ok else '  (fails)'}")
-            if not ok:
+            if not s["pass"]:
+                failed = rate
                 break
             sustained = rate
+        ladder_rate = sustained
+        # The ladder doubles, so the first failing step only brackets the rate: bisect between the
+        # last passing and the first failing rate (bounded in steps and time; a bracket under 5%
+        # of its top is fine enough), after letting the failed step's backlog drain.
+        refined = 0
+        if failed is not None:
+            low, high = sustained, failed
+            deadline = time.monotonic() + self.cfg.refine_seconds
+            while refined < self.cfg.refine and time.monotonic() < deadline and high - low > 0.05 * high:
+                self.settle()
+                rate = float(round((low + high) / 2)) if high >= 20 else (low + high) / 2
+                if rate <= low or rate >= high:
+                    break
+                s = self._ladder_step(size, rate, refine=True)
+                steps.append(s)
+                refined += 1
+                if s["pass"]:
+                    low = rate
+                else:
+                    high = rate
+            sustained = low
         # What the mesh would sustain with the machine's cores to itself: cores / CPU-seconds per
         # message (all nodes), from the busiest step that delivered >= 99% (the machine is shared)
         full = [s for s in steps if s["delivery"] >= 0.99 and s["cpu_seconds_all_nodes"] > 0]
@@ -322,7 +341,32 @@ class MeshRun:
         if full:
             busiest = max(full, key=lambda s: s["offered_rate"])
             bound = (os.cpu_count() or 1) / (busiest["cpu_seconds_all_nodes"] / busiest["count"])
-        return {"sustained_rate": sustained, "steps": steps, "cpu_bound_rate": bound}
+        first_fail = min((s["offered_rate"] for s in steps if not s["pass"]), default=None)
+        return {"sustained_rate": sustained, "ladder_rate": ladder_rate, "first_failing_rate": first_fail,
+                "refine_steps": refined, "steps": steps, "cpu_bound_rate": bound}
+
+    def _ladder_step(self, size: int, rate: float, refine: bool = False) -> dict[str, Any]:
+        count = max(self.cfg.min_count, int(rate * self.cfg.step_seconds))
+        s = self.step(size, rate, count, latencies=True)
+        ok = s["delivery"] >= 0.99 and (s["delivered_rate"] or 0.0) >= 0.8 * rate
+        s["pass"] = ok
+        s["refine"] = refine
+        compare_progress(f"  {self.impl} {size} B at {rate:g}/s{' (refining)' if refine else ''}: "
+                         f"delivery {s['delivery']:.1%}, delivered {s['delivered_rate'] or 0:.0f}/s, "
+                         f"p50 {s['latency_ms_p50'] or 0:.1f} ms{'' if ok else '  (fails)'}")
+        return s
+
+    def settle(self) -> None:
+        """Wait (bounded by ``--drain``) until the receivers' counts stop moving: a failed step's
+        late deliveries must not count in the next step."""
+        deadline = time.monotonic() + self.cfg.drain
+        last = -1
+        while time.monotonic() < deadline:
+            total = sum(s["received"] for s in call_all(self.nodes[1:], f"pubsub-bench-stats {TOPIC}"))
+            if total == last:
+                return
+            last = total
+            time.sleep(0.5)
 
 
 def compare_progress(text: str) -> None:
@@ -388,7 +432,9 @@ def markdown(out: dict[str, Any]) -> str:
             cpu = f"{1000 * best['cpu_seconds_all_nodes'] / best['count']:.1f}" if best else "–"
             rate = f"{best['delivered_rate']:.0f}" if best and best["delivered_rate"] else "–"
             bound = res["ladder"].get("cpu_bound_rate")
-            lines.append(f"| {name} | {size_key} | {res['ladder']['sustained_rate']:g} | {rate} |"
+            fails = res["ladder"].get("first_failing_rate")
+            sustained = f"{res['ladder']['sustained_rate']:g}" + ("" if fails is None else f" (fails at {fails:g})")
+            lines.append(f"| {name} | {size_key} | {sustained} | {rate} |"
                          f" {ms(low['latency_ms_p50'])} / {ms(low['latency_ms_p99'])} | {at} | {cpu} |"
                          f" {'–' if bound is None else f'{bound:.0f}'} |")
     if out.get("ratios"):
@@ -469,6 +515,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--step-seconds", type=float, default=2.0, help="publishing time per ladder step")
     ap.add_argument("--min-count", type=int, default=20, help="messages per ladder step at least")
     ap.add_argument("--drain", type=float, default=8.0, help="seconds to wait for deliveries after a step")
+    ap.add_argument("--refine", type=int, default=4,
+                    help="bisection steps between the last passing and the first failing rate (smoke: 1)")
+    ap.add_argument("--refine-seconds", type=float, default=90.0, help="time bound of the bisection per ladder")
     ap.add_argument("--mesh-timeout", type=float, default=40.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out-dir", type=Path, help="where the JSON and PNG go (default benchmarks/results)")
@@ -495,6 +544,7 @@ def main(argv: list[str]) -> int:
         plan = {"1KiB": (1024, [20.0, 40.0], 20.0, 20), "64KiB": (65536, [10.0], 10.0, 10)}
         cfg.step_seconds = min(cfg.step_seconds, 1.0)
         cfg.min_count = min(cfg.min_count, 10)
+        cfg.refine = min(cfg.refine, 1)
     else:
         plan = {"1KiB": (1024, [25.0 * 2**k for k in range(9)], 20.0, 100),
                 "64KiB": (65536, [5.0 * 2**k for k in range(8)], 10.0, 50)}

@@ -400,6 +400,27 @@ class MuxedStream:
                 await conn.raw.drain()
         await conn._drain()
 
+    def write_nowait(self, data: bytes) -> int:
+        """``write`` without waiting: how many leading bytes of ``data`` the send window took now
+        (all, some, or none while the socket is backed up). Like ``write_soon``'s, they leave
+        with the connection's flush at the end of this loop turn, in one encryption and one
+        socket write with whatever else goes to that connection meanwhile; the caller
+        ``write``s the rest. Raises as ``write`` does on a reset or closed stream. (Pubsub sends
+        each RPC to many peers this way: no task wake-up per peer unless one is backpressured.)"""
+        if self._reset is not None:
+            raise StreamResetError("stream reset") from self._reset
+        if self._write_closed:
+            raise StreamClosedError("write after close()")
+        conn = self.conn
+        if conn._closed:
+            raise StreamResetError("connection closed") from conn._close_reason
+        if conn.raw.write_paused:
+            return 0
+        accepted = conn.session.send_data(self.stream_id, data)
+        if accepted:
+            conn._schedule_flush()
+        return accepted
+
     async def write_soon(self, data: bytes) -> None:
         """``write`` whose bytes may wait in the muxer until the end of the loop turn, to leave in
         one socket write with what follows them (a protocol proposal or a negotiation answer with

@@ -91,9 +91,19 @@ class _Peer:
 
 @dataclass(slots=True)
 class _Outbox:
-    control: pubsub_pb2.RPC = field(default_factory=pubsub_pb2.RPC)
+    rpc: pubsub_pb2.RPC | None = None  # subscriptions and control entries, made when first needed
+    # Encoded ControlMessage.idontwant entries: built once per message and shared by every peer
+    # it goes to, then merged into this RPC's one control field (see ``data_to_send``).
+    idontwant: list[bytes] = field(default_factory=list)
     messages: list[bytes] = field(default_factory=list)  # encoded RPC.publish fields
     has_control: bool = False
+
+    @property
+    def control(self) -> pubsub_pb2.RPC:
+        rpc = self.rpc
+        if rpc is None:
+            rpc = self.rpc = pubsub_pb2.RPC()
+        return rpc
 
 
 @dataclass(slots=True)
@@ -277,11 +287,30 @@ class PubsubRouter:
         """Framed RPCs per peer (control first, then messages packed up to ``max_rpc_size``)."""
         out: list[tuple[PeerId, bytes]] = []
         limit = self.config.max_rpc_size
+        shared_src: bytes | None = None  # a message going alone to several peers is framed once
+        shared = b""
         for peer, box in self._outbox.items():
             st = self._peers.get(peer)
             if st is None or not st.connected or st.protocol is None:
                 continue  # kept until the peer's stream is ready
-            head = box.control.SerializeToString()
+            rpc = box.rpc
+            head = rpc.SerializeToString() if rpc is not None else b""
+            if box.idontwant:
+                # One RPC.control per RPC (some decoders keep only the last), so the shared
+                # IDONTWANT entries join the other control entries inside it.
+                ctl = b"".join(box.idontwant)
+                if rpc is not None and rpc.HasField("control"):
+                    ctl = rpc.control.SerializeToString() + ctl
+                    rpc.ClearField("control")
+                    head = rpc.SerializeToString()
+                head += b"\x1a" + varint_encode(len(ctl)) + ctl
+            if not head and len(box.messages) == 1:
+                encoded = box.messages[0]
+                if encoded is not shared_src:
+                    shared_src, shared = encoded, varint_encode(len(encoded)) + encoded
+                self.stats["bytes_sent"] += len(shared)
+                out.append((peer, shared))
+                continue
             chunks: list[bytes] = []
             body = [head] if head else []
             size = len(head)
@@ -467,9 +496,9 @@ class PubsubRouter:
         else:
             cfg = self.config
             threshold = cfg.score_thresholds.publish_threshold
+            direct, peers = self.direct_peers, self._peers
             for peer in topic_peers:
-                st = self._peers[peer]
-                if peer in self.direct_peers or st.protocol == FLOODSUB_PROTOCOL_ID:
+                if peers[peer].protocol == FLOODSUB_PROTOCOL_ID or (direct and peer in direct):
                     if self.peer_score(peer, now) >= threshold:
                         recipients.add(peer)
             if source is None and cfg.flood_publish:
@@ -533,15 +562,17 @@ class PubsubRouter:
             self._penalise(peer)
             raise
         st.rpcs_on_stream += 1
-        if rpc.HasField("control") and rpc.control.HasField("extensions") and st.rpcs_on_stream > 1:
+        ctl = rpc.control if rpc.HasField("control") else None
+        if ctl is not None and st.rpcs_on_stream > 1 and ctl.HasField("extensions"):
             # v1.3: extensions come in the first RPC on a stream, once; a later one is misbehaviour.
             self._penalise(peer)
-        for sub in rpc.subscriptions:
-            self._handle_subscription(st, sub)
+        if rpc.subscriptions:
+            for sub in rpc.subscriptions:
+                self._handle_subscription(st, sub)
         for msg in rpc.publish:
             self._handle_message(st, msg, now)
-        if rpc.HasField("control") and self.kind == "gossipsub" and st.protocol != FLOODSUB_PROTOCOL_ID:
-            self._handle_control(st, rpc.control, now)
+        if ctl is not None and self.kind == "gossipsub" and st.protocol != FLOODSUB_PROTOCOL_ID:
+            self._handle_control(st, ctl, now)
 
     def inbound_stream_opened(self, peer: PeerId) -> None:
         """``peer`` opened a new stream to us (its first RPC may carry v1.3 extensions again)."""
@@ -684,36 +715,45 @@ class PubsubRouter:
             self._seen.popitem(last=False)
 
     def _send_idontwant(self, msg_id: bytes, topic: str, source: PeerId) -> None:
+        entry: bytes | None = None
         for peer in self._mesh.get(topic, ()):
             st = self._peers.get(peer)
             if peer == source or st is None or st.protocol not in _IDONTWANT_PROTOCOLS:
                 continue
+            if entry is None:
+                entry = _idontwant_entry(msg_id)
             box = self._box(peer)
-            box.control.control.idontwant.add().messageIDs.append(msg_id)
+            box.idontwant.append(entry)
             box.has_control = True
 
     # --- control -------------------------------------------------------------------------------
 
     def _handle_control(self, st: _Peer, ctl: pubsub_pb2.ControlMessage, now: float) -> None:
-        if ctl.ihave:
-            self._handle_ihave(st, ctl.ihave, now)
-        if ctl.iwant:
-            self._handle_iwant(st, ctl.iwant, now)
-        prunes: list[str] = []
-        for graft in ctl.graft:
-            try:
-                topic = topic_text(graft.topicID)
-            except PubsubDecodeError:
-                self._penalise(st.peer_id)
-                continue
-            if self._handle_graft(st, topic, now):
-                prunes.append(topic)
-        for topic in prunes:
-            self._queue_prune(st.peer_id, topic, now, px=False)
-        for prune in ctl.prune:
-            self._handle_prune(st, prune, now)
-        if ctl.idontwant:
-            self._handle_idontwant(st, ctl.idontwant)
+        # The present fields only, in field order: IHAVE, IWANT, GRAFT, PRUNE, IDONTWANT (most
+        # control parts carry one IDONTWANT alone; looking each kind up costs more than that).
+        for field_desc, value in ctl.ListFields():
+            name = field_desc.name
+            if name == "idontwant":
+                self._handle_idontwant(st, value)
+            elif name == "ihave":
+                self._handle_ihave(st, value, now)
+            elif name == "iwant":
+                self._handle_iwant(st, value, now)
+            elif name == "graft":
+                prunes: list[str] = []
+                for graft in value:
+                    try:
+                        topic = topic_text(graft.topicID)
+                    except PubsubDecodeError:
+                        self._penalise(st.peer_id)
+                        continue
+                    if self._handle_graft(st, topic, now):
+                        prunes.append(topic)
+                for topic in prunes:
+                    self._queue_prune(st.peer_id, topic, now, px=False)
+            elif name == "prune":
+                for prune in value:
+                    self._handle_prune(st, prune, now)
 
     def _handle_ihave(self, st: _Peer, ihaves: Iterable[pubsub_pb2.ControlIHave], now: float) -> None:
         cfg = self.config
@@ -1108,3 +1148,12 @@ class PubsubRouter:
                 box.control.control.ihave.add(topicID=topic.encode(), messageIDs=peer_ids)
                 box.has_control = True
                 self.stats["ihave_sent"] += 1
+
+
+def _idontwant_entry(msg_id: bytes) -> bytes:
+    """``ControlMessage.idontwant`` (field 5) holding one ``ControlIDontWant`` with ``msg_id``."""
+    n = len(msg_id)
+    if n < 126:  # both lengths fit one varint byte (the usual from + seqno ids are ~46 bytes)
+        return bytes((0x2A, n + 2, 0x0A, n)) + msg_id
+    inner = b"\x0a" + varint_encode(n) + msg_id
+    return b"\x2a" + varint_encode(len(inner)) + inner

@@ -24,6 +24,7 @@ from libp2p.host.service import Service
 from libp2p.identity.peer_id import PeerId
 from libp2p.identity.peer_record import consume_peer_record
 from libp2p.multiaddr import Multiaddr
+from libp2p.muxer.connection import MuxedStream
 from libp2p.peerstore import PeerInfo
 from libp2p.protocols.pubsub.config import GossipSubConfig, SignaturePolicy, ValidationResult
 from libp2p.protocols.pubsub.core import PubsubRouter, RouterKind
@@ -121,7 +122,9 @@ class Subscription:
 
 
 class _PeerSender:
-    """The writer of one peer's outbound stream: queued RPC bytes, written in order by one task."""
+    """The writer of one peer's outbound stream. An RPC goes straight into the stream when
+    nothing waits before it and the stream takes it without waiting (the usual case: no task
+    wake-up per peer per message); otherwise it is queued and written in order by one task."""
 
     def __init__(self) -> None:
         self.queue: deque[bytes] = deque()
@@ -131,8 +134,19 @@ class _PeerSender:
         self.dropped = 0
         self.idle = asyncio.Event()  # nothing queued and no write in progress
         self.idle.set()
+        self.stream: MuxedStream | None = None  # set once open, when it can be written directly
+        self.writing = False  # the task is in a write: later RPCs queue behind it
 
     def put(self, data: bytes) -> None:
+        stream = self.stream
+        if stream is not None and not self.queue and not self.writing:
+            try:
+                accepted = stream.write_nowait(data)
+            except (Libp2pError, OSError):
+                accepted = 0  # the task's write raises it again and cleans up
+            if accepted == len(data):
+                return
+            data = data[accepted:]  # the rest (or all of it) waits for the window or the socket
         if self.queued + len(data) > MAX_PEER_QUEUE_BYTES:
             self.dropped += 1
             return
@@ -274,6 +288,8 @@ class _PubsubService(Service):
         outbound = bool(conns) and conns[0].is_initiator
         ip = _ip_of(conns[0].remote_addr) if conns else None
         router.add_peer(peer, stream.protocol, outbound=outbound, ip=ip)
+        if isinstance(stream, MuxedStream):
+            sender.stream = stream
         self._flush()
         try:
             while True:
@@ -284,7 +300,9 @@ class _PubsubService(Service):
                 batch = list(sender.queue)
                 sender.queue.clear()
                 sender.queued = 0
+                sender.writing = True
                 await stream.write(b"".join(batch))
+                sender.writing = False
         except asyncio.CancelledError:
             await stream.reset()
             raise
@@ -312,9 +330,10 @@ class _PubsubService(Service):
                 if not data:
                     return
                 reader.feed(data)
+                now = self._now()
                 while (frame := reader.next_frame()) is not None:
-                    router.receive_rpc(peer, frame, self._now())
-                    self._flush()
+                    router.receive_rpc(peer, frame, now)
+                self._flush()  # once per read: what several RPCs queued leaves together
         except DecodeError as exc:
             log.warning("bad pubsub RPC from %s, resetting its stream: %s", peer, exc)
             if not isinstance(exc, PubsubDecodeError):  # the router already counted those
@@ -480,6 +499,7 @@ class _PubsubService(Service):
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait until everything queued so far was written to the peers' streams (bounded)."""
         async with asyncio.timeout(timeout):
+            await asyncio.sleep(0)  # RPCs written without waiting leave with the muxers' flushes, now
             for sender in list(self._senders.values()):
                 if sender.task is not None and not sender.task.done():
                     await sender.idle.wait()
