@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Where a small message's time goes: the per-message path of 1-byte echo round trips.
 
-    _profile_latency.py [--side client|server] [--count N] [--loop asyncio|uvloop] [--cprofile]
+    _profile_latency.py [--side client|server] [--count N] [--loop asyncio|uvloop] [--cprofile] [--no-counters]
 
 The profiled side runs in this process (``client``: our bench client doing N echo round trips
 against a ``libp2p perf`` server in a subprocess; ``server``: our host serving a subprocess client).
 Per message it counts event-loop iterations (selector polls), callbacks run by the loop, tasks
 created, socket writes (``transport.write`` calls) and their bytes, muxer frames sent, Noise
-encrypt and decrypt calls; with ``--cprofile`` it prints the top functions by own time. Used to
+encrypt and decrypt calls; with ``--cprofile`` it prints the top functions by own time
+(``PROF_SORT=ncalls PROF_N=80`` in the environment: by call count, 80 rows). Used to
 find and check the fixes recorded in benchmarks/RESULTS.md (issue #16, item 3).
 """
 
@@ -18,6 +19,7 @@ import asyncio
 import cProfile
 import io
 import json
+import os
 import pstats
 import selectors
 import subprocess
@@ -141,7 +143,7 @@ async def client(args: argparse.Namespace) -> dict[str, Any]:
                            "per_message": {k: round(v / args.count, 2) for k, v in sorted(snapshot.items())}}
     if prof:
         s = io.StringIO()
-        pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(25)
+        pstats.Stats(prof, stream=s).sort_stats(os.environ.get("PROF_SORT", "tottime")).print_stats(int(os.environ.get("PROF_N", "25")))
         out["profile"] = s.getvalue()
     return out
 
@@ -171,7 +173,7 @@ async def server(args: argparse.Namespace) -> dict[str, Any]:
                                k: round(v / n, 2) for k, v in sorted(snapshot.items())}}
     if prof:
         s = io.StringIO()
-        pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(25)
+        pstats.Stats(prof, stream=s).sort_stats(os.environ.get("PROF_SORT", "tottime")).print_stats(int(os.environ.get("PROF_N", "25")))
         out["profile"] = s.getvalue()
     return out
 
@@ -183,6 +185,8 @@ def main() -> int:
     ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     ap.add_argument("--port", type=int, help="for the client side's server (default: a free one)")
     ap.add_argument("--cprofile", action="store_true")
+    ap.add_argument("--no-counters", action="store_true",
+                    help="no wrappers (exact cProfile call counts per message; the counters then read 0)")
     args = ap.parse_args()
     if args.port is None:
         import socket
@@ -196,7 +200,8 @@ def main() -> int:
         run: Any = uvloop.run
     else:
         run = asyncio.run
-    instrument()
+    if not args.no_counters:
+        instrument()
     out = run(client(args) if args.side == "client" else server(args))
     prof = out.pop("profile", None)
     print(json.dumps(out, indent=1))

@@ -366,18 +366,27 @@ class MuxedStream:
         if self._write_closed:
             raise StreamClosedError("write after close()")
         conn = self.conn
+        raw = conn.raw
         # A backed-up socket takes nothing more until it drains: otherwise each of many streams
         # writing at once adds its chunk to the transport's buffer (a peer that never reads its
         # socket would have 256 echo streams park 64 MiB there).
-        while conn.raw.write_paused:
-            await conn.raw.drain()
+        while raw._write_paused:
+            await raw.drain()
         if type(data) is bytes:
-            # Fast path: bytes the window takes whole go to the core as they are (a memoryview
-            # would be sliced and copied there), with no drain wait unless the socket is backed up.
-            accepted = conn._send(self.stream_id, data)
-            if accepted == len(data):
-                if conn.raw.write_paused:
-                    await conn.raw.drain()
+            # Fast path (a small message's whole write side): bytes the window takes whole go to
+            # the core as they are (a memoryview would be sliced and copied there), are framed,
+            # encrypted and handed to the socket in this call, with no drain wait unless the
+            # socket is backed up.
+            if conn._closed:
+                raise StreamResetError("connection closed") from conn._close_reason
+            accepted = conn.session.send_data(self.stream_id, data)
+            if accepted:
+                conn._write_out()
+                if accepted == len(data):
+                    if raw._write_paused:
+                        await raw.drain()
+                    return
+            elif not data:
                 return
             view = memoryview(data)[accepted:]
         else:
@@ -860,7 +869,8 @@ class MuxedConnection:
         move later or go, and a timer that fires early just re-arms. So writes and reads leave
         the timer alone."""
         self._flush_scheduled = False
-        if self.raw.is_closing:
+        transport = self.raw.transport
+        if transport is None or transport.is_closing():
             return False
         out = self.session.data_to_send()
         if self._carry:

@@ -163,6 +163,22 @@ def test_open_accept_and_bidirectional_data() -> None:
     assert p.a.session.open_stream() == 3
 
 
+def test_plain_data_event_is_an_ordinary_frozen_data_received() -> None:
+    # The bulk path builds DataReceived without its __init__: it must be the same value object.
+    import dataclasses
+
+    s = YamuxSession(False, QUIET)
+    s.receive_data(frame(TYPE_WINDOW_UPDATE, FLAG_SYN, 1, 0))
+    assert s.next_event() == StreamOpened(1)
+    s.receive_data(frame(TYPE_DATA, 0, 1, 3, b"abc"))
+    event = s.next_event()
+    assert type(event) is DataReceived
+    assert event == DataReceived(1, b"abc") and hash(event) == hash(DataReceived(1, b"abc"))
+    assert (event.stream_id, event.data) == (1, b"abc")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.data = b"x"  # type: ignore[misc]
+
+
 def test_syn_rides_on_the_first_frame() -> None:
     s = YamuxSession(True, QUIET)
     sid = s.open_stream()

@@ -102,6 +102,12 @@ _INLINE_MAX = 1024
 # can cross on the wire in go-yamux); ids further back count as used.
 _REORDER_IDS = 512
 
+# ``DataReceived`` for the bulk path without the frozen dataclass's ``__init__`` (which sets each
+# field through ``object.__setattr__`` from Python: 0.5 µs, half of it saved); the same object.
+_new_event = object.__new__
+_set_event_sid = vars(DataReceived)["stream_id"].__set__
+_set_event_data = vars(DataReceived)["data"].__set__
+
 
 @dataclass(frozen=True, slots=True)
 class YamuxConfig:
@@ -299,7 +305,10 @@ class YamuxSession:
                         if length:
                             st.recv_credit -= length
                             st.buffered += length
-                            emit(DataReceived(sid, payload))  # type: ignore[arg-type]
+                            event = _new_event(DataReceived)
+                            _set_event_sid(event, sid)
+                            _set_event_data(event, payload)
+                            emit(event)
                         continue
                 self._on_frame(ftype, flags, sid, length, payload)
                 if self._closed:
