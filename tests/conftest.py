@@ -28,6 +28,14 @@ elif not NO_EXTENSIONS:
     _IMPLS.append(pytest.param(_native, id="cython"))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "compiled_pinned: every program the test runs is pinned to the compiled twin whatever "
+        "LIBP2P_NO_EXTENSIONS says (e.g. compare.py's ours-cython), so ci/test.sh's pure pass leaves it out",
+    )
+
+
 @pytest.fixture(params=_IMPLS)
 def accel(request: pytest.FixtureRequest) -> ModuleType:
     """The twin module under test: ``libp2p._pure`` or ``libp2p._native``."""
