@@ -31,8 +31,8 @@ elif not NO_EXTENSIONS:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "compiled_pinned: every program the test runs is pinned to the compiled twin whatever "
-        "LIBP2P_NO_EXTENSIONS says (e.g. compare.py's ours-cython), so ci/test.sh's pure pass leaves it out",
+        "twin_pinned: every program the test runs picks its twin itself (compare.py's ours-cython drops "
+        "LIBP2P_NO_EXTENSIONS, ours-pure sets it) or is foreign, so ci/test.sh's pure pass would repeat it",
     )
 
 

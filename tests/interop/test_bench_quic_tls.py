@@ -26,7 +26,7 @@ METRICS = {"upload_mb_s": "throughput", "download_mb_s": "throughput", "fresh_co
            "ping_ms": "latency"}
 
 
-@pytest.mark.compiled_pinned  # ours-cython drops LIBP2P_NO_EXTENSIONS: the pure pass would repeat it
+@pytest.mark.twin_pinned  # ours-cython drops LIBP2P_NO_EXTENSIONS: the pure pass would repeat it
 def test_quic_tls_suite_smoke(tmp_path: Path) -> None:
     require_go_peer()
     require_rust_peer()
