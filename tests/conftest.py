@@ -1,4 +1,5 @@
-"""Shared fixtures: ``accel`` runs a test over both twins in one process."""
+"""Shared fixtures: ``accel`` runs a test over both twins in one process (the pure one alone under
+``LIBP2P_NO_EXTENSIONS=1``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from libp2p import _pure
+from libp2p._accel import NO_EXTENSIONS
 
 try:
     from libp2p import _native
@@ -18,10 +20,20 @@ except ImportError:  # not built: the pure twin still runs, the compiled one is 
     _native = None  # type: ignore[assignment]
 
 _IMPLS = [pytest.param(_pure, id="python")]
-if _native is not None:
-    _IMPLS.append(pytest.param(_native, id="cython"))
-else:
+if _native is None:
     _IMPLS.append(pytest.param(None, id="cython", marks=pytest.mark.skip(reason="libp2p._native is not built")))
+elif not NO_EXTENSIONS:
+    # Under LIBP2P_NO_EXTENSIONS=1 (ci/test.sh's second pass) the compiled case is left out: the
+    # compiled pass already ran it, with the rest of the library compiled too, as users get it.
+    _IMPLS.append(pytest.param(_native, id="cython"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "twin_pinned: every program the test runs picks its twin itself (compare.py's ours-cython drops "
+        "LIBP2P_NO_EXTENSIONS, ours-pure sets it) or is foreign, so ci/test.sh's pure pass would repeat it",
+    )
 
 
 @pytest.fixture(params=_IMPLS)

@@ -13,6 +13,9 @@ import pytest
 
 from tests.interop.go_peer import require_go_peer
 
+# the suites pin each endpoint's twin (compare.bs._py_env): the LIBP2P_NO_EXTENSIONS pass would repeat them
+pytestmark = pytest.mark.twin_pinned
+
 REPO = Path(__file__).resolve().parent.parent
 CONNS = 50
 

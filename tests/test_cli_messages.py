@@ -8,6 +8,7 @@ import socket
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import suppress
 
 import pytest
 
@@ -72,12 +73,17 @@ def foreign_server(request: pytest.FixtureRequest) -> Iterator[int]:
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
+    port = int(server.getsockname()[1])
     try:
-        yield int(server.getsockname()[1])
+        yield port
     finally:
         stop.set()
-        server.close()
+        # close() from this thread does not wake the blocked accept(): one last connection does
+        with suppress(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
         thread.join(timeout=10)
+        server.close()
+        assert not thread.is_alive()
 
 
 def test_a_server_that_is_no_libp2p_peer(foreign_server: int) -> None:

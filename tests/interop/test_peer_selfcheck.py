@@ -191,6 +191,7 @@ def _check_listener_saw(listener: JsPeer, dialer_program: Program, dialer: str, 
 # -- every program --------------------------------------------------------------------------------
 
 
+@pytest.mark.twin_pinned  # foreign programs only: the LIBP2P_NO_EXTENSIONS pass would repeat it
 @pytest.mark.parametrize("muxer", MUXERS)
 @pytest.mark.parametrize("program", _programs())
 def test_dials_itself(program: Program, muxer: str) -> None:
@@ -222,6 +223,7 @@ def test_dials_itself(program: Program, muxer: str) -> None:
                                         for e in hashed)
 
 
+@pytest.mark.twin_pinned  # foreign programs only: the LIBP2P_NO_EXTENSIONS pass would repeat it
 @pytest.mark.parametrize("program", _programs())
 def test_stdin_commands(program: Program) -> None:
     with program.listen(_location(program)) as listener:
@@ -233,6 +235,7 @@ def test_stdin_commands(program: Program) -> None:
         assert reply["ok"] is False and reply["error"]
 
 
+@pytest.mark.twin_pinned  # foreign programs only: the LIBP2P_NO_EXTENSIONS pass would repeat it
 @pytest.mark.parametrize("program", _programs(lambda p: p.name in ("go", "py")))
 def test_commands_drive_a_connected_dialer_and_push_identify(program: Program) -> None:
     """The listener pings, echoes and identifies a dialer that stays connected, and pushes identify
@@ -276,6 +279,7 @@ def test_seed_gives_the_identity_python_derives(program: Program) -> None:
         assert zero.peer_id == ZERO_SEED_PEER_ID
 
 
+@pytest.mark.twin_pinned  # foreign programs only: the LIBP2P_NO_EXTENSIONS pass would repeat it
 @pytest.mark.parametrize("key_type", ["ed25519", "secp256k1", "rsa", "ecdsa"])
 @pytest.mark.parametrize("program", _programs(lambda p: bool(p.key_types)))
 def test_key_types(program: Program, key_type: str) -> None:
@@ -291,6 +295,7 @@ def test_key_types(program: Program, key_type: str) -> None:
         assert result["echo_ok"] is True
 
 
+@pytest.mark.twin_pinned  # foreign programs only: the LIBP2P_NO_EXTENSIONS pass would repeat it
 @pytest.mark.parametrize("program", _programs())
 def test_listener_exits_when_stdin_closes(program: Program) -> None:
     with program.listen(_location(program)) as listener:
@@ -303,6 +308,7 @@ def test_listener_exits_when_stdin_closes(program: Program) -> None:
         assert code == 0
 
 
+@pytest.mark.twin_pinned  # foreign programs only: the LIBP2P_NO_EXTENSIONS pass would repeat it
 @pytest.mark.parametrize("program", _programs())
 def test_listener_exits_on_sigterm(program: Program) -> None:
     with program.listen(_location(program), extra_args=["--ignore-stdin"]) as listener:
@@ -310,6 +316,7 @@ def test_listener_exits_on_sigterm(program: Program) -> None:
         assert listener.proc.wait(timeout=10) == 0
 
 
+@pytest.mark.twin_pinned  # foreign programs only: the LIBP2P_NO_EXTENSIONS pass would repeat it
 @pytest.mark.parametrize("program", _programs())
 def test_dialer_reports_failure_usage_and_timeout(program: Program) -> None:
     loc = _location(program)
@@ -341,6 +348,7 @@ def test_dialer_reports_failure_usage_and_timeout(program: Program) -> None:
 # -- with the js program --------------------------------------------------------------------------
 
 
+@pytest.mark.twin_pinned  # foreign programs only: the LIBP2P_NO_EXTENSIONS pass would repeat it
 @pytest.mark.parametrize("muxer", MUXERS)
 @pytest.mark.parametrize("program", _programs(lambda p: p.name != "js"))
 def test_js_dials(program: Program, js_dir: Path, muxer: str) -> None:
@@ -350,6 +358,7 @@ def test_js_dials(program: Program, js_dir: Path, muxer: str) -> None:
                           lambda result, pid, addr, mux: _check_dial_result(js, program, result, pid, addr, mux))
 
 
+@pytest.mark.twin_pinned  # foreign programs only: the LIBP2P_NO_EXTENSIONS pass would repeat it
 @pytest.mark.parametrize("muxer", MUXERS)
 @pytest.mark.parametrize("program", _programs(lambda p: p.name != "js"))
 def test_dials_js(program: Program, js_dir: Path, muxer: str) -> None:
@@ -402,6 +411,7 @@ def _process(argv: list[str], cwd: Path | None) -> Iterator[subprocess.Popen[byt
             proc.stderr.close()
 
 
+@pytest.mark.twin_pinned  # foreign programs only: the LIBP2P_NO_EXTENSIONS pass would repeat it
 @pytest.mark.parametrize("program", _programs(lambda p: p.name != "js"))
 def test_perf_contract(program: Program) -> None:
     """The perf app of libp2p/test-plans: a server with the zero-seed identity; a client printing
@@ -435,6 +445,7 @@ def test_perf_contract(program: Program) -> None:
     assert server.returncode == 0
 
 
+@pytest.mark.twin_pinned  # foreign programs only: the LIBP2P_NO_EXTENSIONS pass would repeat it
 @pytest.mark.parametrize("program", _programs(lambda p: p.name != "js"))
 def test_js_perf_client(program: Program, js_dir: Path) -> None:
     with program.listen(_location(program)) as server:
@@ -452,6 +463,7 @@ def redis_addr() -> Iterator[str]:
         yield addr
 
 
+@pytest.mark.twin_pinned  # foreign programs only: the LIBP2P_NO_EXTENSIONS pass would repeat it
 @pytest.mark.parametrize(("dialect", "muxer"), [("test-plans", "yamux"), ("test-plans", "mplex"),
                                                 ("unified", "yamux"), ("unified", "mplex")])
 @pytest.mark.parametrize("program", _programs(lambda p: p.interop_args is not None))
@@ -477,6 +489,7 @@ def test_transport_interop(program: Program, redis_addr: str, dialect: str, muxe
 # -- what only one program has ---------------------------------------------------------------------
 
 
+@pytest.mark.twin_pinned  # foreign programs only: the LIBP2P_NO_EXTENSIONS pass would repeat it
 def test_go_tls() -> None:
     go = PROGRAMS["go"]
     loc = _location(go)
@@ -490,6 +503,7 @@ def test_go_tls() -> None:
         assert result["exit_code"] == 1 and result["connected"] is False
 
 
+@pytest.mark.twin_pinned  # foreign programs only: the LIBP2P_NO_EXTENSIONS pass would repeat it
 def test_go_has_no_public_identify_push_trigger() -> None:
     go = PROGRAMS["go"]
     with go.listen(_location(go)) as listener:
@@ -497,6 +511,7 @@ def test_go_has_no_public_identify_push_trigger() -> None:
         assert reply["ok"] is False
 
 
+@pytest.mark.twin_pinned  # foreign programs only: the LIBP2P_NO_EXTENSIONS pass would repeat it
 def test_rust_signed_peer_record_is_legacy_format(js_dir: Path) -> None:
     """--signed-peer-record: rust-libp2p signs its record in its legacy envelope format. Another rust
     peer verifies it; js-libp2p rejects the whole identify message."""
