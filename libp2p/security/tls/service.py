@@ -47,12 +47,15 @@ async def tls_handshake(
     config: TLSConfig | None = None,
     negotiation: MultistreamDialer | None = None,
     credentials: Credentials | None = None,
+    caller_deadline: bool = False,
 ) -> TLSSession:
     """Run the libp2p TLS handshake on ``raw``; verifies the remote (and ``remote_peer_id``).
 
     With ``negotiation`` (an optimistic multistream dialer that proposed ``/tls/1.0.0``), the
     proposal goes out in the same write as the ClientHello and the answer is taken off the front
     of what arrives. ``credentials`` replaces the fresh certificate (tests of bad certificates).
+    ``caller_deadline``: the caller bounds the handshake with its own deadline (the upgrader's), so
+    no second timer runs here; else ``config.handshake_timeout`` bounds it.
     """
     config = config or TLSConfig()
     hs = TLSHandshake(
@@ -70,7 +73,7 @@ async def tls_handshake(
     if out:
         raw.write(out)
     try:
-        async with asyncio.timeout(config.handshake_timeout):
+        async with asyncio.timeout(None if caller_deadline else config.handshake_timeout):
             while not hs.complete:
                 data = await raw.read()
                 if not data:
@@ -115,12 +118,14 @@ class TLS:
         *,
         remote_peer_id: PeerId | None,
         muxers: Sequence[str],
-        timeout: float,
+        timeout: float | None,
         negotiation: MultistreamDialer | None = None,
     ) -> TLSSession:
-        config = self.config or TLSConfig(handshake_timeout=timeout)
+        # timeout None: the caller's deadline bounds the handshake; a configured one still applies
+        config = self.config or (TLSConfig() if timeout is None else TLSConfig(handshake_timeout=timeout))
         return await tls_handshake(
-            raw, identity_key, remote_peer_id=remote_peer_id, muxers=muxers, config=config, negotiation=negotiation
+            raw, identity_key, remote_peer_id=remote_peer_id, muxers=muxers, config=config, negotiation=negotiation,
+            caller_deadline=self.config is None and timeout is None,
         )
 
     def __repr__(self) -> str:
