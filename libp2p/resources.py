@@ -287,6 +287,8 @@ class ConnectionScope(_Reserver):
     def __init__(self, manager: ResourceManager, direction: Direction, allowlisted: bool, uses_fd: bool) -> None:
         self.manager = manager
         self.direction = direction
+        # a plain attribute, not a property: read several times per connection and stream admitted
+        self.inbound = direction is Direction.INBOUND
         self.allowlisted = allowlisted
         self.uses_fd = uses_fd
         self.peer: PeerId | None = None
@@ -294,10 +296,6 @@ class ConnectionScope(_Reserver):
         self._own = _Scope("conn", manager.limits.conn)
         self._peer_scope: _Scope | None = None
         self._done = False
-
-    @property
-    def inbound(self) -> bool:
-        return self.direction is Direction.INBOUND
 
     def _system(self) -> _Scope:
         m = self.manager
@@ -357,6 +355,7 @@ class StreamScope(_Reserver):
         self.manager = manager
         self.conn = conn
         self.direction = direction
+        self.inbound = direction is Direction.INBOUND
         self.memory = 0
         self.protocol: str | None = None
         self.service: str | None = None
@@ -364,10 +363,6 @@ class StreamScope(_Reserver):
         self._protocol_scopes: list[_Scope] = []  # protocol, protocol-peer
         self._service_scopes: list[_Scope] = []  # service, service-peer
         self._done = False
-
-    @property
-    def inbound(self) -> bool:
-        return self.direction is Direction.INBOUND
 
     def _stream_scopes(self) -> list[_Scope]:
         """The scopes whose stream counts include this stream (besides its own)."""
