@@ -87,3 +87,24 @@ async def test_negotiation_without_timer_completes() -> None:
             accept_protocol(to_listener.get, listener_write, lambda _: None, ["/b"], timeout=None),
         )
     assert chosen == agreed == "/b"
+
+
+async def test_identify_exchange_is_bounded_by_one_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A peer that accepts the identify stream but never answers: identify fails at the deadline."""
+    import libp2p.protocols.identify.service as identify_service
+    from libp2p.protocols.identify.wire import PROTOCOL_ID as IDENTIFY
+
+    monkeypatch.setattr(identify_service, "TIMEOUT", 0.3)
+    held = asyncio.Event()
+
+    async def silent(stream: Any) -> None:
+        held.set()
+        await asyncio.Event().wait()  # agrees on the protocol (multistream did), never answers
+
+    async with asyncio.timeout(TEST_TIMEOUT), new_host(listen_addrs=[LOOPBACK]) as a, new_host() as b:
+        a.set_stream_handler(IDENTIFY, silent)
+        peer = await b.connect(a.full_addrs()[0])
+        # the caller's own timeout is beyond the test's: only identify's deadline can end this
+        with pytest.raises(TimeoutError):
+            await b.services["identify"].identify(peer, timeout=TEST_TIMEOUT * 3)
+        assert held.is_set()  # it failed at the answer, after the negotiation

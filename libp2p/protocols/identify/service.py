@@ -152,9 +152,10 @@ class IdentifyService(Service):
 
     # --- what we learn ----------------------------------------------------------------------------
 
-    async def _read_info(self, stream: Stream) -> IdentifyInfo:
+    async def _read_info(self, stream: Stream, timeout: float | None = TIMEOUT) -> IdentifyInfo:
+        """One Identify message from ``stream`` (``timeout=None``: the caller's deadline bounds it)."""
         reader = IdentifyReader()
-        async with asyncio.timeout(TIMEOUT):
+        async with asyncio.timeout(timeout):
             await read_into(stream, reader)
         event = reader.next_event()
         assert isinstance(event, IdentifyReceived)
@@ -223,11 +224,13 @@ class IdentifyService(Service):
         try:
             stream = conn.open_stream()
             try:
-                stream.protocol = await select_protocol(
-                    stream.read, stream.write, stream.unread, [PROTOCOL_ID], timeout=TIMEOUT
-                )
-                await stream.close()
-                info = await self._read_info(stream)
+                # one deadline (one timer) for the whole exchange: negotiation, then the answer
+                async with asyncio.timeout(TIMEOUT):
+                    stream.protocol = await select_protocol(
+                        stream.read, stream.write, stream.unread, [PROTOCOL_ID], timeout=None
+                    )
+                    await stream.close()
+                    info = await self._read_info(stream, timeout=None)
             except BaseException:
                 await stream.reset()
                 raise
