@@ -7,8 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from libp2p.negotiate.core import MultistreamDialer
-from libp2p.negotiate.events import ProtocolAgreed
-from libp2p.negotiate.service import ProtocolNotSupportedError
+from libp2p.security.driver import drive_handshake
 from libp2p.security.noise.config import NoiseConfig
 from libp2p.security.noise.core import NoiseHandshake, StaticKey
 from libp2p.security.noise.errors import HandshakeError, HandshakeTimeoutError
@@ -81,53 +80,19 @@ async def noise_handshake(
         config=config,
         now=loop.time(),
     )
-    out = hs.data_to_send()
-    if negotiation is not None:
-        out = negotiation.data_to_send() + out
-    if out:
-        raw.write(out)
-    if caller_deadline:
-        await _exchange(raw, hs, negotiation, defer_last)
-    else:
-        try:
-            async with asyncio.timeout(config.handshake_timeout):
-                await _exchange(raw, hs, negotiation, defer_last)
-        except TimeoutError:
-            raise HandshakeTimeoutError(
-                f"Noise handshake did not complete within {config.handshake_timeout} s"
-            ) from None
+    await drive_handshake(
+        raw, hs, protocol_id="/noise", negotiation=negotiation,
+        timeout=None if caller_deadline else config.handshake_timeout,
+        closed=lambda: HandshakeError("connection closed during the Noise handshake"),
+        timed_out=lambda: HandshakeTimeoutError(
+            f"Noise handshake did not complete within {config.handshake_timeout} s"
+        ),
+        defer_last=defer_last,
+    )
     completed = hs.completed_event
     assert completed is not None
     encryptor, decryptor = hs.transport()
     return NoiseSession(completed, encryptor, decryptor)
-
-
-async def _exchange(
-    raw: RawConnection, hs: NoiseHandshake, negotiation: MultistreamDialer | None, defer_last: bool
-) -> None:
-    """Feed what arrives to ``hs`` (after the optimistic ``/noise`` answer) and send its replies."""
-    while not hs.complete:
-        data = await raw.read()
-        if not data:
-            raise HandshakeError("connection closed during the Noise handshake")
-        if negotiation is not None:
-            negotiation.receive_data(data)
-            if not negotiation.finished:
-                continue
-            event = negotiation.next_event()
-            if not isinstance(event, ProtocolAgreed):
-                raise ProtocolNotSupportedError("the remote refused /noise")
-            data = negotiation.unused_data()
-            negotiation = None
-            if not data:
-                continue
-        hs.receive_data(data)
-        out = hs.data_to_send()
-        if out:
-            if defer_last and hs.complete:
-                raw.write_later(out)
-            else:
-                raw.write(out)
 
 
 class Noise:
@@ -162,13 +127,17 @@ class Noise:
         negotiation: MultistreamDialer | None = None,
     ) -> NoiseSession:
         # timeout None: the caller's deadline bounds the handshake; a configured one still applies
-        config = self.config or (_CALLER_BOUNDED if timeout is None else NoiseConfig(handshake_timeout=timeout))
+        if self.config is not None:
+            config = self.config
+        else:
+            config = _CALLER_BOUNDED if timeout is None else NoiseConfig(handshake_timeout=timeout)
         if self._static_key is None:
             self._static_key = StaticKey()
         return await noise_handshake(
             raw, identity_key, remote_peer_id=remote_peer_id, muxers=muxers, config=config, negotiation=negotiation,
             # message 3 leaves with the connection's first frames (the muxer's first flush writes it)
-            static_key=self._static_key, defer_last=True, caller_deadline=self.config is None and timeout is None,
+            static_key=self._static_key, defer_last=True,
+            caller_deadline=self.config is None and timeout is None,
         )
 
     def __repr__(self) -> str:
