@@ -109,9 +109,11 @@ class SecurityOption(Protocol):
         *,
         remote_peer_id: PeerId | None,
         muxers: Sequence[str],
-        timeout: float,
+        timeout: float | None,
         negotiation: MultistreamDialer | None = None,
     ) -> SecureSession: ...
+    # ``timeout=None``: the caller bounds the whole handshake with its own deadline (the upgrader
+    # does, once for the upgrade), so the option needs no timer of its own unless configured.
 
 
 class MuxerSession(Protocol):

@@ -315,6 +315,8 @@ class ConnectionScope(_Reserver):
     def __init__(self, manager: ResourceManager, direction: Direction, allowlisted: bool, uses_fd: bool) -> None:
         self.manager = manager
         self.direction = direction
+        # a plain attribute, not a property: read several times per connection and stream admitted
+        self.inbound = direction is Direction.INBOUND
         self.allowlisted = allowlisted
         self.uses_fd = uses_fd
         self.peer: PeerId | None = None
@@ -322,10 +324,6 @@ class ConnectionScope(_Reserver):
         self._own = _Scope("conn", manager.limits.conn)
         self._peer_scope: _Scope | None = None
         self._done = False
-
-    @property
-    def inbound(self) -> bool:
-        return self.direction is Direction.INBOUND
 
     def _system(self) -> _Scope:
         m = self.manager

@@ -18,7 +18,8 @@ in the same run: X25519 key generation and DH, Ed25519 sign/verify (PyNaCl, as o
 and pyca/cryptography), ChaCha20-Poly1305 on handshake-sized messages and HKDF/SHA-256, giving the
 handshakes/s one core could reach if a handshake cost only its crypto.
 
-Writes ``benchmarks/results/handshakes-<UTC>.json`` (load before/after, versions, per-dialer counts).
+Writes ``benchmarks/results/handshakes-<UTC>.json`` through ``compare.write_results`` (``--out-dir`` to change
+where): load before/after, versions, per-dialer counts.
 """
 
 from __future__ import annotations
@@ -39,8 +40,6 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
-RESULTS_DIR = HERE.parent / "results"
 YAMUX_PING, YAMUX_SYN, YAMUX_ACK = 2, 1, 2
 
 
@@ -476,6 +475,7 @@ def main(argv: list[str]) -> int:
                     help="also measure `PYTHON -m libp2p serve` (e.g. another checkout's venv: before/after)")
     ap.add_argument("--smoke", action="store_true", help="1 s windows, 1 dialer: for CI")
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--out-dir", type=Path, default=compare.RESULTS_DIR, help="where the JSON goes")
     cfg = ap.parse_args(argv)
     cfg.workers = [int(w) for w in cfg.workers.split(",") if w]
     cfg.only = set(cfg.only.split(","))
@@ -489,7 +489,7 @@ def main(argv: list[str]) -> int:
         "machine": compare.machine(), "versions": compare.ours_versions(), "load_before": _loadavg(),
         # no machine-specific paths in the results: the baseline interpreter is only said to be given
         "config": {k: (sorted(v) if isinstance(v, set) else "given" if k == "baseline_python" and v else v)
-                   for k, v in vars(cfg).items()},
+                   for k, v in vars(cfg).items() if k != "out_dir"},
     }
     compare.progress("measuring the crypto floor")
     out["crypto_floor"] = crypto_floor()
@@ -516,11 +516,8 @@ def main(argv: list[str]) -> int:
     text = markdown(out)
     print(text)
     if not cfg.no_write:
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        path = RESULTS_DIR / f"handshakes-{stamp}.json"
-        path.write_text(json.dumps(out, indent=1) + "\n")
-        print(f"\nwrote {path.relative_to(REPO)}")
+        compare.write_results(cfg.out_dir, f"handshakes-{stamp}{'-smoke' if cfg.smoke else ''}", out)
     return 0
 
 

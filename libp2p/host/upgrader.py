@@ -158,11 +158,18 @@ class Upgrader:
     async def upgrade(
         self, raw: RawConnection, remote_peer_id: PeerId | None = None, scope: ConnectionScope | None = None
     ) -> MuxedConnection:
-        """Secure and multiplex ``raw`` (dialer when ``raw.is_initiator``): a connection not yet started."""
+        """Secure and multiplex ``raw`` (dialer when ``raw.is_initiator``): a connection not yet started.
+
+        One deadline bounds the whole upgrade (every step in it: negotiations and the security
+        handshake), so the steps run without timers of their own.
+        """
+        deadline = asyncio.timeout(self.timeout)
         try:
-            async with asyncio.timeout(self.timeout):
+            async with deadline:
                 return await self._upgrade(raw, remote_peer_id, scope)
         except TimeoutError:
+            if not deadline.expired():
+                raise  # a step's own configured timeout (e.g. NoiseConfig.handshake_timeout): its error
             raise UpgradeError(f"connection upgrade timed out after {self.timeout} s") from None
 
     async def _upgrade(
@@ -185,16 +192,16 @@ class Upgrader:
             negotiation = MultistreamDialer(self.security, optimistic=True)
             chosen = self.security[0]
         elif raw.is_initiator:
-            chosen = await select_protocol(raw.read, write_raw, raw.unread, self.security, timeout=self.timeout)
+            chosen = await select_protocol(raw.read, write_raw, raw.unread, self.security, timeout=None)
         else:
-            chosen = await accept_protocol(raw.read, answer_later, raw.unread, self.security, timeout=self.timeout)
+            chosen = await accept_protocol(raw.read, answer_later, raw.unread, self.security, timeout=None)
         try:
             secure = await self.security_options[chosen].secure(
                 raw,
                 self.identity_key,
                 remote_peer_id=remote_peer_id,
                 muxers=self.muxers,
-                timeout=self.timeout,
+                timeout=None,
                 negotiation=negotiation,
             )
         except (Libp2pError, EOFError) as exc:
@@ -206,9 +213,9 @@ class Upgrader:
         muxer = secure.early_muxer
         if muxer is None:
             if raw.is_initiator:
-                muxer = await select_protocol(channel.read, channel.write, channel.unread, self.muxers, timeout=self.timeout)
+                muxer = await select_protocol(channel.read, channel.write, channel.unread, self.muxers, timeout=None)
             else:
-                muxer = await accept_protocol(channel.read, channel.write, channel.unread, self.muxers, timeout=self.timeout)
+                muxer = await accept_protocol(channel.read, channel.write, channel.unread, self.muxers, timeout=None)
         option = self.muxer_options.get(muxer)
         if option is None:
             raise UpgradeError(f"negotiated unsupported muxer {muxer!r}")

@@ -34,29 +34,38 @@ class _EOFError(NegotiationError, EOFError):
 
 
 async def select_protocol(
-    read: Read, write: Write, unread: Unread, protocols: Sequence[str], *, timeout: float
+    read: Read, write: Write, unread: Unread, protocols: Sequence[str], *, timeout: float | None
 ) -> str:
-    """Propose ``protocols`` in order; return the one the remote accepted."""
-    dialer = MultistreamDialer(protocols, optimistic=False)
+    """Propose ``protocols`` in order; return the one the remote accepted.
+
+    ``timeout=None``: the caller bounds the negotiation with its own deadline (no timer here).
+    """
+    if timeout is None:
+        return await _select(read, write, unread, protocols)
     try:
         async with asyncio.timeout(timeout):
-            await write(dialer.data_to_send())
-            while True:
-                data = await read()
-                if not data:
-                    raise _EOFError("connection closed during protocol negotiation")
-                dialer.receive_data(data)
-                out = dialer.data_to_send()
-                if out:
-                    await write(out)
-                while (event := dialer.next_event()) is not None:
-                    if isinstance(event, ProtocolAgreed):
-                        unread(dialer.unused_data())
-                        return event.protocol
-                    if isinstance(event, ProtocolRejected):
-                        raise ProtocolNotSupportedError(f"remote supports none of {list(protocols)}")
+            return await _select(read, write, unread, protocols)
     except TimeoutError:
         raise NegotiationTimeoutError(f"protocol negotiation timed out after {timeout} s") from None
+
+
+async def _select(read: Read, write: Write, unread: Unread, protocols: Sequence[str]) -> str:
+    dialer = MultistreamDialer(protocols, optimistic=False)
+    await write(dialer.data_to_send())
+    while True:
+        data = await read()
+        if not data:
+            raise _EOFError("connection closed during protocol negotiation")
+        dialer.receive_data(data)
+        out = dialer.data_to_send()
+        if out:
+            await write(out)
+        while (event := dialer.next_event()) is not None:
+            if isinstance(event, ProtocolAgreed):
+                unread(dialer.unused_data())
+                return event.protocol
+            if isinstance(event, ProtocolRejected):
+                raise ProtocolNotSupportedError(f"remote supports none of {list(protocols)}")
 
 
 async def accept_protocol(
@@ -65,53 +74,67 @@ async def accept_protocol(
     unread: Unread,
     supported: Callable[[str], bool] | Collection[str],
     *,
-    timeout: float,
+    timeout: float | None,
     listed: Collection[str] | Callable[[], Collection[str]] | None = None,
     ready: Callable[[], bool] | None = None,
 ) -> str:
     """Answer the remote's proposals; return the protocol agreed on.
 
+    ``timeout=None``: the caller bounds the negotiation with its own deadline (no timer here).
     ``ready``, when given, says whether a ``read`` now returns at once and a ``write`` of an
     answer does not wait: the timeout is armed only before a step that may wait. A lazy dialer's
     proposal arrives with the stream's opening, so a stream's negotiation usually arms no timer.
     """
-    listener = MultistreamListener(supported, listed=listed)
-    loop = asyncio.get_running_loop()
     # Hold the header back so it goes out together with the first answer (one write).
+    listener = MultistreamListener(supported, listed=listed)
+    if timeout is None:
+        return await _accept(read, write, unread, listener)
+    loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(None) as deadline:
-            while True:
+
+            def arm() -> None:
                 if deadline.when() is None and (ready is None or not ready()):
                     deadline.reschedule(loop.time() + timeout)
-                data = await read()
-                if not data:
-                    raise _EOFError("connection closed during protocol negotiation")
-                try:
-                    listener.receive_data(data)
-                except DecodeError:
-                    if not listener.refused:
-                        raise
-                    # An optimistic dialer's data after a proposal we refused: send the refusal
-                    # first, so the dialer learns "not supported" rather than just a reset.
-                    out = listener.data_to_send()
-                    if out:
-                        await write(out)
-                    raise DataAfterRefusalError("data followed a refused proposal") from None
-                del data  # what the protocol is sent goes back to the stream now, not after the answer
-                agreed: str | None = None
-                event = listener.next_event()
-                while event is not None:
-                    if isinstance(event, ProtocolAgreed):
-                        # Before the answer's write, which may wait for the socket: the stream
-                        # accounts the bytes it gets back (its resource scope), this frame would not.
-                        unread(listener.unused_data())
-                        agreed = event.protocol
-                        break
-                    event = listener.next_event()
-                out = listener.data_to_send()
-                if out:
-                    await write(out)
-                if agreed is not None:
-                    return agreed
+
+            return await _accept(read, write, unread, listener, arm)
     except TimeoutError:
         raise NegotiationTimeoutError(f"protocol negotiation timed out after {timeout} s") from None
+
+
+async def _accept(
+    read: Read, write: Write, unread: Unread, listener: MultistreamListener, before_read: Callable[[], None] | None = None
+) -> str:
+    while True:
+        if before_read is not None:
+            before_read()
+        data = await read()
+        if not data:
+            raise _EOFError("connection closed during protocol negotiation")
+        try:
+            listener.receive_data(data)
+        except DecodeError:
+            if not listener.refused:
+                raise
+            # An optimistic dialer's data after a proposal we refused: send the refusal
+            # first, so the dialer learns "not supported" rather than just a reset.
+            out = listener.data_to_send()
+            if out:
+                await write(out)
+            raise DataAfterRefusalError("data followed a refused proposal") from None
+        del data  # what the protocol is sent goes back to the stream now, not after the answer
+        agreed: str | None = None
+        event = listener.next_event()
+        while event is not None:
+            if isinstance(event, ProtocolAgreed):
+                # Before the answer's write, which may wait for the socket: the stream
+                # accounts the bytes it gets back (its resource scope), this frame would not.
+                unread(listener.unused_data())
+                agreed = event.protocol
+                break
+            event = listener.next_event()
+        out = listener.data_to_send()
+        if out:
+            await write(out)
+        if agreed is not None:
+            return agreed

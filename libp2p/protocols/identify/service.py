@@ -154,9 +154,10 @@ class IdentifyService(Service):
 
     # --- what we learn ----------------------------------------------------------------------------
 
-    async def _read_info(self, stream: Stream) -> IdentifyInfo:
+    async def _read_info(self, stream: Stream, timeout: float | None = TIMEOUT) -> IdentifyInfo:
+        """One Identify message from ``stream`` (``timeout=None``: the caller's deadline bounds it)."""
         reader = IdentifyReader()
-        async with asyncio.timeout(TIMEOUT):
+        async with asyncio.timeout(timeout):
             await read_into(stream, reader)
         event = reader.next_event()
         assert isinstance(event, IdentifyReceived)
@@ -225,18 +226,20 @@ class IdentifyService(Service):
         try:
             stream = conn.open_stream()
             try:
-                # The proposal and our FIN leave with what else this loop pass writes (on a new
-                # connection: the handshake's last message, the application's first request).
-                stream.protocol = await select_protocol(
-                    stream.read, getattr(stream, "write_soon", stream.write), stream.unread, [PROTOCOL_ID],
-                    timeout=TIMEOUT,
-                )
-                await getattr(stream, "close_soon", stream.close)()
-                # The peer's Identify comes with the answer to the first request on a new
-                # connection: let the streams woken in this loop pass (that request's reader) run
-                # before the Identify is parsed, its record's signature checked and it is stored.
-                await asyncio.sleep(0)
-                info = await self._read_info(stream)
+                # One deadline (one timer) for the whole exchange. The proposal and our FIN leave
+                # with what else this loop pass writes (on a new connection: the handshake's last
+                # message, the application's first request).
+                async with asyncio.timeout(TIMEOUT):
+                    stream.protocol = await select_protocol(
+                        stream.read, getattr(stream, "write_soon", stream.write), stream.unread, [PROTOCOL_ID],
+                        timeout=None,
+                    )
+                    await getattr(stream, "close_soon", stream.close)()
+                    # The peer's Identify comes with the answer to the first request on a new
+                    # connection: let the streams woken in this loop pass (that request's reader)
+                    # run before the Identify is parsed, its record's signature checked and stored.
+                    await asyncio.sleep(0)
+                    info = await self._read_info(stream, timeout=None)
             except BaseException:
                 await stream.reset()
                 raise

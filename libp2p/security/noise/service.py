@@ -7,8 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from libp2p.negotiate.core import MultistreamDialer
-from libp2p.negotiate.events import ProtocolAgreed
-from libp2p.negotiate.service import ProtocolNotSupportedError
+from libp2p.security.driver import drive_handshake
 from libp2p.security.noise.config import NoiseConfig
 from libp2p.security.noise.core import NoiseHandshake, StaticKey
 from libp2p.security.noise.errors import HandshakeError, HandshakeTimeoutError
@@ -21,6 +20,9 @@ if TYPE_CHECKING:
     from libp2p.transport.connection import RawConnection
 
 __all__ = ["Noise", "NoiseSession", "noise_handshake"]
+
+# The config of a handshake whose caller bounds it (its deadline is not used).
+_CALLER_BOUNDED = NoiseConfig()
 
 
 class NoiseSession:
@@ -51,6 +53,7 @@ async def noise_handshake(
     negotiation: MultistreamDialer | None = None,
     static_key: StaticKey | None = None,
     defer_last: bool = False,
+    caller_deadline: bool = False,
 ) -> NoiseSession:
     """Run the XX handshake on ``raw``; verifies the remote (and ``remote_peer_id`` when given).
 
@@ -62,6 +65,9 @@ async def noise_handshake(
 
     ``defer_last``: the initiator's last message (3) is left to go out with the first bytes written
     after the handshake (``raw.write_later``): the caller writes soon, or flushes it.
+
+    ``caller_deadline``: the caller bounds the handshake with its own deadline (the upgrader's, for
+    the whole upgrade), so no second timer runs here; else ``config.handshake_timeout`` bounds it.
     """
     config = config or NoiseConfig()
     loop = asyncio.get_running_loop()
@@ -74,37 +80,15 @@ async def noise_handshake(
         config=config,
         now=loop.time(),
     )
-    out = hs.data_to_send()
-    if negotiation is not None:
-        out = negotiation.data_to_send() + out
-    if out:
-        raw.write(out)
-    try:
-        async with asyncio.timeout(config.handshake_timeout):
-            while not hs.complete:
-                data = await raw.read()
-                if not data:
-                    raise HandshakeError("connection closed during the Noise handshake")
-                if negotiation is not None:
-                    negotiation.receive_data(data)
-                    if not negotiation.finished:
-                        continue
-                    event = negotiation.next_event()
-                    if not isinstance(event, ProtocolAgreed):
-                        raise ProtocolNotSupportedError("the remote refused /noise")
-                    data = negotiation.unused_data()
-                    negotiation = None
-                    if not data:
-                        continue
-                hs.receive_data(data)
-                out = hs.data_to_send()
-                if out:
-                    if defer_last and hs.complete:
-                        raw.write_later(out)
-                    else:
-                        raw.write(out)
-    except TimeoutError:
-        raise HandshakeTimeoutError(f"Noise handshake did not complete within {config.handshake_timeout} s") from None
+    await drive_handshake(
+        raw, hs, protocol_id="/noise", negotiation=negotiation,
+        timeout=None if caller_deadline else config.handshake_timeout,
+        closed=lambda: HandshakeError("connection closed during the Noise handshake"),
+        timed_out=lambda: HandshakeTimeoutError(
+            f"Noise handshake did not complete within {config.handshake_timeout} s"
+        ),
+        defer_last=defer_last,
+    )
     completed = hs.completed_event
     assert completed is not None
     encryptor, decryptor = hs.transport()
@@ -139,16 +123,21 @@ class Noise:
         *,
         remote_peer_id: PeerId | None,
         muxers: Sequence[str],
-        timeout: float,
+        timeout: float | None,
         negotiation: MultistreamDialer | None = None,
     ) -> NoiseSession:
-        config = self.config or NoiseConfig(handshake_timeout=timeout)
+        # timeout None: the caller's deadline bounds the handshake; a configured one still applies
+        if self.config is not None:
+            config = self.config
+        else:
+            config = _CALLER_BOUNDED if timeout is None else NoiseConfig(handshake_timeout=timeout)
         if self._static_key is None:
             self._static_key = StaticKey()
         return await noise_handshake(
             raw, identity_key, remote_peer_id=remote_peer_id, muxers=muxers, config=config, negotiation=negotiation,
             # message 3 leaves with the connection's first frames (the muxer's first flush writes it)
             static_key=self._static_key, defer_last=True,
+            caller_deadline=self.config is None and timeout is None,
         )
 
     def __repr__(self) -> str:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from libp2p.negotiate.events import ProtocolAgreed
-from libp2p.negotiate.service import ProtocolNotSupportedError
+from libp2p.security.driver import drive_handshake
 from libp2p.security.tls.config import PROTOCOL_ID, TLSConfig
 from libp2p.security.tls.core import Credentials, TLSHandshake, TLSRecords
 from libp2p.security.tls.errors import TLSHandshakeError, TLSHandshakeTimeoutError
@@ -47,12 +45,15 @@ async def tls_handshake(
     config: TLSConfig | None = None,
     negotiation: MultistreamDialer | None = None,
     credentials: Credentials | None = None,
+    caller_deadline: bool = False,
 ) -> TLSSession:
     """Run the libp2p TLS handshake on ``raw``; verifies the remote (and ``remote_peer_id``).
 
     With ``negotiation`` (an optimistic multistream dialer that proposed ``/tls/1.0.0``), the
     proposal goes out in the same write as the ClientHello and the answer is taken off the front
     of what arrives. ``credentials`` replaces the fresh certificate (tests of bad certificates).
+    ``caller_deadline``: the caller bounds the handshake with its own deadline (the upgrader's), so
+    no second timer runs here; else ``config.handshake_timeout`` bounds it.
     """
     config = config or TLSConfig()
     hs = TLSHandshake(
@@ -64,37 +65,14 @@ async def tls_handshake(
         config=config,
         credentials=credentials,
     )
-    out = hs.data_to_send()
-    if negotiation is not None:
-        out = negotiation.data_to_send() + out
-    if out:
-        raw.write(out)
-    try:
-        async with asyncio.timeout(config.handshake_timeout):
-            while not hs.complete:
-                data = await raw.read()
-                if not data:
-                    raise TLSHandshakeError("connection closed during the TLS handshake")
-                if negotiation is not None:
-                    negotiation.receive_data(data)
-                    if not negotiation.finished:
-                        continue
-                    event = negotiation.next_event()
-                    if not isinstance(event, ProtocolAgreed):
-                        raise ProtocolNotSupportedError(f"the remote refused {PROTOCOL_ID}")
-                    data = negotiation.unused_data()
-                    negotiation = None
-                    if not data:
-                        continue
-                try:
-                    hs.receive_data(data)
-                finally:
-                    # Our alert (a refused certificate) goes out before the connection closes.
-                    out = hs.data_to_send()
-                    if out:
-                        raw.write(out)
-    except TimeoutError:
-        raise TLSHandshakeTimeoutError(f"TLS handshake did not complete within {config.handshake_timeout} s") from None
+    await drive_handshake(
+        raw, hs, protocol_id=PROTOCOL_ID, negotiation=negotiation,
+        timeout=None if caller_deadline else config.handshake_timeout,
+        closed=lambda: TLSHandshakeError("connection closed during the TLS handshake"),
+        timed_out=lambda: TLSHandshakeTimeoutError(
+            f"TLS handshake did not complete within {config.handshake_timeout} s"
+        ),
+    )
     completed = hs.next_event()
     assert completed is not None
     return TLSSession(completed, hs.session(), hs.pending_plaintext)
@@ -115,12 +93,14 @@ class TLS:
         *,
         remote_peer_id: PeerId | None,
         muxers: Sequence[str],
-        timeout: float,
+        timeout: float | None,
         negotiation: MultistreamDialer | None = None,
     ) -> TLSSession:
-        config = self.config or TLSConfig(handshake_timeout=timeout)
+        # timeout None: the caller's deadline bounds the handshake; a configured one still applies
+        config = self.config or (TLSConfig() if timeout is None else TLSConfig(handshake_timeout=timeout))
         return await tls_handshake(
-            raw, identity_key, remote_peer_id=remote_peer_id, muxers=muxers, config=config, negotiation=negotiation
+            raw, identity_key, remote_peer_id=remote_peer_id, muxers=muxers, config=config, negotiation=negotiation,
+            caller_deadline=self.config is None and timeout is None,
         )
 
     def __repr__(self) -> str:
