@@ -434,15 +434,12 @@ class MuxedStream:
         """``write`` whose bytes may wait in the muxer until the end of the loop turn, to leave in
         one socket write with what follows them (a protocol proposal or a negotiation answer with
         the first message: 2 of the 6 writes an open + request + reply + close used to cost)."""
-        conn = self.conn
-        if self._reset is None and not self._write_closed and not conn._closed and not conn.raw.write_paused:
-            accepted = conn.session.send_data(self.stream_id, data)
-            if accepted:
-                conn._schedule_flush()
-                if accepted == len(data):
-                    return
-                data = data[accepted:]
-        await self.write(data)
+        if self._reset is None and not self._write_closed and not self.conn._closed:
+            accepted = self.write_nowait(data)
+            if accepted == len(data):
+                return
+            data = data[accepted:]
+        await self.write(data)  # the rest, or the error
 
     async def _raise_reset(self) -> NoReturn:
         # A refused optimistic proposal: the remote answered "na" and then reset the stream, and
