@@ -179,7 +179,20 @@ class Stream(Protocol):
 
     async def write(self, data: bytes | bytearray | memoryview) -> None: ...
 
+    def write_nowait(self, data: bytes) -> int:
+        """``write`` without waiting: how many leading bytes of ``data`` were taken now (the caller
+        ``write``s the rest). Raises as ``write`` does on a reset or closed stream."""
+        ...
+
+    async def write_soon(self, data: bytes) -> None:
+        """``write`` whose bytes may leave with the rest of this loop pass's writes to the connection."""
+        ...
+
     async def close(self) -> None: ...
+
+    async def close_soon(self) -> None:
+        """``close`` whose end of stream may leave with the rest of this loop pass's writes."""
+        ...
 
     async def reset(self) -> None: ...
 

@@ -220,8 +220,7 @@ async def _exchange(stream: Stream, upload: int, download: int, progress: _Progr
 
     zeros = bytes(BLOCK_SIZE)
     # The size leaves with the first block (and the protocol proposal before it): one send.
-    write_soon = getattr(stream, "write_soon", stream.write)
-    await write_soon(encode_download_size(download))
+    await stream.write_soon(encode_download_size(download))
     left = upload
     while left > 0:
         chunk = zeros if left >= BLOCK_SIZE else zeros[:left]

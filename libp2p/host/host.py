@@ -449,7 +449,7 @@ class Host:
         try:
             protocol = await accept_protocol(
                 # the answer leaves with the handler's first write (or at the end of the loop turn)
-                functools.partial(stream.read, _NEGOTIATION_READ), getattr(stream, "write_soon", stream.write),
+                functools.partial(stream.read, _NEGOTIATION_READ), stream.write_soon,
                 stream.unread, served,
                 timeout=self.config.negotiate_timeout, listed=lambda: [p for p in self._handlers if served(p)],
                 ready=getattr(stream, "io_ready", None),
@@ -622,7 +622,7 @@ class Host:
             # As go-libp2p's lazy client: propose and return; the answer is checked on first read,
             # so the first write shares the proposal's flight and saves a round trip.
             dialer = MultistreamDialer(protocols, optimistic=True)
-            write = getattr(stream, "write_soon", stream.write)  # with the SYN and the first write
+            write = stream.write_soon  # with the SYN and the first write
             try:
                 await write(dialer.data_to_send())
                 stream.protocol = protocols[0]

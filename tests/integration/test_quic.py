@@ -18,6 +18,7 @@ from aioquic.quic.connection import QuicConnection
 from aioquic.quic.packet import QuicProtocolVersion
 
 from libp2p.errors import PeerIdMismatchError
+from libp2p.muxer.connection import StreamClosedError, StreamResetError
 from libp2p.host.host import Host
 from libp2p.identity.keys import KeyType, PrivateKey, generate_key_pair
 from libp2p.identity.peer_id import PeerId
@@ -375,3 +376,28 @@ async def test_a_read_takes_every_buffered_packet_up_to_its_size() -> None:
         assert len(reads[0]) == 1000
         # the rest: what negotiation read ahead, then every other packet in one read of up to 1 MiB
         assert len(reads) <= 3, [len(r) for r in reads]
+
+
+async def test_quic_stream_write_nowait_write_soon_close_soon() -> None:
+    """A QUIC stream has the muxed stream's non-waiting writes too (pubsub writes RPCs with them)."""
+    async with asyncio.timeout(TIMEOUT), \
+            new_host(listen_addrs=[QUIC], transports=[QuicTransport()], services=[EchoService()]) as a, \
+            new_host(transports=[QuicTransport()]) as b:
+        await b.connect(a.full_addrs()[0])
+        stream = await b.new_stream(a.peer_id, [ECHO])
+        parts = [os.urandom(n) for n in (10, 3000, 1 << 20, 7)]
+        reader = asyncio.ensure_future(stream.readexactly(sum(map(len, parts))))
+        for part in parts:
+            taken = stream.write_nowait(part)
+            assert taken in (0, len(part))  # QUIC takes all of it, or nothing while backed up
+            if taken == 0:
+                await stream.write_soon(part)
+        assert stream.write_nowait(b"") == 0
+        await stream.close_soon()
+        assert await reader == b"".join(parts)
+        with pytest.raises(StreamClosedError):
+            stream.write_nowait(b"after close")
+        other = await b.new_stream(a.peer_id, [ECHO])
+        await other.reset()
+        with pytest.raises(StreamResetError):
+            other.write_nowait(b"x")

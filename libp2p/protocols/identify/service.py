@@ -148,7 +148,7 @@ class IdentifyService(Service):
 
     async def _handle_request(self, stream: Stream) -> None:
         # The answer and the FIN leave in one send (the FIN joins the flush write_soon scheduled).
-        write = getattr(stream, "write_soon", stream.write)
+        write = stream.write_soon
         await write(self._answer(stream.conn))
         await stream.close()
 
@@ -231,10 +231,10 @@ class IdentifyService(Service):
                 # message, the application's first request).
                 async with asyncio.timeout(TIMEOUT):
                     stream.protocol = await select_protocol(
-                        stream.read, getattr(stream, "write_soon", stream.write), stream.unread, [PROTOCOL_ID],
+                        stream.read, stream.write_soon, stream.unread, [PROTOCOL_ID],
                         timeout=None,
                     )
-                    await getattr(stream, "close_soon", stream.close)()
+                    await stream.close_soon()
                     # The peer's Identify comes with the answer to the first request on a new
                     # connection: let the streams woken in this loop pass (that request's reader)
                     # run before the Identify is parsed, its record's signature checked and stored.

@@ -87,8 +87,8 @@ class PerfService(Service):
         last = download % BLOCK_SIZE or min(download, BLOCK_SIZE)
         await _send_zeros(stream, download - last)
         if last:
-            await getattr(stream, "write_soon", stream.write)(_ZEROS[:last])
-        await getattr(stream, "close_soon", stream.close)()
+            await stream.write_soon(_ZEROS[:last])
+        await stream.close_soon()
 
 
 async def perf(host: Host, peer_id: PeerId, upload_bytes: int, download_bytes: int, timeout: float | None = None) -> PerfResult:
@@ -98,8 +98,7 @@ async def perf(host: Host, peer_id: PeerId, upload_bytes: int, download_bytes: i
         stream = await host.new_stream(peer_id, [PROTOCOL_ID])
         try:
             # The size leaves with the first block (and the protocol proposal before it): one send.
-            write_soon = getattr(stream, "write_soon", stream.write)
-            await write_soon(encode_download_size(download_bytes))
+            await stream.write_soon(encode_download_size(download_bytes))
             await _send_zeros(stream, upload_bytes)
             await stream.close()
             uploaded = time.perf_counter()

@@ -24,7 +24,6 @@ from libp2p.host.service import Service
 from libp2p.identity.peer_id import PeerId
 from libp2p.identity.peer_record import consume_peer_record
 from libp2p.multiaddr import Multiaddr
-from libp2p.muxer.connection import MuxedStream
 from libp2p.peerstore import PeerInfo
 from libp2p.protocols.pubsub.config import GossipSubConfig, SignaturePolicy, ValidationResult
 from libp2p.protocols.pubsub.core import PubsubRouter, RouterKind
@@ -134,7 +133,7 @@ class _PeerSender:
         self.dropped = 0
         self.idle = asyncio.Event()  # nothing queued and no write in progress
         self.idle.set()
-        self.stream: MuxedStream | None = None  # set once open, when it can be written directly
+        self.stream: Stream | None = None  # set once open: then RPCs can be written directly
         self.writing = False  # the task is in a write: later RPCs queue behind it
 
     def put(self, data: bytes) -> None:
@@ -288,8 +287,7 @@ class _PubsubService(Service):
         outbound = bool(conns) and conns[0].is_initiator
         ip = _ip_of(conns[0].remote_addr) if conns else None
         router.add_peer(peer, stream.protocol, outbound=outbound, ip=ip)
-        if isinstance(stream, MuxedStream):
-            sender.stream = stream
+        sender.stream = stream
         self._flush()
         try:
             while True:

@@ -241,14 +241,31 @@ class QuicStream:
 
     # --- writing ---------------------------------------------------------------------------------
 
-    async def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Send ``data``; waits while more than ``write_high_water`` bytes are unacknowledged."""
+    def _check_writable(self) -> None:
         if self._reset is not None:
             raise StreamResetError("stream reset") from self._reset
         if self._write_closed:
             raise StreamClosedError("write after close()")
         if self._send_stopped:
             raise StreamResetError("the remote stopped reading this stream")
+
+    def write_nowait(self, data: bytes) -> int:
+        """``write`` without waiting: all of ``data`` goes to QUIC now, or none of it while more
+        than ``write_high_water`` bytes are unacknowledged (the caller ``write``s the rest)."""
+        self._check_writable()
+        if unacked_send_bytes(self._conn._quic, self.stream_id) > self._conn.config.write_high_water:
+            return 0
+        if data:
+            self._conn._send(self.stream_id, data)
+        return len(data)
+
+    async def write_soon(self, data: bytes) -> None:
+        """``write``: QUIC packs what one loop pass sends into packets itself."""
+        await self.write(data)
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Send ``data``; waits while more than ``write_high_water`` bytes are unacknowledged."""
+        self._check_writable()
         if data:
             self._conn._send(self.stream_id, bytes(data))
         high = self._conn.config.write_high_water
@@ -277,6 +294,10 @@ class QuicStream:
         if not self._send_stopped:
             self._conn._send(self.stream_id, b"", end_stream=True)
         self._conn._maybe_forget(self)
+
+    async def close_soon(self) -> None:
+        """``close``: the FIN goes into QUIC's next packet with what else this loop pass sends."""
+        await self.close()
 
     async def reset(self) -> None:
         """Abort both directions (RESET_STREAM and STOP_SENDING)."""
