@@ -28,8 +28,7 @@ from libp2p.muxer.events import (
     StreamReset,
 )
 from libp2p.negotiate.core import MultistreamDialer
-from libp2p.negotiate.events import ProtocolAgreed
-from libp2p.negotiate.service import ProtocolNotSupportedError
+from libp2p.negotiate.service import OptimisticNegotiation
 from libp2p.resources import PRIORITY_ALWAYS, PRIORITY_LOW, Direction, ResourceLimitExceededError
 from libp2p.transport.connection import ConnectionClosedError, RawConnection
 
@@ -61,8 +60,6 @@ _UNREAD_LOW_WATER = _UNREAD_HIGH_WATER // 2
 # messages do not walk the scope chain each; at most one slab per stream is held unused.
 _RESERVE_SLAB = 4096
 _BACKLOG_TIMEOUT = 5.0
-# How long close() waits for the answer to an optimistic protocol proposal.
-_NEGOTIATION_TIMEOUT = 10.0
 # Loop passes a dialer's first frames wait for the application's first request (see ``start``).
 _DIALER_FIRST_FLUSH_PASSES = 3
 # Inbound streams refused for resource limits before the connection is closed: a peer that
@@ -78,7 +75,7 @@ class StreamClosedError(LocalProtocolError):
     """Write after ``close()`` on this stream."""
 
 
-class MuxedStream:
+class MuxedStream(OptimisticNegotiation):
     """One multiplexed stream: ``read``, ``readexactly``, ``write``, half-close ``close``, ``reset``."""
 
     def __init__(
@@ -217,44 +214,6 @@ class MuxedStream:
             raise StateError("another read() is already waiting on this stream")
         waiter = self._read_waiter = self.conn._loop.create_future()
         return waiter
-
-    def expect_negotiation(self, dialer: MultistreamDialer) -> None:
-        """Optimistic protocol selection: the proposal went out with no answer awaited.
-
-        The first read consumes the listener's answer; a refusal surfaces there as
-        ``ProtocolNotSupportedError`` (and the stream is reset).
-        """
-        self._pending_negotiation = dialer
-
-    async def _finish_negotiation(self, dialer: MultistreamDialer) -> None:
-        self._pending_negotiation = None
-        done = self._negotiated = asyncio.get_running_loop().create_future()
-        try:
-            while not dialer.finished:
-                data = await self._read_data(-1)
-                if not data:
-                    raise ProtocolNotSupportedError("the stream ended before the protocol was confirmed")
-                dialer.receive_data(data)
-            event = dialer.next_event()
-            if not isinstance(event, ProtocolAgreed):
-                raise ProtocolNotSupportedError(f"the remote refused {list(dialer.protocols)}")
-        except BaseException as exc:
-            done.set_exception(exc if isinstance(exc, Exception) else ProtocolNotSupportedError("negotiation cancelled"))
-            done.exception()  # retrieved: whoever waits re-raises it
-            await self.reset()
-            raise
-        finally:
-            self._negotiated = None
-        self.unread(dialer.unused_data())
-        done.set_result(None)
-
-    async def _negotiation_settled(self) -> None:
-        """Wait until an optimistic proposal was answered (reading the answer if nobody else is)."""
-        dialer = self._pending_negotiation
-        if dialer is not None:
-            await self._finish_negotiation(dialer)
-        elif self._negotiated is not None:
-            await asyncio.shield(self._negotiated)
 
     def read(self, n: int = -1) -> Coroutine[Any, Any, bytes]:
         """Up to ``n`` bytes (everything buffered when ``n`` < 0); ``b""`` at end of stream.
@@ -459,12 +418,7 @@ class MuxedStream:
             self._let_go()
             return
         if self._pending_negotiation is not None or self._negotiated is not None:
-            try:
-                async with asyncio.timeout(_NEGOTIATION_TIMEOUT):
-                    await self._negotiation_settled()
-            except TimeoutError:
-                await self.reset()
-                raise ProtocolNotSupportedError("no answer to the protocol proposal") from None
+            await self._negotiation_settled()  # bounded; on failure the stream is reset and it raises
         self._write_closed = True
         self.conn._close_stream(self.stream_id)
 

@@ -138,3 +138,63 @@ async def _accept(
             await write(out)
         if agreed is not None:
             return agreed
+
+
+# Bounds the wait for the answer to an optimistic proposal (go-libp2p bounds negotiation by 10 s).
+ANSWER_TIMEOUT = 10.0
+
+
+class OptimisticNegotiation:
+    """A stream's side of optimistic protocol selection (go-libp2p's lazy multistream client):
+    the proposal went out unanswered, and the first read (or the close) takes the answer first.
+    Mixed into the stream classes, which supply ``_read_data``, ``unread`` and ``reset``."""
+
+    _pending_negotiation: MultistreamDialer | None = None
+    _negotiated: asyncio.Future[None] | None = None  # set while someone reads the answer
+
+    async def _read_data(self, n: int) -> bytes:
+        raise NotImplementedError
+
+    def unread(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def reset(self) -> None:
+        raise NotImplementedError
+
+    def expect_negotiation(self, dialer: MultistreamDialer) -> None:
+        """The first read consumes the listener's answer; a refusal surfaces there as
+        ``ProtocolNotSupportedError`` (and the stream is reset)."""
+        self._pending_negotiation = dialer
+
+    async def _finish_negotiation(self, dialer: MultistreamDialer) -> None:
+        self._pending_negotiation = None
+        done = self._negotiated = asyncio.get_running_loop().create_future()
+        try:
+            try:
+                async with asyncio.timeout(ANSWER_TIMEOUT):
+                    while not dialer.finished:
+                        data = await self._read_data(-1)
+                        if not data:
+                            raise ProtocolNotSupportedError("the stream ended before the protocol was confirmed")
+                        dialer.receive_data(data)
+            except TimeoutError:
+                raise NegotiationTimeoutError("no answer to the protocol proposal") from None
+            if not isinstance(dialer.next_event(), ProtocolAgreed):
+                raise ProtocolNotSupportedError(f"the remote refused {list(dialer.protocols)}")
+        except BaseException as exc:
+            done.set_exception(exc if isinstance(exc, Exception) else ProtocolNotSupportedError("negotiation cancelled"))
+            done.exception()  # retrieved: whoever waits re-raises it
+            await self.reset()
+            raise
+        finally:
+            self._negotiated = None
+        self.unread(dialer.unused_data())
+        done.set_result(None)
+
+    async def _negotiation_settled(self) -> None:
+        """Wait until an optimistic proposal was answered (reading the answer if nobody else is)."""
+        dialer = self._pending_negotiation
+        if dialer is not None:
+            await self._finish_negotiation(dialer)
+        elif self._negotiated is not None:
+            await asyncio.shield(self._negotiated)

@@ -22,8 +22,7 @@ from libp2p.errors import Libp2pError, LocalProtocolError, StateError
 from libp2p.identity.peer_id import PeerId
 from libp2p.muxer.connection import StreamClosedError, StreamResetError
 from libp2p.negotiate.core import MultistreamDialer
-from libp2p.negotiate.events import ProtocolAgreed
-from libp2p.negotiate.service import ProtocolNotSupportedError
+from libp2p.negotiate.service import OptimisticNegotiation
 from libp2p.resources import PRIORITY_ALWAYS, Direction, ResourceLimitExceededError
 from libp2p.security.tls.certificate import VerifiedPeer, verify_certificate_chain
 from libp2p.security.tls.config import ALPN_LIBP2P
@@ -48,7 +47,6 @@ MUXER_ID = "/quic-v1"
 _RESET_CODE = 0
 _CLOSE_CODE = 0
 _RESERVE_SLAB = 64 * 1024
-_NEGOTIATION_TIMEOUT = 10.0
 # How long a connection closed by the peer (or by an error) keeps its connection IDs routed, so
 # late packets reach aioquic's draining state instead of looking like new connections.
 _DRAIN_SECONDS = 1.0
@@ -58,7 +56,7 @@ class QuicHandshakeError(TLSHandshakeError):
     """The QUIC handshake failed or timed out."""
 
 
-class QuicStream:
+class QuicStream(OptimisticNegotiation):
     """One bidirectional QUIC stream (a ``Stream``)."""
 
     def __init__(self, conn: QuicConn, stream_id: int, *, outbound: bool, scope: StreamScope | None) -> None:
@@ -137,39 +135,6 @@ class QuicStream:
             waiter.set_result(None)
 
     # --- reading ---------------------------------------------------------------------------------
-
-    def expect_negotiation(self, dialer: MultistreamDialer) -> None:
-        self._pending_negotiation = dialer
-
-    async def _finish_negotiation(self, dialer: MultistreamDialer) -> None:
-        self._pending_negotiation = None
-        done = self._negotiated = asyncio.get_running_loop().create_future()
-        try:
-            async with asyncio.timeout(_NEGOTIATION_TIMEOUT):
-                while not dialer.finished:
-                    data = await self._read_data(-1)
-                    if not data:
-                        raise ProtocolNotSupportedError("the stream ended before the protocol was confirmed")
-                    dialer.receive_data(data)
-            if not isinstance(dialer.next_event(), ProtocolAgreed):
-                raise ProtocolNotSupportedError(f"the remote refused {list(dialer.protocols)}")
-        except BaseException as exc:
-            done.set_exception(exc if isinstance(exc, Exception) else ProtocolNotSupportedError("negotiation cancelled"))
-            done.exception()  # retrieved: whoever waits re-raises it
-            await self.reset()
-            raise
-        finally:
-            self._negotiated = None
-        self.unread(dialer.unused_data())
-        done.set_result(None)
-
-    async def _negotiation_settled(self) -> None:
-        """Wait until an optimistic proposal was answered (reading the answer if nobody else is)."""
-        dialer = self._pending_negotiation
-        if dialer is not None:
-            await self._finish_negotiation(dialer)
-        elif self._negotiated is not None:
-            await asyncio.shield(self._negotiated)
 
     async def read(self, n: int = -1) -> bytes:
         """Up to ``n`` bytes (all buffered when ``n`` < 0); ``b""`` at end of stream."""
