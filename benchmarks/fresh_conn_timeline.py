@@ -72,6 +72,12 @@ def _describe(handle: asyncio.events.Handle) -> str:
     return getattr(callback, "__qualname__", repr(callback))
 
 
+def _from_client_clock() -> bool:
+    """Whether the caller of ``perf_counter`` is the contract client itself (its clock), not the
+    progress reporter (which may start before the clock)."""
+    return sys._getframe(2).f_code.co_name == "_contract_client"
+
+
 def install() -> None:
     import asyncio.selector_events as se
 
@@ -130,7 +136,7 @@ def install() -> None:
 
         def perf_counter(self) -> float:
             t = original_perf_counter()
-            if _Clock.first:
+            if _Clock.first and _from_client_clock():
                 _Clock.first = False
                 _start[0] = t
                 _events.append((t, "clock start (before the dial)"))
@@ -169,7 +175,7 @@ def client_cpu(address: str) -> tuple[float, float]:
 
     class _Clock:
         def perf_counter(self) -> float:
-            if not cpu:
+            if not cpu and _from_client_clock():
                 cpu.append(time.thread_time())
             return perf_counter()
 

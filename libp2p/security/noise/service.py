@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -95,6 +96,31 @@ async def noise_handshake(
     return NoiseSession(completed, encryptor, decryptor)
 
 
+_first_use_done = False
+
+
+def _first_use(identity_key: PrivateKey, static_key: StaticKey, payload: bytes) -> None:
+    """Run once per process, when a host is made, each crypto call a handshake makes whose first
+    use costs more than the next (measured in a new process, benchmarks/RESULTS.md): the transport
+    ciphers (the native twin looks libsodium's AEAD up at its first cipher, ~50 us), X25519 with a
+    peer's point (~12 us), SHA-256 (~10 us), and parsing a handshake payload and verifying its
+    signature with our key type (~20 us for Ed25519). Only our own key material is used."""
+    global _first_use_done
+    if _first_use_done:
+        return
+    _first_use_done = True
+    from libp2p._accel import NoiseDecryptor, NoiseEncryptor
+    from libp2p.pb import noise_pb2
+    from libp2p.security.noise.core import STATIC_KEY_DOMAIN, _dh
+
+    NoiseEncryptor(bytes(32)).encrypt(b"")
+    NoiseDecryptor(bytes(32))
+    _dh(static_key.private, static_key.public)
+    hashlib.sha256(static_key.public).digest()
+    signed = noise_pb2.NoiseHandshakePayload.FromString(payload)
+    identity_key.public_key.verify(STATIC_KEY_DOMAIN + static_key.public, signed.identity_sig)
+
+
 class Noise:
     """The Noise security option for the upgrader: ``new_host(security=[Noise(NoiseConfig(...))])``.
 
@@ -114,7 +140,8 @@ class Noise:
         made), not during the first handshake."""
         if self._static_key is None:
             self._static_key = StaticKey()
-        self._static_key.payload(identity_key, tuple(muxers))
+        payload = self._static_key.payload(identity_key, tuple(muxers))
+        _first_use(identity_key, self._static_key, payload)
 
     async def secure(
         self,
