@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -99,26 +98,22 @@ async def noise_handshake(
 _first_use_done = False
 
 
-def _first_use(identity_key: PrivateKey, static_key: StaticKey, payload: bytes) -> None:
-    """Run once per process, when a host is made, each crypto call a handshake makes whose first
-    use costs more than the next (measured in a new process, benchmarks/RESULTS.md): the transport
-    ciphers (the native twin looks libsodium's AEAD up at its first cipher, ~50 us), X25519 with a
-    peer's point (~12 us), SHA-256 (~10 us), and parsing a handshake payload and verifying its
-    signature with our key type (~20 us for Ed25519). Only our own key material is used."""
+def _first_use(payload: bytes) -> None:
+    """Once per process, when a host is made: what the first handshake would otherwise pay for
+    once (measured in a new process, benchmarks/RESULTS.md): the native twin looks libsodium's AEAD
+    up at its first cipher (~50 us), and protobuf sets up its parser for the handshake payload at
+    its first parse (~12 us). (X25519, Ed25519 and SHA-256 showed no one-time cost: their first
+    call is only slower while the CPU caches are cold, so they are not called here.)"""
     global _first_use_done
     if _first_use_done:
         return
     _first_use_done = True
     from libp2p._accel import NoiseDecryptor, NoiseEncryptor
     from libp2p.pb import noise_pb2
-    from libp2p.security.noise.core import STATIC_KEY_DOMAIN, _dh
 
     NoiseEncryptor(bytes(32)).encrypt(b"")
     NoiseDecryptor(bytes(32))
-    _dh(static_key.private, static_key.public)
-    hashlib.sha256(static_key.public).digest()
-    signed = noise_pb2.NoiseHandshakePayload.FromString(payload)
-    identity_key.public_key.verify(STATIC_KEY_DOMAIN + static_key.public, signed.identity_sig)
+    noise_pb2.NoiseHandshakePayload.FromString(payload)
 
 
 class Noise:
@@ -141,7 +136,7 @@ class Noise:
         if self._static_key is None:
             self._static_key = StaticKey()
         payload = self._static_key.payload(identity_key, tuple(muxers))
-        _first_use(identity_key, self._static_key, payload)
+        _first_use(payload)
 
     async def secure(
         self,
