@@ -17,6 +17,7 @@ Both ends on one timeline (the monotonic clock is shared by the processes):
     kill -INT %1; ... fresh_conn_timeline.py --merge client.txt server.txt
 
 ``--cpu``: no probes; the client thread's CPU time and ``timeSeconds`` of one run, clock start to byte back.
+``--segments``: the client's CPU and wall time between its sends and receives (its share of the critical path).
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ def _describe(handle: asyncio.events.Handle) -> str:
         coro = task.get_coro()
         return getattr(coro, "__qualname__", repr(coro))
     return getattr(callback, "__qualname__", repr(callback))
+
+
+def _from_client_clock() -> bool:
+    """Whether the caller of ``perf_counter`` is the contract client itself (its clock), not the
+    progress reporter (which may start before the clock)."""
+    return sys._getframe(2).f_code.co_name == "_contract_client"
 
 
 def install() -> None:
@@ -130,7 +137,7 @@ def install() -> None:
 
         def perf_counter(self) -> float:
             t = original_perf_counter()
-            if _Clock.first:
+            if _Clock.first and _from_client_clock():
                 _Clock.first = False
                 _start[0] = t
                 _events.append((t, "clock start (before the dial)"))
@@ -169,7 +176,7 @@ def client_cpu(address: str) -> tuple[float, float]:
 
     class _Clock:
         def perf_counter(self) -> float:
-            if not cpu:
+            if not cpu and _from_client_clock():
                 cpu.append(time.thread_time())
             return perf_counter()
 
@@ -187,6 +194,65 @@ def client_cpu(address: str) -> tuple[float, float]:
         cli_main(["perf", "--loop", "asyncio", "--muxer", "yamux", "--server-address", address, "--transport", "tcp",
                   "--upload-bytes", "1", "--download-bytes", "1"])
     return cpu[1] - cpu[0], wall[0]
+
+
+def client_segments(address: str) -> list[tuple[str, float, float]]:
+    """One contract client with two light probes (socket sends, receives): for each send/receive
+    from the clock start to the byte back, (what, client thread CPU ms since the previous one, wall
+    ms since the previous one). CPU between a receive and the next send is the client's own share
+    of the critical path; wall beyond CPU is waiting (for the server, or for this CPU)."""
+    import asyncio.selector_events as se
+    import contextlib
+    import io
+
+    from libp2p.cli import main as cli_main
+    from libp2p.cli import perf as cli_perf
+    from libp2p.transport.connection import RawConnection
+
+    marks: list[tuple[str, float, float]] = []
+    recording = [False]
+
+    def mark_now(what: str) -> None:
+        if recording[0]:
+            marks.append((what, time.thread_time(), time.perf_counter()))
+
+    write = se._SelectorSocketTransport.write
+    received = RawConnection.buffer_updated
+
+    def probed_write(self: Any, data: Any) -> None:
+        mark_now(f"send {len(data)} B")
+        write(self, data)
+
+    def probed_received(self: RawConnection, n: int) -> None:
+        mark_now(f"recv {n} B")
+        received(self, n)
+
+    perf_counter = time.perf_counter
+
+    class _Clock:
+        def perf_counter(self) -> float:
+            if not recording[0] and not marks and _from_client_clock():
+                recording[0] = True
+                mark_now("clock start")
+            return perf_counter()
+
+    emit = cli_perf._emit
+
+    def recording_emit(obj: dict[str, Any]) -> None:
+        if obj.get("type") == "final":
+            mark_now("byte back (clock stop)")
+            recording[0] = False
+        emit(obj)
+
+    se._SelectorSocketTransport.write = probed_write  # type: ignore[method-assign]
+    RawConnection.buffer_updated = probed_received  # type: ignore[method-assign]
+    cli_perf.time = _Clock()  # type: ignore[assignment]
+    cli_perf._emit = recording_emit
+    with contextlib.redirect_stdout(io.StringIO()):
+        cli_main(["perf", "--loop", "asyncio", "--muxer", "yamux", "--server-address", address, "--transport", "tcp",
+                  "--upload-bytes", "1", "--download-bytes", "1"])
+    return [(what, (cpu - marks[i - 1][1]) * 1e3, (wall - marks[i - 1][2]) * 1e3)
+            for i, (what, cpu, wall) in enumerate(marks) if i > 0]
 
 
 def _read_events(path: str) -> list[tuple[float, str]]:
@@ -213,7 +279,12 @@ def main(argv: list[str]) -> int:
                     help="print one client's timeline with the probed server's events beside it")
     ap.add_argument("--cpu", action="store_true",
                     help="no probes: print the client thread's CPU ms and its timeSeconds in ms")
+    ap.add_argument("--segments", action="store_true",
+                    help="probes on sends/receives only: client CPU and wall ms between them, clock to byte")
     cfg = ap.parse_args(argv)
+    if cfg.segments:
+        print(" | ".join(f"{what}: cpu +{cpu:.3f} wall +{wall:.3f}" for what, cpu, wall in client_segments(cfg.server_address)))
+        return 0
     if cfg.cpu:
         cpu, wall = client_cpu(cfg.server_address)
         print(f"client thread CPU {cpu * 1e3:.3f} ms, timeSeconds {wall * 1e3:.3f} ms")

@@ -248,9 +248,10 @@ async def _contract_client(args: argparse.Namespace, addr: str) -> int:
     config = HostConfig() if args.timeout is None else HostConfig(dial_timeout=args.timeout)
     progress = _Progress()
     async with new_host(config=config, **_contract_options(args, addr)) as host:
+        reporter = asyncio.create_task(progress.report())
+        await asyncio.sleep(0)  # its first step (it starts waiting) is set-up too
         # As go-libp2p's perf client: the clock starts after the host exists, before the dial.
         start = time.perf_counter()
-        reporter = asyncio.create_task(progress.report())
         try:
             async with asyncio.timeout(args.timeout):
                 await host.connect(info)

@@ -132,6 +132,8 @@ class AddressManager:
     ) -> bool:
         """``observer`` (the connection's remote address) says it sees us at ``observed`` on a
         connection whose local address is ``local``. True when the announced set may change."""
+        if not bound:
+            return False  # no listener (a client): no address of ours that others could dial
         if local is None or observer is None or observed.has_protocol("p2p-circuit") or observer.has_protocol("p2p-circuit"):
             return False
         # The observed address first: on loopback (tests, local tools) nothing else is parsed.

@@ -220,6 +220,9 @@ class Host:
                 await self._start_service(service)
             for addr in self._listen_addrs:
                 await self.listen(addr)
+            # What starting scheduled (identify's signed answer, the first step of the host's tasks)
+            # runs now, as part of start, not in the loop passes of the first connection.
+            await asyncio.sleep(0)
         except BaseException:
             await self.close()
             raise

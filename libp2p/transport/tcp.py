@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from libp2p.errors import Libp2pError, LocalProtocolError
 from libp2p.multiaddr import P_IP4, P_IP6, P_TCP, Multiaddr
-from libp2p.transport.connection import RawConnection
+from libp2p.transport.connection import RawConnection, _receive_buffer
 
 if TYPE_CHECKING:
     from libp2p.identity.peer_id import PeerId
@@ -121,6 +121,8 @@ class TcpTransport:
         self.config = config or TcpConfig()
         # (host, port) of our listeners by address family, for dials from the listen port
         self._bound: dict[int, list[tuple[str, int]]] = {}
+        # The thread's shared receive buffer (256 KiB) is made with the host, not by its first connection.
+        _receive_buffer()
 
     def can_dial(self, addr: Multiaddr) -> bool:
         endpoint = tcp_endpoint(addr)

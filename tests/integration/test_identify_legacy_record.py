@@ -37,6 +37,7 @@ async def test_genuine_legacy_record_accepted(monkeypatch: pytest.MonkeyPatch) -
     async with new_host(listen_addrs=[LOOPBACK]) as a, new_host() as b:
         legacy = _legacy_record(a)
         monkeypatch.setattr(a.services["identify"], "_signed_record", lambda: legacy)
+        a.services["identify"]._encoded = None  # the answer made at start: made again with the patched record
         await b.connect(a.full_addrs()[0])
         info = await b.services["identify"].identify(a.peer_id)
         assert info.signed_peer_record == legacy
@@ -60,6 +61,7 @@ async def test_forged_legacy_record_dropped(monkeypatch: pytest.MonkeyPatch, cap
     async with new_host(listen_addrs=[LOOPBACK]) as a, new_host() as b:
         forged = forge(a)
         monkeypatch.setattr(a.services["identify"], "_signed_record", lambda: forged)
+        a.services["identify"]._encoded = None  # the answer made at start: made again with the patched record
         with caplog.at_level(logging.WARNING, logger="libp2p.protocols.identify"):
             await b.connect(a.full_addrs()[0])
             info = await b.services["identify"].identify(a.peer_id)

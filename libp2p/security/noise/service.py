@@ -95,6 +95,27 @@ async def noise_handshake(
     return NoiseSession(completed, encryptor, decryptor)
 
 
+_first_use_done = False
+
+
+def _first_use(payload: bytes) -> None:
+    """Once per process, when a host is made: what the first handshake would otherwise pay for
+    once (measured in a new process, benchmarks/RESULTS.md): the native twin looks libsodium's AEAD
+    up at its first cipher (~50 us), and protobuf sets up its parser for the handshake payload at
+    its first parse (~12 us). (X25519, Ed25519 and SHA-256 showed no one-time cost: their first
+    call is only slower while the CPU caches are cold, so they are not called here.)"""
+    global _first_use_done
+    if _first_use_done:
+        return
+    _first_use_done = True
+    from libp2p._accel import NoiseDecryptor, NoiseEncryptor
+    from libp2p.pb import noise_pb2
+
+    NoiseEncryptor(bytes(32)).encrypt(b"")
+    NoiseDecryptor(bytes(32))
+    noise_pb2.NoiseHandshakePayload.FromString(payload)
+
+
 class Noise:
     """The Noise security option for the upgrader: ``new_host(security=[Noise(NoiseConfig(...))])``.
 
@@ -114,7 +135,8 @@ class Noise:
         made), not during the first handshake."""
         if self._static_key is None:
             self._static_key = StaticKey()
-        self._static_key.payload(identity_key, tuple(muxers))
+        payload = self._static_key.payload(identity_key, tuple(muxers))
+        _first_use(payload)
 
     async def secure(
         self,
