@@ -262,19 +262,7 @@ class _DirectRecords(TLSRecords):
         return self._drain(size + (size // _MAX_RECORD_PLAINTEXT + 1) * _RECORD_OVERHEAD + 64)
 
     def _drain(self, size: int) -> bytes:
-        buf = _new_buffer("char[]", size)
-        got = _BIO_read(self._from_ssl, buf, size)
-        if got <= 0:
-            return b""
-        if got < size:
-            once: bytes = _unpack(buf, got)
-            return once
-        chunks = [_unpack(buf, got)]
-        while got == size:
-            got = _BIO_read(self._from_ssl, buf, size)
-            if got > 0:
-                chunks.append(_unpack(buf, got))
-        return b"".join(chunks)
+        return _drain_direct(self._from_ssl, size)
 
     def decrypt(self, data: bytes | bytearray | memoryview) -> list[bytes]:
         """The plaintext of every complete record in ``data`` (and earlier partial records), as
@@ -313,6 +301,24 @@ class _DirectRecords(TLSRecords):
 
     def pending_output(self) -> bytes:
         return self._drain(4096)
+
+
+def _drain_direct(bio: object, size: int) -> bytes:
+    """Everything in OpenSSL's outgoing memory BIO, read ``size`` bytes at a time (one read when
+    ``size`` covers it)."""
+    buf = _new_buffer("char[]", size)
+    got = _BIO_read(bio, buf, size)
+    if got <= 0:
+        return b""
+    if got < size:
+        once: bytes = _unpack(buf, got)
+        return once
+    chunks = [_unpack(buf, got)]
+    while got == size:
+        got = _BIO_read(bio, buf, size)
+        if got > 0:
+            chunks.append(_unpack(buf, got))
+    return b"".join(chunks)
 
 
 def _error_queue_reason(ssl: object, result: int) -> str:
@@ -419,6 +425,8 @@ class TLSHandshake:
             raise TLSHandshakeError(f"TLS handshake exceeded {self.config.max_handshake_bytes} bytes")
 
     def data_to_send(self) -> bytes:
+        if _DIRECT:
+            return _drain_direct(self._conn._from_ssl, 4096)
         return _drain_bio(self._conn)
 
     def next_event(self) -> HandshakeCompleted | None:
