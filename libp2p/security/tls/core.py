@@ -259,10 +259,7 @@ class _DirectRecords(TLSRecords):
                     written += count
             if written != size:
                 raise TLSError(f"TLS write failed: {_error_queue_reason(ssl, written)}")
-        return self._drain(size + (size // _MAX_RECORD_PLAINTEXT + 1) * _RECORD_OVERHEAD + 64)
-
-    def _drain(self, size: int) -> bytes:
-        return _drain_direct(self._from_ssl, size)
+        return _drain_direct(self._from_ssl, size + (size // _MAX_RECORD_PLAINTEXT + 1) * _RECORD_OVERHEAD + 64)
 
     def decrypt(self, data: bytes | bytearray | memoryview) -> list[bytes]:
         """The plaintext of every complete record in ``data`` (and earlier partial records), as
@@ -300,7 +297,7 @@ class _DirectRecords(TLSRecords):
         return out
 
     def pending_output(self) -> bytes:
-        return self._drain(4096)
+        return _drain_direct(self._from_ssl, 4096)
 
 
 def _drain_direct(bio: object, size: int) -> bytes:
