@@ -133,10 +133,8 @@ def main(argv: list[str]) -> int:
     payload = bytes(cfg.size)
 
     def round_trip() -> None:
-        for chunk in b.decrypt(memoryview(a.encrypt(payload))):
-            assert len(chunk) == cfg.size
-        for chunk in a.decrypt(memoryview(b.encrypt(payload))):
-            assert len(chunk) == cfg.size
+        assert sum(map(len, b.decrypt(memoryview(a.encrypt(payload))))) == cfg.size
+        assert sum(map(len, a.decrypt(memoryview(b.encrypt(payload))))) == cfg.size
 
     for _ in range(200):
         round_trip()
@@ -150,7 +148,8 @@ def main(argv: list[str]) -> int:
         round_trip()
     prof.disable()
     calls = pstats.Stats(prof).total_calls  # type: ignore[attr-defined]
-    # per message = one encrypt on one side + one decrypt on the other (a round trip is two)
+    # per message = one encrypt on one side + one decrypt on the other (a round trip is two);
+    # the harness's own calls (round_trip, memoryview, sum, map) are ~2.5 of the count
     out["message (encrypt + decrypt)"] = {"cpu_us": spent / cfg.messages / 2 * 1e6, "py_calls": (calls / 1000 - 1) / 2}
     if cfg.cprofile:
         _print_profile("record layer, 1000 round trips", prof)
