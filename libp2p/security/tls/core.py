@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -62,6 +62,8 @@ _CHUNK = 256 * 1024
 # header, inner content type, 16-byte AEAD tag; we send no padding).
 _MAX_RECORD_PLAINTEXT = 16384
 _RECORD_OVERHEAD = 22
+# The most received bytes put into OpenSSL's memory BIO at once (see ``_DirectRecords.decrypt``).
+_BIO_SLICE = 32 * 1024
 
 try:  # the cffi binding (cryptography's) under pyOpenSSL: the record layer's fast path
     from OpenSSL._util import ffi as _ffi
@@ -134,6 +136,8 @@ def _new_context(credentials: Credentials) -> SSL.Context:
         ctx.use_privatekey(credentials.key)
         for extra in credentials.extra_chain:
             ctx.add_extra_chain_cert(extra)
+    # OpenSSL's record buffers (~28 KiB a connection) are freed while the connection is idle.
+    ctx.set_mode(SSL.MODE_RELEASE_BUFFERS)
     # No resumption (go-libp2p disables session tickets too): a resumed session would skip the
     # certificate checks, and a shared context must not collect a server-side session cache.
     ctx.set_options(SSL.OP_NO_TICKET)
@@ -243,55 +247,72 @@ class _DirectRecords(TLSRecords):
     def encrypt(self, data: bytes | bytearray | memoryview) -> bytes:
         """TLS records carrying ``data``, plus anything OpenSSL queued (a KeyUpdate reply)."""
         size = len(data)
-        if size:
-            # pyOpenSSL sets SSL_MODE_ENABLE_PARTIAL_WRITE: each call writes one record
-            ssl = self._ssl
-            if isinstance(data, bytes) and size <= _MAX_RECORD_PLAINTEXT:
-                written = _SSL_write(ssl, data, size)
-            else:
-                source = _from_buffer(data)
-                written = 0
-                while written < size:
-                    count = _SSL_write(ssl, source + written, size - written)
-                    if count <= 0:
-                        written = count
-                        break
-                    written += count
-            if written != size:
-                raise TLSError(f"TLS write failed: {_error_queue_reason(ssl, written)}")
-        return _drain_direct(self._from_ssl, size + (size // _MAX_RECORD_PLAINTEXT + 1) * _RECORD_OVERHEAD + 64)
+        ssl, bio = self._ssl, self._from_ssl
+        room = size + (size // _MAX_RECORD_PLAINTEXT + 1) * _RECORD_OVERHEAD + 256
+        if size <= _MAX_RECORD_PLAINTEXT:
+            if size and _SSL_write(ssl, data if isinstance(data, bytes) else _from_buffer(data), size) != size:
+                raise TLSError(f"TLS write failed: {_error_queue_reason(ssl, 0)}")
+            return _drain_direct(bio, room)
+        # pyOpenSSL sets SSL_MODE_ENABLE_PARTIAL_WRITE: each call writes one record, taken out of
+        # the memory BIO at once, so the BIO never holds more than a record (it keeps its size)
+        source = _from_buffer(data)
+        buf = _new_buffer("char[]", room)
+        written = filled = 0
+        while written < size:
+            count = _SSL_write(ssl, source + written, size - written)
+            if count <= 0:
+                raise TLSError(f"TLS write failed: {_error_queue_reason(ssl, count)}")
+            written += count
+            got = _BIO_read(bio, buf + filled, room - filled)
+            if got > 0:
+                filled += got
+        out: bytes = _unpack(buf, filled)
+        if filled == room:  # more than the records (queued post-handshake messages): the rest
+            out += _drain_direct(bio, 4096)
+        return out
 
     def decrypt(self, data: bytes | bytearray | memoryview) -> list[bytes]:
         """The plaintext of every complete record in ``data`` (and earlier partial records), as
         one chunk (or none)."""
-        size = len(data)
-        if size:
-            if _BIO_write(self._into_ssl, data if isinstance(data, bytes) else _from_buffer(data), size) != size:
-                raise TLSError("TLS read buffer refused the data")
         if self.closed_by_peer:
             return []
+        size = len(data)
+        into, ssl = self._into_ssl, self._ssl
         # the plaintext of what arrived, and of at most one record held back from before
         room = size + _MAX_RECORD_PLAINTEXT + 256
         buf = _new_buffer("char[]", room)
-        ssl = self._ssl
         filled = 0
         out: list[bytes] = []
+        # A big read goes into the memory BIO a slice at a time, its records decrypted between
+        # slices: the BIO keeps the largest size it ever held, for the connection's lifetime.
+        source: Any = data if isinstance(data, bytes) and size <= _BIO_SLICE else _from_buffer(data)
+        offset = 0
         while True:
-            got = _SSL_read(ssl, buf + filled, room - filled)
-            if got > 0:
-                filled += got
-                if filled == room:
-                    out.append(_unpack(buf, filled))
-                    filled = 0
-                continue
-            error = _SSL_get_error(ssl, got)
-            if error == _WANT_READ:
+            if offset < size:
+                piece = size - offset
+                if piece > _BIO_SLICE:
+                    piece = _BIO_SLICE
+                if _BIO_write(into, source + offset if offset else source, piece) != piece:
+                    raise TLSError("TLS read buffer refused the data")
+                offset += piece
+            while True:
+                got = _SSL_read(ssl, buf + filled, room - filled)
+                if got > 0:
+                    filled += got
+                    if filled == room:
+                        out.append(_unpack(buf, filled))
+                        filled = 0
+                    continue
+                error = _SSL_get_error(ssl, got)
+                if error == _WANT_READ:
+                    break
+                if error == _ZERO_RETURN:
+                    self.closed_by_peer = True
+                    break
+                # An alert after our side finished: the server refused our certificate, typically.
+                raise TLSHandshakeError(f"TLS connection failed: {_error_queue_reason(ssl, got)}")
+            if offset >= size or self.closed_by_peer:
                 break
-            if error == _ZERO_RETURN:
-                self.closed_by_peer = True
-                break
-            # An alert after our side finished: the server refused our certificate, typically.
-            raise TLSHandshakeError(f"TLS connection failed: {_error_queue_reason(ssl, got)}")
         if filled:
             out.append(_unpack(buf, filled))
         return out
@@ -477,6 +498,7 @@ class TLSHandshake:
         if muxer is not None and muxer not in self._muxers:
             raise TLSHandshakeError(f"the server chose ALPN {protocol!r}, which we did not offer")
         self._records = records_for(conn)
+        conn.set_app_data(None)  # no callback runs after the handshake; the session need not hold it
         # Application data that came in the same read as the last handshake message.
         self.pending_plaintext = self._records.decrypt(b"")
         self.completed_event = HandshakeCompleted(verified.peer_id, verified.public_key, muxer)
