@@ -5,17 +5,19 @@
 hands out the record layer (``TLSRecords``: ``encrypt``/``decrypt``), as the Noise core does.
 
 Both sides present their host's certificate (``TLSIdentity``: made once per host identity, with
-one OpenSSL context around it, as go-libp2p does); the server requires the client's. OpenSSL's own verification is replaced by the libp2p rules: the verify
-callback runs ``verify_certificate`` on the leaf and refuses any longer chain, so a bad client
-certificate makes the server send an alert before the client sees a working connection.
+one OpenSSL context around it, as go-libp2p does); the server requires the client's. OpenSSL's
+own verification is replaced by the libp2p rules: the verify callback runs ``verify_certificate``
+on the leaf and refuses any longer chain, so a bad client certificate makes the server send an
+alert before the client sees a working connection.
 Early muxer negotiation rides on ALPN: the client offers its muxers then ``libp2p``; the server
 picks the first of the client's it supports (``libp2p`` itself means "negotiate afterwards").
 
-The record layer calls OpenSSL directly through the cffi bindings pyOpenSSL itself uses (one
-``SSL_write`` and one ``BIO_read`` per encrypt; one ``BIO_write`` and ``SSL_read`` until it
-wants more per decrypt, all records into one buffer): pyOpenSSL's methods cost ~25 Python calls
-and a 256 KiB allocation per record. Where that binding is not there it uses pyOpenSSL's
-public methods (``TLSRecords``).
+The record layer calls OpenSSL directly through the cffi binding pyOpenSSL itself uses
+(``_DirectRecords``: per encrypt one ``SSL_write`` and ``BIO_read`` per 16 KiB record; per
+decrypt ``BIO_write`` in slices of at most 32 KiB and ``SSL_read`` until OpenSSL wants more, all
+plaintext into one buffer): pyOpenSSL's methods cost ~25 Python calls, a raised ``WantReadError``
+and a 256 KiB allocation per record. Where that binding is not there it uses pyOpenSSL's public
+methods (``TLSRecords``).
 """
 
 from __future__ import annotations
@@ -250,8 +252,10 @@ class _DirectRecords(TLSRecords):
         ssl, bio = self._ssl, self._from_ssl
         room = size + (size // _MAX_RECORD_PLAINTEXT + 1) * _RECORD_OVERHEAD + 256
         if size <= _MAX_RECORD_PLAINTEXT:
-            if size and _SSL_write(ssl, data if isinstance(data, bytes) else _from_buffer(data), size) != size:
-                raise TLSError(f"TLS write failed: {_error_queue_reason(ssl, 0)}")
+            if size:
+                written = _SSL_write(ssl, data if isinstance(data, bytes) else _from_buffer(data), size)
+                if written != size:
+                    raise TLSError(f"TLS write failed: {_error_queue_reason(ssl, written)}")
             return _drain_direct(bio, room)
         # pyOpenSSL sets SSL_MODE_ENABLE_PARTIAL_WRITE: each call writes one record, taken out of
         # the memory BIO at once, so the BIO never holds more than a record (it keeps its size)
