@@ -47,6 +47,7 @@ async def tls_handshake(
     credentials: Credentials | None = None,
     caller_deadline: bool = False,
     identity: TLSIdentity | None = None,
+    defer_last: bool = False,
 ) -> TLSSession:
     """Run the libp2p TLS handshake on ``raw``; verifies the remote (and ``remote_peer_id``).
 
@@ -57,6 +58,8 @@ async def tls_handshake(
     certificate (tests of bad certificates).
     ``caller_deadline``: the caller bounds the handshake with its own deadline (the upgrader's), so
     no second timer runs here; else ``config.handshake_timeout`` bounds it.
+    ``defer_last``: the dialer's last flight (its Finished) goes out with the first bytes written
+    after the handshake (``raw.write_later``): the caller writes soon, or flushes it.
     """
     config = config or TLSConfig()
     hs = TLSHandshake(
@@ -76,6 +79,7 @@ async def tls_handshake(
         timed_out=lambda: TLSHandshakeTimeoutError(
             f"TLS handshake did not complete within {config.handshake_timeout} s"
         ),
+        defer_last=defer_last,
     )
     completed = hs.next_event()
     assert completed is not None
@@ -123,6 +127,8 @@ class TLS:
         return await tls_handshake(
             raw, identity_key, remote_peer_id=remote_peer_id, muxers=muxers, config=config, negotiation=negotiation,
             caller_deadline=self.config is None and timeout is None, identity=self.identity(identity_key),
+            # the dialer's Finished leaves with the connection's first frames (as Noise's message 3)
+            defer_last=True,
         )
 
     def __repr__(self) -> str:
