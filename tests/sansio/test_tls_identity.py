@@ -223,7 +223,10 @@ def test_quic_transport_presents_the_host_certificate_on_every_connection() -> N
     key = generate_key_pair()
     transport = QuicTransport()
     transport.bind(key)
+    # made when the host binds the transport, not in the first dial
+    assert transport._certificate is not None and transport._certificate.generation == 1
     first, second = transport._configuration(True), transport._configuration(False)
+    assert transport._certificate.generation == 1
     assert first.certificate is not None and first.certificate is second.certificate
     assert verify_certificate(first.certificate, NOW).peer_id == PeerId.from_public_key(key.public_key)
     # another host's transport: another certificate

@@ -252,7 +252,7 @@ class QuicTransport:
     def __init__(self, config: QuicConfig | None = None) -> None:
         self.config = config or QuicConfig()
         self._key: PrivateKey | None = None
-        # one certificate per host identity, as go-libp2p (made on the first connection)
+        # one certificate per host identity, as go-libp2p
         self._certificate: HostCertificate | None = None
         self._peer_id: PeerId | None = None
         self._listeners: set[QuicEndpoint] = set()
@@ -261,6 +261,7 @@ class QuicTransport:
     def bind(self, identity_key: PrivateKey) -> None:
         self._key = identity_key
         self._certificate = HostCertificate(identity_key)
+        self._certificate.current(dt.datetime.now(dt.timezone.utc))  # made with the host, not in its first dial
         self._peer_id = PeerId.from_public_key(identity_key.public_key)
 
     def can_dial(self, addr: Multiaddr) -> bool:
