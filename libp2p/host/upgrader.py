@@ -152,8 +152,10 @@ class Upgrader:
         self.timeout = timeout
         _prepare_crypto()
         for option in self.security_options.values():
-            if isinstance(option, Noise):
-                option.prepare(identity_key, self.muxers)
+            # Noise and TLS make their static key / certificate here, not in the first handshake
+            prepare = getattr(option, "prepare", None)
+            if prepare is not None:
+                prepare(identity_key, self.muxers)
 
     async def upgrade(
         self, raw: RawConnection, remote_peer_id: PeerId | None = None, scope: ConnectionScope | None = None

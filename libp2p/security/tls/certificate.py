@@ -1,4 +1,4 @@
-"""The libp2p TLS certificate: generate one per connection, verify the peer's.
+"""The libp2p TLS certificate: generate one per host identity, verify the peer's.
 
 A certificate is self-signed by a fresh ECDSA P-256 key that has nothing to do with the host
 key; the host key vouches for it in the libp2p Public Key Extension
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LIBP2P_EXTENSION",
     "CERTIFICATE_LIFETIME",
+    "HostCertificate",
     "VerifiedPeer",
     "encode_signed_key",
     "decode_signed_key",
@@ -169,6 +170,43 @@ def generate_certificate(
         .sign(key, hashes.SHA256())
     )
     return certificate, key
+
+
+class HostCertificate:
+    """The certificate (and its key) a host presents in every TLS and QUIC handshake.
+
+    As go-libp2p does (``NewIdentity``, once per transport), it is made once per host identity
+    and reused, not per connection: a handshake then costs no key generation and no signatures
+    of ours. It is made again when ``now`` leaves its validity window (less a margin before
+    ``NotAfter``), which with go's 100-year lifetime only happens when the clock jumps.
+    ``generation`` counts the certificates made, so users of the pair can rebuild what they
+    derived from it (an OpenSSL context).
+    """
+
+    __slots__ = ("identity_key", "lifetime", "certificate", "key", "generation", "_usable_from", "_renew_at")
+
+    def __init__(self, identity_key: PrivateKey, *, lifetime: dt.timedelta = CERTIFICATE_LIFETIME) -> None:
+        if lifetime <= dt.timedelta(0):
+            raise ValueError(f"certificate lifetime must be positive, not {lifetime}")
+        self.identity_key = identity_key
+        self.lifetime = lifetime
+        self.certificate: x509.Certificate | None = None
+        self.key: ec.EllipticCurvePrivateKey | None = None
+        self.generation = 0
+        self._usable_from = self._renew_at = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+
+    def current(self, now: dt.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        """The certificate to present at ``now``: the one made before while it stays valid."""
+        now = _as_utc(now)
+        if self.certificate is None or self.key is None or not self._usable_from <= now < self._renew_at:
+            self.certificate, self.key = generate_certificate(self.identity_key, now, lifetime=self.lifetime)
+            self.generation += 1
+            self._usable_from = self.certificate.not_valid_before_utc
+            # renew a tenth of the lifetime (at most a day) before it ends, so no handshake in
+            # flight meets an expired certificate
+            margin = min(self.lifetime / 10, dt.timedelta(days=1))
+            self._renew_at = self.certificate.not_valid_after_utc - margin
+        return self.certificate, self.key
 
 
 # --- verification --------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from aioquic.quic.packet import QuicPacketType, QuicProtocolVersion, pull_quic_h
 from libp2p.errors import LocalProtocolError
 from libp2p.identity.peer_id import PeerId
 from libp2p.multiaddr import P_IP4, P_IP6, P_P2P, P_QUIC_V1, P_UDP, Multiaddr
-from libp2p.security.tls.certificate import generate_certificate
+from libp2p.security.tls.certificate import HostCertificate
 from libp2p.security.tls.config import ALPN_LIBP2P
 from libp2p.transport.quic._aioquic_hooks import new_quic_connection
 from libp2p.transport.quic.config import QuicConfig
@@ -252,12 +252,16 @@ class QuicTransport:
     def __init__(self, config: QuicConfig | None = None) -> None:
         self.config = config or QuicConfig()
         self._key: PrivateKey | None = None
+        # one certificate per host identity, as go-libp2p
+        self._certificate: HostCertificate | None = None
         self._peer_id: PeerId | None = None
         self._listeners: set[QuicEndpoint] = set()
         self._dial_endpoints: set[QuicEndpoint] = set()
 
     def bind(self, identity_key: PrivateKey) -> None:
         self._key = identity_key
+        self._certificate = HostCertificate(identity_key)
+        self._certificate.current(dt.datetime.now(dt.timezone.utc))  # made with the host, not in its first dial
         self._peer_id = PeerId.from_public_key(identity_key.public_key)
 
     def can_dial(self, addr: Multiaddr) -> bool:
@@ -269,9 +273,9 @@ class QuicTransport:
     # --- connections ---------------------------------------------------------------------------
 
     def _configuration(self, is_client: bool) -> QuicConfiguration:
-        if self._key is None:
+        if self._key is None or self._certificate is None:
             raise LocalProtocolError("QuicTransport.bind(key) was not called (the host does it)")
-        certificate, key = generate_certificate(self._key, dt.datetime.now(dt.timezone.utc))
+        certificate, key = self._certificate.current(dt.datetime.now(dt.timezone.utc))
         return QuicConfiguration(
             is_client=is_client,
             alpn_protocols=[ALPN_LIBP2P],
