@@ -240,6 +240,9 @@ class NoiseHandshake:
         self._deadline = now + self._config.handshake_timeout if now is not None else None
         self._completed: HandshakeCompleted | None = None
         self._keys: tuple[bytes, bytes] | None = None
+        #: the handshake completed (its transport keys are, or were, available); an attribute,
+        #: as the driver reads it after every read
+        self.complete = False
         if is_initiator:
             # msg1 = e with an empty payload: the spec forbids extensions in msg1.
             self._state = _State.SEND_1
@@ -249,10 +252,6 @@ class NoiseHandshake:
             self._state = _State.AWAIT_1
 
     # -- the sans-IO face -------------------------------------------------------------------
-
-    @property
-    def complete(self) -> bool:
-        return self._state in (_State.DONE, _State.TRANSPORT_TAKEN)
 
     @property
     def completed_event(self) -> HandshakeCompleted | None:
@@ -269,12 +268,21 @@ class NoiseHandshake:
             raise NoiseStateError("the handshake already failed")
         if self._state is _State.TRANSPORT_TAKEN:
             raise NoiseStateError("the handshake is over; feed the transport decryptor instead")
-        self._in += data
+        buf = self._in
+        buf += data
+        limit = self._config.max_handshake_message
         try:
-            while self._state in (_State.AWAIT_1, _State.AWAIT_2, _State.AWAIT_3):
-                frame = self._next_frame()
-                if frame is None:
+            while self._state in (_State.AWAIT_1, _State.AWAIT_2, _State.AWAIT_3) and len(buf) >= _U16_LEN:
+                length = (buf[0] << 8) | buf[1]
+                if length > limit:
+                    raise NoiseFrameTooLargeError(
+                        f"handshake message of {length} bytes exceeds the {limit}-byte limit"
+                    )
+                end = _U16_LEN + length
+                if len(buf) < end:
                     return
+                frame = bytes(buf[_U16_LEN:end])
+                del buf[:end]
                 self._handle(frame)
         except Exception:
             self._fail()
@@ -325,25 +333,10 @@ class NoiseHandshake:
 
     def _fail(self) -> None:
         self._state = _State.FAILED
+        self.complete = False
         self._keys = None
         self._out.clear()
         self._in = bytearray()
-
-    def _next_frame(self) -> bytes | None:
-        buf = self._in
-        if len(buf) < _U16_LEN:
-            return None
-        length = (buf[0] << 8) | buf[1]
-        if length > self._config.max_handshake_message:
-            raise NoiseFrameTooLargeError(
-                f"handshake message of {length} bytes exceeds the {self._config.max_handshake_message}-byte limit"
-            )
-        end = _U16_LEN + length
-        if len(buf) < end:
-            return None
-        frame = bytes(buf[_U16_LEN:end])
-        del buf[:end]
-        return frame
 
     def _write(self, payload: bytes) -> None:
         message = self._hs.write_message(payload)
@@ -396,6 +389,7 @@ class NoiseHandshake:
         )
         self._events.append(self._completed)
         self._state = _State.DONE
+        self.complete = True
 
     @staticmethod
     def _verify_payload(payload: bytes, remote_static: bytes) -> tuple[PublicKey, tuple[str, ...]]:
