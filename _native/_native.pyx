@@ -21,6 +21,7 @@ __all__ = [
     "NOISE_TAG_LEN",
     "NoiseEncryptor",
     "NoiseDecryptor",
+    "NoiseXX",
     "MPLEX_MAX_STREAM_ID",
     "mplex_pack_header",
     "mplex_pack_frame",
@@ -36,5 +37,6 @@ include "base58.pxi"
 include "kademlia.pxi"
 include "multiaddr.pxi"
 include "noise.pxi"
+include "noise_xx.pxi"
 include "mplex.pxi"
 include "yamux.pxi"

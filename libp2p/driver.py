@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
@@ -70,7 +71,13 @@ class TaskSet:
         self._closed = False
 
     def spawn(self, coro: Awaitable[T], name: str) -> asyncio.Task[T]:
-        task: asyncio.Task[T] = asyncio.ensure_future(coro)
+        task: asyncio.Task[T]
+        loop = asyncio._get_running_loop()
+        if loop is not None and type(coro) is CoroutineType:
+            # what is spawned, nearly always: the loop's create_task, without ensure_future's frames
+            task = loop.create_task(coro)
+        else:
+            task = asyncio.ensure_future(coro)
         task.set_name(name)
         if self._closed:
             task.cancel()

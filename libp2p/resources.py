@@ -324,18 +324,14 @@ class ConnectionScope(_Reserver):
         self._own = _Scope("conn", manager.limits.conn)
         self._peer_scope: _Scope | None = None
         self._done = False
-
-    def _system(self) -> _Scope:
-        m = self.manager
-        return m._allowlisted_system if self.allowlisted else m._system
-
-    def _transient(self) -> _Scope:
-        m = self.manager
-        return m._allowlisted_transient if self.allowlisted else m._transient
+        # The system and transient scopes it counts in: attributes, read several times per
+        # connection and per stream (the bookkeeping is a good part of a connection's set-up).
+        self._system = manager._allowlisted_system if allowlisted else manager._system
+        self._transient = manager._allowlisted_transient if allowlisted else manager._transient
 
     def _chain(self) -> list[_Scope]:
-        middle = self._peer_scope if self._peer_scope is not None else self._transient()
-        return [self._own, middle, self._system()]
+        middle = self._peer_scope if self._peer_scope is not None else self._transient
+        return [self._own, middle, self._system]
 
     def set_peer(self, peer: PeerId) -> None:
         """The handshake named the peer: move from the transient scope into the peer's, or raise."""
@@ -349,10 +345,17 @@ class ConnectionScope(_Reserver):
         if problem is not None:
             m._maybe_drop_peer(peer, scope)
             raise m._refused(scope, problem.split(":")[0], problem)
-        transient = self._transient()
-        transient.add_conn(self.inbound, self.uses_fd, -1)
+        transient = self._transient
+        fd = 1 if self.uses_fd else 0
+        if self.inbound:
+            transient.conns_in -= 1
+            scope.conns_in += 1
+        else:
+            transient.conns_out -= 1
+            scope.conns_out += 1
+        transient.fd -= fd
+        scope.fd += fd
         transient.memory -= self.memory
-        scope.add_conn(self.inbound, self.uses_fd, +1)
         scope.memory += self.memory
         scope.refs += 1
         self._peer_scope = scope
@@ -367,10 +370,19 @@ class ConnectionScope(_Reserver):
         if self._done:
             return
         self._done = True
-        self.release_memory(self.memory)
-        middle = self._peer_scope if self._peer_scope is not None else self._transient()
-        middle.add_conn(self.inbound, self.uses_fd, -1)
-        self._system().add_conn(self.inbound, self.uses_fd, -1)
+        if self.memory:
+            self.release_memory(self.memory)
+        middle = self._peer_scope if self._peer_scope is not None else self._transient
+        system = self._system
+        fd = 1 if self.uses_fd else 0
+        if self.inbound:
+            middle.conns_in -= 1
+            system.conns_in -= 1
+        else:
+            middle.conns_out -= 1
+            system.conns_out -= 1
+        middle.fd -= fd
+        system.fd -= fd
         if self._peer_scope is not None and self.peer is not None:
             self._peer_scope.refs -= 1
             self.manager._maybe_drop_peer(self.peer, self._peer_scope)
@@ -406,16 +418,18 @@ class StreamScope(_Reserver):
     def _admit(self) -> None:
         conn = self.conn
         peer = conn._peer_scope
-        scopes = [conn._transient(), conn._system()]
-        if peer is not None:
-            scopes.insert(0, peer)
+        scopes = [conn._transient, conn._system] if peer is None else [peer, conn._transient, conn._system]
         inbound = self.inbound
         for scope in scopes:
             problem = scope.check_stream(inbound)
             if problem is not None:
                 raise self.manager._refused(scope, problem)
-        for scope in scopes:
-            scope.add_stream(inbound, +1)
+        if inbound:
+            for scope in scopes:
+                scope.streams_in += 1
+        else:
+            for scope in scopes:
+                scope.streams_out += 1
         self._counted = scopes
 
     def _attribute(self, kind: str, name: str) -> tuple[_Scope, ...]:
@@ -434,7 +448,7 @@ class StreamScope(_Reserver):
                 raise m._refused(scope, problem)
         counted = self._counted
         if not self._protocol_scopes and not self._service_scopes:
-            transient = self.conn._transient()
+            transient = self.conn._transient
             transient.add_stream(inbound, -1)
             counted.remove(transient)
         for scope in joined:
@@ -463,9 +477,12 @@ class StreamScope(_Reserver):
         self._done = True
         if self.memory:
             self.release_memory(self.memory)
-        inbound = self.inbound
-        for scope in self._counted:
-            scope.add_stream(inbound, -1)
+        if self.inbound:
+            for scope in self._counted:
+                scope.streams_in -= 1
+        else:
+            for scope in self._counted:
+                scope.streams_out -= 1
         if self._protocol_scopes or self._service_scopes:
             m = self.manager
             for scope in self._protocol_scopes + self._service_scopes:
@@ -567,6 +584,8 @@ class ResourceManager:
 
     def is_allowlisted(self, addr: Multiaddr | None) -> bool:
         """Whether ``addr`` is on the allowlist (its connections bypass the system limits)."""
+        if not self._allowlist:
+            return False
         ip = ip_of(addr)
         return ip is not None and any(ip in net for net in self._allowlist)
 
@@ -579,12 +598,15 @@ class ResourceManager:
         allowlisted = self.is_allowlisted(remote_addr)
         scope = ConnectionScope(self, direction, allowlisted, uses_fd)
         inbound = direction is Direction.INBOUND
-        for s in (scope._transient(), scope._system()):
-            problem = s.check_conn(inbound, uses_fd)
-            if problem is not None:
-                raise self._refused(s, problem)
-        for s in (scope._transient(), scope._system()):
-            s.add_conn(inbound, uses_fd, +1)
+        transient, system = scope._transient, scope._system
+        problem = transient.check_conn(inbound, uses_fd)
+        if problem is not None:
+            raise self._refused(transient, problem)
+        problem = system.check_conn(inbound, uses_fd)
+        if problem is not None:
+            raise self._refused(system, problem)
+        transient.add_conn(inbound, uses_fd, +1)
+        system.add_conn(inbound, uses_fd, +1)
         return scope
 
     def _open_stream(self, conn: ConnectionScope, direction: Direction) -> StreamScope:

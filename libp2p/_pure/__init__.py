@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         NoiseDecryptor,
         NoiseEncryptor,
     )
+    from libp2p._pure.noise_xx import NoiseXX
     from libp2p._pure.varint import (
         MAX_VARINT_LEN,
         MAX_VARINT_VALUE,
@@ -51,6 +52,7 @@ __all__ = [
     "NOISE_TAG_LEN",
     "NoiseEncryptor",
     "NoiseDecryptor",
+    "NoiseXX",
     "MPLEX_MAX_STREAM_ID",
     "mplex_pack_header",
     "mplex_pack_frame",
@@ -73,6 +75,7 @@ _MODULE_OF = {
         ("NOISE_MAX_MESSAGE_LEN", "NOISE_MAX_PLAINTEXT_LEN", "NOISE_TAG_LEN", "NoiseEncryptor", "NoiseDecryptor"),
         "noise",
     ),
+    "NoiseXX": "noise_xx",
     **dict.fromkeys(("MPLEX_MAX_STREAM_ID", "mplex_pack_header", "mplex_pack_frame", "MplexFrameDecoder"), "mplex"),
     **dict.fromkeys(("yamux_pack_header", "yamux_unpack_header", "YamuxFrameDecoder"), "yamux"),
 }

@@ -56,6 +56,9 @@ class ConnManagerConfig:
             raise InvalidArgumentError("need 0 <= low_water <= high_water")
 
 
+_MAX_REMEMBERED_SUBNETS = 4096
+
+
 def _subnets(ip: _IP, config: ConnManagerConfig) -> list[tuple[str, int]]:
     """The (subnet, limit) pairs an inbound connection from ``ip`` counts against."""
     if isinstance(ip, ipaddress.IPv4Address):
@@ -77,6 +80,8 @@ class ConnectionManager:
         self._tags: dict[PeerId, dict[str, int]] = {}
         self._protected: dict[PeerId, set[str]] = {}
         self._inbound_by_subnet: Counter[str] = Counter()
+        self._subnets_of: dict[bytes, list[tuple[str, int]]] = {}  # see _counted_subnets
+        self._subnets_config: ConnManagerConfig | None = None
         self._conns: dict[Connection, float] = {}  # connection -> when it opened (loop time)
         self._last_trim = float("-inf")
         self._trim_handle: asyncio.TimerHandle | None = None
@@ -132,10 +137,29 @@ class ConnectionManager:
     # --- per-address inbound limits -------------------------------------------------------------
 
     def _counted_subnets(self, addr: Multiaddr | None) -> list[tuple[str, int]]:
+        # Asked twice per inbound connection (admitted, released), mostly for the same few
+        # addresses: remembered by the address's binary /ip4 or /ip6 part (bounded), per config.
+        key = None
+        if addr is not None:
+            raw = bytes(addr)
+            if raw[:1] == b"\x04" and len(raw) >= 5:
+                key = raw[:5]
+            elif raw[:1] == b"\x29" and len(raw) >= 17:
+                key = raw[:17]
+        if key is not None:
+            if self._subnets_config is not self.config:
+                self._subnets_of.clear()
+                self._subnets_config = self.config
+            known = self._subnets_of.get(key)
+            if known is not None:
+                return known
         ip = ip_of(addr)
-        if ip is None or (ip.is_loopback and not self.config.limit_loopback):
-            return []
-        return _subnets(ip, self.config)
+        subnets = [] if ip is None or (ip.is_loopback and not self.config.limit_loopback) else _subnets(ip, self.config)
+        if key is not None:
+            if len(self._subnets_of) >= _MAX_REMEMBERED_SUBNETS:
+                self._subnets_of.clear()
+            self._subnets_of[key] = subnets
+        return subnets
 
     def admit_inbound(self, addr: Multiaddr | None) -> bool:
         """Count a new inbound connection (from its arrival) against its address's limits; False

@@ -149,6 +149,9 @@ class Upgrader:
         self.security_options = {s.protocol_id: s for s in map(security_option, security)}
         self.muxers = tuple(self.muxer_options)
         self.security = tuple(self.security_options)
+        # What an inbound connection's first negotiation accepts, checked once here, not per connection.
+        self._security_accepts = frozenset(self.security).__contains__
+        self._security_listed = lambda: self.security
         self.timeout = timeout
         _prepare_crypto()
         for option in self.security_options.values():
@@ -196,7 +199,8 @@ class Upgrader:
         elif raw.is_initiator:
             chosen = await select_protocol(raw.read, write_raw, raw.unread, self.security, timeout=None)
         else:
-            chosen = await accept_protocol(raw.read, answer_later, raw.unread, self.security, timeout=None)
+            chosen = await accept_protocol(raw.read, answer_later, raw.unread, self._security_accepts,
+                                           listed=self._security_listed, timeout=None)
         try:
             secure = await self.security_options[chosen].secure(
                 raw,

@@ -47,16 +47,20 @@ def _validate(multihash: bytes) -> None:
 class PeerId:
     """An immutable peer ID. Equal, hashed and ordered by its multihash bytes."""
 
-    __slots__ = ("_bytes", "_text", "__weakref__")
+    __slots__ = ("_bytes", "_key", "_text", "__weakref__")
 
     _bytes: bytes
     _text: str | None
+    # The key object this ID was derived from (``from_public_key``): matching that very key
+    # again (the peerstore does, for every new connection) needs no second derivation.
+    _key: PublicKey | None
 
     def __init__(self, multihash: bytes | bytearray | memoryview) -> None:
         raw = bytes(multihash)
         _validate(raw)
         self._bytes = raw
         self._text = None
+        self._key = None
 
     @classmethod
     def from_bytes(cls, multihash: bytes | bytearray | memoryview) -> PeerId:
@@ -91,7 +95,12 @@ class PeerId:
         """The peer ID of ``key`` (identity multihash for small keys, SHA-256 otherwise)."""
         encoded = key.marshal()
         code = IDENTITY if len(encoded) <= MAX_INLINE_KEY_LENGTH else SHA2_256
-        return cls(multihash_digest(code, encoded))
+        # Well formed by construction: no _validate of what multihash_digest just built.
+        pid = cls.__new__(cls)
+        pid._bytes = multihash_digest(code, encoded)
+        pid._text = None
+        pid._key = key
+        return pid
 
     @property
     def public_key(self) -> PublicKey | None:
@@ -104,7 +113,11 @@ class PeerId:
 
     def matches_public_key(self, key: PublicKey) -> bool:
         """Whether ``key`` is the key this ID was derived from (compare bytes, never text)."""
-        return PeerId.from_public_key(key)._bytes == self._bytes
+        if key is self._key:
+            return True
+        encoded = key.marshal()
+        code = IDENTITY if len(encoded) <= MAX_INLINE_KEY_LENGTH else SHA2_256
+        return multihash_digest(code, encoded) == self._bytes
 
     def to_bytes(self) -> bytes:
         """The binary multihash."""

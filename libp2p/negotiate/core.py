@@ -123,6 +123,19 @@ def _check_protocol_id(protocol: str) -> str:
     return protocol
 
 
+# Protocol ids a dialer proposed before, checked, with their messages: most dialers propose the
+# same few ids (identify, ping, the muxers) on every connection. Bounded: cleared when full.
+_PROPOSALS: dict[str, bytes] = {}
+_MAX_REMEMBERED_PROPOSALS = 1024
+
+
+def _remember_proposal(protocol: str) -> None:
+    _check_protocol_id(protocol)
+    if len(_PROPOSALS) >= _MAX_REMEMBERED_PROPOSALS:
+        _PROPOSALS.clear()
+    _PROPOSALS[protocol] = encode_message(protocol)
+
+
 _HEADER = encode_message(PROTOCOL_ID)
 _HEADER_BODY = PROTOCOL_ID.encode("ascii")
 _NA_MESSAGE = encode_message(NA)
@@ -258,7 +271,10 @@ class MultistreamDialer(_Negotiator):
     ) -> None:
         if isinstance(protocols, str):
             raise NegotiationStateError("protocols must be a sequence of protocol ids, not one str")
-        protos = tuple(_check_protocol_id(p) for p in protocols)
+        protos = tuple(protocols)
+        for p in protos:
+            if type(p) is not str or p not in _PROPOSALS:
+                _remember_proposal(p)
         if not protos and not list_protocols:
             raise NegotiationStateError("no protocols to propose")
         super().__init__(MAX_LIST_RESPONSE_SIZE if list_protocols else MAX_MESSAGE_SIZE)
@@ -269,7 +285,7 @@ class MultistreamDialer(_Negotiator):
         if list_protocols:
             self._out += _LS_MESSAGE
         if protos:
-            self._out += encode_message(protos[0])
+            self._out += _PROPOSALS.get(protos[0]) or encode_message(protos[0])
 
     @property
     def lazy(self) -> bool:

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from libp2p.errors import DecodeError, InvalidPeerIdError
+from libp2p.identity.keys import KeyType, generate_key_pair, unmarshal_public_key
 from libp2p.identity.multiformats import multibase_encode, multibase_names
 from libp2p.identity.peer_id import PeerId
 from tests.conftest import load_vector
@@ -117,3 +118,17 @@ def test_equality_hash_ordering_and_copies() -> None:
     assert "QmYyQSo1" in repr(a)
     with pytest.raises(AttributeError):
         a.foo = 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("key_type", [KeyType.Ed25519, KeyType.RSA])
+def test_matches_public_key_with_and_without_the_deriving_key(key_type: KeyType) -> None:
+    # from_public_key remembers the key object it came from; any other key is still derived and compared.
+    key = generate_key_pair(key_type, bits=2048).public_key
+    other = generate_key_pair(key_type, bits=2048).public_key
+    derived = PeerId.from_public_key(key)
+    parsed = PeerId.from_bytes(derived.to_bytes())  # same ID, no key remembered
+    assert derived == parsed and hash(derived) == hash(parsed)
+    assert derived.matches_public_key(key) and parsed.matches_public_key(key)
+    assert derived.matches_public_key(unmarshal_public_key(key.marshal()))  # an equal key, another object
+    assert not derived.matches_public_key(other) and not parsed.matches_public_key(other)
+    assert PeerId.from_string(str(derived)) == derived

@@ -455,3 +455,15 @@ def test_fuzz_negotiation(proposals: list[str], supported: set[str], app: bytes,
         assert events(l) == [ProtocolAgreed(expected)]
         if d.lazy:
             assert l.unused_data() == app
+
+
+def test_dialer_remembers_only_checked_proposals() -> None:
+    # Checked ids are remembered with their message; a bad one is refused every time, never kept.
+    first = MultistreamDialer(["/remembered/1.0.0", "/second"]).data_to_send()
+    assert first == _HEADER + encode_message("/remembered/1.0.0")
+    assert MultistreamDialer(["/remembered/1.0.0"]).data_to_send() == first
+    for _ in range(2):
+        with pytest.raises(NegotiationStateError):
+            MultistreamDialer(["/ok", "bad\n"])
+        with pytest.raises(NegotiationStateError):
+            MultistreamDialer([["/unhashable"]])  # type: ignore[list-item]

@@ -2,19 +2,18 @@
 
 Two layers:
 
-* ``CipherState`` / ``SymmetricState`` / ``HandshakeState``: the Noise protocol framework
-  (revision 34) for the XX pattern, with no libp2p in it, so the cacophony vectors can drive it.
+* ``HandshakeState``: the Noise protocol framework (revision 34) for the XX pattern, with no
+  libp2p in it, so the cacophony vectors can drive it. Its steps are the ``NoiseXX`` twin
+  (``libp2p/_pure/noise_xx.py``, ``_native/noise_xx.pxi``); this module picks its keys.
 * ``NoiseHandshake``: the libp2p channel on top: u16 framing, the signed
   ``NoiseHandshakePayload``, peer ID checks and early muxer negotiation. When it completes,
   ``transport()`` hands out the cipher twins for the connection.
 
-Handshake messages are few, so this is plain Python; the per-message transport path is the
-``NoiseEncryptor``/``NoiseDecryptor`` twin.
+The per-message transport path is the ``NoiseEncryptor``/``NoiseDecryptor`` twin.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 from collections.abc import Sequence
@@ -23,21 +22,17 @@ from typing import Final
 
 from os import urandom
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from nacl.bindings import crypto_scalarmult, crypto_scalarmult_base
-from nacl.exceptions import RuntimeError as _SodiumError
+from nacl.bindings import crypto_scalarmult_base
 from google.protobuf.message import DecodeError as _ProtobufDecodeError
 from google.protobuf.message import Error as _ProtobufError
 
-from libp2p._accel import NOISE_MAX_MESSAGE_LEN, NoiseDecryptor, NoiseEncryptor
+from libp2p._accel import NOISE_MAX_MESSAGE_LEN, NoiseDecryptor, NoiseEncryptor, NoiseXX
 from libp2p.errors import DecodeError, LocalProtocolError
 from libp2p.identity.keys import PrivateKey, PublicKey, unmarshal_public_key
 from libp2p.identity.peer_id import PeerId
 from libp2p.pb import noise_pb2
 from libp2p.security.noise.config import NoiseConfig
 from libp2p.security.noise.errors import (
-    HandshakeDecryptError,
     HandshakeTimeoutError,
     InvalidHandshakeMessageError,
     InvalidHandshakePayloadError,
@@ -46,7 +41,6 @@ from libp2p.security.noise.errors import (
     NoiseFrameTooLargeError,
     NoisePayloadTooLargeError,
     NoiseStateError,
-    NonceExhaustedError,
     PeerIdMismatchError,
 )
 from libp2p.security.noise.events import HandshakeCompleted, NoiseEvent
@@ -54,11 +48,9 @@ from libp2p.security.noise.events import HandshakeCompleted, NoiseEvent
 __all__ = [
     "PROTOCOL_NAME",
     "STATIC_KEY_DOMAIN",
-    "CipherState",
     "HandshakeState",
     "NoiseHandshake",
     "StaticKey",
-    "SymmetricState",
     "hkdf",
     "select_muxer",
 ]
@@ -70,9 +62,7 @@ PROTOCOL_NAME: Final = b"Noise_XX_25519_ChaChaPoly_SHA256"
 STATIC_KEY_DOMAIN: Final = b"noise-libp2p-static-key:"
 
 DHLEN: Final = 32
-HASHLEN: Final = 32
 TAGLEN: Final = 16
-_NONCE_LIMIT: Final = (1 << 64) - 1
 
 Bytes = bytes | bytearray | memoryview
 
@@ -95,94 +85,6 @@ def hkdf(chaining_key: bytes, ikm: bytes, outputs: int) -> tuple[bytes, ...]:
     return out1, out2, _hmac_digest(temp, out2 + b"\x03", "sha256")
 
 
-def _nonce(n: int) -> bytes:
-    return b"\x00\x00\x00\x00" + n.to_bytes(8, "little")
-
-
-class CipherState:
-    """Noise CipherState: a key (or none) and a nonce; AD = the handshake hash during a handshake."""
-
-    __slots__ = ("_aead", "_key", "n")
-
-    def __init__(self, key: bytes | None = None) -> None:
-        self.initialize_key(key)
-
-    def initialize_key(self, key: bytes | None) -> None:
-        self._key = key
-        self._aead = ChaCha20Poly1305(key) if key is not None else None
-        self.n = 0
-
-    def has_key(self) -> bool:
-        return self._key is not None
-
-    @property
-    def key(self) -> bytes | None:
-        return self._key
-
-    def encrypt_with_ad(self, ad: bytes, plaintext: Bytes) -> bytes:
-        if self._aead is None:
-            return bytes(plaintext)
-        if self.n >= _NONCE_LIMIT:
-            raise NonceExhaustedError("nonce 2**64-1 is reserved")
-        out = self._aead.encrypt(_nonce(self.n), plaintext, ad)
-        self.n += 1
-        return out
-
-    def decrypt_with_ad(self, ad: bytes, ciphertext: Bytes) -> bytes:
-        """Decrypt; raises ``HandshakeDecryptError`` (a ``DecryptError``) on a bad tag."""
-        if self._aead is None:
-            return bytes(ciphertext)
-        if self.n >= _NONCE_LIMIT:
-            raise NonceExhaustedError("nonce 2**64-1 is reserved")
-        try:
-            out = self._aead.decrypt(_nonce(self.n), ciphertext, ad)
-        except InvalidTag:
-            raise HandshakeDecryptError("handshake message failed authentication") from None
-        self.n += 1
-        return out
-
-
-class SymmetricState:
-    """Noise SymmetricState: chaining key ``ck``, handshake hash ``h`` and a CipherState."""
-
-    __slots__ = ("cipher", "ck", "h")
-
-    def __init__(self, protocol_name: bytes = PROTOCOL_NAME) -> None:
-        if len(protocol_name) <= HASHLEN:
-            h = protocol_name.ljust(HASHLEN, b"\x00")
-        else:
-            h = hashlib.sha256(protocol_name).digest()
-        self.h = h
-        self.ck = h
-        self.cipher = CipherState()
-
-    def mix_key(self, ikm: bytes) -> None:
-        self.ck, temp_k = hkdf(self.ck, ikm, 2)
-        self.cipher.initialize_key(temp_k)
-
-    def mix_hash(self, data: Bytes) -> None:
-        self.h = hashlib.sha256(self.h + bytes(data)).digest()
-
-    def encrypt_and_hash(self, plaintext: Bytes) -> bytes:
-        ciphertext = self.cipher.encrypt_with_ad(self.h, plaintext)
-        self.mix_hash(ciphertext)
-        return ciphertext
-
-    def decrypt_and_hash(self, ciphertext: Bytes) -> bytes:
-        plaintext = self.cipher.decrypt_with_ad(self.h, ciphertext)
-        self.mix_hash(ciphertext)
-        return plaintext
-
-    def split(self) -> tuple[bytes, bytes]:
-        """The two transport keys: initiator→responder, then responder→initiator."""
-        k1, k2 = hkdf(self.ck, b"", 2)
-        return k1, k2
-
-
-# The XX pattern as data: one token list per message, initiator first, alternating.
-_XX: Final = (("e",), ("e", "ee", "s", "es"), ("s", "se"))
-
-
 # X25519 through libsodium (PyNaCl, already there for Ed25519) on raw 32-byte keys: its fixed-base
 # multiplication makes an ephemeral key in half the time of OpenSSL's generic one, and no key
 # objects are built per handshake. libsodium clamps the scalar as RFC 7748 says.
@@ -198,14 +100,6 @@ def _private_key(raw: bytes | None, what: str) -> bytes:
 
 def _public_bytes(key: bytes) -> bytes:
     return crypto_scalarmult_base(key)
-
-
-def _dh(private: bytes, public: bytes) -> bytes:
-    try:
-        return crypto_scalarmult(private, public)
-    except _SodiumError:
-        # libsodium refuses low-order points (an all-zero shared secret).
-        raise InvalidHandshakeMessageError("the peer sent a low-order X25519 public key") from None
 
 
 class StaticKey:
@@ -246,120 +140,28 @@ def _make_payload(identity: PrivateKey, static_public: bytes, muxers: tuple[str,
     return pb.SerializeToString()
 
 
-class HandshakeState:
-    """Noise HandshakeState for XX only. ``write_message``/``read_message`` take turns.
+class HandshakeState(NoiseXX):
+    """Noise HandshakeState for XX: the ``NoiseXX`` twin, with the keys chosen here.
 
-    ``s`` and ``e`` are 32-byte X25519 private keys (``s`` may be a reused ``StaticKey``); ``e``
-    is generated when needed unless given (test vectors). After the third message ``complete`` is true and ``split()`` gives
+    ``s`` and ``e`` are 32-byte X25519 private keys (``s`` may be a reused ``StaticKey``; a fresh
+    one when None); ``e`` is generated when needed unless given (test vectors). ``write_message``/
+    ``read_message`` take turns; after the third message ``complete`` is true and ``split()`` gives
     the transport keys.
     """
 
-    __slots__ = ("_e", "_e_raw", "_index", "_s", "_s_pub", "initiator", "re", "rs", "symmetric")
+    __slots__ = ()
 
     def __init__(
         self, initiator: bool, s: bytes | StaticKey | None = None, e: bytes | None = None, prologue: Bytes = b""
     ) -> None:
-        self.initiator = initiator
-        self.symmetric = SymmetricState(PROTOCOL_NAME)
-        self.symmetric.mix_hash(prologue)
         if isinstance(s, StaticKey):
-            self._s, self._s_pub = s.private, s.public
+            private, public = s.private, s.public
         else:
-            self._s = _private_key(s, "static")
-            self._s_pub = _public_bytes(self._s)
-        self._e_raw = e
+            private = _private_key(s, "static")
+            public = _public_bytes(private)
         if e is not None and len(e) != DHLEN:
             raise LocalProtocolError(f"the ephemeral X25519 private key must be 32 bytes, not {len(e)}")
-        self._e: bytes | None = None
-        self.rs: bytes | None = None
-        self.re: bytes | None = None
-        self._index = 0
-
-    @property
-    def static_public_key(self) -> bytes:
-        return self._s_pub
-
-    @property
-    def complete(self) -> bool:
-        return self._index >= len(_XX)
-
-    @property
-    def handshake_hash(self) -> bytes:
-        return self.symmetric.h
-
-    @property
-    def message_index(self) -> int:
-        """0, 1 or 2: the next message; 3 when complete."""
-        return self._index
-
-    def is_my_turn(self) -> bool:
-        return not self.complete and (self._index % 2 == 0) == self.initiator
-
-    def _dh_token(self, token: str) -> bytes:
-        # ee, es, se: the first letter is the initiator's key, the second the responder's.
-        assert self._e is not None and self.re is not None
-        if token == "ee":
-            return _dh(self._e, self.re)
-        mine_is_e = (token == "es") == self.initiator
-        if mine_is_e:
-            assert self.rs is not None
-            return _dh(self._e, self.rs)
-        return _dh(self._s, self.re)
-
-    def write_message(self, payload: Bytes) -> bytes:
-        if not self.is_my_turn():
-            raise NoiseStateError("not our turn to write a handshake message")
-        sym = self.symmetric
-        parts: list[bytes] = []
-        for token in _XX[self._index]:
-            if token == "e":
-                self._e = _private_key(self._e_raw, "ephemeral")
-                self._e_raw = None
-                e_pub = _public_bytes(self._e)
-                parts.append(e_pub)
-                sym.mix_hash(e_pub)
-            elif token == "s":
-                parts.append(sym.encrypt_and_hash(self._s_pub))
-            else:
-                sym.mix_key(self._dh_token(token))
-        parts.append(sym.encrypt_and_hash(payload))
-        self._index += 1
-        return b"".join(parts)
-
-    def read_message(self, message: Bytes) -> bytes:
-        """Process one message from the peer and return its payload."""
-        if self.complete or self.is_my_turn():
-            raise NoiseStateError("not the peer's turn to send a handshake message")
-        sym = self.symmetric
-        msg = memoryview(message).cast("B")
-        pos = 0
-        for token in _XX[self._index]:
-            if token == "e":
-                if len(msg) - pos < DHLEN:
-                    raise InvalidHandshakeMessageError("handshake message too short for an ephemeral key")
-                self.re = bytes(msg[pos : pos + DHLEN])
-                pos += DHLEN
-                sym.mix_hash(self.re)
-            elif token == "s":
-                size = DHLEN + (TAGLEN if sym.cipher.has_key() else 0)
-                if len(msg) - pos < size:
-                    raise InvalidHandshakeMessageError("handshake message too short for a static key")
-                self.rs = sym.decrypt_and_hash(msg[pos : pos + size])
-                pos += size
-            else:
-                sym.mix_key(self._dh_token(token))
-        rest = msg[pos:]
-        if sym.cipher.has_key() and len(rest) < TAGLEN:
-            raise InvalidHandshakeMessageError("handshake message too short for its payload tag")
-        payload = sym.decrypt_and_hash(rest)
-        self._index += 1
-        return payload
-
-    def split(self) -> tuple[bytes, bytes]:
-        """(initiator→responder key, responder→initiator key); only once complete."""
-        if not self.complete:
-            raise NoiseStateError("the handshake is not complete")
-        return self.symmetric.split()
+        super().__init__(initiator, private, public, e, prologue)
 
 
 # --- noise-libp2p ---------------------------------------------------------------------------
@@ -438,6 +240,9 @@ class NoiseHandshake:
         self._deadline = now + self._config.handshake_timeout if now is not None else None
         self._completed: HandshakeCompleted | None = None
         self._keys: tuple[bytes, bytes] | None = None
+        #: the handshake completed (its transport keys are, or were, available); an attribute,
+        #: as the driver reads it after every read
+        self.complete = False
         if is_initiator:
             # msg1 = e with an empty payload: the spec forbids extensions in msg1.
             self._state = _State.SEND_1
@@ -447,10 +252,6 @@ class NoiseHandshake:
             self._state = _State.AWAIT_1
 
     # -- the sans-IO face -------------------------------------------------------------------
-
-    @property
-    def complete(self) -> bool:
-        return self._state in (_State.DONE, _State.TRANSPORT_TAKEN)
 
     @property
     def completed_event(self) -> HandshakeCompleted | None:
@@ -467,12 +268,21 @@ class NoiseHandshake:
             raise NoiseStateError("the handshake already failed")
         if self._state is _State.TRANSPORT_TAKEN:
             raise NoiseStateError("the handshake is over; feed the transport decryptor instead")
-        self._in += data
+        buf = self._in
+        buf += data
+        limit = self._config.max_handshake_message
         try:
-            while self._state in (_State.AWAIT_1, _State.AWAIT_2, _State.AWAIT_3):
-                frame = self._next_frame()
-                if frame is None:
+            while self._state in (_State.AWAIT_1, _State.AWAIT_2, _State.AWAIT_3) and len(buf) >= _U16_LEN:
+                length = (buf[0] << 8) | buf[1]
+                if length > limit:
+                    raise NoiseFrameTooLargeError(
+                        f"handshake message of {length} bytes exceeds the {limit}-byte limit"
+                    )
+                end = _U16_LEN + length
+                if len(buf) < end:
                     return
+                frame = bytes(buf[_U16_LEN:end])
+                del buf[:end]
                 self._handle(frame)
         except Exception:
             self._fail()
@@ -523,25 +333,10 @@ class NoiseHandshake:
 
     def _fail(self) -> None:
         self._state = _State.FAILED
+        self.complete = False
         self._keys = None
         self._out.clear()
         self._in = bytearray()
-
-    def _next_frame(self) -> bytes | None:
-        buf = self._in
-        if len(buf) < _U16_LEN:
-            return None
-        length = (buf[0] << 8) | buf[1]
-        if length > self._config.max_handshake_message:
-            raise NoiseFrameTooLargeError(
-                f"handshake message of {length} bytes exceeds the {self._config.max_handshake_message}-byte limit"
-            )
-        end = _U16_LEN + length
-        if len(buf) < end:
-            return None
-        frame = bytes(buf[_U16_LEN:end])
-        del buf[:end]
-        return frame
 
     def _write(self, payload: bytes) -> None:
         message = self._hs.write_message(payload)
@@ -594,6 +389,7 @@ class NoiseHandshake:
         )
         self._events.append(self._completed)
         self._state = _State.DONE
+        self.complete = True
 
     @staticmethod
     def _verify_payload(payload: bytes, remote_static: bytes) -> tuple[PublicKey, tuple[str, ...]]:

@@ -70,7 +70,6 @@ async def noise_handshake(
     the whole upgrade), so no second timer runs here; else ``config.handshake_timeout`` bounds it.
     """
     config = config or NoiseConfig()
-    loop = asyncio.get_running_loop()
     hs = NoiseHandshake(
         raw.is_initiator,
         identity_key,
@@ -78,7 +77,8 @@ async def noise_handshake(
         muxers=muxers,
         static_key=static_key,
         config=config,
-        now=loop.time(),
+        # the core's own deadline only when it bounds itself (the driver's timer enforces it)
+        now=None if caller_deadline else asyncio.get_running_loop().time(),
     )
     await drive_handshake(
         raw, hs, protocol_id="/noise", negotiation=negotiation,
