@@ -139,7 +139,11 @@ class MuxedStream:
             chunks = self._chunks = deque()
         chunks.append(data)
         self._buffered += len(data)
-        self._wake_reader()
+        waiter = self._read_waiter  # ``_wake_reader``, inline: this runs once per message
+        if waiter is not None:
+            self._read_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
         conn = self.conn
         if self.scope is not None and self._buffered > self._reserved:
             self._reserve_unread()
@@ -209,15 +213,6 @@ class MuxedStream:
         without waiting (the socket is not backed up): inbound negotiation then arms no timer."""
         return bool(self._chunks or self._pushback or self._eof) and not self.conn.raw.write_paused
 
-    def _new_read_waiter(self) -> asyncio.Future[None]:
-        """The future a reader awaits until data, EOF or a reset arrives (awaited directly, not
-        through a coroutine: a small message then wakes its reader with no frame in between)."""
-        waiter = self._read_waiter
-        if waiter is not None and not waiter.done():
-            raise StateError("another read() is already waiting on this stream")
-        waiter = self._read_waiter = self.conn._loop.create_future()
-        return waiter
-
     def expect_negotiation(self, dialer: MultistreamDialer) -> None:
         """Optimistic protocol selection: the proposal went out with no answer awaited.
 
@@ -273,7 +268,13 @@ class MuxedStream:
         if n == 0:
             return b""
         while not self._chunks and not self._pushback and not self._eof:
-            await self._new_read_waiter()
+            # The future a reader awaits until data, EOF or a reset arrives, awaited directly (no
+            # coroutine or helper frame: a small message wakes its reader with none in between).
+            waiter = self._read_waiter
+            if waiter is not None and not waiter.done():
+                raise StateError("another read() is already waiting on this stream")
+            waiter = self._read_waiter = self.conn._loop.create_future()
+            await waiter
         return self._take(n)
 
     def _take(self, n: int) -> bytes:
@@ -312,7 +313,16 @@ class MuxedStream:
         self._buffered -= len(data)
         if self._reserved - self._buffered > _RESERVE_SLAB + self._window_reserved:
             self._release_excess()
-        self.conn._consumed(self.stream_id, len(data))
+        conn = self.conn
+        if not conn._closed and data:
+            # The application consumed these bytes: most reads grant no window (yamux sends an
+            # update once half the window is free), and then nothing more happens.
+            try:
+                granted = conn.session.acknowledge_received(self.stream_id, len(data), _clock())
+            except Libp2pError:
+                granted = False  # the stream is gone: nothing to acknowledge
+            if granted:
+                conn._carry_output()
         if self._backlogged:
             self._made_progress()
         return data
@@ -341,7 +351,12 @@ class MuxedStream:
                 chunk = await self.read(n - got)
             else:
                 while not self._chunks and not self._pushback and not self._eof:
-                    await self._new_read_waiter()
+                    # as in ``_read_data``
+                    waiter = self._read_waiter
+                    if waiter is not None and not waiter.done():
+                        raise StateError("another read() is already waiting on this stream")
+                    waiter = self._read_waiter = self.conn._loop.create_future()
+                    await waiter
                 chunk = self._take(n - got)
             if not chunk:
                 raise asyncio.IncompleteReadError(b"".join(parts), n)
@@ -556,6 +571,7 @@ class MuxedConnection:
         self._backlog_timer: asyncio.TimerHandle | None = None
         self._timer = CoreTimer(self._on_timer, _clock)
         self._ping_waiters: dict[int, asyncio.Future[None]] = {}
+        self._pending_events: deque[object] | None = None  # the core's event queue, when it shows it
         self._loop = asyncio.get_running_loop()
         self.opened_at = _clock()
 
@@ -567,6 +583,11 @@ class MuxedConnection:
         self._started = True
         self._on_stream = on_stream
         self._on_closed = on_closed
+        # yamux shows its event queue: input that raised no event then costs no event loop here
+        self._pending_events = getattr(self.session, "pending_events", None)
+        if hasattr(self.session, "data_receiver"):
+            # yamux hands plain Data to the stream directly, with no event in between.
+            self.session.data_receiver = self._deliver
         if self.scope is not None and self._flow_controlled:
             # Window growth (auto-tuning) reserves memory first, at low priority: under pressure
             # windows stay as they are instead of growing.
@@ -646,6 +667,12 @@ class MuxedConnection:
             return
         self._receive_plaintext(chunks)
 
+    def _deliver(self, stream_id: int, data: bytes) -> None:
+        """The core's ``data_receiver``: ``DataReceived`` without the event."""
+        stream = self._streams.get(stream_id)
+        if stream is not None:
+            stream._feed(data)
+
     def _receive_plaintext(self, chunks: list[bytes]) -> None:
         session = self.session
         now = _clock()
@@ -659,7 +686,9 @@ class MuxedConnection:
             self._flush()
             self._fail(exc)
             return
-        self._process_events()
+        pending = self._pending_events
+        if pending is None or pending:
+            self._process_events()
         if self._open_waiters:
             self._wake_openers()
         # What the core answers (a new stream's ACK, window updates, pongs) waits for the end of
@@ -920,18 +949,10 @@ class MuxedConnection:
         if self.raw.write_paused:
             await self.raw.drain()
 
-    def _consumed(self, stream_id: int, n: int) -> None:
-        if self._closed or n <= 0:
-            return
-        session = self.session
-        try:
-            if not session.acknowledge_received(stream_id, n, _clock()):
-                # Most reads grant no window (yamux sends an update once half the window is
-                # free): then nothing is flushed, and no loop iteration spent on it.
-                return
-        except Libp2pError:
-            return  # the stream is gone: nothing to acknowledge
-        out = session.data_to_send()
+    def _carry_output(self) -> None:
+        """A read granted window: the update leaves with the next flush, at the end of this loop
+        pass (with what the woken handlers write meanwhile)."""
+        out = self.session.data_to_send()
         if out:
             if isinstance(out, list):
                 self._carry.extend(out)

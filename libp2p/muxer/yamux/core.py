@@ -206,6 +206,10 @@ class YamuxSession:
         #: ``limiter(stream_id, delta) -> bool``, asked before a receive window grows by ``delta``
         #: (the adapter reserves that memory); None lets windows grow to ``max_stream_window``
         self.window_limiter: Callable[[int, int], bool] | None = None
+        #: ``data_receiver(stream_id, payload)`` takes what would be a ``DataReceived`` event of the
+        #: bulk path (plain Data on an open stream within its window) while no other event is
+        #: pending, so it never overtakes one; None: every payload is an event
+        self.data_receiver: Callable[[int, bytes], None] | None = None
         self._refusals_logged = False
 
         self._streams: dict[int, _Stream] = {}
@@ -219,6 +223,8 @@ class YamuxSession:
         self._n_unacked = 0
 
         self._events: deque[MuxerEvent] = deque()
+        #: the events ``next_event`` will return, for a cheap "anything pending?" (read only)
+        self.pending_events: deque[MuxerEvent] = self._events
         self._out: list[bytes] = []
         self._small = bytearray()
         self._pongs = 0
@@ -286,7 +292,9 @@ class YamuxSession:
         decoder.feed(data)
         next_frame = decoder.next_frame
         streams = self._streams
-        emit = self._events.append
+        events = self._events
+        emit = events.append
+        deliver = self.data_receiver
         try:
             while True:
                 frame = next_frame()
@@ -305,6 +313,10 @@ class YamuxSession:
                         if length:
                             st.recv_credit -= length
                             st.buffered += length
+                            if deliver is not None and not events:
+                                # Straight to the reader: no event object, no event loop in the adapter.
+                                deliver(sid, payload)  # type: ignore[arg-type]  # Data: always bytes
+                                continue
                             event = _new_event(DataReceived)
                             _set_event_sid(event, sid)
                             _set_event_data(event, payload)
@@ -508,7 +520,12 @@ class YamuxSession:
         if announced:
             flags = self._announce(st)
         limit = self._max_payload
-        if n <= limit and n == len(data) and type(data) is bytes:
+        if n < _INLINE_MAX and n == len(data) and type(data) is bytes:
+            # A small message whole (``_write_data``'s coalescing case, one call less).
+            small = self._small
+            small += self._pack(TYPE_DATA, flags, stream_id, n)
+            small += data
+        elif n <= limit and n == len(data) and type(data) is bytes:
             self._write_data(flags, stream_id, data)
         else:
             view = memoryview(data).cast("B") if isinstance(data, memoryview) else memoryview(data)
