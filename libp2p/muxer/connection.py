@@ -572,6 +572,9 @@ class MuxedConnection:
         self._timer = CoreTimer(self._on_timer, _clock)
         self._ping_waiters: dict[int, asyncio.Future[None]] = {}
         self._pending_events: deque[object] | None = None  # the core's event queue, when it shows it
+        # yamux hands a stream's plain Data to its ``_feed`` directly, with no event in between
+        self._set_data_receiver: Callable[[int, Callable[[bytes], None]], None] | None = getattr(
+            session, "set_data_receiver", None)
         self._loop = asyncio.get_running_loop()
         self.opened_at = _clock()
 
@@ -585,16 +588,13 @@ class MuxedConnection:
         self._on_closed = on_closed
         # yamux shows its event queue: input that raised no event then costs no event loop here
         self._pending_events = getattr(self.session, "pending_events", None)
-        if hasattr(self.session, "data_receiver"):
-            # yamux hands plain Data to the stream directly, with no event in between.
-            self.session.data_receiver = self._deliver
         if self.scope is not None and self._flow_controlled:
             # Window growth (auto-tuning) reserves memory first, at low priority: under pressure
             # windows stay as they are instead of growing.
             self.session.window_limiter = self._may_grow_window  # type: ignore[attr-defined]
         leftover, self._leftover = self._leftover, b""
         if leftover:
-            self._receive_plaintext([leftover])
+            self._on_raw(memoryview(b""), [leftover])
         self.raw.set_receiver(self._on_raw, on_eof=self._on_eof, on_lost=self._on_lost)
         session = self.session
         if not self._closed and session.get_timer() == 0.0:
@@ -657,23 +657,19 @@ class MuxedConnection:
 
     # --- input path -----------------------------------------------------------------------------
 
-    def _on_raw(self, data: memoryview) -> None:
+    def _on_raw(self, data: memoryview, plaintext: list[bytes] | None = None) -> None:
+        """Bytes from the socket (or, from ``start``, ``plaintext`` that came with the handshake):
+        decrypted and fed to the core in this one call per socket read."""
         if self._closed:
             return
-        try:
-            chunks = self.secure.decrypt(data)
-        except Libp2pError as exc:
-            self._fail(exc)
-            return
-        self._receive_plaintext(chunks)
-
-    def _deliver(self, stream_id: int, data: bytes) -> None:
-        """The core's ``data_receiver``: ``DataReceived`` without the event."""
-        stream = self._streams.get(stream_id)
-        if stream is not None:
-            stream._feed(data)
-
-    def _receive_plaintext(self, chunks: list[bytes]) -> None:
+        if plaintext is not None:
+            chunks = plaintext
+        else:
+            try:
+                chunks = self.secure.decrypt(data)
+            except Libp2pError as exc:
+                self._fail(exc)
+                return
         session = self.session
         now = _clock()
         try:
@@ -727,6 +723,8 @@ class MuxedConnection:
                     continue
                 stream = MuxedStream(self, event.stream_id, outbound=False, scope=scope)
                 streams[event.stream_id] = stream
+                if self._set_data_receiver is not None:
+                    self._set_data_receiver(event.stream_id, stream._feed)
                 self._on_stream(stream)
             elif isinstance(event, StreamEnded):
                 stream = streams.get(event.stream_id)
@@ -1025,6 +1023,8 @@ class MuxedConnection:
             raise
         stream = MuxedStream(self, stream_id, outbound=True, scope=scope)
         self._streams[stream_id] = stream
+        if self._set_data_receiver is not None:
+            self._set_data_receiver(stream_id, stream._feed)
         self._schedule_flush()
         return stream
 

@@ -1,15 +1,16 @@
-"""yamux's ``data_receiver`` (plain Data handed straight to the adapter, no ``DataReceived``) is
+"""yamux's data receivers (a stream's plain Data handed straight to the adapter, no ``DataReceived``) are
 the event path by another road: on random frame sequences, cut at random points, a session with
 a receiver and one without see the same data, events, output, errors, in the same order."""
 
 from __future__ import annotations
 
 import struct
+from functools import partial
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from libp2p.muxer.events import DataReceived, MuxerEvent
+from libp2p.muxer.events import DataReceived, MuxerEvent, StreamOpened
 from libp2p.muxer.yamux import YamuxConfig, YamuxSession
 from libp2p.muxer.yamux.wire import (
     FLAG_ACK,
@@ -66,16 +67,18 @@ class Side:
         self.session = YamuxSession(is_initiator=False, config=QUIET)
         self.log: list[object] = []
         self.unread: dict[int, int] = {}
-        if receiver:
-            self.session.data_receiver = self._deliver
-
-    def _deliver(self, sid: int, data: bytes) -> None:
-        self.log.append(("data", sid, data))
+        self.receiver = receiver
 
     def feed(self, chunk: bytes) -> None:
         self.session.receive_data(chunk)
         while (event := self.session.next_event()) is not None:
             self.log.append(normal(event))
+            if self.receiver and isinstance(event, StreamOpened):
+                # as the adapter does once it has made the stream
+                self.session.set_data_receiver(event.stream_id, partial(self._deliver, event.stream_id))
+
+    def _deliver(self, sid: int, data: bytes) -> None:
+        self.log.append(("data", sid, data))
 
     def consume(self) -> list[bool]:
         """The application reads everything delivered so far."""
@@ -88,12 +91,14 @@ class Side:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(frames(), max_size=30), st.lists(st.integers(0, 4000), max_size=8), st.data())
+@given(st.lists(frames(), max_size=30), st.lists(st.integers(0, 400), max_size=12), st.data())
 def test_a_receiver_sees_what_the_events_say_in_the_same_order(
     wire_frames: list[bytes], cuts: list[int], data: st.DataObject
 ) -> None:
-    wire = b"".join(wire_frames)
-    points = sorted({min(c, len(wire)) for c in cuts} | {0, len(wire)})
+    # Streams 1 and 3 open in a chunk of their own, so the receivers are set before the rest.
+    opening = frame(TYPE_WINDOW_UPDATE, FLAG_SYN, 1, 0) + frame(TYPE_WINDOW_UPDATE, FLAG_SYN, 3, 0)
+    wire = opening + b"".join(wire_frames)
+    points = sorted({min(c, len(wire)) for c in cuts} | {0, len(opening), len(wire)})
     plain, direct = Side(receiver=False), Side(receiver=True)
     for start, end in zip(points, points[1:]):
         chunk = wire[start:end]
@@ -123,11 +128,35 @@ def test_plain_data_on_an_open_stream_goes_to_the_receiver_and_raises_no_event()
 
 
 def test_data_behind_a_pending_event_waits_as_an_event() -> None:
-    """A SYN's StreamOpened is not yet taken: the data after it must not overtake it (the adapter
-    has no stream for it until it handles the event)."""
+    """Stream 3's StreamOpened is not taken yet: stream 1's data after it must not overtake it."""
     side = Side(receiver=True)
-    side.session.receive_data(frame(TYPE_WINDOW_UPDATE, FLAG_SYN, 1, 0) + frame(TYPE_DATA, 0, 1, 1, b"x"))
+    side.feed(frame(TYPE_WINDOW_UPDATE, FLAG_SYN, 1, 0))
+    side.log.clear()
+    side.session.receive_data(frame(TYPE_WINDOW_UPDATE, FLAG_SYN, 3, 0) + frame(TYPE_DATA, 0, 1, 1, b"x"))
     assert side.log == []  # nothing delivered directly
     events = [normal(e) for e in side.session.events()]
-    assert [type(e).__name__ for e in events] == ["StreamOpened", "tuple"]
-    assert events[1] == ("data", 1, b"x")
+    assert events == [StreamOpened(3), ("data", 1, b"x")]
+
+
+def test_an_outbound_stream_receives_directly_once_announced() -> None:
+    session = YamuxSession(is_initiator=True, config=QUIET)
+    got: list[bytes] = []
+    sid = session.open_stream()
+    session.set_data_receiver(sid, got.append)
+    session.send_data(sid, b"hi")
+    session.receive_data(frame(TYPE_WINDOW_UPDATE, FLAG_ACK, sid, 0))
+    assert [type(e).__name__ for e in session.events()] == ["SendWindowUpdated"]
+    session.receive_data(frame(TYPE_DATA, 0, sid, 2, b"yo"))
+    assert session.events() == []
+    assert got == [b"yo"]
+    session.set_data_receiver(sid, None)
+    session.receive_data(frame(TYPE_DATA, 0, sid, 1, b"!"))
+    assert [normal(e) for e in session.events()] == [("data", sid, b"!")]
+    assert not session.acknowledge_received(sid, 3)  # the window accounting saw all three bytes
+    assert session.acknowledge_received(sid, 0) is False
+
+
+def test_a_receiver_for_an_unknown_stream_is_ignored() -> None:
+    session = YamuxSession(is_initiator=True, config=QUIET)
+    session.set_data_receiver(9, lambda data: None)
+    assert session.stream_ids == []

@@ -163,6 +163,7 @@ class _Stream:
         "id",
         "inbound",
         "local_closed",
+        "receiver",
         "recv_credit",
         "recv_window",
         "remote_closed",
@@ -182,6 +183,7 @@ class _Stream:
         self.recv_credit = INITIAL_STREAM_WINDOW
         self.buffered = 0
         self.epoch = epoch
+        self.receiver: Callable[[bytes], None] | None = None
 
 
 class YamuxSession:
@@ -206,10 +208,6 @@ class YamuxSession:
         #: ``limiter(stream_id, delta) -> bool``, asked before a receive window grows by ``delta``
         #: (the adapter reserves that memory); None lets windows grow to ``max_stream_window``
         self.window_limiter: Callable[[int, int], bool] | None = None
-        #: ``data_receiver(stream_id, payload)`` takes what would be a ``DataReceived`` event of the
-        #: bulk path (plain Data on an open stream within its window) while no other event is
-        #: pending, so it never overtakes one; None: every payload is an event
-        self.data_receiver: Callable[[int, bytes], None] | None = None
         self._refusals_logged = False
 
         self._streams: dict[int, _Stream] = {}
@@ -273,6 +271,14 @@ class YamuxSession:
         """Bytes ``send_data`` would accept now on this stream."""
         return self._stream(stream_id).send_window
 
+    def set_data_receiver(self, stream_id: int, receiver: Callable[[bytes], None] | None) -> None:
+        """``receiver(payload)`` takes what would be the stream's ``DataReceived`` events of the
+        bulk path (plain Data within the window) while no other event is pending, so it never
+        overtakes one; None (the default): every payload is an event. No-op for an unknown id."""
+        st = self._streams.get(stream_id)
+        if st is not None:
+            st.receiver = receiver
+
     def receive_window(self, stream_id: int) -> int:
         """The stream's current receive window size (grows with auto-tuning)."""
         return self._stream(stream_id).recv_window
@@ -294,7 +300,6 @@ class YamuxSession:
         streams = self._streams
         events = self._events
         emit = events.append
-        deliver = self.data_receiver
         try:
             while True:
                 frame = next_frame()
@@ -313,9 +318,10 @@ class YamuxSession:
                         if length:
                             st.recv_credit -= length
                             st.buffered += length
-                            if deliver is not None and not events:
+                            receiver = st.receiver
+                            if receiver is not None and not events:
                                 # Straight to the reader: no event object, no event loop in the adapter.
-                                deliver(sid, payload)  # type: ignore[arg-type]  # Data: always bytes
+                                receiver(payload)  # type: ignore[arg-type]  # Data: always bytes
                                 continue
                             event = _new_event(DataReceived)
                             _set_event_sid(event, sid)
