@@ -296,13 +296,15 @@ class YamuxSession:
             return
         decoder = self._decoder
         decoder.feed(data)
-        next_frame = decoder.next_frame
+        # The twin takes plain Data for streams with a receiver (``set_data_receiver``) itself,
+        # with this bulk path's checks and accounting; what it returns is handled here.
+        take_frame = decoder.take_frame
         streams = self._streams
         events = self._events
         emit = events.append
         try:
             while True:
-                frame = next_frame()
+                frame = take_frame(streams, events)
                 if frame is None:
                     return
                 ftype, flags, sid, length, payload = frame
@@ -318,11 +320,6 @@ class YamuxSession:
                         if length:
                             st.recv_credit -= length
                             st.buffered += length
-                            receiver = st.receiver
-                            if receiver is not None and not events:
-                                # Straight to the reader: no event object, no event loop in the adapter.
-                                receiver(payload)  # type: ignore[arg-type]  # Data: always bytes
-                                continue
                             event = _new_event(DataReceived)
                             _set_event_sid(event, sid)
                             _set_event_data(event, payload)
