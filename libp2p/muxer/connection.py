@@ -344,7 +344,7 @@ class MuxedStream:
 
     async def readexactly(self, n: int) -> bytes:
         """Exactly ``n`` bytes; ``asyncio.IncompleteReadError`` if the stream ends first."""
-        parts: list[bytes] = []
+        parts: list[bytes] | None = None  # made only when the bytes come in more than one chunk
         got = 0
         while got < n:
             if self._pending_negotiation is not None or self._negotiated is not None:
@@ -359,10 +359,15 @@ class MuxedStream:
                     await waiter
                 chunk = self._take(n - got)
             if not chunk:
-                raise asyncio.IncompleteReadError(b"".join(parts), n)
-            parts.append(chunk)
+                raise asyncio.IncompleteReadError(b"".join(parts) if parts else b"", n)
             got += len(chunk)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+            if parts is None:
+                if got == n:
+                    return chunk  # the common case: one chunk, no list, no join
+                parts = [chunk]
+            else:
+                parts.append(chunk)
+        return b"".join(parts) if parts else b""
 
     def unread(self, data: bytes) -> None:
         """Put bytes back in front (protocol negotiation read past its last message)."""
