@@ -73,7 +73,7 @@ def instrument() -> None:
     wrap(mc.MuxedConnection, "_schedule_flush", "flushes scheduled")
     wrap(mc.MuxedConnection, "_carry_output", "window updates granted by reads")
     wrap(mc.MuxedConnection, "_process_events", "event batches")
-    wrap(mc.MuxedConnection, "_deliver", "data delivered without an event")
+    wrap(mc.MuxedStream, "_feed", "payloads handed to streams")
 
     orig_select = selectors.EpollSelector.select
 
