@@ -12,8 +12,8 @@ import asyncio
 import time
 import logging
 from collections import deque
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NoReturn
 
 from libp2p.abc import MuxerSession, SecureSession
 from libp2p.driver import CoreTimer
@@ -251,20 +251,25 @@ class MuxedStream:
         elif self._negotiated is not None:
             await asyncio.shield(self._negotiated)
 
-    def read(self, n: int = -1) -> Coroutine[Any, Any, bytes]:
+    async def read(self, n: int = -1) -> bytes:
         """Up to ``n`` bytes (everything buffered when ``n`` < 0); ``b""`` at end of stream.
 
-        (A coroutine, as from ``async def``; a plain ``def`` so that a reader waiting on an idle
-        stream holds one coroutine frame less.)"""
+        (The wait is inline, as in ``_read_data``: one coroutine frame per read, and a reader
+        waiting on an idle stream holds only that one.)"""
         if self._pending_negotiation is not None or self._negotiated is not None:
-            return self._read_after_negotiation(n)
-        return self._read_data(n)
-
-    async def _read_after_negotiation(self, n: int) -> bytes:
-        await self._negotiation_settled()
-        return await self._read_data(n)
+            await self._negotiation_settled()
+        if n == 0:
+            return b""
+        while not self._chunks and not self._pushback and not self._eof:
+            waiter = self._read_waiter
+            if waiter is not None and not waiter.done():
+                raise StateError("another read() is already waiting on this stream")
+            waiter = self._read_waiter = self.conn._loop.create_future()
+            await waiter
+        return self._take(n)
 
     async def _read_data(self, n: int) -> bytes:
+        """``read`` without the wait for a negotiation (the negotiation's own reads)."""
         if n == 0:
             return b""
         while not self._chunks and not self._pushback and not self._eof:
