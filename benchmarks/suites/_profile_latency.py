@@ -71,8 +71,9 @@ def instrument() -> None:
     ns.NoiseSession.__init__ = init  # type: ignore[method-assign]
     wrap(mc.MuxedConnection, "_write_out", "muxer flushes (writes out)")
     wrap(mc.MuxedConnection, "_schedule_flush", "flushes scheduled")
-    wrap(mc.MuxedConnection, "_consumed", "window acknowledgements")
+    wrap(mc.MuxedConnection, "_carry_output", "window updates granted by reads")
     wrap(mc.MuxedConnection, "_process_events", "event batches")
+    wrap(mc.MuxedStream, "_feed", "payloads handed to streams")
 
     orig_select = selectors.EpollSelector.select
 

@@ -9,7 +9,9 @@ as soon as the header is complete, and a truncated frame just waits for more inp
 from __future__ import annotations
 
 import struct
+from collections.abc import Sized
 from operator import index
+from typing import Any
 
 from libp2p.errors import LocalProtocolError
 from libp2p.muxer.yamux.errors import (
@@ -135,6 +137,35 @@ class YamuxFrameDecoder:
             raise InvalidFrameTypeError(f"unknown yamux frame type {type_}")
         if type_ == 0 and length > self._max:
             raise YamuxFrameTooLargeError(f"data frame of {length} bytes exceeds the {self._max}-byte limit")
+
+    def take_frame(self, streams: dict[int, Any], events: Sized) -> Frame | None:
+        """``next_frame``, but plain Data (no flags) is taken here, frame after frame, when the
+        session's bulk path would take it: on a stream in ``streams`` (the session's per-stream
+        state) not closed by the peer (``remote_closed``), announced (not ``syn_pending``), within
+        ``recv_credit``; then an empty frame is dropped, and a payload goes to the stream's
+        ``receiver`` (``recv_credit`` and ``buffered`` accounted) when it has one and ``events``
+        (the session's pending events) is empty, so it never overtakes an event. Returns the
+        first frame not taken (the session handles it as always), or None."""
+        next_frame = self.next_frame
+        while True:
+            frame = next_frame()
+            if frame is None or frame[0] != 0 or frame[1] != 0:
+                return frame
+            st = streams.get(frame[2])
+            if st is None or st.remote_closed or st.syn_pending:
+                return frame
+            length = frame[3]
+            credit = st.recv_credit
+            if length > credit:
+                return frame
+            if length == 0:
+                continue
+            receiver = st.receiver
+            if receiver is None or events:
+                return frame
+            st.recv_credit = credit - length
+            st.buffered += length
+            receiver(frame[4])
 
     def next_frame(self) -> Frame | None:
         buf = self._buf

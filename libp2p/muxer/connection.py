@@ -12,8 +12,8 @@ import asyncio
 import time
 import logging
 from collections import deque
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NoReturn
 
 from libp2p.abc import MuxerSession, SecureSession
 from libp2p.driver import CoreTimer
@@ -136,7 +136,11 @@ class MuxedStream(OptimisticNegotiation):
             chunks = self._chunks = deque()
         chunks.append(data)
         self._buffered += len(data)
-        self._wake_reader()
+        waiter = self._read_waiter  # ``_wake_reader``, inline: this runs once per message
+        if waiter is not None:
+            self._read_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
         conn = self.conn
         if self.scope is not None and self._buffered > self._reserved:
             self._reserve_unread()
@@ -206,33 +210,35 @@ class MuxedStream(OptimisticNegotiation):
         without waiting (the socket is not backed up): inbound negotiation then arms no timer."""
         return bool(self._chunks or self._pushback or self._eof) and not self.conn.raw.write_paused
 
-    def _new_read_waiter(self) -> asyncio.Future[None]:
-        """The future a reader awaits until data, EOF or a reset arrives (awaited directly, not
-        through a coroutine: a small message then wakes its reader with no frame in between)."""
-        waiter = self._read_waiter
-        if waiter is not None and not waiter.done():
-            raise StateError("another read() is already waiting on this stream")
-        waiter = self._read_waiter = self.conn._loop.create_future()
-        return waiter
-
-    def read(self, n: int = -1) -> Coroutine[Any, Any, bytes]:
+    async def read(self, n: int = -1) -> bytes:
         """Up to ``n`` bytes (everything buffered when ``n`` < 0); ``b""`` at end of stream.
 
-        (A coroutine, as from ``async def``; a plain ``def`` so that a reader waiting on an idle
-        stream holds one coroutine frame less.)"""
+        (The wait is inline, as in ``_read_data``: one coroutine frame per read, and a reader
+        waiting on an idle stream holds only that one.)"""
         if self._pending_negotiation is not None or self._negotiated is not None:
-            return self._read_after_negotiation(n)
-        return self._read_data(n)
-
-    async def _read_after_negotiation(self, n: int) -> bytes:
-        await self._negotiation_settled()
-        return await self._read_data(n)
-
-    async def _read_data(self, n: int) -> bytes:
+            await self._negotiation_settled()
         if n == 0:
             return b""
         while not self._chunks and not self._pushback and not self._eof:
-            await self._new_read_waiter()
+            waiter = self._read_waiter
+            if waiter is not None and not waiter.done():
+                raise StateError("another read() is already waiting on this stream")
+            waiter = self._read_waiter = self.conn._loop.create_future()
+            await waiter
+        return self._take(n)
+
+    async def _read_data(self, n: int) -> bytes:
+        """``read`` without the wait for a negotiation (the negotiation's own reads)."""
+        if n == 0:
+            return b""
+        while not self._chunks and not self._pushback and not self._eof:
+            # The future a reader awaits until data, EOF or a reset arrives, awaited directly (no
+            # coroutine or helper frame: a small message wakes its reader with none in between).
+            waiter = self._read_waiter
+            if waiter is not None and not waiter.done():
+                raise StateError("another read() is already waiting on this stream")
+            waiter = self._read_waiter = self.conn._loop.create_future()
+            await waiter
         return self._take(n)
 
     def _take(self, n: int) -> bytes:
@@ -271,7 +277,16 @@ class MuxedStream(OptimisticNegotiation):
         self._buffered -= len(data)
         if self._reserved - self._buffered > _RESERVE_SLAB + self._window_reserved:
             self._release_excess()
-        self.conn._consumed(self.stream_id, len(data))
+        conn = self.conn
+        if not conn._closed and data:
+            # The application consumed these bytes: most reads grant no window (yamux sends an
+            # update once half the window is free), and then nothing more happens.
+            try:
+                granted = conn.session.acknowledge_received(self.stream_id, len(data), _clock())
+            except Libp2pError:
+                granted = False  # the stream is gone: nothing to acknowledge
+            if granted:
+                conn._carry_output()
         if self._backlogged:
             self._made_progress()
         return data
@@ -293,20 +308,30 @@ class MuxedStream(OptimisticNegotiation):
 
     async def readexactly(self, n: int) -> bytes:
         """Exactly ``n`` bytes; ``asyncio.IncompleteReadError`` if the stream ends first."""
-        parts: list[bytes] = []
+        parts: list[bytes] | None = None  # made only when the bytes come in more than one chunk
         got = 0
         while got < n:
             if self._pending_negotiation is not None or self._negotiated is not None:
                 chunk = await self.read(n - got)
             else:
                 while not self._chunks and not self._pushback and not self._eof:
-                    await self._new_read_waiter()
+                    # as in ``_read_data``
+                    waiter = self._read_waiter
+                    if waiter is not None and not waiter.done():
+                        raise StateError("another read() is already waiting on this stream")
+                    waiter = self._read_waiter = self.conn._loop.create_future()
+                    await waiter
                 chunk = self._take(n - got)
             if not chunk:
-                raise asyncio.IncompleteReadError(b"".join(parts), n)
-            parts.append(chunk)
+                raise asyncio.IncompleteReadError(b"".join(parts) if parts else b"", n)
             got += len(chunk)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+            if parts is None:
+                if got == n:
+                    return chunk  # the common case: one chunk, no list, no join
+                parts = [chunk]
+            else:
+                parts.append(chunk)
+        return b"".join(parts) if parts else b""
 
     def unread(self, data: bytes) -> None:
         """Put bytes back in front (protocol negotiation read past its last message)."""
@@ -510,6 +535,10 @@ class MuxedConnection:
         self._backlog_timer: asyncio.TimerHandle | None = None
         self._timer = CoreTimer(self._on_timer, _clock)
         self._ping_waiters: dict[int, asyncio.Future[None]] = {}
+        self._pending_events: deque[object] | None = None  # the core's event queue, when it shows it
+        # yamux hands a stream's plain Data to its ``_feed`` directly, with no event in between
+        self._set_data_receiver: Callable[[int, Callable[[bytes], None]], None] | None = getattr(
+            session, "set_data_receiver", None)
         self._loop = asyncio.get_running_loop()
         self.opened_at = _clock()
 
@@ -521,13 +550,15 @@ class MuxedConnection:
         self._started = True
         self._on_stream = on_stream
         self._on_closed = on_closed
+        # yamux shows its event queue: input that raised no event then costs no event loop here
+        self._pending_events = getattr(self.session, "pending_events", None)
         if self.scope is not None and self._flow_controlled:
             # Window growth (auto-tuning) reserves memory first, at low priority: under pressure
             # windows stay as they are instead of growing.
             self.session.window_limiter = self._may_grow_window  # type: ignore[attr-defined]
         leftover, self._leftover = self._leftover, b""
         if leftover:
-            self._receive_plaintext([leftover])
+            self._on_raw(memoryview(b""), [leftover])
         self.raw.set_receiver(self._on_raw, on_eof=self._on_eof, on_lost=self._on_lost)
         session = self.session
         if not self._closed and session.get_timer() == 0.0:
@@ -590,17 +621,19 @@ class MuxedConnection:
 
     # --- input path -----------------------------------------------------------------------------
 
-    def _on_raw(self, data: memoryview) -> None:
+    def _on_raw(self, data: memoryview, plaintext: list[bytes] | None = None) -> None:
+        """Bytes from the socket (or, from ``start``, ``plaintext`` that came with the handshake):
+        decrypted and fed to the core in this one call per socket read."""
         if self._closed:
             return
-        try:
-            chunks = self.secure.decrypt(data)
-        except Libp2pError as exc:
-            self._fail(exc)
-            return
-        self._receive_plaintext(chunks)
-
-    def _receive_plaintext(self, chunks: list[bytes]) -> None:
+        if plaintext is not None:
+            chunks = plaintext
+        else:
+            try:
+                chunks = self.secure.decrypt(data)
+            except Libp2pError as exc:
+                self._fail(exc)
+                return
         session = self.session
         now = _clock()
         try:
@@ -613,7 +646,9 @@ class MuxedConnection:
             self._flush()
             self._fail(exc)
             return
-        self._process_events()
+        pending = self._pending_events
+        if pending is None or pending:
+            self._process_events()
         if self._open_waiters:
             self._wake_openers()
         # What the core answers (a new stream's ACK, window updates, pongs) waits for the end of
@@ -652,6 +687,8 @@ class MuxedConnection:
                     continue
                 stream = MuxedStream(self, event.stream_id, outbound=False, scope=scope)
                 streams[event.stream_id] = stream
+                if self._set_data_receiver is not None:
+                    self._set_data_receiver(event.stream_id, stream._feed)
                 self._on_stream(stream)
             elif isinstance(event, StreamEnded):
                 stream = streams.get(event.stream_id)
@@ -874,18 +911,10 @@ class MuxedConnection:
         if self.raw.write_paused:
             await self.raw.drain()
 
-    def _consumed(self, stream_id: int, n: int) -> None:
-        if self._closed or n <= 0:
-            return
-        session = self.session
-        try:
-            if not session.acknowledge_received(stream_id, n, _clock()):
-                # Most reads grant no window (yamux sends an update once half the window is
-                # free): then nothing is flushed, and no loop iteration spent on it.
-                return
-        except Libp2pError:
-            return  # the stream is gone: nothing to acknowledge
-        out = session.data_to_send()
+    def _carry_output(self) -> None:
+        """A read granted window: the update leaves with the next flush, at the end of this loop
+        pass (with what the woken handlers write meanwhile)."""
+        out = self.session.data_to_send()
         if out:
             if isinstance(out, list):
                 self._carry.extend(out)
@@ -958,6 +987,8 @@ class MuxedConnection:
             raise
         stream = MuxedStream(self, stream_id, outbound=True, scope=scope)
         self._streams[stream_id] = stream
+        if self._set_data_receiver is not None:
+            self._set_data_receiver(stream_id, stream._feed)
         self._schedule_flush()
         return stream
 

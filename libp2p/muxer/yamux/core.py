@@ -163,6 +163,7 @@ class _Stream:
         "id",
         "inbound",
         "local_closed",
+        "receiver",
         "recv_credit",
         "recv_window",
         "remote_closed",
@@ -182,6 +183,7 @@ class _Stream:
         self.recv_credit = INITIAL_STREAM_WINDOW
         self.buffered = 0
         self.epoch = epoch
+        self.receiver: Callable[[bytes], None] | None = None
 
 
 class YamuxSession:
@@ -219,6 +221,8 @@ class YamuxSession:
         self._n_unacked = 0
 
         self._events: deque[MuxerEvent] = deque()
+        #: the events ``next_event`` will return, for a cheap "anything pending?" (read only)
+        self.pending_events: deque[MuxerEvent] = self._events
         self._out: list[bytes] = []
         self._small = bytearray()
         self._pongs = 0
@@ -267,6 +271,14 @@ class YamuxSession:
         """Bytes ``send_data`` would accept now on this stream."""
         return self._stream(stream_id).send_window
 
+    def set_data_receiver(self, stream_id: int, receiver: Callable[[bytes], None] | None) -> None:
+        """``receiver(payload)`` takes what would be the stream's ``DataReceived`` events of the
+        bulk path (plain Data within the window) while no other event is pending, so it never
+        overtakes one; None (the default): every payload is an event. No-op for an unknown id."""
+        st = self._streams.get(stream_id)
+        if st is not None:
+            st.receiver = receiver
+
     def receive_window(self, stream_id: int) -> int:
         """The stream's current receive window size (grows with auto-tuning)."""
         return self._stream(stream_id).recv_window
@@ -284,12 +296,15 @@ class YamuxSession:
             return
         decoder = self._decoder
         decoder.feed(data)
-        next_frame = decoder.next_frame
+        # The twin takes plain Data for streams with a receiver (``set_data_receiver``) itself,
+        # with this bulk path's checks and accounting; what it returns is handled here.
+        take_frame = decoder.take_frame
         streams = self._streams
-        emit = self._events.append
+        events = self._events
+        emit = events.append
         try:
             while True:
-                frame = next_frame()
+                frame = take_frame(streams, events)
                 if frame is None:
                     return
                 ftype, flags, sid, length, payload = frame
@@ -508,7 +523,12 @@ class YamuxSession:
         if announced:
             flags = self._announce(st)
         limit = self._max_payload
-        if n <= limit and n == len(data) and type(data) is bytes:
+        if n < _INLINE_MAX and n == len(data) and type(data) is bytes:
+            # A small message whole (``_write_data``'s coalescing case, one call less).
+            small = self._small
+            small += self._pack(TYPE_DATA, flags, stream_id, n)
+            small += data
+        elif n <= limit and n == len(data) and type(data) is bytes:
             self._write_data(flags, stream_id, data)
         else:
             view = memoryview(data).cast("B") if isinstance(data, memoryview) else memoryview(data)

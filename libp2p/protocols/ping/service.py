@@ -81,7 +81,7 @@ class PingService(Service):
                     if watchdog.expired():
                         raise PingIdleTimeoutError(f"ping stream idle for {PING_TIMEOUT * 6:.0f} s") from None
                     raise
-                watchdog.touch()
+                watchdog.activity += 1  # no call, no clock read per ping
                 await stream.write(payload)
         finally:
             watchdog.cancel()
@@ -106,22 +106,22 @@ class PingService(Service):
 
 
 class _IdleWatchdog:
-    """Cancels the current task once ``idle`` seconds pass without ``touch()``.
+    """Cancels the current task when ``activity`` did not change for a whole ``idle`` period (so
+    between ``idle`` and twice that after the last activity).
 
-    The timer is re-armed only when it fires (to the last touch plus ``idle``), so ``touch()``
-    costs one clock read. ``expired()`` tells a cancellation it caused from any other.
+    The owner bumps ``activity`` (an attribute, no call and no clock read per message); the
+    timer looks at it only when it fires, and re-arms while it changes. ``expired()`` tells a
+    cancellation it caused from any other.
     """
 
     def __init__(self, idle: float) -> None:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         self._idle = idle
-        self._last = self._loop.time()
+        self.activity = 0
+        self._seen = 0
         self._expired = False
         self._handle: asyncio.TimerHandle | None = self._loop.call_later(idle, self._check)
-
-    def touch(self) -> None:
-        self._last = self._loop.time()
 
     def expired(self) -> bool:
         if self._expired and self._task is not None:
@@ -134,9 +134,9 @@ class _IdleWatchdog:
             self._handle = None
 
     def _check(self) -> None:
-        remaining = self._last + self._idle - self._loop.time()
-        if remaining > 0:
-            self._handle = self._loop.call_later(remaining, self._check)
+        if self.activity != self._seen:
+            self._seen = self.activity
+            self._handle = self._loop.call_later(self._idle, self._check)
             return
         self._handle = None
         self._expired = True
