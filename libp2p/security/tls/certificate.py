@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from libp2p.errors import CryptoKeyError, DecodeError
+from libp2p.errors import CryptoKeyError, DecodeError, InvalidArgumentError
 from libp2p.identity.keys import unmarshal_public_key
 from libp2p.identity.peer_id import PeerId
 from libp2p.security.tls.config import EXTENSION_OID, SIGNATURE_PREFIX
@@ -187,7 +187,7 @@ class HostCertificate:
 
     def __init__(self, identity_key: PrivateKey, *, lifetime: dt.timedelta = CERTIFICATE_LIFETIME) -> None:
         if lifetime <= dt.timedelta(0):
-            raise ValueError(f"certificate lifetime must be positive, not {lifetime}")
+            raise InvalidArgumentError(f"certificate lifetime must be positive, not {lifetime}")
         self.identity_key = identity_key
         self.lifetime = lifetime
         self.certificate: x509.Certificate | None = None
