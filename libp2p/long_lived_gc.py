@@ -55,6 +55,8 @@ class FreezingCollector:
         #: full collections that walked everything (after an unfreeze)
         self.complete_collections = 0
         self._baseline = 0
+        #: an estimate of the frozen objects (exact after each complete collection)
+        self._frozen = 0
         self._complete_next = False
         self._installed = False
 
@@ -92,17 +94,27 @@ class FreezingCollector:
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
         if phase != "stop" or info["generation"] != 2:
             return
-        # After a full collection the younger generations are empty: this freezes its survivors.
-        gc.freeze()
-        frozen = gc.get_freeze_count()
         if self._complete_next:
+            gc.freeze()
             self._complete_next = False
             self.complete_collections += 1
-            self._baseline = frozen
+            # One walk of the permanent generation's list, after a collection that walked it anyway.
+            self._baseline = self._frozen = gc.get_freeze_count()
             return
+        # After a full collection the younger generations are empty: the oldest one holds exactly
+        # its survivors, the objects about to be frozen (few: those promoted since the last one).
+        self._frozen += len(gc.get_objects(generation=2))
+        gc.freeze()
         self.partial_collections += 1
-        if frozen > max(_MIN_FROZEN, self._baseline * (1.0 + self.growth)):
-            # Let the next full collection walk everything once, for the cycles among old objects.
-            log.debug("unfreezing %d objects (%d after the last complete collection)", frozen, self._baseline)
-            gc.unfreeze()
-            self._complete_next = True
+        if self._frozen > self._threshold():
+            # The estimate only grows (frozen objects freed by reference counting are not seen):
+            # count for real (``get_freeze_count`` walks a linked list of every frozen object).
+            self._frozen = gc.get_freeze_count()
+            if self._frozen > self._threshold():
+                # Let the next full collection walk everything once, for the cycles among old objects.
+                log.debug("unfreezing %d objects (%d after the last complete collection)", self._frozen, self._baseline)
+                gc.unfreeze()
+                self._complete_next = True
+
+    def _threshold(self) -> float:
+        return max(_MIN_FROZEN, self._baseline * (1.0 + self.growth))
