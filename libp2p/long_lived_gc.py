@@ -13,8 +13,9 @@ pause is proportional to the recent churn, not to everything the process holds. 
 permanent generation are still freed by reference counting; only reference cycles among them wait.
 Those are collected the way go paces its collector (``GOGC=100``): once the frozen set has grown
 by ``growth`` times its size after the last complete collection, it is unfrozen and the next full
-collection walks everything once. A node whose connections are steady never pays that pause; one
-whose set doubles pays it once per doubling.
+collection walks everything once; when such a walk finds (almost) no garbage, the growth needed for
+the next one doubles, so a node that only gains connections pays that pause a few times while it
+grows and never once it holds them steadily.
 
 It changes the whole process's collector, so the library never installs it by itself:
 ``libp2p serve`` does (``--gc-growth``), and an application that runs a long-lived node can::
@@ -40,6 +41,9 @@ log = logging.getLogger("libp2p.gc")
 
 # Below this many frozen objects a complete collection is cheap (a few ms): no reason to wait.
 _MIN_FROZEN = 50_000
+# A complete collection that frees less than 1/_WORTHWHILE of what it walked doubles the growth
+# that triggers the next one.
+_WORTHWHILE = 100
 
 
 class FreezingCollector:
@@ -57,6 +61,9 @@ class FreezingCollector:
         self._baseline = 0
         #: an estimate of the frozen objects (exact after each complete collection)
         self._frozen = 0
+        #: the growth that triggers the next complete collection: ``growth``, doubled after each
+        #: complete collection that found (almost) no garbage, back to ``growth`` after one that did
+        self._next_growth = growth
         self._complete_next = False
         self._installed = False
 
@@ -100,6 +107,13 @@ class FreezingCollector:
             self.complete_collections += 1
             # One walk of the permanent generation's list, after a collection that walked it anyway.
             self._baseline = self._frozen = gc.get_freeze_count()
+            # A set that grew by live objects (more connections) holds no more garbage for the next
+            # walk to find: walking it all again pays only when the last walk found cycles.
+            found = info["collected"] + info["uncollectable"]
+            if found * _WORTHWHILE < self._baseline:
+                self._next_growth *= 2.0
+            else:
+                self._next_growth = self.growth
             return
         # After a full collection the younger generations are empty: the oldest one holds exactly
         # its survivors, the objects about to be frozen (few: those promoted since the last one).
@@ -117,4 +131,4 @@ class FreezingCollector:
                 self._complete_next = True
 
     def _threshold(self) -> float:
-        return max(_MIN_FROZEN, self._baseline * (1.0 + self.growth))
+        return max(_MIN_FROZEN, self._baseline * (1.0 + self._next_growth))

@@ -71,8 +71,8 @@ def test_a_cycle_among_frozen_objects_waits_for_the_frozen_set_to_grow(collector
     gc.collect()
     assert ref() is not None  # unreachable now, but frozen: a partial collection does not walk it
     frozen = gc.get_freeze_count()
-    held = [[i] for i in range(max(long_lived_gc._MIN_FROZEN, 2 * frozen) - frozen + 1000)]
-    gc.collect()  # partial; the frozen set has doubled (growth 1.0): unfrozen for the next one
+    held = [[i] for i in range(int(collector._threshold()) - frozen + 1000)]
+    gc.collect()  # partial; the frozen set has grown past the threshold: unfrozen for the next one
     gc.collect()  # complete
     assert ref() is None
     assert collector.complete_collections == 2
@@ -106,3 +106,18 @@ def test_uninstall_unhooks_and_unfreezes() -> None:
 def test_growth_must_be_positive() -> None:
     with pytest.raises(ValueError):
         FreezingCollector(growth=0)
+
+
+def test_complete_collections_back_off_while_they_find_nothing(collector: FreezingCollector) -> None:
+    collector.collect_all()  # the fixture's complete collection just ran: little left to find
+    before = collector._next_growth
+    collector.collect_all()
+    assert collector._next_growth == 2 * before
+    # cycles that became old, then unreachable: the next complete collection finds them
+    nodes = [_Node() for _ in range(2 * max(5_000, gc.get_freeze_count() // long_lived_gc._WORTHWHILE))]
+    for a, b in zip(nodes[::2], nodes[1::2]):
+        a.other, b.other = b, a
+    gc.collect()
+    del nodes, a, b
+    assert collector.collect_all() >= 10_000
+    assert collector._next_growth == collector.growth
