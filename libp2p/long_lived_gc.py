@@ -35,6 +35,8 @@ import logging
 import sys
 from typing import Any
 
+from libp2p.errors import InvalidArgumentError
+
 __all__ = ["FreezingCollector"]
 
 log = logging.getLogger("libp2p.gc")
@@ -52,7 +54,7 @@ class FreezingCollector:
 
     def __init__(self, growth: float = 1.0) -> None:
         if not growth > 0:
-            raise ValueError("growth must be positive")
+            raise InvalidArgumentError("growth must be positive")
         self.growth = growth
         #: full collections that walked only the objects promoted since the previous one
         self.partial_collections = 0

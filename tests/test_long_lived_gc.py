@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from libp2p import long_lived_gc
+from libp2p.errors import InvalidArgumentError
 from libp2p.long_lived_gc import FreezingCollector
 
 pytestmark = pytest.mark.skipif(sys.version_info >= (3, 14), reason="3.14's incremental collector: install is a no-op")
@@ -104,7 +105,7 @@ def test_uninstall_unhooks_and_unfreezes() -> None:
 
 
 def test_growth_must_be_positive() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidArgumentError):
         FreezingCollector(growth=0)
 
 
