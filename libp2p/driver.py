@@ -25,6 +25,10 @@ log = logging.getLogger("libp2p.driver")
 T = TypeVar("T")
 
 
+def _nothing() -> None:
+    pass
+
+
 class CoreTimer:
     """One loop timer that follows a core's deadline.
 
@@ -54,6 +58,12 @@ class CoreTimer:
 
     def cancel(self) -> None:
         self.arm(None)
+
+    def close(self) -> None:
+        """Cancel for good, and drop the callback (often a bound method of the timer's owner,
+        which holds the timer: a reference cycle)."""
+        self.arm(None)
+        self._callback = _nothing
 
     def _fire(self) -> None:
         self._handle = None

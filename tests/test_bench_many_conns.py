@@ -20,10 +20,10 @@ REPO = Path(__file__).resolve().parent.parent
 CONNS = 50
 
 
-def _run_suite(listener: str, out_dir: Path) -> dict[str, object]:
+def _run_suite(listener: str, out_dir: Path, *extra: str) -> dict[str, object]:
     argv = [sys.executable, str(REPO / "benchmarks" / "compare.py"), "--suite", "many_conns",
             "--conns", str(CONNS), "--workers", "2", "--settle", "1.5", "--hold", "0.5", "--pings", "5",
-            "--ping-interval", "0.01", "--timeout", "60", "--only", listener, "--out-dir", str(out_dir)]
+            "--ping-interval", "0.01", "--timeout", "60", "--only", listener, "--out-dir", str(out_dir), *extra]
     proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     [result] = out_dir.glob("many_conns-*.json")
@@ -49,6 +49,7 @@ def _check(run: dict[str, object]) -> None:
     active = run["active"]
     assert isinstance(active, dict)
     assert active["echoes"] > 0 and active["echo_errors"] == 0
+    assert 0 < active["echo_ms_p50"] <= active["echo_ms_p99"] <= active["echo_ms_p999"] <= active["echo_ms_max"]
     assert run["server_alive"] is True
 
 
@@ -59,3 +60,13 @@ def test_many_conns_suite_ours(tmp_path: Path) -> None:
 def test_many_conns_suite_go(tmp_path: Path) -> None:
     require_go_peer()
     _check(_run_suite("go", tmp_path))
+
+
+def test_many_conns_suite_base_listener_runs_another_checkouts_serve(tmp_path: Path) -> None:
+    # this checkout as its own "base": the A/B path (--base-repo main) runs its venv's serve there
+    if not (REPO / ".venv" / "bin" / "python").exists():
+        pytest.skip("no .venv in this checkout")
+    run = _run_suite("base", tmp_path, "--base-repo", str(REPO))
+    _check(run)
+    argv = run["argv"]
+    assert isinstance(argv, list) and argv[0] == "python"

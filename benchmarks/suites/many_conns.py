@@ -155,7 +155,9 @@ async def _worker(args: argparse.Namespace) -> int:
             reasons = Counter(str(c.close_reason)[:80] for c in conns.values() if c.is_closed)
             emit({"event": "report", "open": open_conns, "close_reasons": dict(reasons.most_common(3)), "echoes": sent, "errors": errors,
                   "rtt_ms_p50": None if not rtts else 1000 * statistics.median(rtts),
-                  "rtt_ms_p99": None if not rtts else 1000 * (_percentile(rtts, 0.99) or 0.0)})
+                  "rtt_ms_p99": None if not rtts else 1000 * (_percentile(rtts, 0.99) or 0.0),
+                  "rtt_ms_p999": None if not rtts else 1000 * (_percentile(rtts, 0.999) or 0.0),
+                  "rtt_ms_max": None if not rtts else 1000 * max(rtts)})
             rtts.clear()
     for t in active:
         t.cancel()
@@ -218,10 +220,15 @@ def _probe(compare: Any, addr: str, pings: int, interval: float, timeout: float)
     }
 
 
-def _server_argv(name: str, compare: Any, conns: int) -> tuple[list[str], dict[str, str] | None]:
-    if name == "ours":
+def _server_argv(name: str, compare: Any, conns: int, base: Path | None = None) -> tuple[list[str], dict[str, str] | None]:
+    if name in ("ours", "base"):
         env = compare.bs._py_env("cython")
-        return ([sys.executable, "-m", "libp2p", "serve", "--listen", "/ip4/127.0.0.1/tcp/0",
+        python = sys.executable
+        if name == "base":  # another checkout's `libp2p serve` (its own venv), e.g. main before a change
+            if base is None:
+                raise RuntimeError("--only base needs --base-repo")
+            python = str(base / ".venv" / "bin" / "python")
+        return ([python, "-m", "libp2p", "serve", "--listen", "/ip4/127.0.0.1/tcp/0",
                  "--max-connections", str(conns + 200)], env)
     peer = str(compare._script_path("build_go_peer.sh", 1500))
     # no resource manager and no connection manager (interop/go/node.go): go holds them all
@@ -311,9 +318,10 @@ def _cpu_share(compare: Any, pid: int, seconds: float) -> float | None:
 
 
 def run_one(name: str, cfg: argparse.Namespace, compare: Any) -> dict[str, Any]:
-    argv, env = _server_argv(name, compare, cfg.conns)
+    argv, env = _server_argv(name, compare, cfg.conns, cfg.base_repo)
     out: dict[str, Any] = {"listener": name, "argv": [Path(a).name if "/" in a else a for a in argv]}
-    server = compare.bs.Proc(argv, env=env, cwd=compare.REPO)
+    # `python -m libp2p` imports the package from its working directory first
+    server = compare.bs.Proc(argv, env=env, cwd=cfg.base_repo if name == "base" else compare.REPO)
     workers: _Workers | None = None
     try:
         info = server.json_line(60)
@@ -361,6 +369,8 @@ def run_one(name: str, cfg: argparse.Namespace, compare: Any) -> dict[str, Any]:
             reports = workers.collect(cfg.timeout)
             echo_p50 = [r["rtt_ms_p50"] for r in reports if r["rtt_ms_p50"] is not None]
             echo_p99 = [r["rtt_ms_p99"] for r in reports if r["rtt_ms_p99"] is not None]
+            echo_p999 = [r["rtt_ms_p999"] for r in reports if r.get("rtt_ms_p999") is not None]
+            echo_max = [r["rtt_ms_max"] for r in reports if r.get("rtt_ms_max") is not None]
             out[phase] = {
                 "rss_kib": rss,
                 "kib_per_conn": (rss - out["rss_base_kib"]) / max(1, ok),
@@ -374,6 +384,8 @@ def run_one(name: str, cfg: argparse.Namespace, compare: Any) -> dict[str, Any]:
                 # every RTT shipped here)
                 "echo_ms_p50": statistics.median(echo_p50) if echo_p50 else None,
                 "echo_ms_p99": max(echo_p99) if echo_p99 else None,
+                "echo_ms_p999": max(echo_p999) if echo_p999 else None,
+                "echo_ms_max": max(echo_max) if echo_max else None,
             }
         out["server_alive"] = server.proc.poll() is None
     except Exception as exc:  # noqa: BLE001 - reported in the table
@@ -397,12 +409,12 @@ def _fmt(x: float | None, nd: int = 1) -> str:
 def markdown(out: dict[str, Any]) -> str:
     rows = [
         "| listener | conns up | establish s | conns/s | listener CPU ms/conn | RSS MiB idle | KiB/conn | CPU idle | ping p50/p99 ms empty "
-        "| idle | active | RSS MiB active | CPU active | echo p50/p99 ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|---|",
+        "| idle | active | RSS MiB active | CPU active | echo p50/p99 ms | echo p99.9/max ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|---|---|",
     ]
     for r in out["runs"]:
         if "error" in r and "idle" not in r:
-            rows.append(f"| {r['listener']} | error: {r['error'][:120]} |" + " |" * 12)
+            rows.append(f"| {r['listener']} | error: {r['error'][:120]} |" + " |" * 13)
             continue
         e, idle, act = r["establish"], r.get("idle", {}), r.get("active", {})
 
@@ -415,7 +427,8 @@ def markdown(out: dict[str, Any]) -> str:
             f"| {_fmt(idle.get('rss_kib', 0) / 1024, 0)} "
             f"| {_fmt(idle.get('kib_per_conn'))} | {_fmt(idle.get('cpu_cores'), 2)} | {pp(r.get('probe_empty'))} "
             f"| {pp(idle.get('probe'))} | {pp(act.get('probe'))} | {_fmt(act.get('rss_kib', 0) / 1024, 0)} "
-            f"| {_fmt(act.get('cpu_cores'), 2)} | {_fmt(act.get('echo_ms_p50'), 2)} / {_fmt(act.get('echo_ms_p99'), 2)} |"
+            f"| {_fmt(act.get('cpu_cores'), 2)} | {_fmt(act.get('echo_ms_p50'), 2)} / {_fmt(act.get('echo_ms_p99'), 2)} "
+            f"| {_fmt(act.get('echo_ms_p999'), 2)} / {_fmt(act.get('echo_ms_max'), 1)} |"
         )
     return "\n".join(rows)
 
@@ -480,7 +493,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--pings", type=int, default=200)
     p.add_argument("--ping-interval", type=float, default=0.02)
     p.add_argument("--timeout", type=float, default=120.0)
-    p.add_argument("--only", default="ours,go", help="comma-separated subset of ours,go")
+    p.add_argument("--only", default="ours,go",
+                   help="comma-separated listeners, in order: ours, go, and base (--base-repo's `libp2p serve`)")
+    p.add_argument("--base-repo", type=Path, default=None, metavar="DIR",
+                   help="a checkout with its own .venv (e.g. main) whose `libp2p serve` runs as listener 'base'")
+    p.add_argument("--repeat", type=int, default=1, help="run the listener list this many times, interleaved")
     p.add_argument("--out-dir", type=Path, default=compare.RESULTS_DIR)
     p.add_argument("--no-write", action="store_true")
     cfg = p.parse_args(argv)
@@ -489,7 +506,8 @@ def main(argv: list[str]) -> int:
         "suite": "many_conns",
         "started_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         # out_dir is left out: it is a path on this machine
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(cfg).items() if k != "out_dir"},
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(cfg).items()
+                     if k not in ("out_dir", "base_repo")},
         "fd_limit": list(fds),
         "machine": compare.machine(),
         "versions": compare.ours_versions(),
@@ -498,8 +516,8 @@ def main(argv: list[str]) -> int:
     }
     if fds[0] < cfg.conns + 200:
         print(f"warning: open-file limit {fds[0]} is below {cfg.conns + 200}", file=sys.stderr)
-    for name in [x.strip() for x in cfg.only.split(",") if x.strip()]:
-        if name not in ("ours", "go"):
+    for name in [x.strip() for x in cfg.only.split(",") if x.strip()] * max(1, cfg.repeat):
+        if name not in ("ours", "go", "base"):
             print(f"unknown listener {name!r}", file=sys.stderr)
             return 2
         try:

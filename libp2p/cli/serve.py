@@ -55,6 +55,10 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--forget-peers-after", type=float, default=60.0, metavar="SECONDS",
                    help="forget a disconnected peer's key, protocols and agent after this long (default: 60, "
                    "as go-libp2p); its addresses stay until their TTLs run out")
+    p.add_argument("--gc-growth", type=float, default=1.0, metavar="RATIO",
+                   help="freeze what survives each full garbage collection, and walk everything again only once "
+                   "the frozen set has grown by RATIO (default: 1.0, as GOGC=100): no long collector pauses while "
+                   "thousands of connections are held; 0: CPython's own collector")
     limits_cli.add_arguments(p)
     relay_cli.add_serve_arguments(p)
     p.add_argument("--mdns", action="store_true",
@@ -76,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
 async def serve_main(args: argparse.Namespace) -> int:
     from libp2p.errors import Libp2pError
     from libp2p.host.host import HostConfig
+    from libp2p.long_lived_gc import FreezingCollector
     from libp2p.node import new_host
     from libp2p.protocols.echo import EchoService
     from libp2p.protocols.perf.service import PerfService
@@ -116,6 +121,9 @@ async def serve_main(args: argparse.Namespace) -> int:
         await host.start()
     except (Libp2pError, OSError) as exc:
         raise _common.CliError(f"cannot listen: {_common.describe(exc)}") from None
+    collector = FreezingCollector(args.gc_growth) if args.gc_growth > 0 else None
+    if collector is not None:
+        collector.install()
     try:
         if dht is not None:
             await _bootstrap_dht(dht, args)
@@ -138,6 +146,8 @@ async def serve_main(args: argparse.Namespace) -> int:
                 sub.cancel()
     finally:
         await host.close()
+        if collector is not None:
+            collector.uninstall()
     return 0
 
 

@@ -1016,7 +1016,9 @@ class MuxedConnection:
             return
         self._closed = True
         self._close_reason = reason
-        self._timer.cancel()
+        self._timer.close()
+        if self.scope is not None and self._flow_controlled:
+            self.session.window_limiter = None  # type: ignore[attr-defined]  # a bound method of self: a cycle
         if self._backlog_timer is not None:
             self._backlog_timer.cancel()
             self._backlog_timer = None

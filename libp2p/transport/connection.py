@@ -137,8 +137,12 @@ class RawConnection(asyncio.BufferedProtocol):
             self._abort_timer = None
         if not self._closed.done():
             self._closed.set_result(None)
-        if self._on_lost is not None:
-            self._on_lost(exc)
+        on_lost = self._on_lost
+        # Nothing arrives after this: drop the receiver's bound methods, which refer back to
+        # the muxer holding this connection (a reference cycle per closed connection otherwise).
+        self._receiver = self._on_eof = self._on_lost = None
+        if on_lost is not None:
+            on_lost(exc)
 
     def pause_writing(self) -> None:
         self._write_paused = True

@@ -210,6 +210,7 @@ class TcpTransport:
             original = conn.connection_made
 
             def made(transport: asyncio.BaseTransport) -> None:
+                del conn.connection_made  # called once; this closure refers to conn (a cycle)
                 original(transport)
                 _fill_addrs(conn, config, local)
                 handler(conn)
