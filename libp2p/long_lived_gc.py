@@ -18,7 +18,9 @@ the next one doubles, so a node that only gains connections pays that pause a fe
 grows and never once it holds them steadily.
 
 It changes the whole process's collector, so the library never installs it by itself:
-``libp2p serve`` does (``--gc-growth``), and an application that runs a long-lived node can::
+``libp2p serve --gc-growth 1`` does, and an application that runs a long-lived node can. It is
+not free: with connections opened and closed at a high rate (the handshakes suite) the listener
+accepted ~18% fewer per CPU-second with it than with CPython's own collector::
 
     collector = FreezingCollector()
     collector.install()

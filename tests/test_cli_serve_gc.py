@@ -1,5 +1,5 @@
-"""``serve`` runs with ``FreezingCollector`` installed (``--gc-growth``, default 1.0) and removes it
-when it stops; ``--gc-growth 0`` leaves CPython's collector alone. In-process, with a stop event
+"""``serve --gc-growth RATIO`` runs with ``FreezingCollector`` installed and removes it when it
+stops; by default (``--gc-growth 0``) CPython's collector is left alone. In-process, with a stop event
 that records what ``gc.callbacks`` held while serving."""
 
 from __future__ import annotations
@@ -46,15 +46,16 @@ async def _serve(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[
 async def test_serve_installs_the_freezing_collector_and_removes_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    [collector] = await _serve(monkeypatch, capsys)
+    [collector] = await _serve(monkeypatch, capsys, "--gc-growth", "1")
     assert collector.growth == 1.0
     assert not collector.active
     assert _installed() == []
 
 
-async def test_serve_gc_growth_zero_keeps_cpythons_collector(
+async def test_serve_keeps_cpythons_collector_by_default_and_with_gc_growth_zero(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    assert await _serve(monkeypatch, capsys) == []
     assert await _serve(monkeypatch, capsys, "--gc-growth", "0") == []
 
 

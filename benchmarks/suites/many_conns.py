@@ -228,8 +228,11 @@ def _server_argv(name: str, compare: Any, conns: int, base: Path | None = None) 
             if base is None:
                 raise RuntimeError("--only base needs --base-repo")
             python = str(base / ".venv" / "bin" / "python")
-        return ([python, "-m", "libp2p", "serve", "--listen", "/ip4/127.0.0.1/tcp/0",
-                 "--max-connections", str(conns + 200)], env)
+        argv = [python, "-m", "libp2p", "serve", "--listen", "/ip4/127.0.0.1/tcp/0",
+                "--max-connections", str(conns + 200)]
+        if name != "base":  # ours as documented for thousands of held connections (base may predate the option)
+            argv += ["--gc-growth", "1"]
+        return argv, env
     peer = str(compare._script_path("build_go_peer.sh", 1500))
     # no resource manager and no connection manager (interop/go/node.go): go holds them all
     return [peer, "listen", "--listen", "/ip4/127.0.0.1/tcp/0", "--ignore-stdin"], None
