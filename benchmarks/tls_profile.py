@@ -103,6 +103,26 @@ def handshake(dialer_key: Any, listener_key: Any, listener_id: PeerId, side: str
     return spent
 
 
+def _connect(dialer_key: Any, listener_key: Any, listener_id: PeerId) -> tuple[Any, Any, bytes]:
+    """A handshake run to completion in memory: the dialer's and the listener's sessions, and what
+    the listener sent after the dialer had completed (for the dialer's session to read)."""
+    dialer, listener = _pair(dialer_key, listener_key, listener_id)
+    flight = dialer.data_to_send()
+    late = b""
+    while not (dialer.complete and listener.complete):
+        if flight and not listener.complete:
+            listener.receive_data(flight)
+        back = listener.data_to_send()
+        if back and not dialer.complete:
+            dialer.receive_data(back)
+        else:
+            late += back
+        flight = dialer.data_to_send()
+    if flight and not listener.complete:
+        listener.receive_data(flight)
+    return dialer.session(), listener.session(), late + listener.data_to_send()
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--handshakes", type=int, default=200)
@@ -137,21 +157,8 @@ def main(argv: list[str]) -> int:
                 handshake(dialer_key, listener_key, listener_id, side, prof)
             _print_profile(f"handshake, {side} side (20 handshakes)", prof)
 
-    dialer, listener = _pair(dialer_key, listener_key, listener_id)
-    flight = dialer.data_to_send()
-    while not (dialer.complete and listener.complete):
-        if flight and not listener.complete:
-            listener.receive_data(flight)
-        back = listener.data_to_send()
-        if back and not dialer.complete:
-            dialer.receive_data(back)
-            back = b""
-        flight = dialer.data_to_send()
-    if flight and not listener.complete:
-        listener.receive_data(flight)
-    a, b = dialer.session(), listener.session()
-    back += listener.data_to_send()
-    assert not a.decrypt(back)  # what the listener sent after its last handshake step
+    a, b, late = _connect(dialer_key, listener_key, listener_id)
+    assert not a.decrypt(late)  # what the listener sent after its last handshake step
     payload = bytes(cfg.size)
 
     def round_trip() -> None:
@@ -197,22 +204,8 @@ def _memory(pairs: int, bulk: bool) -> int:
     listener_id = PeerId.from_public_key(listener_key.public_key)
 
     def connect(bulk: bool) -> tuple[Any, Any]:
-        dialer, listener = _pair(dialer_key, listener_key, listener_id)
-        flight = dialer.data_to_send()
-        late = b""
-        while not (dialer.complete and listener.complete):
-            if flight and not listener.complete:
-                listener.receive_data(flight)
-            back = listener.data_to_send()
-            if back and not dialer.complete:
-                dialer.receive_data(back)
-            else:
-                late += back
-            flight = dialer.data_to_send()
-        if flight and not listener.complete:
-            listener.receive_data(flight)
-        a, b = dialer.session(), listener.session()
-        a.decrypt(late + listener.data_to_send())
+        a, b, late = _connect(dialer_key, listener_key, listener_id)
+        a.decrypt(late)
         for _ in range(3):
             b.decrypt(a.encrypt(b"x" * 200))
             a.decrypt(b.encrypt(b"y" * 200))

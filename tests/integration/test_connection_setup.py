@@ -25,6 +25,7 @@ from libp2p.node import new_host
 from libp2p.security.noise import core as noise_core
 from libp2p.security.noise.service import NoiseSession
 from libp2p.transport.connection import RawConnection
+from tests.integration.transport_writes import record_transport_writes
 
 TIMEOUT = 20.0
 MULTISTREAM_NOISE_ANSWER = b"\x13/multistream/1.0.0\n\x07/noise\n"
@@ -109,26 +110,9 @@ async def test_write_later_is_not_lost_when_the_connection_ends(end: str) -> Non
 async def test_noise_messages_share_writes_with_what_follows_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    writes: list[tuple[RawConnection, bytes]] = []
+    writes = record_transport_writes(monkeypatch)
     plaintexts: list[tuple[NoiseSession, bytes]] = []
-    made = RawConnection.connection_made
     session_init = NoiseSession.__init__
-
-    class Recording:
-        """The socket's transport, with each write the listener's connection makes recorded."""
-
-        def __init__(self, raw: RawConnection, transport: Any) -> None:
-            self._raw, self._transport = raw, transport
-
-        def write(self, data: Any) -> None:
-            writes.append((self._raw, bytes(data)))
-            self._transport.write(data)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._transport, name)
-
-    def record_writes(self: RawConnection, transport: Any) -> None:
-        made(self, Recording(self, transport))
 
     def record_encrypts(self: NoiseSession, *args: Any) -> None:
         session_init(self, *args)
@@ -140,7 +124,6 @@ async def test_noise_messages_share_writes_with_what_follows_them(
 
         self.encrypt = record_encrypt
 
-    monkeypatch.setattr(RawConnection, "connection_made", record_writes)
     monkeypatch.setattr(NoiseSession, "__init__", record_encrypts)
     listener = new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"])
     dialer = new_host()

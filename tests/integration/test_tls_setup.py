@@ -12,33 +12,15 @@ from libp2p.node import new_host
 from libp2p.security.tls import TLS
 from libp2p.security.tls.certificate import HostCertificate
 from libp2p.security.tls.core import TLSHandshake
-from libp2p.transport.connection import RawConnection
+from tests.integration.transport_writes import record_transport_writes
 
 TIMEOUT = 20.0
 
 
 async def test_the_dialer_s_last_flight_leaves_with_the_first_frames(monkeypatch: pytest.MonkeyPatch) -> None:
-    writes: list[tuple[RawConnection, bytes]] = []
+    writes = record_transport_writes(monkeypatch)
     last_flights: list[bytes] = []
-    made = RawConnection.connection_made
     data_to_send = TLSHandshake.data_to_send
-
-    class Recording:
-        def __init__(self, raw: RawConnection, transport: Any) -> None:
-            self._raw, self._transport = raw, transport
-
-        def write(self, data: Any) -> None:
-            writes.append((self._raw, bytes(data)))
-            self._transport.write(data)
-
-        def writelines(self, buffers: Any) -> None:
-            self.write(b"".join(bytes(b) for b in buffers))
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._transport, name)
-
-    def record_writes(self: RawConnection, transport: Any) -> None:
-        made(self, Recording(self, transport))
 
     def record_flight(self: TLSHandshake) -> bytes:
         out = data_to_send(self)
@@ -46,7 +28,6 @@ async def test_the_dialer_s_last_flight_leaves_with_the_first_frames(monkeypatch
             last_flights.append(out)
         return out
 
-    monkeypatch.setattr(RawConnection, "connection_made", record_writes)
     monkeypatch.setattr(TLSHandshake, "data_to_send", record_flight)
     listener = new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"], security=[TLS()])
     dialer = new_host(security=[TLS()])

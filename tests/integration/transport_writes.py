@@ -1,0 +1,40 @@
+"""Every write a connection makes to its socket, recorded: for tests of what goes out in which write."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+
+from libp2p.transport.connection import RawConnection
+
+__all__ = ["record_transport_writes"]
+
+
+class _Recording:
+    """A socket's transport, with each write its connection makes appended to ``writes``."""
+
+    def __init__(self, raw: RawConnection, transport: Any, writes: list[tuple[RawConnection, bytes]]) -> None:
+        self._raw, self._transport, self._writes = raw, transport, writes
+
+    def write(self, data: Any) -> None:
+        self._writes.append((self._raw, bytes(data)))
+        self._transport.write(data)
+
+    def writelines(self, buffers: Any) -> None:
+        self.write(b"".join(bytes(b) for b in buffers))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def record_transport_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[RawConnection, bytes]]:
+    """From now on, every connection made records its writes here as ``(connection, bytes)``."""
+    writes: list[tuple[RawConnection, bytes]] = []
+    made = RawConnection.connection_made
+
+    def record_writes(self: RawConnection, transport: Any) -> None:
+        made(self, cast(Any, _Recording(self, transport, writes)))
+
+    monkeypatch.setattr(RawConnection, "connection_made", record_writes)
+    return writes
