@@ -11,12 +11,18 @@ asyncio streams, on each loop. Both sides of every pair run in their own process
 markdown table (median with p10–p90, ratios against go and the floor) and writes
 ``benchmarks/results/latency-<UTC>.{json,png}``.
 
-    .venv/bin/python benchmarks/compare.py --suite latency [--count N] [--only a,b] [--smoke]
+``--rounds N`` runs every endpoint N times, interleaved (all endpoints, then all again): go's own
+round trip moves between runs (its idle threads spin or sleep), so one run's ratio says little. The
+main table then pools the rounds' samples, and a second table gives each round's ratio against
+go's in the same round, with their median.
+
+    .venv/bin/python benchmarks/compare.py --suite latency [--count N] [--rounds N] [--only a,b] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -80,7 +86,45 @@ def markdown(out: dict[str, Any]) -> str:
                      f"{_ratio(med(r, 'echo'), med(go, 'echo'))} | {_ratio(med(r, 'echo'), med(fl, 'echo'))} | "
                      f"{_us(r.get('ping_cpu_us'))} / {_us(r.get('echo_cpu_us'))} |"
                      + (f" errors: {'; '.join(r['errors'])[:200]}" if r.get("errors") else ""))
+    if len(out.get("rounds", ())) > 1:
+        lines += ["", f"Per round ({len(out['rounds'])} rounds, interleaved): ratio against go's in the same round",
+                  "", "| endpoint | ping ÷ go per round | median | echo ÷ go per round | median |", "|---|---|---:|---|---:|"]
+        for name, per in _round_ratios(out["rounds"]).items():
+            lines.append(f"| {name} | {', '.join(f'{x:.2f}' for x in per['ping'])} | {_med_ratio(per['ping'])} "
+                         f"| {', '.join(f'{x:.2f}' for x in per['echo'])} | {_med_ratio(per['echo'])} |")
     return "\n".join(lines)
+
+
+def _round_ratios(rounds: list[list[dict[str, Any]]]) -> dict[str, dict[str, list[float]]]:
+    """Each libp2p endpoint's median RTT ÷ go's, per round, for ping and echo."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for rows in rounds:
+        go = next((r for r in rows if r["name"] == "go"), None)
+        for r in rows:
+            if r["kind"] != "libp2p" or r["name"] == "go" or go is None:
+                continue
+            per = out.setdefault(r["name"], {"ping": [], "echo": []})
+            for key in ("ping", "echo"):
+                if r.get(key) and go.get(key):
+                    per[key].append(r[key]["median"] / go[key]["median"])
+    return out
+
+
+def _med_ratio(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f}×" if values else "–"
+
+
+def _pooled(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One endpoint's rows from several rounds as one row: samples pooled, CPU averaged."""
+    first = dict(rows[0])
+    for key in ("ping", "echo"):
+        samples = [x for r in rows for x in r.get(f"_{key}_rtts", ())]
+        first[key] = _common.stats_ms(samples)
+    for key in ("ping_cpu_us", "echo_cpu_us"):
+        values = [r[key] for r in rows if r.get(key) is not None]
+        first[key] = statistics.mean(values) if values else None
+    first["errors"] = [e for r in rows for e in r.get("errors", [])]
+    return first
 
 
 def chart(out: dict[str, Any], path: Path) -> None:
@@ -119,6 +163,7 @@ def chart(out: dict[str, Any], path: Path) -> None:
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="compare.py --suite latency", description=__doc__.split("\n\n")[0])
     ap.add_argument("--count", type=int, help="round trips per measurement (default 2000; smoke 20)")
+    ap.add_argument("--rounds", type=int, default=1, help="run every endpoint this many times, interleaved (default 1)")
     ap.add_argument("--only", default=DEFAULT, help=f"comma-separated endpoints (default {DEFAULT})")
     ap.add_argument("--no-floor", action="store_true", help="skip the raw TCP floor")
     ap.add_argument("--smoke", action="store_true", help="tiny counts: seconds, for tests")
@@ -128,33 +173,44 @@ def main(argv: list[str]) -> int:
     count = cfg.count or (20 if cfg.smoke else 2000)
     timeout = 120.0 if cfg.smoke else 600.0
     out = _common.header("small-message latency (issue #16 item 3)", ["latency", *argv])
-    out["settings"] = {"count": count, "only": cfg.only, "smoke": cfg.smoke}
+    out["settings"] = {"count": count, "rounds": cfg.rounds, "only": cfg.only, "smoke": cfg.smoke}
     eps, out["skipped"] = _common.endpoints([x for x in cfg.only.split(",") if x])
     out["versions"].update({e.name: e.version for e in eps})
-    rows: list[dict[str, Any]] = []
+    rounds: list[list[dict[str, Any]]] = []
     failed = False
-    for ep in eps:
-        compare.progress(f"{ep.name} ↔ {ep.name}: {count} pings, {count} 1-byte echoes")
-        try:
-            res = _common.run_pair(ep, ep, ["--pings", str(count), "--echo-rtts", str(count)], timeout)
-        except (RuntimeError, TimeoutError, OSError) as exc:
-            res = {"errors": [f"{type(exc).__name__}: {exc}"]}
-        failed |= bool(res.get("errors"))
-        rows.append({"name": ep.name, "kind": "libp2p", "loop": ep.name.partition("/")[2] or None,
-                     "ping_cpu_us": _per_us(res.get("ping_cpu_seconds"), count),
-                     "echo_cpu_us": _per_us(res.get("echo_cpu_seconds"), count),
-                     "ping": _common.stats_ms(res.get("ping_rtts", [])),
-                     "echo": _common.stats_ms(res.get("echo_rtts", [])),
-                     "errors": res.get("errors", []), "client_process_cpu": res.get("client_process_cpu"),
-                     "server_cpu": res.get("server_cpu")})
-    if not cfg.no_floor:
-        for loop in ("asyncio", "uvloop"):
-            compare.progress(f"floor: raw TCP 1-byte echo, {loop}")
-            res = raw_floor(loop, count, timeout)
+    for round_no in range(cfg.rounds):
+        rows: list[dict[str, Any]] = []
+        tag = f" (round {round_no + 1}/{cfg.rounds})" if cfg.rounds > 1 else ""
+        for ep in eps:
+            compare.progress(f"{ep.name} ↔ {ep.name}: {count} pings, {count} 1-byte echoes{tag}")
+            try:
+                res = _common.run_pair(ep, ep, ["--pings", str(count), "--echo-rtts", str(count)], timeout)
+            except (RuntimeError, TimeoutError, OSError) as exc:
+                res = {"errors": [f"{type(exc).__name__}: {exc}"]}
             failed |= bool(res.get("errors"))
-            rows.append({"name": f"raw TCP echo/{loop}", "kind": "floor", "loop": loop, "ping": None,
+            rows.append({"name": ep.name, "kind": "libp2p", "loop": ep.name.partition("/")[2] or None,
+                         "ping_cpu_us": _per_us(res.get("ping_cpu_seconds"), count),
                          "echo_cpu_us": _per_us(res.get("echo_cpu_seconds"), count),
-                         "echo": _common.stats_ms(res.get("echo_rtts", [])), "errors": res.get("errors", [])})
+                         "ping": _common.stats_ms(res.get("ping_rtts", [])),
+                         "echo": _common.stats_ms(res.get("echo_rtts", [])),
+                         "_ping_rtts": res.get("ping_rtts", []), "_echo_rtts": res.get("echo_rtts", []),
+                         "errors": res.get("errors", []), "client_process_cpu": res.get("client_process_cpu"),
+                         "server_cpu": res.get("server_cpu")})
+        if not cfg.no_floor:
+            for loop in ("asyncio", "uvloop"):
+                compare.progress(f"floor: raw TCP 1-byte echo, {loop}{tag}")
+                res = raw_floor(loop, count, timeout)
+                failed |= bool(res.get("errors"))
+                rows.append({"name": f"raw TCP echo/{loop}", "kind": "floor", "loop": loop, "ping": None,
+                             "echo_cpu_us": _per_us(res.get("echo_cpu_seconds"), count),
+                             "echo": _common.stats_ms(res.get("echo_rtts", [])),
+                             "_ping_rtts": [], "_echo_rtts": res.get("echo_rtts", []), "errors": res.get("errors", [])})
+        rounds.append(rows)
+    rows = [_pooled([r[i] for r in rounds]) for i in range(len(rounds[0]))]
+    for r in [*rows, *(x for rows_ in rounds for x in rows_)]:  # raw samples stay out of the JSON
+        r.pop("_ping_rtts", None)
+        r.pop("_echo_rtts", None)
+    out["rounds"] = rounds
     out["rows"] = rows
     out["load_after"] = _common.os.getloadavg()
     md = out["markdown"] = markdown(out)
