@@ -117,7 +117,11 @@ def _skip(buf: bytes, pos: int, end: int, field: int, wire_type: int, depth: int
 def _muxers_into(muxers: list[str], buf: bytes, pos: int, end: int) -> None:
     """The ``stream_muxers`` of one ``NoiseExtensions`` message in ``buf[pos:end]``."""
     while pos < end:
-        field, wire_type, pos = _tag(buf, pos, end)
+        tag = buf[pos]
+        if 8 <= tag < 0x80:  # a one-byte tag, inline (fields 1 to 15)
+            field, wire_type, pos = tag >> 3, tag & 7, pos + 1
+        else:
+            field, wire_type, pos = _tag(buf, pos, end)
         if field == 2 and wire_type == 2:
             start, pos = _length(buf, pos, end)
             try:
@@ -151,9 +155,20 @@ def noise_verify_payload(payload: Bytes, remote_static: Bytes) -> tuple[bytes, b
     sig: bytes | None = None
     muxers: list[str] = []
     while pos < end:
-        field, wire_type, pos = _tag(buf, pos, end)
+        tag = buf[pos]
+        if 8 <= tag < 0x80:  # a one-byte tag, inline (fields 1 to 15)
+            field, wire_type, pos = tag >> 3, tag & 7, pos + 1
+        else:
+            field, wire_type, pos = _tag(buf, pos, end)
         if wire_type == 2 and field in (1, 2, 4):
-            start, pos = _length(buf, pos, end)
+            length = buf[pos] if pos < end else 0x80
+            if length < 0x80:  # a one-byte length, inline
+                pos += 1
+                if length > end - pos:
+                    raise _malformed("field length past the end of the message")
+                start, pos = pos, pos + length
+            else:
+                start, pos = _length(buf, pos, end)
             if field == 1:
                 key = buf[start:pos]
             elif field == 2:
