@@ -283,7 +283,9 @@ class Ed25519PublicKey(PublicKey):
         which is kept as the key's ``marshal()``: no re-encoding for its peer ID."""
         if len(data) != 4 + _ED25519_PUB_LEN or not data.startswith(ED25519_PUBLIC_KEY_PREFIX):
             raise InvalidKeyError("not a canonical Ed25519 PublicKey protobuf")
-        key = cls(data[4:])
+        # Both slots set here: no __init__ chain per handshake.
+        key = cls.__new__(cls)
+        key._raw = bytes(data[4:])
         key._marshaled = bytes(data)
         return key
 
