@@ -66,10 +66,13 @@ def _openssl_bundled() -> dict[str, Callable[[], object]]:
     def keygen() -> object:
         return x25519.X25519PrivateKey.from_private_bytes(priv).public_key().public_bytes_raw()
 
+    # Importing a raw X25519 private key computes its public key in OpenSSL (a keygen's cost),
+    # so the key object is made once, as a handshake would keep its ephemeral/static key objects;
+    # the peer's public key object is made per DH, as it arrives per handshake.
+    mine = x25519.X25519PrivateKey.from_private_bytes(priv)
+
     def dh() -> object:
-        return x25519.X25519PrivateKey.from_private_bytes(priv).exchange(
-            x25519.X25519PublicKey.from_public_bytes(peer)
-        )
+        return mine.exchange(x25519.X25519PublicKey.from_public_bytes(peer))
 
     def verify() -> object:
         ed25519.Ed25519PublicKey.from_public_bytes(public).verify(sig, MESSAGE)
@@ -116,17 +119,17 @@ def _openssl_system() -> dict[str, Callable[[], object]] | None:
         c.EVP_PKEY_free(key)
         return None
 
+    own_key = c.EVP_PKEY_new_raw_private_key(nid_x25519, None, priv, 32)  # once: see above
+
     def dh() -> object:
-        key = c.EVP_PKEY_new_raw_private_key(nid_x25519, None, priv, 32)
         other = c.EVP_PKEY_new_raw_public_key(nid_x25519, None, peer, 32)
-        ctx = c.EVP_PKEY_CTX_new(key, None)
+        ctx = c.EVP_PKEY_CTX_new(own_key, None)
         c.EVP_PKEY_derive_init(ctx)
         c.EVP_PKEY_derive_set_peer(ctx, other)
         outlen.value = 32
         c.EVP_PKEY_derive(ctx, out, ctypes.byref(outlen))
         c.EVP_PKEY_CTX_free(ctx)
         c.EVP_PKEY_free(other)
-        c.EVP_PKEY_free(key)
         return None
 
     def verify() -> object:
