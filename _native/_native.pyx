@@ -22,6 +22,9 @@ __all__ = [
     "NoiseEncryptor",
     "NoiseDecryptor",
     "NoiseXX",
+    "ED25519_PUBLIC_KEY_PREFIX",
+    "ed25519_verify",
+    "noise_verify_payload",
     "MPLEX_MAX_STREAM_ID",
     "mplex_pack_header",
     "mplex_pack_frame",
@@ -37,6 +40,8 @@ include "base58.pxi"
 include "kademlia.pxi"
 include "multiaddr.pxi"
 include "noise.pxi"
+include "sha256.pxi"
 include "noise_xx.pxi"
+include "noise_payload.pxi"
 include "mplex.pxi"
 include "yamux.pxi"

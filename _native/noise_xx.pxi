@@ -57,7 +57,10 @@ cdef int _xx_load_sodium() except -1:
         raise ImportError("PyNaCl's libsodium has unexpected Noise primitive sizes")
     _xx_aead_enc = <_xx_aead_enc_fn><size_t>int(ffi.cast("uintptr_t", ffi.addressof(lib, "crypto_aead_chacha20poly1305_ietf_encrypt")))
     _xx_aead_dec = <_xx_aead_dec_fn><size_t>int(ffi.cast("uintptr_t", ffi.addressof(lib, "crypto_aead_chacha20poly1305_ietf_decrypt")))
-    _xx_sha256 = <_xx_sha256_fn><size_t>int(ffi.cast("uintptr_t", ffi.addressof(lib, "crypto_hash_sha256")))
+    if _sha_ni_usable():  # sha256.pxi: the CPU's SHA extensions, same digests
+        _xx_sha256 = libp2p_sha256_ni
+    else:
+        _xx_sha256 = <_xx_sha256_fn><size_t>int(ffi.cast("uintptr_t", ffi.addressof(lib, "crypto_hash_sha256")))
     _xx_dh = <_xx_scalarmult_fn><size_t>int(ffi.cast("uintptr_t", ffi.addressof(lib, "crypto_scalarmult")))
     _xx_dh_base = <_xx_scalarmult_base_fn><size_t>int(ffi.cast("uintptr_t", ffi.addressof(lib, "crypto_scalarmult_base")))
     return 0

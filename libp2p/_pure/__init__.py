@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         NoiseDecryptor,
         NoiseEncryptor,
     )
+    from libp2p._pure.noise_payload import ED25519_PUBLIC_KEY_PREFIX, ed25519_verify, noise_verify_payload
     from libp2p._pure.noise_xx import NoiseXX
     from libp2p._pure.varint import (
         MAX_VARINT_LEN,
@@ -53,6 +54,9 @@ __all__ = [
     "NoiseEncryptor",
     "NoiseDecryptor",
     "NoiseXX",
+    "ED25519_PUBLIC_KEY_PREFIX",
+    "ed25519_verify",
+    "noise_verify_payload",
     "MPLEX_MAX_STREAM_ID",
     "mplex_pack_header",
     "mplex_pack_frame",
@@ -76,6 +80,7 @@ _MODULE_OF = {
         "noise",
     ),
     "NoiseXX": "noise_xx",
+    **dict.fromkeys(("ED25519_PUBLIC_KEY_PREFIX", "ed25519_verify", "noise_verify_payload"), "noise_payload"),
     **dict.fromkeys(("MPLEX_MAX_STREAM_ID", "mplex_pack_header", "mplex_pack_frame", "MplexFrameDecoder"), "mplex"),
     **dict.fromkeys(("yamux_pack_header", "yamux_unpack_header", "YamuxFrameDecoder"), "yamux"),
 }

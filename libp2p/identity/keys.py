@@ -21,13 +21,12 @@ import hashlib
 import hmac
 from typing import TYPE_CHECKING, Any, Final
 
-import nacl.exceptions
 import nacl.signing
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from libp2p._accel import varint_decode, varint_encode
+from libp2p._accel import ED25519_PUBLIC_KEY_PREFIX, ed25519_verify, varint_decode, varint_encode
 from libp2p.errors import DecodeError, InvalidKeyError, LocalProtocolError, UnsupportedKeyTypeError
 
 if TYPE_CHECKING:
@@ -256,12 +255,16 @@ class PrivateKey(abc.ABC):
 
 
 class Ed25519PublicKey(PublicKey):
-    __slots__ = ("_key", "_raw")
+    # Only the 32 raw bytes: verification goes to libsodium through the ``ed25519_verify`` twin,
+    # so no PyNaCl ``VerifyKey`` is built per key (a Noise handshake makes one key per peer).
+    __slots__ = ("_raw",)
 
-    def __init__(self, key: nacl.signing.VerifyKey) -> None:
+    def __init__(self, key: nacl.signing.VerifyKey | bytes) -> None:
         super().__init__()
-        self._key = key
-        self._raw = bytes(key)
+        raw = bytes(key)
+        if len(raw) != _ED25519_PUB_LEN:
+            raise InvalidKeyError(f"Ed25519 public key must be 32 bytes, not {len(raw)}")
+        self._raw = raw
 
     @property
     def key_type(self) -> KeyType:
@@ -272,19 +275,25 @@ class Ed25519PublicKey(PublicKey):
         # Like go, any 32 bytes are accepted; an invalid point simply never verifies.
         if len(data) != _ED25519_PUB_LEN:
             raise InvalidKeyError(f"Ed25519 public key must be 32 bytes, not {len(data)}")
-        return cls(nacl.signing.VerifyKey(bytes(data)))
+        return cls(bytes(data))
+
+    @classmethod
+    def from_marshaled(cls, data: bytes) -> Ed25519PublicKey:
+        """The key of a canonical Ed25519 ``PublicKey`` protobuf (``08 01 12 20`` + 32 bytes),
+        which is kept as the key's ``marshal()``: no re-encoding for its peer ID."""
+        if len(data) != 4 + _ED25519_PUB_LEN or not data.startswith(ED25519_PUBLIC_KEY_PREFIX):
+            raise InvalidKeyError("not a canonical Ed25519 PublicKey protobuf")
+        # Both slots set here: no __init__ chain per handshake.
+        key = cls.__new__(cls)
+        key._raw = bytes(data[4:])
+        key._marshaled = bytes(data)
+        return key
 
     def raw(self) -> bytes:
         return self._raw
 
     def verify(self, data: Bytes, signature: Bytes) -> bool:
-        if len(signature) != _ED25519_SIG_LEN:
-            return False
-        try:
-            self._key.verify(bytes(data), bytes(signature))
-        except (nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError, ValueError, TypeError):
-            return False
-        return True
+        return ed25519_verify(self._raw, data, signature)
 
 
 class Ed25519PrivateKey(PrivateKey):

@@ -196,6 +196,19 @@ def test_noise_regression_non_utf8_muxer_id_is_refused() -> None:
         assert kind == "ok" and event.selected_muxer == "/yamux/1.0.0"
 
 
+_PEER_STATIC_PUB = HandshakeState(True, _PS).static_public_key
+
+
+@FUZZ
+@given(near(st.lists(st.binary(max_size=16), max_size=4).map(_signed_payload)))
+def test_noise_payload_twins(payload: bytes) -> None:
+    # the received-payload twin alone: same result or same typed error, and a payload it
+    # accepts as verified carries the key that signed this static key
+    kind, value = same(lambda t: t.noise_verify_payload(payload, _PEER_STATIC_PUB))
+    if kind == "ok" and value[3]:
+        assert _PEER_KEY.public_key.verify(STATIC_KEY_DOMAIN + _PEER_STATIC_PUB, value[1])
+
+
 # --- identify ------------------------------------------------------------------------------
 
 _IKEY = Ed25519PrivateKey.from_seed(bytes(range(32)))

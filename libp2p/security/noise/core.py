@@ -23,12 +23,10 @@ from typing import Final
 from os import urandom
 
 from nacl.bindings import crypto_scalarmult_base
-from google.protobuf.message import DecodeError as _ProtobufDecodeError
-from google.protobuf.message import Error as _ProtobufError
 
-from libp2p._accel import NOISE_MAX_MESSAGE_LEN, NoiseDecryptor, NoiseEncryptor, NoiseXX
+from libp2p._accel import NOISE_MAX_MESSAGE_LEN, NoiseDecryptor, NoiseEncryptor, NoiseXX, noise_verify_payload
 from libp2p.errors import DecodeError, LocalProtocolError
-from libp2p.identity.keys import PrivateKey, PublicKey, unmarshal_public_key
+from libp2p.identity.keys import Ed25519PublicKey, PrivateKey, PublicKey, unmarshal_public_key
 from libp2p.identity.peer_id import PeerId
 from libp2p.pb import noise_pb2
 from libp2p.security.noise.config import NoiseConfig
@@ -393,24 +391,17 @@ class NoiseHandshake:
 
     @staticmethod
     def _verify_payload(payload: bytes, remote_static: bytes) -> tuple[PublicKey, tuple[str, ...]]:
+        # One twin call decodes the payload and, for an Ed25519 identity key (the common case),
+        # checks the signature over this handshake's static key before anything uses it.
+        identity_key, identity_sig, muxers, verified = noise_verify_payload(payload, remote_static)
+        if verified:
+            return Ed25519PublicKey.from_marshaled(identity_key), muxers
+        # Other key types (secp256k1, ECDSA, RSA) or a malformed key: the general path.
         try:
-            pb = noise_pb2.NoiseHandshakePayload.FromString(payload)
-            has_key = pb.HasField("identity_key")
-            has_sig = pb.HasField("identity_sig")
-            muxers = tuple(pb.extensions.stream_muxers) if pb.HasField("extensions") else ()
-        except (_ProtobufDecodeError, _ProtobufError, UnicodeDecodeError, ValueError) as exc:
-            raise InvalidHandshakePayloadError(f"malformed NoiseHandshakePayload: {exc}") from exc
-        if not has_key or not has_sig:
-            raise InvalidHandshakePayloadError("NoiseHandshakePayload lacks identity_key or identity_sig")
-        # proto2 does not check UTF-8: protobuf hands back bytes for a muxer id that is not.
-        if not all(isinstance(m, str) for m in muxers):
-            raise InvalidHandshakePayloadError("NoiseHandshakePayload lists a stream muxer id that is not UTF-8")
-        try:
-            key = unmarshal_public_key(pb.identity_key)
+            key = unmarshal_public_key(identity_key)
         except DecodeError as exc:
             raise InvalidHandshakePayloadError(f"unusable identity key: {exc}") from exc
-        # The signature must cover the static key this very handshake delivered.
-        if not key.verify(STATIC_KEY_DOMAIN + remote_static, pb.identity_sig):
+        if not key.verify(STATIC_KEY_DOMAIN + remote_static, identity_sig):
             raise InvalidHandshakeSignatureError(
                 "identity signature does not cover the peer's Noise static key"
             )
