@@ -6,6 +6,9 @@
 # the same digest costs a fraction. Elsewhere (other CPUs, other compilers) noise_xx.pxi keeps
 # libsodium's crypto_hash_sha256. Same signature as libsodium's, so either fills one pointer.
 
+from libp2p.errors import StateError as _ShaStateError
+
+
 cdef extern from *:
     """
     #include <stdint.h>
@@ -135,7 +138,7 @@ def _sha256_ni_digest(data):
     cdef Py_buffer view
     cdef unsigned char out[32]
     if not _sha_ni_usable():
-        raise RuntimeError("this CPU lacks the SHA extensions")
+        raise _ShaStateError("this CPU lacks the SHA extensions")
     PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
     try:
         libp2p_sha256_ni(out, <const unsigned char*>view.buf, view.len)
