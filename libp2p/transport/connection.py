@@ -219,6 +219,11 @@ class RawConnection(asyncio.BufferedProtocol):
         elif self._eof and on_eof is not None:
             on_eof()
 
+    def clear_receiver(self) -> None:
+        """Stop handing bytes to the receiver: from here ``read`` returns them (an upgrade driven
+        from the callbacks continues in a coroutine)."""
+        self._receiver = self._on_eof = self._on_lost = None
+
     def pause_reading(self) -> None:
         if not self._read_paused and self.transport is not None and not self.transport.is_closing():
             self._read_paused = True
