@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from libp2p.errors import Libp2pError, LocalProtocolError, RemoteProtocolError
-from libp2p.host.inbound import InboundUpgrade
+from libp2p.host.inbound import Deadlines, InboundUpgrade
 from libp2p.muxer.options import MPLEX, YAMUX, Mplex, Yamux
 from libp2p.negotiate.core import PROTOCOL_ID as _MULTISTREAM
 from libp2p.negotiate.core import MultistreamDialer, encode_message
@@ -161,6 +161,7 @@ class Upgrader:
         self._security_flights = tuple((_MULTISTREAM_HEADER + encode_message(p), p) for p in self.security)
         self.timeout = timeout
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._deadlines: Deadlines | None = None
         _prepare_crypto()
         for option in self.security_options.values():
             # Noise and TLS make their static key / certificate here, not in the first handshake
@@ -175,6 +176,15 @@ class Upgrader:
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         return loop
+
+    @property
+    def deadlines(self) -> Deadlines:
+        """The deadlines of the inbound upgrades in progress."""
+        deadlines = self._deadlines
+        if deadlines is None:
+            # Slots of at most 0.1 s (a tenth of a short timeout): a deadline acts that much late at most.
+            deadlines = self._deadlines = Deadlines(self.loop, max(0.001, min(0.1, self.timeout / 10)))
+        return deadlines
 
     def inbound(self, raw: RawConnection, scope: ConnectionScope | None, owner: InboundOwner) -> InboundUpgrade:
         """The upgrade of an inbound ``raw``, driven from its data callbacks (see ``libp2p.host.inbound``):

@@ -191,6 +191,7 @@ async def test_upgrades_from_callbacks_under_a_burst() -> None:
             assert all(p == host.peer_id for p in peers)
             await eventually(lambda: len(host.connections()) == len(clients))
             assert host.swarm.pending_inbound == 0
+            assert len(host.upgrader.deadlines) == 0  # each left its deadline slot as it finished
         finally:
             for c in clients:
                 await c.__aexit__(None, None, None)
