@@ -13,7 +13,11 @@ handshake + one yamux ping, then close) and, over a window after a warm-up, coun
 * with ``--loop asyncio``: event-loop passes (``BaseEventLoop._run_once``) and callbacks run
   (``Handle._run``) per connection (uvloop runs both in C, where a profiler cannot see them);
 * with ``--strace``: syscalls per connection of the listener (``strace -c -f``, a separate window,
-  as strace slows the process down).
+  as strace slows the process down);
+* with ``--callgrind N``: instructions the listener's event loop executes per handshake (valgrind's
+  callgrind, counting only inside ``uv_run``), from two runs of N/2 and N dials (the difference
+  removes what does not depend on the number of handshakes). Deterministic enough to compare
+  two builds on a loaded machine, where CPU time per handshake is not.
 
 Counts, not times, so a loaded machine changes them little. Prints one JSON line.
 """
@@ -24,6 +28,7 @@ import argparse
 import json
 import os
 import pstats
+import shutil
 import signal
 import subprocess
 import sys
@@ -162,6 +167,65 @@ def strace_counts(python: str, loop: str, duration: float) -> dict[str, object]:
     }
 
 
+# Dials the address exactly N times from C loops at once (handshakes.py's _one_dial).
+_COUNTED_DIALS = """
+import asyncio, sys
+sys.path.insert(0, sys.argv[4])
+from handshakes import _one_dial
+async def main(addr, n, c):
+    from libp2p.identity.keys import generate_key_pair
+    from libp2p.multiaddr import Multiaddr
+    from libp2p.peerstore import PeerInfo
+    info = PeerInfo.from_multiaddr(Multiaddr(addr))
+    left = [n]; errors = [0]
+    async def slot():
+        key = generate_key_pair()
+        while left[0] > 0:
+            left[0] -= 1
+            try:
+                await _one_dial(info.addrs[0], info.peer_id, key, 120.0)
+            except Exception:
+                errors[0] += 1
+    await asyncio.gather(*(slot() for _ in range(c)))
+    print(errors[0])
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+"""
+
+
+def _callgrind_run(python: str, dials: int) -> int:
+    """Instructions executed inside the listener's ``uv_run`` while it accepts ``dials`` handshakes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "cg.out")
+        code = "import sys; sys.argv=['libp2p','serve','--perf','--loop','uvloop']; from libp2p.cli import main; sys.exit(main())"
+        srv = subprocess.Popen(["valgrind", "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=uv_run",
+                                f"--callgrind-out-file={out}", python, "-c", code],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tmp)
+        try:
+            assert srv.stdout is not None
+            addr = json.loads(srv.stdout.readline())["multiaddrs"][0]
+            errors = subprocess.run([sys.executable, "-c", _COUNTED_DIALS, addr, str(dials), "8", str(DIAL.parent)],
+                                    capture_output=True, text=True, cwd=tmp, check=True).stdout.strip()
+            if errors != "0":
+                raise RuntimeError(f"{errors} of {dials} dials failed")
+            time.sleep(1.0)
+        finally:
+            srv.send_signal(signal.SIGTERM)
+            srv.wait()
+        if os.environ.get("HS_COUNTS_KEEP"):
+            shutil.copy(out, os.environ["HS_COUNTS_KEEP"] + f".{dials}")
+        for line in Path(out).read_text().splitlines():
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise RuntimeError("no totals in the callgrind output")
+
+
+def callgrind_counts(python: str, dials: int) -> dict[str, object]:
+    half = _callgrind_run(python, dials // 2)
+    full = _callgrind_run(python, dials)
+    return {"callgrind_dials": dials, "instructions_per_handshake": round((full - half) / (dials - dials // 2)),
+            "instructions_total_full_run": full}
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="handshake_counts.py")
     ap.add_argument("--python", default=sys.executable)
@@ -170,7 +234,11 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--strace", action="store_true")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--save-profile", help="also write the listener's cProfile stats here")
+    ap.add_argument("--callgrind", type=int, metavar="N", help="only: instructions per handshake over N dials")
     cfg = ap.parse_args(argv)
+    if cfg.callgrind:
+        print(json.dumps(callgrind_counts(cfg.python, cfg.callgrind)), flush=True)
+        return 0
     result = profile_counts(cfg.python, cfg.loop, cfg.duration, cfg.top, cfg.save_profile)
     if cfg.strace:
         result.update(strace_counts(cfg.python, cfg.loop, cfg.duration))
