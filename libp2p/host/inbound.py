@@ -68,10 +68,10 @@ class InboundUpgrade:
     first (the owner dropped it).
     """
 
-    __slots__ = ("raw", "scope", "task", "_deadline", "_hs", "_listener", "_loop", "_owner", "_state", "_timer",
-                 "_timer_is_noise", "_upgrader")
+    __slots__ = ("raw", "scope", "task", "_deadline", "_hs", "_listener", "_loop", "_owner", "_state", "_slot",
+                 "_slot_is_noise", "_upgrader")
 
-    _timer: set[InboundUpgrade] | None  # the deadline slot this upgrade waits in
+    _slot: set[InboundUpgrade] | None  # the deadline slot this upgrade waits in
 
     def __init__(
         self, upgrader: Upgrader, raw: RawConnection, scope: ConnectionScope | None, owner: InboundOwner
@@ -85,8 +85,8 @@ class InboundUpgrade:
         self._listener: MultistreamListener | None = None  # made when the first segment is not the usual one
         self._hs: NoiseHandshake | None = None
         self._state = _NEGOTIATING
-        self._timer = None
-        self._timer_is_noise = False
+        self._slot = None
+        self._slot_is_noise = False
         self._deadline = 0.0
         self._loop = upgrader.loop
 
@@ -94,16 +94,16 @@ class InboundUpgrade:
         """Arm the upgrade's deadline and take the connection's bytes (and its end) from here on."""
         loop = self._loop
         self._deadline = loop.time() + self._upgrader.timeout
-        self._timer = self._upgrader.deadlines.add(self, self._deadline)
+        self._slot = self._upgrader.deadlines.add(self, self._deadline)
         self.raw.set_receiver(self._on_data, self._on_eof, self._on_lost)
 
     def cancel(self) -> None:
         """The owner dropped this upgrade (evicted, timed out, failed): stop everything, report nothing."""
         self._state = _OVER
-        timer = self._timer
-        if timer is not None:
-            self._timer = None
-            timer.discard(self)
+        slot = self._slot
+        if slot is not None:
+            self._slot = None
+            slot.discard(self)
         task = self.task
         if task is not None:
             self.task = None
@@ -117,14 +117,14 @@ class InboundUpgrade:
         try:
             hs = self._hs
             if hs is None:
-                if self._state is not _NEGOTIATING:
+                if self._state != _NEGOTIATING:
                     return
                 leftover = self._negotiate(data)
                 hs = self._hs
                 if hs is None or not leftover:
                     return
                 hs.receive_data(leftover)
-            elif self._state is _NOISE:
+            elif self._state == _NOISE:
                 hs.receive_data(data)
             else:
                 return
@@ -190,7 +190,7 @@ class InboundUpgrade:
 
     def _secured(self, hs: NoiseHandshake) -> None:
         secure = session_of(hs)
-        if self._timer_is_noise:
+        if self._slot_is_noise:
             self._rearm(self._deadline, noise=False)
         muxer = secure.early_muxer
         if muxer is None:  # the dialer offered no muxer in the handshake: multistream over Noise
@@ -218,18 +218,18 @@ class InboundUpgrade:
     # --- time ---------------------------------------------------------------------------------
 
     def _rearm(self, when: float, *, noise: bool) -> None:
-        if self._timer is not None:
-            self._timer.discard(self)
-        self._timer = self._upgrader.deadlines.add(self, when)
-        self._timer_is_noise = noise
+        if self._slot is not None:
+            self._slot.discard(self)
+        self._slot = self._upgrader.deadlines.add(self, when)
+        self._slot_is_noise = noise
 
     def _on_timer(self) -> None:
         """Its deadline passed (``Deadlines`` calls this)."""
-        self._timer = None
-        if self._state is _OVER:
+        self._slot = None
+        if self._state == _OVER:
             return
         hs = self._hs
-        if self._timer_is_noise and hs is not None:
+        if self._slot_is_noise and hs is not None:
             noise_deadline = hs.get_timer()
             if noise_deadline is not None:
                 try:
@@ -262,13 +262,13 @@ class InboundUpgrade:
     # --- the end --------------------------------------------------------------------------------
 
     def _done(self, conn: MuxedConnection) -> None:
-        if self._state is _OVER:
+        if self._state == _OVER:
             return
         self._state = _OVER
-        timer = self._timer
-        if timer is not None:
-            self._timer = None
-            timer.discard(self)
+        slot = self._slot
+        if slot is not None:
+            self._slot = None
+            slot.discard(self)
         try:
             self._owner.inbound_upgraded(self, conn)
         except Exception as exc:  # noqa: BLE001 - a bug: never leave the socket open
@@ -276,7 +276,7 @@ class InboundUpgrade:
             self.raw.abort()
 
     def _fail(self, exc: BaseException) -> None:
-        if self._state is _OVER:
+        if self._state == _OVER:
             return
         self._owner.inbound_failed(self, exc)
         self.cancel()  # also when the owner no longer held it
