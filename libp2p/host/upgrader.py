@@ -4,6 +4,10 @@ The security and muxer options (``Noise``, ``Yamux``, ``Mplex``) carry their own
 Security is negotiated first (``/noise`` or ``/tls/1.0.0``), then the muxer: chosen inside the
 Noise handshake or through TLS's ALPN when both sides list muxers (early negotiation), else by a second multistream round over the secure
 channel. Every step runs under the caller's overall timeout.
+
+A listener's inbound connections are upgraded from their data callbacks instead (``inbound``,
+``libp2p.host.inbound``: no task in the common case); what that path does not cover continues
+here, in ``_secure_and_multiplex`` or ``_multiplex``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The raw byte connection every transport hands to the upgrader.
 
 One ``asyncio.BufferedProtocol`` serves both TCP and the in-memory transport. During the
-handshake the upgrader reads with ``await read()``; afterwards the secured, muxed connection
-takes the bytes straight from ``buffer_updated`` through ``set_receiver`` (no task switch or
-copy per chunk on the data path).
+handshake a dialer's upgrade reads with ``await read()``; a listener's inbound upgrade, and
+afterwards the secured, muxed connection, take the bytes straight from ``buffer_updated``
+through ``set_receiver`` (no task switch or copy per chunk).
 """
 
 from __future__ import annotations
