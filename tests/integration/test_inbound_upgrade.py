@@ -17,7 +17,8 @@ import pytest
 from libp2p.host.host import Host
 from libp2p.host.upgrader import UpgradeError
 from libp2p.identity.keys import generate_key_pair
-from libp2p.negotiate.errors import MissingNewlineError
+from libp2p.negotiate.core import encode_message
+from libp2p.negotiate.errors import DataAfterRefusalError, MissingNewlineError
 from libp2p.node import new_host
 from libp2p.protocols.echo import EchoService
 from libp2p.security.noise.core import NoiseHandshake
@@ -196,3 +197,19 @@ async def test_upgrades_from_callbacks_under_a_burst() -> None:
             for c in clients:
                 await c.__aexit__(None, None, None)
         await eventually(lambda: not host.connections() and nothing_held(host), what="all released")
+
+
+async def test_security_we_refuse_with_data_behind_it_gets_na_then_the_close(caplog: pytest.LogCaptureFixture) -> None:
+    """An optimistic dialer proposes TLS to a Noise-only host and sends its first bytes behind the
+    proposal, which is no multistream message: the host answers the header and ``na`` (the dialer learns
+    "not supported"), then closes."""
+    async with asyncio.timeout(TEST_TIMEOUT), listening_host() as host:
+        spy = UpgradeSpy(host)
+        async with raw_peer(host) as raw:
+            raw.write(HEADER + encode_message("/tls/1.0.0") + b"\x02ab")  # a 2-byte message without its newline
+            assert await raw.read_until_closed() == HEADER + encode_message("na")
+        error = await spy.error()
+        assert isinstance(error, DataAfterRefusalError), repr(error)
+        await wait_for_warning(caplog, "inbound upgrade", "DataAfterRefusalError")
+        await eventually(lambda: nothing_held(host), what="the scope released")
+        await assert_serves(host)
