@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from libp2p.errors import Libp2pError, LocalProtocolError, PeerIdMismatchError
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from libp2p.abc import Connection, Listener, Transport, UpgradedTransport
     from libp2p.dns import DNSResolver
     from libp2p.host.connmgr import ConnectionManager
+    from libp2p.host.inbound import InboundUpgrade
+    from libp2p.muxer.connection import MuxedConnection
     from libp2p.host.upgrader import Upgrader
     from libp2p.identity.peer_id import PeerId
     from libp2p.peerstore import Peerstore
@@ -49,17 +51,6 @@ def _relayed(conn: Connection) -> bool:
     # A relayed connection is replaced by a direct one (DCUtR), whoever dialed: never paired here.
     addr = conn.remote_addr
     return addr is not None and addr.has_protocol(P_P2P_CIRCUIT)
-
-
-class _Pending:
-    """An inbound connection in its handshake."""
-
-    __slots__ = ("raw", "task", "scope")
-
-    def __init__(self, raw: RawConnection, scope: ConnectionScope | None) -> None:
-        self.raw = raw
-        self.scope = scope
-        self.task: asyncio.Task[Any] | None = None
 
 
 class Swarm:
@@ -98,7 +89,7 @@ class Swarm:
         # whether the host was told of the connection (it then hears of its closing too).
         self._draining: dict[Connection, bool] = {}
         self._pending_dials: dict[PeerId, asyncio.Future[Connection]] = {}
-        self._pending_inbound: dict[RawConnection, _Pending] = {}
+        self._pending_inbound: dict[RawConnection, InboundUpgrade] = {}
         self.closing = False
         #: inbound handshakes dropped to make room for newer ones
         self.evicted_handshakes = 0
@@ -257,11 +248,10 @@ class Swarm:
         self._drop_pending(victim)
         return True
 
-    def _drop_pending(self, entry: _Pending) -> None:
+    def _drop_pending(self, entry: InboundUpgrade) -> None:
         self._pending_inbound.pop(entry.raw, None)
         entry.raw.abort()
-        if entry.task is not None:
-            entry.task.cancel()
+        entry.cancel()
         if entry.scope is not None:
             entry.scope.done()
         self.connmgr.release_inbound(entry.raw.remote_addr)
@@ -292,27 +282,15 @@ class Swarm:
             self.connmgr.release_inbound(raw.remote_addr)
             raw.abort()
             return
-        entry = _Pending(raw, scope)
+        # Upgraded from the connection's own callbacks: no task unless a step needs one.
+        entry = self.upgrader.inbound(raw, scope, self)
         self._pending_inbound[raw] = entry
-        # One shared name: formatting the address per connection cost more than the name is worth.
-        entry.task = self._spawn(self._handle_inbound(entry), "inbound upgrade")
+        entry.start()
 
-    async def _handle_inbound(self, entry: _Pending) -> None:
+    # What an inbound upgrade reports (``libp2p.host.inbound.InboundOwner``).
+
+    def inbound_upgraded(self, entry: InboundUpgrade, conn: MuxedConnection) -> None:
         raw = entry.raw
-        try:
-            conn = await self.upgrader.upgrade(raw, None, entry.scope)
-        except (Libp2pError, OSError, EOFError) as exc:
-            log.warning("inbound upgrade from %s failed: %s: %s", raw.remote_addr, type(exc).__name__, exc)
-            if self._pending_inbound.get(raw) is entry:
-                self._drop_pending(entry)
-            return
-        except BaseException as exc:
-            # Cancelled (evicted, or the host is closing) or a bug: never leave the socket open.
-            if not isinstance(exc, asyncio.CancelledError):
-                log.error("inbound upgrade from %s failed unexpectedly", raw.remote_addr, exc_info=exc)
-            if self._pending_inbound.get(raw) is entry:
-                self._drop_pending(entry)
-            raise
         self._pending_inbound.pop(raw, None)
         if self.closing:
             raw.close()
@@ -323,6 +301,20 @@ class Swarm:
             self._add(conn)
         except ResourceLimitExceededError:
             self.connmgr.release_inbound(raw.remote_addr)
+
+    def inbound_failed(self, entry: InboundUpgrade, exc: BaseException) -> None:
+        raw = entry.raw
+        if isinstance(exc, (Libp2pError, OSError, EOFError)):
+            log.warning("inbound upgrade from %s failed: %s: %s", raw.remote_addr, type(exc).__name__, exc)
+        elif not isinstance(exc, asyncio.CancelledError):
+            # A bug: never leave the socket open.
+            log.error("inbound upgrade from %s failed unexpectedly", raw.remote_addr, exc_info=exc)
+        # Cancelled: evicted, or the host is closing.
+        if self._pending_inbound.get(raw) is entry:
+            self._drop_pending(entry)
+
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[Any]:
+        return self._spawn(coro, name)
 
     def _on_inbound_upgraded(self, conn: Connection) -> None:
         """An upgraded transport accepted and authenticated a connection."""

@@ -4,6 +4,10 @@ The security and muxer options (``Noise``, ``Yamux``, ``Mplex``) carry their own
 Security is negotiated first (``/noise`` or ``/tls/1.0.0``), then the muxer: chosen inside the
 Noise handshake or through TLS's ALPN when both sides list muxers (early negotiation), else by a second multistream round over the secure
 channel. Every step runs under the caller's overall timeout.
+
+A listener's inbound connections are upgraded from their data callbacks instead (``inbound``,
+``libp2p.host.inbound``: no task in the common case); what that path does not cover continues
+here, in ``_secure_and_multiplex`` or ``_multiplex``.
 """
 
 from __future__ import annotations
@@ -13,13 +17,16 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from libp2p.errors import Libp2pError, LocalProtocolError, RemoteProtocolError
+from libp2p.host.inbound import Deadlines, InboundUpgrade
 from libp2p.muxer.options import MPLEX, YAMUX, Mplex, Yamux
-from libp2p.negotiate.core import MultistreamDialer
+from libp2p.negotiate.core import PROTOCOL_ID as _MULTISTREAM
+from libp2p.negotiate.core import MultistreamDialer, encode_message
 from libp2p.negotiate.service import accept_protocol, select_protocol
 from libp2p.security.noise.service import Noise
 
 if TYPE_CHECKING:
     from libp2p.abc import MuxerOption, SecureSession, SecurityOption
+    from libp2p.host.inbound import InboundOwner
     from libp2p.identity.keys import PrivateKey
     from libp2p.muxer.connection import MuxedConnection
     from libp2p.resources import ConnectionScope
@@ -30,6 +37,7 @@ __all__ = ["Upgrader", "UpgradeError", "NOISE", "TLS", "YAMUX", "MPLEX", "securi
 
 NOISE = "/noise"
 TLS = "/tls/1.0.0"
+_MULTISTREAM_HEADER = encode_message(_MULTISTREAM)
 
 
 def _tls() -> SecurityOption:
@@ -152,13 +160,40 @@ class Upgrader:
         # What an inbound connection's first negotiation accepts, checked once here, not per connection.
         self._security_accepts = frozenset(self.security).__contains__
         self._security_listed = lambda: self.security
+        # An inbound connection's usual first bytes: the multistream header and one proposal we
+        # take (what the listener answers too), with the protocol agreed.
+        self._security_flights = tuple((_MULTISTREAM_HEADER + encode_message(p), p) for p in self.security)
         self.timeout = timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._deadlines: Deadlines | None = None
         _prepare_crypto()
         for option in self.security_options.values():
             # Noise and TLS make their static key / certificate here, not in the first handshake
             prepare = getattr(option, "prepare", None)
             if prepare is not None:
                 prepare(identity_key, self.muxers)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop of this upgrader's host (looked up once)."""
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
+
+    @property
+    def deadlines(self) -> Deadlines:
+        """The deadlines of the inbound upgrades in progress."""
+        deadlines = self._deadlines
+        if deadlines is None:
+            # Slots of at most 0.1 s (a tenth of a short timeout): a deadline acts that much late at most.
+            deadlines = self._deadlines = Deadlines(self.loop, max(0.001, min(0.1, self.timeout / 10)))
+        return deadlines
+
+    def inbound(self, raw: RawConnection, scope: ConnectionScope | None, owner: InboundOwner) -> InboundUpgrade:
+        """The upgrade of an inbound ``raw``, driven from its data callbacks (see ``libp2p.host.inbound``):
+        not started (its ``start`` arms the deadline and takes the input); it reports to ``owner``."""
+        return InboundUpgrade(self, raw, scope, owner)
 
     async def upgrade(
         self, raw: RawConnection, remote_peer_id: PeerId | None = None, scope: ConnectionScope | None = None
@@ -180,8 +215,6 @@ class Upgrader:
     async def _upgrade(
         self, raw: RawConnection, remote_peer_id: PeerId | None, scope: ConnectionScope | None
     ) -> MuxedConnection:
-        from libp2p.muxer.connection import MuxedConnection
-
         async def write_raw(data: bytes) -> None:
             raw.write(data)
 
@@ -201,6 +234,17 @@ class Upgrader:
         else:
             chosen = await accept_protocol(raw.read, answer_later, raw.unread, self._security_accepts,
                                            listed=self._security_listed, timeout=None)
+        return await self._secure_and_multiplex(raw, chosen, remote_peer_id, scope, negotiation)
+
+    async def _secure_and_multiplex(
+        self,
+        raw: RawConnection,
+        chosen: str,
+        remote_peer_id: PeerId | None,
+        scope: ConnectionScope | None,
+        negotiation: MultistreamDialer | None = None,
+    ) -> MuxedConnection:
+        """The upgrade from the security protocol's handshake on (``chosen`` was agreed)."""
         try:
             secure = await self.security_options[chosen].secure(
                 raw,
@@ -215,6 +259,14 @@ class Upgrader:
             if negotiation is not None and not negotiation.header_seen and raw.bytes_received > 0:
                 raise NotLibp2pPeerError(exc) from exc
             raise
+        if secure.early_muxer is not None:  # chosen inside the handshake: no second round
+            return self.multiplexed(raw, secure, secure.early_muxer, b"".join(secure.pending_plaintext), scope)
+        return await self._multiplex(raw, secure, scope)
+
+    async def _multiplex(
+        self, raw: RawConnection, secure: SecureSession, scope: ConnectionScope | None
+    ) -> MuxedConnection:
+        """The muxer: the one chosen inside the security handshake, else a multistream round over it."""
         channel = _SecureChannel(raw, secure)
         muxer = secure.early_muxer
         if muxer is None:
@@ -222,6 +274,15 @@ class Upgrader:
                 muxer = await select_protocol(channel.read, channel.write, channel.unread, self.muxers, timeout=None)
             else:
                 muxer = await accept_protocol(channel.read, channel.write, channel.unread, self.muxers, timeout=None)
+        return self.multiplexed(raw, secure, muxer, channel.pending, scope)
+
+    def multiplexed(
+        self, raw: RawConnection, secure: SecureSession, muxer: str, leftover: bytes, scope: ConnectionScope | None
+    ) -> MuxedConnection:
+        """The connection (not started) over ``secure`` with ``muxer``; ``leftover``: plaintext
+        that arrived with the end of the negotiation."""
+        from libp2p.muxer.connection import MuxedConnection
+
         option = self.muxer_options.get(muxer)
         if option is None:
             raise UpgradeError(f"negotiated unsupported muxer {muxer!r}")
@@ -231,6 +292,6 @@ class Upgrader:
             option.new_session(raw.is_initiator),
             muxer_id=muxer,
             local_peer_id=self.local_peer_id,
-            leftover=channel.pending,
+            leftover=leftover,
             scope=scope,
         )

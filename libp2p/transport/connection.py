@@ -1,9 +1,9 @@
 """The raw byte connection every transport hands to the upgrader.
 
 One ``asyncio.BufferedProtocol`` serves both TCP and the in-memory transport. During the
-handshake the upgrader reads with ``await read()``; afterwards the secured, muxed connection
-takes the bytes straight from ``buffer_updated`` through ``set_receiver`` (no task switch or
-copy per chunk on the data path).
+handshake a dialer's upgrade reads with ``await read()``; a listener's inbound upgrade, and
+afterwards the secured, muxed connection, take the bytes straight from ``buffer_updated``
+through ``set_receiver`` (no task switch or copy per chunk).
 """
 
 from __future__ import annotations
@@ -218,6 +218,11 @@ class RawConnection(asyncio.BufferedProtocol):
                 on_lost(self._exc)
         elif self._eof and on_eof is not None:
             on_eof()
+
+    def clear_receiver(self) -> None:
+        """Stop handing bytes to the receiver: from here ``read`` returns them (an upgrade driven
+        from the callbacks continues in a coroutine)."""
+        self._receiver = self._on_eof = self._on_lost = None
 
     def pause_reading(self) -> None:
         if not self._read_paused and self.transport is not None and not self.transport.is_closing():

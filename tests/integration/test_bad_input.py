@@ -158,20 +158,17 @@ async def wait_for_warning(
 
 
 class UpgradeSpy:
-    """Records what the host's upgrader raised for each inbound connection."""
+    """Records what ended each failed inbound upgrade of the host (what its swarm was told)."""
 
     def __init__(self, host: Host) -> None:
         self.errors: list[BaseException] = []
-        original = host.upgrader.upgrade
+        original = host.swarm.inbound_failed
 
-        async def upgrade(raw: Any, remote_peer_id: PeerId | None = None, scope: Any = None) -> Any:
-            try:
-                return await original(raw, remote_peer_id, scope)
-            except BaseException as exc:
-                self.errors.append(exc)
-                raise
+        def failed(entry: Any, exc: BaseException) -> None:
+            self.errors.append(exc)
+            original(entry, exc)
 
-        host.upgrader.upgrade = upgrade  # type: ignore[method-assign]
+        host.swarm.inbound_failed = failed  # type: ignore[method-assign]
 
     async def error(self, timeout: float = 5.0) -> BaseException:
         await eventually(lambda: bool(self.errors), timeout)
@@ -937,7 +934,7 @@ async def test_host_close_with_pending_handshakes() -> None:
     async with asyncio.timeout(TEST_TIMEOUT):
         async with listening_host(upgrade_timeout=30.0) as host:
             peers = [await RawPeer.open(host) for _ in range(3)]
-            await eventually(lambda: len(host._tasks) >= 3)
+            await eventually(lambda: host.swarm.pending_inbound >= 3)
         try:
             for peer in peers:
                 assert await peer.read_until_closed(timeout=2.0) == b""

@@ -451,6 +451,13 @@ async def test_muxer_negotiation(js_peer_dir: Path, muxer: str, order: str, earl
             return await real(*args, **kwargs)
 
         monkeypatch.setattr(noise_service, "noise_handshake", without_extension)
+        # the listener drives the Noise responder core itself (libp2p.host.inbound)
+        real_responder = noise_service.Noise.responder
+
+        def responder_without_extension(self: Any, identity_key: Any, muxers: Any, now: float) -> Any:
+            return real_responder(self, identity_key, (), now)
+
+        monkeypatch.setattr(noise_service.Noise, "responder", responder_without_extension)
     our_muxers = [YAMUX, MPLEX] if order == "yamux-first" else [MPLEX, YAMUX]
     async with asyncio.timeout(TEST_TIMEOUT):
         async with new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"], muxers=our_muxers, services=[EchoService()]) as host:

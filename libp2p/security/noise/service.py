@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from libp2p.identity.peer_id import PeerId
     from libp2p.transport.connection import RawConnection
 
-__all__ = ["Noise", "NoiseSession", "noise_handshake"]
+__all__ = ["Noise", "NoiseSession", "noise_handshake", "session_of"]
 
 # The config of a handshake whose caller bounds it (its deadline is not used).
 _CALLER_BOUNDED = NoiseConfig()
@@ -89,6 +89,11 @@ async def noise_handshake(
         ),
         defer_last=defer_last,
     )
+    return session_of(hs)
+
+
+def session_of(hs: NoiseHandshake) -> NoiseSession:
+    """The session of a completed handshake (its ciphers taken out of the core)."""
     completed = hs.completed_event
     assert completed is not None
     encryptor, decryptor = hs.transport()
@@ -161,6 +166,20 @@ class Noise:
             static_key=self._static_key, defer_last=True,
             caller_deadline=self.config is None and timeout is None,
         )
+
+    def responder(self, identity_key: PrivateKey, muxers: Sequence[str], now: float) -> NoiseHandshake:
+        """A responder's sans-IO core, for a caller that feeds it bytes from the connection's
+        callbacks itself (the upgrader's inbound path, under its own deadline); ``session_of``
+        makes its session. A configured ``NoiseConfig.handshake_timeout`` runs from ``now``:
+        the core's ``get_timer``/``handle_timer`` report it (None when the caller's deadline
+        alone bounds the handshake, as in ``secure``)."""
+        if self._static_key is None:
+            self._static_key = StaticKey()
+        if self.config is None:
+            return NoiseHandshake(False, identity_key, muxers=muxers, static_key=self._static_key,
+                                  config=_CALLER_BOUNDED)
+        return NoiseHandshake(False, identity_key, muxers=muxers, static_key=self._static_key,
+                              config=self.config, now=now)
 
     def __repr__(self) -> str:
         return f"Noise({self.config!r})" if self.config is not None else "Noise()"

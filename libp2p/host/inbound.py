@@ -1,0 +1,314 @@
+"""An inbound connection's upgrade, driven from the connection's data callbacks.
+
+The listener's side of the upgrade needs no coroutine in the common case: the multistream
+listener core and the Noise responder core are sans-IO, so the bytes are fed to them as they
+arrive (``RawConnection.set_receiver``), what they answer is written at once, and when Noise
+completes with the muxer chosen inside the handshake (go, rust, js and we offer it) the
+connection is built and handed to the swarm in the same callback. No task, no future, no
+``asyncio.timeout``: one timer bounds the whole upgrade. Per connection that saves the task,
+the six coroutine levels resumed per received segment and the read futures.
+
+Whatever this path does not cover continues on the coroutine path of ``Upgrader`` from the
+state reached, with the same behaviour: a security protocol without a sans-IO responder here
+(TLS), or a dialer that did not choose a muxer inside the handshake (a second multistream round
+over the secure channel). The same timer still bounds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from libp2p.errors import DecodeError, Libp2pError
+from libp2p.negotiate.core import MultistreamListener
+from libp2p.negotiate.errors import DataAfterRefusalError
+from libp2p.negotiate.service import _EOFError
+from libp2p.security.noise.errors import HandshakeError
+from libp2p.security.noise.service import session_of
+from libp2p.transport.connection import ConnectionClosedError
+
+if TYPE_CHECKING:
+    from libp2p.host.upgrader import Upgrader
+    from libp2p.muxer.connection import MuxedConnection
+    from libp2p.resources import ConnectionScope
+    from libp2p.security.noise.core import NoiseHandshake
+    from libp2p.transport.connection import RawConnection
+
+__all__ = ["Deadlines", "InboundOwner", "InboundUpgrade"]
+
+log = logging.getLogger("libp2p.host.upgrader")
+
+# States of an inbound upgrade.
+_NEGOTIATING: Final = 0  # multistream-select for the security protocol
+_NOISE: Final = 1  # the Noise XX handshake, as responder
+_COROUTINE: Final = 2  # continued by the upgrader's coroutines in a task
+_OVER: Final = 3  # handed to the swarm, failed, or dropped
+
+
+class InboundOwner(Protocol):
+    """What an inbound upgrade reports to (the swarm)."""
+
+    def inbound_upgraded(self, upgrade: InboundUpgrade, conn: MuxedConnection) -> None:
+        """``conn`` (not started) is ready for the connection table."""
+
+    def inbound_failed(self, upgrade: InboundUpgrade, exc: BaseException) -> None:
+        """The upgrade ended with ``exc`` (a typed error, a timeout, or cancellation): drop it."""
+
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[Any]:
+        """Run the rest of an upgrade that needs coroutines, as a task the host cancels on close."""
+
+
+class InboundUpgrade:
+    """One inbound connection from its first byte until it is secured and multiplexed.
+
+    Made by ``Upgrader.inbound``; ``start`` takes the connection's input. Ends in exactly one
+    report to the owner: ``inbound_upgraded`` or ``inbound_failed``, unless ``cancel`` ended it
+    first (the owner dropped it).
+    """
+
+    __slots__ = ("raw", "scope", "task", "_deadline", "_hs", "_listener", "_loop", "_owner", "_state", "_slot",
+                 "_slot_is_noise", "_upgrader")
+
+    _slot: set[InboundUpgrade] | None  # the deadline slot this upgrade waits in
+
+    def __init__(
+        self, upgrader: Upgrader, raw: RawConnection, scope: ConnectionScope | None, owner: InboundOwner
+    ) -> None:
+        self.raw = raw
+        self.scope = scope
+        #: the task that runs the coroutine part, when one is needed
+        self.task: asyncio.Task[Any] | None = None
+        self._upgrader = upgrader
+        self._owner = owner
+        self._listener: MultistreamListener | None = None  # made when the first segment is not the usual one
+        self._hs: NoiseHandshake | None = None
+        self._state = _NEGOTIATING
+        self._slot = None
+        self._slot_is_noise = False
+        self._deadline = 0.0
+        self._loop = upgrader.loop
+
+    def start(self) -> None:
+        """Arm the upgrade's deadline and take the connection's bytes (and its end) from here on."""
+        loop = self._loop
+        self._deadline = loop.time() + self._upgrader.timeout
+        self._slot = self._upgrader.deadlines.add(self, self._deadline)
+        self.raw.set_receiver(self._on_data, self._on_eof, self._on_lost)
+
+    def cancel(self) -> None:
+        """The owner dropped this upgrade (evicted, timed out, failed): stop everything, report nothing."""
+        self._state = _OVER
+        slot = self._slot
+        if slot is not None:
+            self._slot = None
+            slot.discard(self)
+        task = self.task
+        if task is not None:
+            self.task = None
+            task.cancel()
+
+    # --- input ------------------------------------------------------------------------------
+
+    def _on_data(self, data: memoryview) -> None:
+        raw = self.raw
+        raw.last_activity = self._loop.time()
+        try:
+            hs = self._hs
+            if hs is None:
+                if self._state != _NEGOTIATING:
+                    return
+                leftover = self._negotiate(data)
+                hs = self._hs
+                if hs is None or not leftover:
+                    return
+                hs.receive_data(leftover)
+            elif self._state == _NOISE:
+                hs.receive_data(data)
+            else:
+                return
+            out = hs.data_to_send()
+            if out:
+                raw.write(out)  # message 2, behind the multistream answer held back for it
+            if hs.complete:
+                self._secured(hs)
+            elif not out:
+                raw.flush_later()  # the dialer may wait for the answer before its message 1
+        except Exception as exc:  # noqa: BLE001 - reported, typed errors and bugs alike
+            self._fail(exc)
+
+    def _negotiate(self, data: memoryview) -> bytes | memoryview:
+        """Feed the multistream negotiation; once it agreed, start the security handshake and
+        return the bytes that followed the proposal (the handshake's first)."""
+        raw = self.raw
+        listener = self._listener
+        if listener is None:
+            # The usual first segment: the header and one proposal we take (an optimistic dialer's
+            # message 1 behind them). Our answer is the same bytes, as the listener core's would be.
+            for flight, proposal in self._upgrader._security_flights:
+                if data[: len(flight)] == flight:
+                    raw.write_later(flight)
+                    return self._secure(proposal, data[len(flight):])
+            listener = self._listener = MultistreamListener(
+                self._upgrader._security_accepts, listed=self._upgrader._security_listed)
+        try:
+            listener.receive_data(data)
+        except DecodeError:
+            if not listener.refused:
+                raise
+            # An optimistic dialer's data after a proposal we refused: the refusal goes out
+            # first (when the connection is dropped), so it learns "not supported".
+            raw.write_later(listener.data_to_send())
+            raise DataAfterRefusalError("data followed a refused proposal") from None
+        # The answer goes out with the handshake's message 2, or before we wait for the dialer.
+        raw.write_later(listener.data_to_send())
+        chosen = listener.protocol
+        if chosen is None:
+            raw.flush_later()
+            return b""
+        return self._secure(chosen, listener.unused_data())
+
+    def _secure(self, chosen: str, leftover: bytes | memoryview) -> bytes | memoryview:
+        """``chosen`` was agreed: start its handshake; returns ``leftover`` when it is Noise's to take."""
+        raw = self.raw
+        upgrader = self._upgrader
+        responder = getattr(upgrader.security_options[chosen], "responder", None)
+        if responder is None:  # no sans-IO responder here (TLS): the coroutine path secures it
+            raw.clear_receiver()
+            raw.unread(bytes(leftover))
+            self._continue_in_task(upgrader._secure_and_multiplex(raw, chosen, None, self.scope))
+            return b""
+        hs = self._hs = responder(upgrader.identity_key, upgrader.muxers, self._loop.time())
+        self._state = _NOISE
+        noise_deadline = hs.get_timer()  # a configured NoiseConfig.handshake_timeout
+        if noise_deadline is not None and noise_deadline < self._deadline:
+            self._rearm(noise_deadline, noise=True)
+        if not leftover:
+            raw.flush_later()
+        return leftover
+
+    def _secured(self, hs: NoiseHandshake) -> None:
+        secure = session_of(hs)
+        if self._slot_is_noise:
+            self._rearm(self._deadline, noise=False)
+        muxer = secure.early_muxer
+        if muxer is None:  # the dialer offered no muxer in the handshake: multistream over Noise
+            self.raw.clear_receiver()
+            self._continue_in_task(self._upgrader._multiplex(self.raw, secure, self.scope))
+            return
+        conn = self._upgrader.multiplexed(self.raw, secure, muxer, b"".join(secure.pending_plaintext), self.scope)
+        self._done(conn)
+
+    def _on_eof(self) -> None:
+        self._fail(self._closed_error())
+
+    def _on_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            self._fail(ConnectionClosedError(f"connection lost: {exc}"))
+        else:
+            self._fail(self._closed_error())
+
+    def _closed_error(self) -> Exception:
+        # What the coroutine path raises when its read returns the end of the stream.
+        if self._hs is None:
+            return _EOFError("connection closed during protocol negotiation")
+        return HandshakeError("connection closed during the Noise handshake")
+
+    # --- time ---------------------------------------------------------------------------------
+
+    def _rearm(self, when: float, *, noise: bool) -> None:
+        if self._slot is not None:
+            self._slot.discard(self)
+        self._slot = self._upgrader.deadlines.add(self, when)
+        self._slot_is_noise = noise
+
+    def _on_timer(self) -> None:
+        """Its deadline passed (``Deadlines`` calls this)."""
+        self._slot = None
+        if self._state == _OVER:
+            return
+        hs = self._hs
+        if self._slot_is_noise and hs is not None:
+            noise_deadline = hs.get_timer()
+            if noise_deadline is not None:
+                try:
+                    hs.handle_timer(noise_deadline)  # raises the handshake's own timeout error
+                except Exception as exc:  # noqa: BLE001 - HandshakeTimeoutError
+                    self._fail(exc)
+                    return
+        from libp2p.host.upgrader import UpgradeError
+
+        self._fail(UpgradeError(f"connection upgrade timed out after {self._upgrader.timeout} s"))
+
+    # --- the coroutine part -------------------------------------------------------------------
+
+    def _continue_in_task(self, coro: Coroutine[Any, Any, MuxedConnection]) -> None:
+        self._state = _COROUTINE
+        self.task = self._owner.spawn(self._run(coro), "inbound upgrade")
+
+    async def _run(self, coro: Coroutine[Any, Any, MuxedConnection]) -> None:
+        try:
+            conn = await coro
+        except BaseException as exc:
+            self.task = None  # ending: whoever drops this upgrade has no task to cancel
+            self._fail(exc)
+            if not isinstance(exc, (Libp2pError, OSError, EOFError)):
+                raise
+            return
+        self.task = None
+        self._done(conn)
+
+    # --- the end --------------------------------------------------------------------------------
+
+    def _done(self, conn: MuxedConnection) -> None:
+        if self._state == _OVER:
+            return
+        self._state = _OVER
+        slot = self._slot
+        if slot is not None:
+            self._slot = None
+            slot.discard(self)
+        try:
+            self._owner.inbound_upgraded(self, conn)
+        except Exception as exc:  # noqa: BLE001 - a bug: never leave the socket open
+            log.error("inbound connection from %s failed unexpectedly", self.raw.remote_addr, exc_info=exc)
+            self.raw.abort()
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._state == _OVER:
+            return
+        self._owner.inbound_failed(self, exc)
+        self.cancel()  # also when the owner no longer held it
+
+
+class Deadlines:
+    """The deadlines of a listener's pending upgrades, with one timer per slot of ``granularity``
+    seconds rather than one per connection (a loop timer costs ~5 us to arm and cancel, a set
+    entry ~0.1 us). An upgrade waits in the slot of its deadline and leaves it when it ends; a
+    slot's timer fails those still in it, at most ``granularity`` late."""
+
+    __slots__ = ("_granularity", "_loop", "_slots")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, granularity: float) -> None:
+        self._loop = loop
+        self._granularity = granularity
+        self._slots: dict[int, set[InboundUpgrade]] = {}
+
+    def add(self, upgrade: InboundUpgrade, deadline: float) -> set[InboundUpgrade]:
+        """Put ``upgrade`` in the slot of ``deadline``; returns the slot (``discard`` it from there)."""
+        key = int(deadline // self._granularity) + 1
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = set()
+            self._loop.call_at(key * self._granularity, self._expire, key)
+        slot.add(upgrade)
+        return slot
+
+    def _expire(self, key: int) -> None:
+        slot = self._slots.pop(key, None)
+        while slot:
+            slot.pop()._on_timer()
+
+    def __len__(self) -> int:
+        return sum(map(len, self._slots.values()))
