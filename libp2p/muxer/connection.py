@@ -363,6 +363,26 @@ class MuxedStream(OptimisticNegotiation):
             # socket is backed up.
             if conn._closed:
                 raise StreamResetError("connection closed") from conn._close_reason
+            send_now = conn._send_now
+            transport = raw.transport
+            if send_now is not None and not conn._carry and transport is not None and not transport.is_closing():
+                # The common case (yamux, window open, nothing else queued): the core frames it,
+                # it is encrypted and handed to the socket here, with no queue in between.
+                frame = send_now(self.stream_id, data)
+                if frame is not None:
+                    try:
+                        sealed = conn.secure.encrypt(frame)
+                    except Libp2pError as exc:
+                        conn._fail(exc)  # as ``_write_out`` does
+                        return
+                    if raw._later:
+                        raw.write(sealed)
+                    else:
+                        raw.bytes_sent += len(sealed)
+                        transport.write(sealed)
+                    if raw._write_paused:
+                        await raw.drain()
+                    return
             accepted = conn.session.send_data(self.stream_id, data)
             if accepted:
                 conn._write_out()
@@ -539,6 +559,8 @@ class MuxedConnection:
         # yamux hands a stream's plain Data to its ``_feed`` directly, with no event in between
         self._set_data_receiver: Callable[[int, Callable[[bytes], None]], None] | None = getattr(
             session, "set_data_receiver", None)
+        # yamux frames a small write whole when nothing else is queued (``MuxedStream.write``)
+        self._send_now: Callable[[int, bytes], bytes | None] | None = getattr(session, "send_now", None)
         self._loop = asyncio.get_running_loop()
         self.opened_at = _clock()
 
@@ -636,9 +658,11 @@ class MuxedConnection:
                 return
         session = self.session
         now = _clock()
+        queued: bool | None = False
         try:
             for chunk in chunks:
-                session.receive_data(chunk, now)
+                # what the last call says covers the earlier ones: nothing takes output between
+                queued = session.receive_data(chunk, now)
         except Libp2pError as exc:
             # The typed error is the close reason; the core's GoAway / resets still go out.
             self._shutdown(exc)
@@ -649,12 +673,13 @@ class MuxedConnection:
         pending = self._pending_events
         if pending is None or pending:
             self._process_events()
+            queued = None  # handling events may queue output (a refused stream's RST, say)
         if self._open_waiters:
             self._wake_openers()
         # What the core answers (a new stream's ACK, window updates, pongs) waits for the end of
         # the loop turn, to leave with what the woken handlers write; most input needs no answer
-        # and then no flush.
-        out = session.data_to_send()
+        # and then no flush (and yamux says so: no ``data_to_send`` call).
+        out = session.data_to_send() if queued is not False else None
         if out:
             if isinstance(out, list):
                 self._carry.extend(out)

@@ -285,15 +285,17 @@ class YamuxSession:
 
     # --- input -----------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes | bytearray | memoryview, now: float | None = None) -> None:
+    def receive_data(self, data: bytes | bytearray | memoryview, now: float | None = None) -> bool:
         """Feed bytes read from the connection. ``now`` (the adapter's clock) times pings
-        and defers keep-alives while traffic flows."""
+        and defers keep-alives while traffic flows. Returns whether output is queued (what
+        ``data_to_send`` would return is not empty): most input needs no answer, and then the
+        adapter need not ask."""
         if now is not None:
             self._now = now
             if self._keepalive_at is not None:
                 self._keepalive_at = now + self.config.keepalive_interval
         if self._closed:
-            return
+            return bool(self._small or self._out)
         decoder = self._decoder
         decoder.feed(data)
         # The twin takes plain Data for streams with a receiver (``set_data_receiver``) itself,
@@ -306,7 +308,7 @@ class YamuxSession:
             while True:
                 frame = take_frame(streams, events)
                 if frame is None:
-                    return
+                    break
                 ftype, flags, sid, length, payload = frame
                 if ftype == TYPE_DATA and flags == 0:
                     # The bulk path: plain data on an open, announced stream within its window.
@@ -327,9 +329,10 @@ class YamuxSession:
                         continue
                 self._on_frame(ftype, flags, sid, length, payload)
                 if self._closed:
-                    return
+                    break
         except YamuxProtocolError as exc:
             self._fail(exc)
+        return bool(self._small or self._out or self._syn_pending)
 
     def _on_frame(self, ftype: int, flags: int, sid: int, length: int, payload: bytes | None) -> None:
         if ftype == TYPE_PING:
@@ -542,6 +545,29 @@ class YamuxSession:
         if announced and self._extra_window:
             self._grant_extra(st)
         return n
+
+    def send_now(self, stream_id: int, data: bytes) -> bytes | None:
+        """``send_data`` then ``data_to_send`` in one call, for the common case only: the whole
+        of ``data`` (1 byte up to one frame) fits the send window of an announced stream that is
+        open for writing, and nothing else is queued. Returns the Data frame (what
+        ``data_to_send`` would have returned, joined), the window taken; else None and nothing
+        changed (the caller takes the general path)."""
+        st = self._streams.get(stream_id)
+        n = len(data)
+        if (
+            st is None
+            or st.local_closed
+            or st.syn_pending
+            or not 0 < n <= st.send_window
+            or n > self._max_payload
+            or self._small
+            or self._out
+            or self._syn_pending
+        ):
+            return None
+        st.send_window -= n
+        # Nothing was queued, so no ping reply either: ``_pongs`` is already 0.
+        return self._pack(TYPE_DATA, 0, stream_id, n) + data
 
     def close_stream(self, stream_id: int) -> None:
         """Half-close: send FIN. Reading goes on until ``StreamEnded``. Idempotent."""
