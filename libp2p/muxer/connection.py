@@ -92,8 +92,9 @@ class MuxedStream(OptimisticNegotiation):
         self._reserved = 0
         self._window_reserved = 0
         self._scope_held = False  # reset by the remote, still counted until its handler lets go
-        # Unread data; None while there is none, so an idle stream holds no buffer (a deque is ~1 KiB).
-        self._chunks: deque[bytes] | None = None
+        # Unread data: None while there is none, so an idle stream holds no buffer (a deque is ~1 KiB);
+        # a lone chunk as it is; a deque of them once a second one waits. Chunks are never empty.
+        self._chunks: deque[bytes] | bytes | None = None
         self._buffered = 0
         self._eof = False
         self._fin = False  # the remote half-closed: reads end cleanly even if a reset follows
@@ -105,6 +106,9 @@ class MuxedStream(OptimisticNegotiation):
         self._pending_negotiation: MultistreamDialer | None = None
         self._negotiated: asyncio.Future[None] | None = None  # set while a read takes the answer
         self._backlogged = False  # the connection stopped reading its socket for this stream
+        # Bytes read but not yet acknowledged to the core, and how many it lets us hold back.
+        self._unacked = 0
+        self._ack_slack = 0
         self._progress_at = 0.0  # loop time of the last read while backlogged
 
     # --- identity of the stream ----------------------------------------------------------------
@@ -133,8 +137,11 @@ class MuxedStream(OptimisticNegotiation):
     def _feed(self, data: bytes) -> None:
         chunks = self._chunks
         if chunks is None:
-            chunks = self._chunks = deque()
-        chunks.append(data)
+            self._chunks = data  # a lone chunk needs no deque (the usual small message)
+        elif isinstance(chunks, deque):
+            chunks.append(data)
+        else:
+            self._chunks = deque((chunks, data))
         self._buffered += len(data)
         waiter = self._read_waiter  # ``_wake_reader``, inline: this runs once per message
         if waiter is not None:
@@ -262,7 +269,15 @@ class MuxedStream(OptimisticNegotiation):
             if self._reset is not None and not self._fin:
                 raise StreamResetError("stream reset") from self._reset
             return b""
-        if n < 0:
+        if not isinstance(chunks, deque):
+            # a lone chunk
+            if 0 <= n < len(chunks):
+                data = chunks[:n]
+                self._chunks = chunks[n:]
+            else:
+                data = chunks
+                self._chunks = None
+        elif n < 0:
             data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             self._chunks = None
         else:
@@ -280,13 +295,22 @@ class MuxedStream(OptimisticNegotiation):
         conn = self.conn
         if not conn._closed and data:
             # The application consumed these bytes: most reads grant no window (yamux sends an
-            # update once half the window is free), and then nothing more happens.
-            try:
-                granted = conn.session.acknowledge_received(self.stream_id, len(data), _clock())
-            except Libp2pError:
-                granted = False  # the stream is gone: nothing to acknowledge
-            if granted:
-                conn._carry_output()
+            # update once half the window is free), and then nothing more happens. The core says
+            # how many bytes may be consumed before that can change; until then this stream holds
+            # the acknowledgements back and passes their sum in one call (the same updates).
+            held = self._unacked + len(data)
+            if held <= self._ack_slack:
+                self._unacked = held
+            else:
+                self._unacked = 0
+                try:
+                    slack = conn._acknowledge(self.stream_id, held, _clock())
+                except Libp2pError:
+                    slack = 0  # the stream is gone: nothing to acknowledge
+                if slack < 0:
+                    slack = ~slack
+                    conn._carry_output()
+                self._ack_slack = slack
         if self._backlogged:
             self._made_progress()
         return data
@@ -559,6 +583,9 @@ class MuxedConnection:
         # yamux hands a stream's plain Data to its ``_feed`` directly, with no event in between
         self._set_data_receiver: Callable[[int, Callable[[bytes], None]], None] | None = getattr(
             session, "set_data_receiver", None)
+        #: ``acknowledge_within(stream_id, n, now) -> slack`` as yamux's (see ``MuxedStream._take``)
+        self._acknowledge: Callable[[int, int, float], int] = getattr(
+            session, "acknowledge_within", self._acknowledge_each)
         # yamux frames a small write whole when nothing else is queued (``MuxedStream.write``)
         self._send_now: Callable[[int, bytes], bytes | None] | None = getattr(session, "send_now", None)
         self._loop = asyncio.get_running_loop()
@@ -935,6 +962,10 @@ class MuxedConnection:
     async def _drain(self) -> None:
         if self.raw.write_paused:
             await self.raw.drain()
+
+    def _acknowledge_each(self, stream_id: int, n: int, now: float) -> int:
+        """``acknowledge_within`` for a muxer without it: no slack, every read acknowledged."""
+        return -1 if self.session.acknowledge_received(stream_id, n, now) else 0
 
     def _carry_output(self) -> None:
         """A read granted window: the update leaves with the next flush, at the end of this loop

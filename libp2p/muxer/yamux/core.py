@@ -101,6 +101,8 @@ _INLINE_MAX = 1024
 # How many skipped remote ids may still be opened late (SYNs of concurrently opened streams
 # can cross on the wire in go-yamux); ids further back count as used.
 _REORDER_IDS = 512
+# ``acknowledge_within``'s slack for a stream whose acknowledgements can never queue anything.
+_NO_UPDATE_DUE = 1 << 62
 
 # ``DataReceived`` for the bulk path without the frozen dataclass's ``__init__`` (which sets each
 # field through ``object.__setattr__`` from Python: 0.5 µs, half of it saved); the same object.
@@ -601,20 +603,33 @@ class YamuxSession:
         ``max_stream_window``) if the previous one was used up within four RTTs. Returns
         whether a window update was queued (most calls queue nothing).
         """
+        return self.acknowledge_within(stream_id, n, now) < 0
+
+    def acknowledge_within(self, stream_id: int, n: int, now: float | None = None) -> int:
+        """``acknowledge_received``, returning how many more bytes the application may consume
+        before acknowledging them can queue anything: ``slack`` when nothing was queued, ``~slack``
+        (negative) when a window update was.
+
+        Between two acknowledgements only other acknowledgements bring an update nearer (arriving
+        data moves bytes from credit to ``buffered``; a stream's announcement adds credit), so an
+        adapter may hold back acknowledgements while their sum stays within ``slack`` and pass the
+        sum in one call: the same window updates, at the same reads, as one call per read.
+        """
         if now is not None:
             self._now = now
         st = self._streams.get(stream_id)
         if st is None:
-            return False  # reset or finished meanwhile: nothing to grant
+            return _NO_UPDATE_DUE  # reset or finished meanwhile: nothing to grant, ever
         if n < 0 or n > st.buffered:
             raise YamuxValueError(f"acknowledging {n} bytes with {st.buffered} unacknowledged")
-        st.buffered -= n
+        buffered = st.buffered = st.buffered - n
         if st.remote_closed:
-            return False
+            return _NO_UPDATE_DUE
         window = st.recv_window
-        delta = window - st.recv_credit - st.buffered
-        if delta < window >> 1:
-            return False
+        half = window >> 1
+        delta = window - st.recv_credit - buffered
+        if delta < half:
+            return half - 1 - delta
         now = self._now
         if now is not None:
             rtt = self._rtt
@@ -624,11 +639,12 @@ class YamuxSession:
                 if limiter is None or limiter(stream_id, grown - window):
                     window = grown
                     st.recv_window = window
-                    delta = window - st.recv_credit - st.buffered
+                    delta = window - st.recv_credit - buffered
             st.epoch = now
         st.recv_credit += delta
         self._write_frame(TYPE_WINDOW_UPDATE, 0, stream_id, delta)
-        return True
+        # now window - credit - buffered == 0
+        return ~((window >> 1) - 1)
 
     # --- session ---------------------------------------------------------------------------
 
