@@ -302,13 +302,11 @@ class YamuxSession:
         decoder.feed(data)
         # The twin takes plain Data for streams with a receiver (``set_data_receiver``) itself,
         # with this bulk path's checks and accounting; what it returns is handled here.
-        take_frame = decoder.take_frame
         streams = self._streams
         events = self._events
-        emit = events.append
         try:
             while True:
-                frame = take_frame(streams, events)
+                frame = decoder.take_frame(streams, events)
                 if frame is None:
                     break
                 ftype, flags, sid, length, payload = frame
@@ -327,7 +325,7 @@ class YamuxSession:
                             event = _new_event(DataReceived)
                             _set_event_sid(event, sid)
                             _set_event_data(event, payload)
-                            emit(event)
+                            events.append(event)
                         continue
                 self._on_frame(ftype, flags, sid, length, payload)
                 if self._closed:
