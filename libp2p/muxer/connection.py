@@ -399,11 +399,7 @@ class MuxedStream(OptimisticNegotiation):
                     except Libp2pError as exc:
                         conn._fail(exc)  # as ``_write_out`` does
                         return
-                    if raw._later:
-                        raw.write(sealed)
-                    else:
-                        raw.bytes_sent += len(sealed)
-                        transport.write(sealed)
+                    raw.write(sealed)  # a call kept: tests and the profiler count socket writes there
                     if raw._write_paused:
                         await raw.drain()
                     return
