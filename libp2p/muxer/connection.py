@@ -289,16 +289,17 @@ class MuxedStream(OptimisticNegotiation):
             else:
                 data = first[:n]
                 chunks[0] = first[n:]
-        self._buffered -= len(data)
+        size = len(data)
+        self._buffered -= size
         if self._reserved - self._buffered > _RESERVE_SLAB + self._window_reserved:
             self._release_excess()
         conn = self.conn
-        if not conn._closed and data:
+        if size and not conn._closed:
             # The application consumed these bytes: most reads grant no window (yamux sends an
             # update once half the window is free), and then nothing more happens. The core says
             # how many bytes may be consumed before that can change; until then this stream holds
             # the acknowledgements back and passes their sum in one call (the same updates).
-            held = self._unacked + len(data)
+            held = self._unacked + size
             if held <= self._ack_slack:
                 self._unacked = held
             else:
@@ -388,18 +389,19 @@ class MuxedStream(OptimisticNegotiation):
             if conn._closed:
                 raise StreamResetError("connection closed") from conn._close_reason
             send_now = conn._send_now
-            transport = raw.transport
-            if send_now is not None and not conn._carry and transport is not None and not transport.is_closing():
+            if send_now is not None and not conn._carry:
                 # The common case (yamux, window open, nothing else queued): the core frames it,
                 # it is encrypted and handed to the socket here, with no queue in between.
                 frame = send_now(self.stream_id, data)
                 if frame is not None:
                     try:
-                        sealed = conn.secure.encrypt(frame)
+                        # a call kept: tests and the profiler count socket writes there
+                        raw.write(conn.secure.encrypt(frame))
+                    except ConnectionClosedError:
+                        return  # the socket is closing: as ``_write_out``, which then writes nothing
                     except Libp2pError as exc:
                         conn._fail(exc)  # as ``_write_out`` does
                         return
-                    raw.write(sealed)  # a call kept: tests and the profiler count socket writes there
                     if raw._write_paused:
                         await raw.drain()
                     return

@@ -9,6 +9,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from libp2p.muxer.connection import MuxedConnection
 from libp2p.node import new_host
 from libp2p.protocols.echo import PROTOCOL_ID, EchoService
@@ -90,3 +92,24 @@ async def test_small_reads_of_a_large_transfer_keep_the_window_moving() -> None:
             i += 1
         await sender
         assert bytes(got) == data
+
+
+async def test_a_write_while_the_socket_closes_is_dropped_as_before() -> None:
+    """Between the socket starting to close and the connection hearing of it, a small write on a
+    warm stream raises nothing and writes nothing (as the general path, whose flush finds the
+    transport closing); the next write sees the closed connection."""
+    async with asyncio.timeout(30), new_host(listen_addrs=[LOOPBACK], services=[EchoService()]) as a, \
+            new_host(muxers=["/yamux/1.0.0"]) as b:
+        await b.connect(a.full_addrs()[0])
+        stream = await b.new_stream(a.peer_id, [PROTOCOL_ID])
+        await stream.write(b"*")
+        assert await stream.readexactly(1) == b"*"
+        ours = b.connections(a.peer_id)[0]
+        assert ours.raw.transport is not None
+        ours.raw.transport.close()
+        sent = ours.raw.bytes_sent
+        await stream.write(b"x")  # the transport is closing; the connection does not know yet
+        assert ours.raw.bytes_sent == sent
+        await ours.wait_closed()
+        with pytest.raises(ConnectionError):
+            await stream.write(b"y")

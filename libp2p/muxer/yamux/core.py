@@ -204,6 +204,7 @@ class YamuxSession:
         # No window we ever grant is larger, so a bigger Data frame is a violation anyway.
         self._decoder: YamuxFrameDecoder = YamuxFrameDecoder(cfg.max_stream_window)
         self._max_payload = cfg.max_message_size - HEADER_SIZE
+        self._keepalive_interval = cfg.keepalive_interval
         self._extra_window = cfg.initial_stream_window - INITIAL_STREAM_WINDOW
         #: what each new stream may buffer before its first window update (what the adapter reserves)
         self.initial_window = cfg.initial_stream_window
@@ -295,7 +296,7 @@ class YamuxSession:
         if now is not None:
             self._now = now
             if self._keepalive_at is not None:
-                self._keepalive_at = now + self.config.keepalive_interval
+                self._keepalive_at = now + self._keepalive_interval
         if self._closed:
             return bool(self._small or self._out)
         decoder = self._decoder
