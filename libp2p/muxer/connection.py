@@ -304,8 +304,12 @@ class MuxedStream(OptimisticNegotiation):
                 self._unacked = held
             else:
                 self._unacked = 0
+                acknowledge = conn._acknowledge
                 try:
-                    slack = conn._acknowledge(self.stream_id, held, _clock())
+                    if acknowledge is not None:
+                        slack = acknowledge(self.stream_id, held, _clock())
+                    else:  # a muxer without slack (mplex): every read acknowledged
+                        slack = -1 if conn.session.acknowledge_received(self.stream_id, held, _clock()) else 0
                 except Libp2pError:
                     slack = 0  # the stream is gone: nothing to acknowledge
                 if slack < 0:
@@ -581,9 +585,9 @@ class MuxedConnection:
         # yamux hands a stream's plain Data to its ``_feed`` directly, with no event in between
         self._set_data_receiver: Callable[[int, Callable[[bytes], None]], None] | None = getattr(
             session, "set_data_receiver", None)
-        #: ``acknowledge_within(stream_id, n, now) -> slack`` as yamux's (see ``MuxedStream._take``)
-        self._acknowledge: Callable[[int, int, float], int] = getattr(
-            session, "acknowledge_within", self._acknowledge_each)
+        #: yamux's ``acknowledge_within(stream_id, n, now) -> slack`` (see ``MuxedStream._take``); None
+        #: for mplex (not a bound method of this connection: that would be a reference cycle)
+        self._acknowledge: Callable[[int, int, float], int] | None = getattr(session, "acknowledge_within", None)
         # yamux frames a small write whole when nothing else is queued (``MuxedStream.write``)
         self._send_now: Callable[[int, bytes], bytes | None] | None = getattr(session, "send_now", None)
         self._loop = asyncio.get_running_loop()
@@ -960,10 +964,6 @@ class MuxedConnection:
     async def _drain(self) -> None:
         if self.raw.write_paused:
             await self.raw.drain()
-
-    def _acknowledge_each(self, stream_id: int, n: int, now: float) -> int:
-        """``acknowledge_within`` for a muxer without it: no slack, every read acknowledged."""
-        return -1 if self.session.acknowledge_received(stream_id, n, now) else 0
 
     def _carry_output(self) -> None:
         """A read granted window: the update leaves with the next flush, at the end of this loop
