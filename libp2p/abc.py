@@ -120,7 +120,8 @@ class MuxerSession(Protocol):
     """The sans-IO face shared by the yamux and mplex session cores."""
 
     # ``now`` (the event loop's clock) drives RTT measurement and window tuning (yamux).
-    def receive_data(self, data: bytes | bytearray | memoryview, now: float | None = None) -> None: ...
+    # Returns whether output is queued (yamux); None: not known, ask ``data_to_send`` (mplex).
+    def receive_data(self, data: bytes | bytearray | memoryview, now: float | None = None) -> bool | None: ...
 
     def open_stream(self) -> int: ...
 

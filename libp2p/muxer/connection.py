@@ -92,8 +92,9 @@ class MuxedStream(OptimisticNegotiation):
         self._reserved = 0
         self._window_reserved = 0
         self._scope_held = False  # reset by the remote, still counted until its handler lets go
-        # Unread data; None while there is none, so an idle stream holds no buffer (a deque is ~1 KiB).
-        self._chunks: deque[bytes] | None = None
+        # Unread data: None while there is none, so an idle stream holds no buffer (a deque is ~1 KiB);
+        # a lone chunk as it is; a deque of them once a second one waits. Chunks are never empty.
+        self._chunks: deque[bytes] | bytes | None = None
         self._buffered = 0
         self._eof = False
         self._fin = False  # the remote half-closed: reads end cleanly even if a reset follows
@@ -105,6 +106,9 @@ class MuxedStream(OptimisticNegotiation):
         self._pending_negotiation: MultistreamDialer | None = None
         self._negotiated: asyncio.Future[None] | None = None  # set while a read takes the answer
         self._backlogged = False  # the connection stopped reading its socket for this stream
+        # Bytes read but not yet acknowledged to the core, and how many it lets us hold back.
+        self._unacked = 0
+        self._ack_slack = 0
         self._progress_at = 0.0  # loop time of the last read while backlogged
 
     # --- identity of the stream ----------------------------------------------------------------
@@ -133,8 +137,11 @@ class MuxedStream(OptimisticNegotiation):
     def _feed(self, data: bytes) -> None:
         chunks = self._chunks
         if chunks is None:
-            chunks = self._chunks = deque()
-        chunks.append(data)
+            self._chunks = data  # a lone chunk needs no deque (the usual small message)
+        elif isinstance(chunks, deque):
+            chunks.append(data)
+        else:
+            self._chunks = deque((chunks, data))
         self._buffered += len(data)
         waiter = self._read_waiter  # ``_wake_reader``, inline: this runs once per message
         if waiter is not None:
@@ -262,7 +269,15 @@ class MuxedStream(OptimisticNegotiation):
             if self._reset is not None and not self._fin:
                 raise StreamResetError("stream reset") from self._reset
             return b""
-        if n < 0:
+        if not isinstance(chunks, deque):
+            # a lone chunk
+            if 0 <= n < len(chunks):
+                data = chunks[:n]
+                self._chunks = chunks[n:]
+            else:
+                data = chunks
+                self._chunks = None
+        elif n < 0:
             data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             self._chunks = None
         else:
@@ -274,19 +289,33 @@ class MuxedStream(OptimisticNegotiation):
             else:
                 data = first[:n]
                 chunks[0] = first[n:]
-        self._buffered -= len(data)
+        size = len(data)
+        self._buffered -= size
         if self._reserved - self._buffered > _RESERVE_SLAB + self._window_reserved:
             self._release_excess()
         conn = self.conn
-        if not conn._closed and data:
+        if size and not conn._closed:
             # The application consumed these bytes: most reads grant no window (yamux sends an
-            # update once half the window is free), and then nothing more happens.
-            try:
-                granted = conn.session.acknowledge_received(self.stream_id, len(data), _clock())
-            except Libp2pError:
-                granted = False  # the stream is gone: nothing to acknowledge
-            if granted:
-                conn._carry_output()
+            # update once half the window is free), and then nothing more happens. The core says
+            # how many bytes may be consumed before that can change; until then this stream holds
+            # the acknowledgements back and passes their sum in one call (the same updates).
+            held = self._unacked + size
+            if held <= self._ack_slack:
+                self._unacked = held
+            else:
+                self._unacked = 0
+                acknowledge = conn._acknowledge
+                try:
+                    if acknowledge is not None:
+                        slack = acknowledge(self.stream_id, held, _clock())
+                    else:  # a muxer without slack (mplex): every read acknowledged
+                        slack = -1 if conn.session.acknowledge_received(self.stream_id, held, _clock()) else 0
+                except Libp2pError:
+                    slack = 0  # the stream is gone: nothing to acknowledge
+                if slack < 0:
+                    slack = ~slack
+                    conn._carry_output()
+                self._ack_slack = slack
         if self._backlogged:
             self._made_progress()
         return data
@@ -363,6 +392,23 @@ class MuxedStream(OptimisticNegotiation):
             # socket is backed up.
             if conn._closed:
                 raise StreamResetError("connection closed") from conn._close_reason
+            send_now = conn._send_now
+            if send_now is not None and not conn._carry:
+                # The common case (yamux, window open, nothing else queued): the core frames it,
+                # it is encrypted and handed to the socket here, with no queue in between.
+                frame = send_now(self.stream_id, data)
+                if frame is not None:
+                    try:
+                        # a call kept: tests and the profiler count socket writes there
+                        raw.write(conn.secure.encrypt(frame))
+                    except ConnectionClosedError:
+                        return  # the socket is closing: as ``_write_out``, which then writes nothing
+                    except Libp2pError as exc:
+                        conn._fail(exc)  # as ``_write_out`` does
+                        return
+                    if raw._write_paused:
+                        await raw.drain()
+                    return
             accepted = conn.session.send_data(self.stream_id, data)
             if accepted:
                 conn._write_out()
@@ -539,6 +585,11 @@ class MuxedConnection:
         # yamux hands a stream's plain Data to its ``_feed`` directly, with no event in between
         self._set_data_receiver: Callable[[int, Callable[[bytes], None]], None] | None = getattr(
             session, "set_data_receiver", None)
+        #: yamux's ``acknowledge_within(stream_id, n, now) -> slack`` (see ``MuxedStream._take``); None
+        #: for mplex (not a bound method of this connection: that would be a reference cycle)
+        self._acknowledge: Callable[[int, int, float], int] | None = getattr(session, "acknowledge_within", None)
+        # yamux frames a small write whole when nothing else is queued (``MuxedStream.write``)
+        self._send_now: Callable[[int, bytes], bytes | None] | None = getattr(session, "send_now", None)
         self._loop = asyncio.get_running_loop()
         self.opened_at = _clock()
 
@@ -636,9 +687,11 @@ class MuxedConnection:
                 return
         session = self.session
         now = _clock()
+        queued: bool | None = False
         try:
             for chunk in chunks:
-                session.receive_data(chunk, now)
+                # what the last call says covers the earlier ones: nothing takes output between
+                queued = session.receive_data(chunk, now)
         except Libp2pError as exc:
             # The typed error is the close reason; the core's GoAway / resets still go out.
             self._shutdown(exc)
@@ -649,12 +702,13 @@ class MuxedConnection:
         pending = self._pending_events
         if pending is None or pending:
             self._process_events()
+            queued = None  # handling events may queue output (a refused stream's RST, say)
         if self._open_waiters:
             self._wake_openers()
         # What the core answers (a new stream's ACK, window updates, pongs) waits for the end of
         # the loop turn, to leave with what the woken handlers write; most input needs no answer
-        # and then no flush.
-        out = session.data_to_send()
+        # and then no flush (and yamux says so: no ``data_to_send`` call).
+        out = session.data_to_send() if queued is not False else None
         if out:
             if isinstance(out, list):
                 self._carry.extend(out)

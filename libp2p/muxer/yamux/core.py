@@ -101,6 +101,8 @@ _INLINE_MAX = 1024
 # How many skipped remote ids may still be opened late (SYNs of concurrently opened streams
 # can cross on the wire in go-yamux); ids further back count as used.
 _REORDER_IDS = 512
+# ``acknowledge_within``'s slack for a stream whose acknowledgements can never queue anything.
+_NO_UPDATE_DUE = 1 << 62
 
 # ``DataReceived`` for the bulk path without the frozen dataclass's ``__init__`` (which sets each
 # field through ``object.__setattr__`` from Python: 0.5 µs, half of it saved); the same object.
@@ -202,6 +204,7 @@ class YamuxSession:
         # No window we ever grant is larger, so a bigger Data frame is a violation anyway.
         self._decoder: YamuxFrameDecoder = YamuxFrameDecoder(cfg.max_stream_window)
         self._max_payload = cfg.max_message_size - HEADER_SIZE
+        self._keepalive_interval = cfg.keepalive_interval
         self._extra_window = cfg.initial_stream_window - INITIAL_STREAM_WINDOW
         #: what each new stream may buffer before its first window update (what the adapter reserves)
         self.initial_window = cfg.initial_stream_window
@@ -285,28 +288,28 @@ class YamuxSession:
 
     # --- input -----------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes | bytearray | memoryview, now: float | None = None) -> None:
+    def receive_data(self, data: bytes | bytearray | memoryview, now: float | None = None) -> bool:
         """Feed bytes read from the connection. ``now`` (the adapter's clock) times pings
-        and defers keep-alives while traffic flows."""
+        and defers keep-alives while traffic flows. Returns whether output is queued (what
+        ``data_to_send`` would return is not empty): most input needs no answer, and then the
+        adapter need not ask."""
         if now is not None:
             self._now = now
             if self._keepalive_at is not None:
-                self._keepalive_at = now + self.config.keepalive_interval
+                self._keepalive_at = now + self._keepalive_interval
         if self._closed:
-            return
+            return bool(self._small or self._out)
         decoder = self._decoder
         decoder.feed(data)
         # The twin takes plain Data for streams with a receiver (``set_data_receiver``) itself,
         # with this bulk path's checks and accounting; what it returns is handled here.
-        take_frame = decoder.take_frame
         streams = self._streams
         events = self._events
-        emit = events.append
         try:
             while True:
-                frame = take_frame(streams, events)
+                frame = decoder.take_frame(streams, events)
                 if frame is None:
-                    return
+                    break
                 ftype, flags, sid, length, payload = frame
                 if ftype == TYPE_DATA and flags == 0:
                     # The bulk path: plain data on an open, announced stream within its window.
@@ -323,13 +326,14 @@ class YamuxSession:
                             event = _new_event(DataReceived)
                             _set_event_sid(event, sid)
                             _set_event_data(event, payload)
-                            emit(event)
+                            events.append(event)
                         continue
                 self._on_frame(ftype, flags, sid, length, payload)
                 if self._closed:
-                    return
+                    break
         except YamuxProtocolError as exc:
             self._fail(exc)
+        return bool(self._small or self._out or self._syn_pending)
 
     def _on_frame(self, ftype: int, flags: int, sid: int, length: int, payload: bytes | None) -> None:
         if ftype == TYPE_PING:
@@ -543,6 +547,29 @@ class YamuxSession:
             self._grant_extra(st)
         return n
 
+    def send_now(self, stream_id: int, data: bytes) -> bytes | None:
+        """``send_data`` then ``data_to_send`` in one call, for the common case only: the whole
+        of ``data`` (1 byte up to one frame) fits the send window of an announced stream that is
+        open for writing, and nothing else is queued. Returns the Data frame (what
+        ``data_to_send`` would have returned, joined), the window taken; else None and nothing
+        changed (the caller takes the general path)."""
+        st = self._streams.get(stream_id)
+        n = len(data)
+        if (
+            st is None
+            or st.local_closed
+            or st.syn_pending
+            or not 0 < n <= st.send_window
+            or n > self._max_payload
+            or self._small
+            or self._out
+            or self._syn_pending
+        ):
+            return None
+        st.send_window -= n
+        # Nothing was queued, so no ping reply either: ``_pongs`` is already 0.
+        return self._pack(TYPE_DATA, 0, stream_id, n) + data
+
     def close_stream(self, stream_id: int) -> None:
         """Half-close: send FIN. Reading goes on until ``StreamEnded``. Idempotent."""
         st = self._streams.get(stream_id)
@@ -575,20 +602,33 @@ class YamuxSession:
         ``max_stream_window``) if the previous one was used up within four RTTs. Returns
         whether a window update was queued (most calls queue nothing).
         """
+        return self.acknowledge_within(stream_id, n, now) < 0
+
+    def acknowledge_within(self, stream_id: int, n: int, now: float | None = None) -> int:
+        """``acknowledge_received``, returning how many more bytes the application may consume
+        before acknowledging them can queue anything: ``slack`` when nothing was queued, ``~slack``
+        (negative) when a window update was.
+
+        Between two acknowledgements only other acknowledgements bring an update nearer (arriving
+        data moves bytes from credit to ``buffered``; a stream's announcement adds credit), so an
+        adapter may hold back acknowledgements while their sum stays within ``slack`` and pass the
+        sum in one call: the same window updates, at the same reads, as one call per read.
+        """
         if now is not None:
             self._now = now
         st = self._streams.get(stream_id)
         if st is None:
-            return False  # reset or finished meanwhile: nothing to grant
+            return _NO_UPDATE_DUE  # reset or finished meanwhile: nothing to grant, ever
         if n < 0 or n > st.buffered:
             raise YamuxValueError(f"acknowledging {n} bytes with {st.buffered} unacknowledged")
-        st.buffered -= n
+        buffered = st.buffered = st.buffered - n
         if st.remote_closed:
-            return False
+            return _NO_UPDATE_DUE
         window = st.recv_window
-        delta = window - st.recv_credit - st.buffered
-        if delta < window >> 1:
-            return False
+        half = window >> 1
+        delta = window - st.recv_credit - buffered
+        if delta < half:
+            return half - 1 - delta
         now = self._now
         if now is not None:
             rtt = self._rtt
@@ -598,11 +638,12 @@ class YamuxSession:
                 if limiter is None or limiter(stream_id, grown - window):
                     window = grown
                     st.recv_window = window
-                    delta = window - st.recv_credit - st.buffered
+                    delta = window - st.recv_credit - buffered
             st.epoch = now
         st.recv_credit += delta
         self._write_frame(TYPE_WINDOW_UPDATE, 0, stream_id, delta)
-        return True
+        # now window - credit - buffered == 0
+        return ~((window >> 1) - 1)
 
     # --- session ---------------------------------------------------------------------------
 
