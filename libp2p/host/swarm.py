@@ -144,6 +144,11 @@ class Swarm:
             return list(self._connections.get(peer_id, ()))
         return [c for cs in self._connections.values() for c in cs]
 
+    def connection_count(self, peer_id: PeerId) -> int:
+        """How many connections to ``peer_id`` are in the table (without copying them)."""
+        conns = self._connections.get(peer_id)
+        return len(conns) if conns is not None else 0
+
     def connected_peers(self) -> list[PeerId]:
         return [p for p, cs in self._connections.items() if cs]
 

@@ -25,6 +25,7 @@ from libp2p.node import new_host
 from libp2p.security.noise import core as noise_core
 from libp2p.security.noise.service import NoiseSession
 from libp2p.transport.connection import RawConnection
+from libp2p.transport.tcp import _AcceptedTcpConnection
 
 TIMEOUT = 20.0
 MULTISTREAM_NOISE_ANSWER = b"\x13/multistream/1.0.0\n\x07/noise\n"
@@ -112,6 +113,7 @@ async def test_noise_messages_share_writes_with_what_follows_them(
     writes: list[tuple[RawConnection, bytes]] = []
     plaintexts: list[tuple[NoiseSession, bytes]] = []
     made = RawConnection.connection_made
+    accepted_made = _AcceptedTcpConnection.connection_made  # a TCP listener's connections
     session_init = NoiseSession.__init__
 
     class Recording:
@@ -130,6 +132,9 @@ async def test_noise_messages_share_writes_with_what_follows_them(
     def record_writes(self: RawConnection, transport: Any) -> None:
         made(self, Recording(self, transport))
 
+    def record_accepted_writes(self: RawConnection, transport: Any) -> None:
+        accepted_made(self, Recording(self, transport))
+
     def record_encrypts(self: NoiseSession, *args: Any) -> None:
         session_init(self, *args)
         encrypt = self.encrypt  # the cipher's own method, set per session
@@ -141,6 +146,7 @@ async def test_noise_messages_share_writes_with_what_follows_them(
         self.encrypt = record_encrypt
 
     monkeypatch.setattr(RawConnection, "connection_made", record_writes)
+    monkeypatch.setattr(_AcceptedTcpConnection, "connection_made", record_accepted_writes)
     monkeypatch.setattr(NoiseSession, "__init__", record_encrypts)
     listener = new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"])
     dialer = new_host()

@@ -24,7 +24,6 @@ from libp2p.host.events import (
     ConnectionOpened,
     LocalAddressesUpdated,
     LocalProtocolsUpdated,
-    PeerDisconnected,
     PeerProtocolsUpdated,
 )
 from libp2p.host.service import Service
@@ -71,7 +70,15 @@ class IdentifyService(Service):
         # protocols change. Each answer appends the asking connection's observed address.
         self._encoded: bytes | None = None
         self._prepare_handle: asyncio.Handle | None = None
-        self._results: dict[Connection, asyncio.Future[IdentifyInfo]] = {}
+        # Per open connection: its identify task while it runs, then what it ended with (the
+        # Identify, or the error ``identify()`` raises). The task is the result holder: no
+        # future of its own per connection.
+        self._results: dict[Connection, asyncio.Task[IdentifyInfo | Exception] | IdentifyInfo | Exception] = {}
+        # One timer for every running identify: deadlines are TIMEOUT after the start, so in
+        # insertion order; the sweep cancels the overdue tasks (they end with TimeoutError).
+        self._deadlines: dict[asyncio.Task[IdentifyInfo | Exception], float] = {}
+        self._timed_out: set[asyncio.Task[IdentifyInfo | Exception]] = set()
+        self._sweep_handle: asyncio.TimerHandle | None = None
         self._push_handle: asyncio.TimerHandle | None = None
         #: the address each connected peer says it sees us at (kept while it is connected)
         self.observed_addrs: dict[PeerId, Multiaddr] = {}
@@ -89,9 +96,8 @@ class IdentifyService(Service):
         host.set_stream_handler(PUSH_PROTOCOL_ID, self._handle_push, allow_limited=True)
         events = host.events
         self._unsubscribe = [
-            events.subscribe(ConnectionOpened, lambda e: self._connected(e.connection)),
-            events.subscribe(ConnectionClosed, lambda e: self._disconnected(e.connection)),
-            events.subscribe(PeerDisconnected, self._peer_gone),
+            events.subscribe(ConnectionOpened, self._on_opened),
+            events.subscribe(ConnectionClosed, self._on_closed),
             events.subscribe(LocalProtocolsUpdated, lambda e: self._protocols_changed()),
             events.subscribe(LocalAddressesUpdated, lambda e: self._addrs_changed()),
         ]
@@ -109,10 +115,14 @@ class IdentifyService(Service):
         if self._push_handle is not None:
             self._push_handle.cancel()
             self._push_handle = None
-        for future in self._results.values():
-            if not future.done():
-                future.cancel()
+        if self._sweep_handle is not None:
+            self._sweep_handle.cancel()
+            self._sweep_handle = None
+        for result in self._results.values():
+            if isinstance(result, asyncio.Task):
+                result.cancel()
         self._results.clear()
+        self._deadlines.clear()
 
     # --- what we say about ourselves -----------------------------------------------------------
 
@@ -157,8 +167,11 @@ class IdentifyService(Service):
     async def _read_info(self, stream: Stream, timeout: float | None = TIMEOUT) -> IdentifyInfo:
         """One Identify message from ``stream`` (``timeout=None``: the caller's deadline bounds it)."""
         reader = IdentifyReader()
-        async with asyncio.timeout(timeout):
+        if timeout is None:
             await read_into(stream, reader)
+        else:
+            async with asyncio.timeout(timeout):
+                await read_into(stream, reader)
         event = reader.next_event()
         assert isinstance(event, IdentifyReceived)
         return event.info
@@ -206,67 +219,112 @@ class IdentifyService(Service):
 
     # --- running it --------------------------------------------------------------------------------
 
+    def _on_opened(self, event: ConnectionOpened) -> None:
+        conn = event.connection
+        if conn not in self._results:
+            self._start(conn)
+
     def _connected(self, conn: Connection) -> None:
         """Identify every new connection in the background."""
-        if conn in self._results:
-            return
-        future = asyncio.get_running_loop().create_future()
-        self._results[conn] = future
-        self.host.spawn(self._identify(conn, future), "identify")  # no per-connection name to format
+        if conn not in self._results:
+            self._start(conn)
 
-    def _peer_gone(self, event: PeerDisconnected) -> None:
-        self.observed_addrs.pop(event.peer_id, None)
+    def _start(self, conn: Connection) -> asyncio.Task[IdentifyInfo | Exception]:
+        task = self.host.spawn(self._identify(conn), "identify")  # no per-connection name to format
+        if not conn.is_closed:
+            self._results[conn] = task
+        deadline = task.get_loop().time() + TIMEOUT
+        self._deadlines[task] = deadline
+        if self._sweep_handle is None:
+            self._sweep_handle = task.get_loop().call_at(deadline, self._sweep)
+        return task
 
-    def _disconnected(self, conn: Connection) -> None:
-        future = self._results.pop(conn, None)
-        if future is not None and not future.done():
-            future.cancel()
+    def _sweep(self) -> None:
+        """Time out the identifies past their deadline; the timer follows the oldest one left."""
+        self._sweep_handle = None
+        deadlines = self._deadlines
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while deadlines:
+            task = next(iter(deadlines))
+            deadline = deadlines[task]
+            if deadline > now:
+                self._sweep_handle = loop.call_at(deadline, self._sweep)
+                return
+            del deadlines[task]
+            if not task.done():
+                self._timed_out.add(task)
+                task.cancel()
 
-    async def _identify(self, conn: Connection, future: asyncio.Future[IdentifyInfo]) -> None:
+    def _on_closed(self, event: ConnectionClosed) -> None:
+        # A running identify ends by itself: closing the connection reset its stream.
+        conn = event.connection
+        self._results.pop(conn, None)
+        # The peer's observed address goes with its last connection (checked here, not on
+        # PeerDisconnected: a host then builds that event only for the subscribers it has).
+        if self.observed_addrs:
+            peer = conn.remote_peer_id
+            if peer in self.observed_addrs and not self.host.connections(peer):
+                del self.observed_addrs[peer]
+
+    async def _identify(self, conn: Connection) -> IdentifyInfo | Exception:
+        """Ask ``conn``'s peer; returns its Identify, or the error (kept for ``identify()``)."""
+        result: IdentifyInfo | Exception
         try:
             stream = conn.open_stream()
             try:
-                # One deadline (one timer) for the whole exchange. The proposal and our FIN leave
-                # with what else this loop pass writes (on a new connection: the handshake's last
-                # message, the application's first request).
-                async with asyncio.timeout(TIMEOUT):
-                    stream.protocol = await select_protocol(
-                        stream.read, stream.write_soon, stream.unread, [PROTOCOL_ID],
-                        timeout=None,
-                    )
-                    await stream.close_soon()
-                    # The peer's Identify comes with the answer to the first request on a new
-                    # connection: let the streams woken in this loop pass (that request's reader)
-                    # run before the Identify is parsed, its record's signature checked and stored.
-                    await asyncio.sleep(0)
-                    info = await self._read_info(stream, timeout=None)
+                # The proposal and our FIN leave with what else this loop pass writes (on a new
+                # connection: the handshake's last message, the application's first request).
+                # TIMEOUT bounds the whole exchange (``_sweep``).
+                stream.protocol = await select_protocol(
+                    stream.read, stream.write_soon, stream.unread, [PROTOCOL_ID],
+                    timeout=None,
+                )
+                await stream.close_soon()
+                # The peer's Identify comes with the answer to the first request on a new
+                # connection: let the streams woken in this loop pass (that request's reader)
+                # run before the Identify is parsed, its record's signature checked and stored.
+                await asyncio.sleep(0)
+                info = await self._read_info(stream, timeout=None)
             except BaseException:
                 await stream.reset()
                 raise
             self._apply(conn, info, push=False)
-        except Exception as exc:  # noqa: BLE001 - reported through the future
+            result = info
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or task not in self._timed_out:
+                raise
+            self._timed_out.discard(task)
+            task.uncancel()  # our own deadline, not a cancellation from outside
+            result = TimeoutError(f"identify with {conn.remote_peer_id} timed out after {TIMEOUT} s")
+            log.debug("identify with %s failed: %r", conn.remote_peer_id, result)
+        except Exception as exc:  # noqa: BLE001 - the result, for identify()
             log.debug("identify with %s failed: %r", conn.remote_peer_id, exc)
-            if not future.done():
-                future.set_exception(exc)
-            future.exception()  # mark retrieved: nobody may be waiting
-            return
+            # kept while the connection is open: without its traceback, which holds the frames
+            result = exc.with_traceback(None)
         finally:
-            if conn.is_closed:
-                self._results.pop(conn, None)
-        if not future.done():
-            future.set_result(info)
+            deadlines = self._deadlines
+            deadlines.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+            if not deadlines and self._sweep_handle is not None:
+                self._sweep_handle.cancel()  # an idle host keeps no timer
+                self._sweep_handle = None
+        if conn in self._results:
+            self._results[conn] = result  # the task's frames go; the result stays with the connection
+        return result
 
     async def identify(self, peer_id: PeerId, timeout: float = TIMEOUT * 2) -> IdentifyInfo:
         """The Identify of ``peer_id`` on our connection to it (waits for it to finish)."""
         conn = await self.host.connection_to(peer_id)
-        future = self._results.get(conn)
-        if future is None:
-            future = asyncio.get_running_loop().create_future()
-            if not conn.is_closed:
-                self._results[conn] = future
-            self.host.spawn(self._identify(conn, future), f"identify {peer_id}")
-        async with asyncio.timeout(timeout):
-            return await asyncio.shield(future)
+        result = self._results.get(conn)
+        if result is None:
+            result = self._start(conn)
+        if isinstance(result, asyncio.Task):
+            async with asyncio.timeout(timeout):
+                result = await asyncio.shield(result)
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     # --- push ----------------------------------------------------------------------------------------
 
