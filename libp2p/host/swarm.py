@@ -186,7 +186,7 @@ class Swarm:
         # the connection whose dialer has the smaller peer ID, so the two tables agree. The
         # other one still serves the streams already on it and closes once they are done.
         crossed = [c for c in conns if c.is_initiator != conn.is_initiator and not c.is_closed
-                   and not _relayed(c) and not _relayed(conn)]
+                   and not _relayed(c) and not _relayed(conn)] if conns else []
         self.connmgr.connection_opened(conn)
         if crossed and not self._dialer_is_smaller(conn):
             self._draining[conn] = False  # the host never hears of it

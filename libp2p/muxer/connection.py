@@ -523,7 +523,8 @@ class MuxedConnection:
         self._held: set[MuxedStream] = set()
         self._closed = False
         self._close_reason: BaseException | None = None
-        self._closed_event = asyncio.Event()
+        # wait_closed() callers (an asyncio.Event and its deque per connection cost more, for a rare wait)
+        self._close_waiters: list[asyncio.Future[None]] | None = None
         self._flush_scheduled = False
         self._first_flush_passes = 1
         # Output the core produced when a read granted window, written by the next flush.
@@ -785,6 +786,8 @@ class MuxedConnection:
         self.raw.close()
 
     def _on_lost(self, exc: Exception | None) -> None:
+        if self._closed:  # as after the remote's EOF: nothing left to shut down
+            return
         self._shutdown(ConnectionClosedError(f"connection lost: {exc}" if exc else "connection closed"))
 
     def _throttle_input(self) -> None:
@@ -1035,7 +1038,12 @@ class MuxedConnection:
                 waiter.set_exception(ConnectionClosedError("connection closed"))
         self._ping_waiters.clear()
         self._wake_openers()  # they find the connection closed: open_stream raises
-        self._closed_event.set()
+        waiters = self._close_waiters
+        if waiters is not None:
+            self._close_waiters = None
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
         self._on_closed(self)
         if self.scope is not None:
             self.scope.done()
@@ -1058,4 +1066,10 @@ class MuxedConnection:
 
     async def wait_closed(self) -> None:
         """Wait until the connection has closed."""
-        await self._closed_event.wait()
+        if self._closed:
+            return
+        waiter = self._loop.create_future()
+        if self._close_waiters is None:
+            self._close_waiters = []
+        self._close_waiters.append(waiter)
+        await waiter

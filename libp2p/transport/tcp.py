@@ -113,7 +113,13 @@ def _fill_addrs(conn: RawConnection, config: TcpConfig, local: Multiaddr | None 
     transport.set_write_buffer_limits(high=1 << 20, low=1 << 18)
 
 
-class _AcceptedTcpConnection(RawConnection):
+class _TcpConnection(RawConnection):
+    """A connection over the loop's TCP transport (asyncio's or uvloop's)."""
+
+    _closes_at_once_when_drained = True
+
+
+class _AcceptedTcpConnection(_TcpConnection):
     """A connection a TCP listener accepted; ``listen`` makes a subclass per listener that sets
     these three."""
 
@@ -184,10 +190,10 @@ class TcpTransport:
                 if sock is None and required:
                     raise DialError(f"cannot dial {addr} from a listen port (none, or that connection exists)")
                 if sock is not None:
-                    _, conn = await loop.create_connection(lambda: RawConnection(is_initiator=True), sock=sock)
+                    _, conn = await loop.create_connection(lambda: _TcpConnection(is_initiator=True), sock=sock)
                 else:
                     _, conn = await loop.create_connection(
-                        lambda: RawConnection(is_initiator=True), host, port, family=family
+                        lambda: _TcpConnection(is_initiator=True), host, port, family=family
                     )
         except TimeoutError:
             raise DialError(f"dial to {addr} timed out", reason="timed out") from None

@@ -233,3 +233,48 @@ async def test_close_releases_the_connection_scope_once() -> None:
             assert (system.conns_in, system.fd, transient.conns_in) == before
             assert not listener.resources._peers  # type: ignore[attr-defined]
         assert len(closed) == 3
+
+
+async def test_tcp_close_arms_the_grace_timer_only_with_bytes_queued() -> None:
+    accepted: list[RawConnection] = []
+    transport = TcpTransport()
+    listener = await transport.listen(Multiaddr(LOOPBACK), accepted.append)
+    try:
+        drained = await transport.dial(listener.addrs[0], TIMEOUT)
+        await _until(lambda: len(accepted) == 1)
+        drained.close()  # nothing queued: the socket closes at once, no timer
+        assert drained._abort_timer is None
+        await asyncio.wait_for(drained.wait_closed(), TIMEOUT)
+        assert await asyncio.wait_for(accepted[0].read(), TIMEOUT) == b""
+
+        stuck = await transport.dial(listener.addrs[0], TIMEOUT)
+        await _until(lambda: len(accepted) == 2)
+        accepted[1].pause_reading()  # the peer stops reading: our bytes stay queued
+        async with asyncio.timeout(TIMEOUT):
+            while stuck.transport.get_write_buffer_size() == 0:  # type: ignore[union-attr]
+                stuck.write(b"x" * 65536)
+                await asyncio.sleep(0)
+        stuck.close()
+        assert stuck._abort_timer is not None  # aborted after the grace if the peer never reads
+        stuck.abort()
+        await asyncio.wait_for(stuck.wait_closed(), TIMEOUT)
+    finally:
+        for raw in accepted:
+            raw.abort()
+        await listener.close()
+
+
+async def test_connection_wait_closed_wakes_on_close_and_returns_after() -> None:
+    async with new_host(listen_addrs=[LOOPBACK]) as listener, new_host() as dialer:
+        await dialer.connect(listener.full_addrs()[0])
+        conn = dialer.connections(listener.peer_id)[0]
+        waiters = [asyncio.ensure_future(conn.wait_closed()) for _ in range(2)]
+        cancelled = asyncio.ensure_future(conn.wait_closed())
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        assert not any(w.done() for w in waiters)
+        await conn.close()
+        async with asyncio.timeout(TIMEOUT):
+            await asyncio.gather(*waiters)
+            await conn.wait_closed()  # closed already: at once
+        assert cancelled.cancelled()
