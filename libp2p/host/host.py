@@ -415,7 +415,7 @@ class Host:
 
     def _connection_opened(self, conn: Connection) -> None:
         peer = conn.remote_peer_id
-        if conn.remote_addr is not None and conn.is_initiator:
+        if conn.is_initiator and conn.remote_addr is not None:  # (a listener learns no dialable address)
             self.peerstore.add_addrs(peer, [conn.remote_addr], CONNECTED_ADDR_TTL)
         self.peerstore.add_public_key(peer, conn.remote_public_key)
         first = self.swarm.connection_count(peer) == 1

@@ -233,10 +233,11 @@ class IdentifyService(Service):
         task = self.host.spawn(self._identify(conn), "identify")  # no per-connection name to format
         if not conn.is_closed:
             self._results[conn] = task
-        deadline = task.get_loop().time() + TIMEOUT
+        loop = task.get_loop()
+        deadline = loop.time() + TIMEOUT
         self._deadlines[task] = deadline
         if self._sweep_handle is None:
-            self._sweep_handle = task.get_loop().call_at(deadline, self._sweep)
+            self._sweep_handle = loop.call_at(deadline, self._sweep)
         return task
 
     def _sweep(self) -> None:
