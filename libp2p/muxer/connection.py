@@ -227,6 +227,20 @@ class MuxedStream(OptimisticNegotiation):
             await waiter
         return self._take(n)
 
+    def when_readable(self) -> asyncio.Future[None]:
+        """A future done once ``read`` would return without waiting (data, the remote's FIN or a
+        reset arrived): a protocol can wait for its peer's first answer with no task of its own
+        (identify, on every new connection). Takes the place of a waiting ``read``."""
+        waiter = self._read_waiter
+        if waiter is not None and not waiter.done():
+            raise StateError("another read() is already waiting on this stream")
+        waiter = self.conn._loop.create_future()
+        if self._chunks or self._pushback or self._eof:
+            waiter.set_result(None)
+        else:
+            self._read_waiter = waiter
+        return waiter
+
     async def _read_data(self, n: int) -> bytes:
         """``read`` without the wait for a negotiation (the negotiation's own reads)."""
         if n == 0:
@@ -525,7 +539,9 @@ class MuxedConnection:
         self._close_reason: BaseException | None = None
         # wait_closed() callers (an asyncio.Event and its deque per connection cost more, for a rare wait)
         self._close_waiters: list[asyncio.Future[None]] | None = None
-        self._flush_scheduled = False
+        # True until start(): what is written before (a service opening its stream on the
+        # connection-opened event) leaves with start's first flush, not in a send of its own.
+        self._flush_scheduled = True
         self._first_flush_passes = 1
         # Output the core produced when a read granted window, written by the next flush.
         self._carry: list[bytes] = []

@@ -278,3 +278,64 @@ async def test_connection_wait_closed_wakes_on_close_and_returns_after() -> None
             await asyncio.gather(*waiters)
             await conn.wait_closed()  # closed already: at once
         assert cancelled.cancelled()
+
+
+async def test_identify_of_a_peer_that_never_answers_times_out_with_no_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(identify_service, "TIMEOUT", 0.3)
+    async with new_host(listen_addrs=[LOOPBACK]) as listener, new_host() as mute:
+        mute.swarm._on_stream = lambda stream: None  # takes no inbound stream: not even multistream answers
+        identifies: list[object] = []
+        spawn = listener.spawn
+
+        def counting_spawn(coro: object, name: str) -> asyncio.Task[object]:
+            if name == "identify":
+                identifies.append(coro)
+            return spawn(coro, name)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(listener, "spawn", counting_spawn)
+        await mute.connect(listener.full_addrs()[0])
+        await _until(lambda: listener.connections(mute.peer_id))
+        service = listener.services["identify"]
+        with pytest.raises(TimeoutError):
+            await service.identify(mute.peer_id, timeout=TIMEOUT)  # type: ignore[attr-defined]
+        assert identifies == []  # the request went out and timed out with no task of its own
+        assert not service._deadlines and service._sweep_handle is None  # type: ignore[attr-defined]
+        assert listener.connections(mute.peer_id)  # the connection stays
+
+
+async def test_connection_closed_before_identify_answers_ends_it_with_no_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with new_host(listen_addrs=[LOOPBACK]) as listener:
+        identifies: list[str] = []
+        spawn = listener.spawn
+
+        def counting_spawn(coro: object, name: str) -> asyncio.Task[object]:
+            if name == "identify":
+                identifies.append(name)
+            return spawn(coro, name)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(listener, "spawn", counting_spawn)
+        async with new_host() as mute:
+            mute.swarm._on_stream = lambda stream: None
+            await mute.connect(listener.full_addrs()[0])
+            await _until(lambda: listener.connections(mute.peer_id))
+            service = listener.services["identify"]
+            waiter = asyncio.ensure_future(service.identify(mute.peer_id))  # type: ignore[attr-defined]
+            await asyncio.sleep(0.05)
+        with pytest.raises(EOFError):
+            await asyncio.wait_for(waiter, TIMEOUT)
+        assert identifies == []
+        await _until(lambda: not service._deadlines)  # type: ignore[attr-defined]
+        assert service._sweep_handle is None and not service._results  # type: ignore[attr-defined]
+
+
+async def test_identify_on_streams_that_cannot_say_when_readable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from libp2p.muxer.connection import MuxedStream
+
+    monkeypatch.delattr(MuxedStream, "when_readable")  # as a transport's own streams (QUIC) may lack it
+    async with new_host(listen_addrs=[LOOPBACK]) as listener, new_host() as dialer:
+        await dialer.connect(listener.full_addrs()[0])
+        info = await dialer.services["identify"].identify(listener.peer_id)  # type: ignore[attr-defined]
+        assert info.agent_version == listener.config.agent_version
+        await _until(lambda: listener.connections(dialer.peer_id))
+        info = await listener.services["identify"].identify(dialer.peer_id)  # type: ignore[attr-defined]
+        assert info.agent_version == dialer.config.agent_version

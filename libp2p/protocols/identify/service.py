@@ -13,12 +13,13 @@ are used.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import TYPE_CHECKING
 
 from libp2p._accel import varint_encode
 from libp2p.driver import read_into
-from libp2p.errors import Libp2pError
+from libp2p.errors import Libp2pError, UnexpectedEOFError
 from libp2p.host.events import (
     ConnectionClosed,
     ConnectionOpened,
@@ -28,7 +29,8 @@ from libp2p.host.events import (
 )
 from libp2p.host.service import Service
 from libp2p.identity.peer_record import PeerRecord, consume_peer_record
-from libp2p.negotiate.service import select_protocol
+from libp2p.negotiate.core import MultistreamDialer
+from libp2p.negotiate.service import finish_select, select_protocol
 from libp2p.peerstore import ADDRESS_TTL, CONNECTED_ADDR_TTL
 from libp2p.protocols.identify.core import IdentifyReader
 from libp2p.protocols.identify.events import IdentifyReceived, PeerIdentified
@@ -58,6 +60,32 @@ log = logging.getLogger("libp2p.protocols.identify")
 _PUSH_DELAY = 0.05
 
 
+class _Attempt:
+    """One identify of one connection, from the request to its result. While the request waits
+    for the peer's first bytes on a stream that says when they come (``when_readable``), no task
+    runs for it: a connection that closes before its peer answers (a scanner, a failed dial) then
+    costs no task at all."""
+
+    __slots__ = ("conn", "stream", "dialer", "unsent", "task", "timed_out", "finished", "waiters")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.stream: Stream | None = None
+        self.dialer: MultistreamDialer | None = None  # set once its first flight was written
+        self.unsent = b""  # what of that flight the stream did not take at once
+        self.task: asyncio.Task[IdentifyInfo | Exception] | None = None
+        self.timed_out = False
+        self.finished = False
+        self.waiters: list[asyncio.Future[IdentifyInfo | Exception]] | None = None  # identify() callers
+
+    def wait(self) -> asyncio.Future[IdentifyInfo | Exception]:
+        waiter: asyncio.Future[IdentifyInfo | Exception] = asyncio.get_running_loop().create_future()
+        if self.waiters is None:
+            self.waiters = []
+        self.waiters.append(waiter)
+        return waiter
+
+
 class IdentifyService(Service):
     """identify and identify/push; a default service of every host (``host.services["identify"]``)."""
 
@@ -70,14 +98,12 @@ class IdentifyService(Service):
         # protocols change. Each answer appends the asking connection's observed address.
         self._encoded: bytes | None = None
         self._prepare_handle: asyncio.Handle | None = None
-        # Per open connection: its identify task while it runs, then what it ended with (the
-        # Identify, or the error ``identify()`` raises). The task is the result holder: no
-        # future of its own per connection.
-        self._results: dict[Connection, asyncio.Task[IdentifyInfo | Exception] | IdentifyInfo | Exception] = {}
+        # Per open connection: its identify while it runs, then what it ended with (the Identify,
+        # or the error ``identify()`` raises).
+        self._results: dict[Connection, _Attempt | IdentifyInfo | Exception] = {}
         # One timer for every running identify: deadlines are TIMEOUT after the start, so in
-        # insertion order; the sweep cancels the overdue tasks (they end with TimeoutError).
-        self._deadlines: dict[asyncio.Task[IdentifyInfo | Exception], float] = {}
-        self._timed_out: set[asyncio.Task[IdentifyInfo | Exception]] = set()
+        # insertion order; the sweep times out the overdue ones.
+        self._deadlines: dict[_Attempt, float] = {}
         self._sweep_handle: asyncio.TimerHandle | None = None
         self._push_handle: asyncio.TimerHandle | None = None
         #: the address each connected peer says it sees us at (kept while it is connected)
@@ -118,9 +144,15 @@ class IdentifyService(Service):
         if self._sweep_handle is not None:
             self._sweep_handle.cancel()
             self._sweep_handle = None
-        for result in self._results.values():
-            if isinstance(result, asyncio.Task):
-                result.cancel()
+        attempts = dict.fromkeys(a for a in self._results.values() if isinstance(a, _Attempt))
+        attempts.update(dict.fromkeys(self._deadlines))
+        for attempt in attempts:
+            if attempt.task is not None:
+                attempt.task.cancel()
+            else:
+                self._abandon(attempt)
+                if attempt.stream is not None:
+                    self.host.spawn(attempt.stream.reset(), "identify stopped")
         self._results.clear()
         self._deadlines.clear()
 
@@ -229,16 +261,83 @@ class IdentifyService(Service):
         if conn not in self._results:
             self._start(conn)
 
-    def _start(self, conn: Connection) -> asyncio.Task[IdentifyInfo | Exception]:
-        task = self.host.spawn(self._identify(conn), "identify")  # no per-connection name to format
+    def _start(self, conn: Connection) -> _Attempt:
+        attempt = _Attempt(conn)
         if not conn.is_closed:
-            self._results[conn] = task
-        loop = task.get_loop()
+            self._results[conn] = attempt
+        loop = asyncio.get_running_loop()
         deadline = loop.time() + TIMEOUT
-        self._deadlines[task] = deadline
+        self._deadlines[attempt] = deadline
         if self._sweep_handle is None:
             self._sweep_handle = loop.call_at(deadline, self._sweep)
-        return task
+        if not self._ask(attempt):
+            attempt.task = self.host.spawn(self._identify(attempt), "identify")  # no per-connection name
+        return attempt
+
+    def _ask(self, attempt: _Attempt) -> bool:
+        """Open the stream and write the request now, and wait for the answer with no task (True);
+        False: a task does the rest (a stream that cannot say when it is readable, a full send
+        window, a connection already closed)."""
+        try:
+            stream = attempt.stream = attempt.conn.open_stream()
+        except Exception:  # noqa: BLE001 - the task meets it again and keeps it as the result
+            return False
+        when_readable = getattr(stream, "when_readable", None)
+        write_nowait = getattr(stream, "write_nowait", None)
+        if when_readable is None or write_nowait is None:
+            return False
+        dialer = MultistreamDialer([PROTOCOL_ID], optimistic=False)
+        request = dialer.data_to_send()
+        try:
+            # It leaves with what else this loop pass writes (on a new connection: the handshake's
+            # last message, the application's first request).
+            sent = write_nowait(request)
+        except Exception:  # noqa: BLE001 - as above
+            return False
+        attempt.dialer = dialer
+        if sent < len(request):
+            attempt.unsent = request[sent:]
+            return False
+        when_readable().add_done_callback(functools.partial(self._answered, attempt))
+        return True
+
+    def _answered(self, attempt: _Attempt, _: object) -> None:
+        """The peer's first bytes (or the end of the stream) arrived: a task reads the rest."""
+        if attempt.finished:  # timed out, or the service stopped
+            return
+        if attempt.conn.is_closed:
+            # Closed before the peer said anything: its stream went with it; nothing to learn.
+            self._finish(attempt, UnexpectedEOFError("the connection closed before the peer answered identify"))
+            return
+        attempt.task = self.host.spawn(self._identify(attempt), "identify")
+
+    def _finish(self, attempt: _Attempt, result: IdentifyInfo | Exception) -> None:
+        attempt.finished = True
+        self._forget_deadline(attempt)
+        conn = attempt.conn
+        if self._results.get(conn) is attempt:
+            self._results[conn] = result  # kept while the connection is open, for identify()
+        waiters, attempt.waiters = attempt.waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(result)
+
+    def _abandon(self, attempt: _Attempt) -> None:
+        """Cancelled from outside (the host or the service stopping): nobody gets a result."""
+        attempt.finished = True
+        self._forget_deadline(attempt)
+        if self._results.get(attempt.conn) is attempt:
+            del self._results[attempt.conn]
+        waiters, attempt.waiters = attempt.waiters, None
+        for waiter in waiters or ():
+            waiter.cancel()
+
+    def _forget_deadline(self, attempt: _Attempt) -> None:
+        deadlines = self._deadlines
+        deadlines.pop(attempt, None)
+        if not deadlines and self._sweep_handle is not None:
+            self._sweep_handle.cancel()  # an idle host keeps no timer
+            self._sweep_handle = None
 
     def _sweep(self) -> None:
         """Time out the identifies past their deadline; the timer follows the oldest one left."""
@@ -247,15 +346,25 @@ class IdentifyService(Service):
         loop = asyncio.get_running_loop()
         now = loop.time()
         while deadlines:
-            task = next(iter(deadlines))
-            deadline = deadlines[task]
+            attempt = next(iter(deadlines))
+            deadline = deadlines[attempt]
             if deadline > now:
                 self._sweep_handle = loop.call_at(deadline, self._sweep)
                 return
-            del deadlines[task]
-            if not task.done():
-                self._timed_out.add(task)
-                task.cancel()
+            del deadlines[attempt]
+            if attempt.finished:
+                continue
+            if attempt.task is not None:
+                if not attempt.task.done():
+                    attempt.timed_out = True
+                    attempt.task.cancel()
+                continue
+            # The peer said nothing at all: give up and reset the stream.
+            error = TimeoutError(f"identify with {attempt.conn.remote_peer_id} timed out after {TIMEOUT} s")
+            log.debug("identify with %s failed: %r", attempt.conn.remote_peer_id, error)
+            self._finish(attempt, error)
+            if attempt.stream is not None:
+                self.host.spawn(attempt.stream.reset(), "identify timeout")
 
     def _on_closed(self, event: ConnectionClosed) -> None:
         # A running identify ends by itself: closing the connection reset its stream.
@@ -268,19 +377,27 @@ class IdentifyService(Service):
             if peer in self.observed_addrs and not self.host.connections(peer):
                 del self.observed_addrs[peer]
 
-    async def _identify(self, conn: Connection) -> IdentifyInfo | Exception:
-        """Ask ``conn``'s peer; returns its Identify, or the error (kept for ``identify()``)."""
+    async def _identify(self, attempt: _Attempt) -> IdentifyInfo | Exception:
+        """Ask ``attempt.conn``'s peer (or finish asking); returns its Identify, or the error."""
+        conn = attempt.conn
         result: IdentifyInfo | Exception
         try:
-            stream = conn.open_stream()
+            stream = attempt.stream
+            if stream is None:
+                stream = attempt.stream = conn.open_stream()
             try:
-                # The proposal and our FIN leave with what else this loop pass writes (on a new
+                # The request and our FIN leave with what else this loop pass writes (on a new
                 # connection: the handshake's last message, the application's first request).
                 # TIMEOUT bounds the whole exchange (``_sweep``).
-                stream.protocol = await select_protocol(
-                    stream.read, stream.write_soon, stream.unread, [PROTOCOL_ID],
-                    timeout=None,
-                )
+                dialer = attempt.dialer
+                if dialer is None:
+                    stream.protocol = await select_protocol(
+                        stream.read, stream.write_soon, stream.unread, [PROTOCOL_ID], timeout=None,
+                    )
+                else:  # the request went out already (``_ask``)
+                    if attempt.unsent:
+                        await stream.write(attempt.unsent)
+                    stream.protocol = await finish_select(stream.read, stream.write_soon, stream.unread, dialer)
                 await stream.close_soon()
                 # The peer's Identify comes with the answer to the first request on a new
                 # connection: let the streams woken in this loop pass (that request's reader)
@@ -293,10 +410,10 @@ class IdentifyService(Service):
             self._apply(conn, info, push=False)
             result = info
         except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is None or task not in self._timed_out:
+            task = attempt.task
+            if not attempt.timed_out or task is None:
+                self._abandon(attempt)
                 raise
-            self._timed_out.discard(task)
             task.uncancel()  # our own deadline, not a cancellation from outside
             result = TimeoutError(f"identify with {conn.remote_peer_id} timed out after {TIMEOUT} s")
             log.debug("identify with %s failed: %r", conn.remote_peer_id, result)
@@ -304,14 +421,7 @@ class IdentifyService(Service):
             log.debug("identify with %s failed: %r", conn.remote_peer_id, exc)
             # kept while the connection is open: without its traceback, which holds the frames
             result = exc.with_traceback(None)
-        finally:
-            deadlines = self._deadlines
-            deadlines.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
-            if not deadlines and self._sweep_handle is not None:
-                self._sweep_handle.cancel()  # an idle host keeps no timer
-                self._sweep_handle = None
-        if conn in self._results:
-            self._results[conn] = result  # the task's frames go; the result stays with the connection
+        self._finish(attempt, result)
         return result
 
     async def identify(self, peer_id: PeerId, timeout: float = TIMEOUT * 2) -> IdentifyInfo:
@@ -320,9 +430,9 @@ class IdentifyService(Service):
         result = self._results.get(conn)
         if result is None:
             result = self._start(conn)
-        if isinstance(result, asyncio.Task):
+        if isinstance(result, _Attempt):
             async with asyncio.timeout(timeout):
-                result = await asyncio.shield(result)
+                result = await result.wait()
         if isinstance(result, Exception):
             raise result
         return result
