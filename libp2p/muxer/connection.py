@@ -554,7 +554,7 @@ class MuxedConnection:
         self._ping_waiters: dict[int, asyncio.Future[None]] = {}
         self._pending_events: deque[object] | None = None  # the core's event queue, when it shows it
         # yamux hands a stream's plain Data to its ``_feed`` directly, with no event in between
-        self._set_data_receiver: Callable[[int, Callable[[bytes], None]], None] | None = getattr(
+        self._set_data_receiver: Callable[[int, Callable[[bytes], None] | None], None] | None = getattr(
             session, "set_data_receiver", None)
         self._loop = asyncio.get_running_loop()
         self.opened_at = _clock()
@@ -1041,9 +1041,13 @@ class MuxedConnection:
         if self._backlog_timer is not None:
             self._backlog_timer.cancel()
             self._backlog_timer = None
+        set_data_receiver = self._set_data_receiver
         for stream in list(self._streams.values()):
             stream._set_reset(StreamResetError(f"connection closed: {reason}"))
             stream._release()
+            if set_data_receiver is not None:
+                # the session's hold on the stream (its _feed) would close a cycle through it
+                set_data_receiver(stream.stream_id, None)
         self._streams.clear()
         for stream in self._held:
             stream._scope_held = False
