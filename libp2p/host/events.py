@@ -217,6 +217,16 @@ class EventBus:
             self._streams.append(sub)
         return sub
 
+    def wants(self, cls: type[HostEvent]) -> bool:
+        """Whether an event of class ``cls`` has a subscriber now: an emitter may skip building
+        one that nobody would get (the host's per-connection events, under connection churn)."""
+        callbacks = self._dispatch.get(cls)
+        if callbacks is None:
+            callbacks = self._dispatch[cls] = [cb for types, cb in self._callbacks if issubclass(cls, types)]
+        if callbacks:
+            return True
+        return any(issubclass(cls, sub.types) for sub in self._streams) if self._streams else False
+
     def emit(self, event: HostEvent) -> None:
         """Deliver ``event`` to its subscribers (callbacks now, streams queued)."""
         cls = type(event)

@@ -415,14 +415,17 @@ class Host:
 
     def _connection_opened(self, conn: Connection) -> None:
         peer = conn.remote_peer_id
-        if conn.remote_addr is not None and conn.is_initiator:
+        if conn.is_initiator and conn.remote_addr is not None:  # (a listener learns no dialable address)
             self.peerstore.add_addrs(peer, [conn.remote_addr], CONNECTED_ADDR_TTL)
         self.peerstore.add_public_key(peer, conn.remote_public_key)
-        first = len(self.swarm.connections(peer)) == 1
-        self.events.emit(ConnectionOpened(conn))
+        first = self.swarm.connection_count(peer) == 1
+        events = self.events
+        events.emit(ConnectionOpened(conn))
         if first:
             self.peerstore_manager.connected(peer)
-            self.events.emit(PeerConnected(peer))
+            # Built only for subscribers: under connection churn most hosts have none.
+            if events.wants(PeerConnected):
+                events.emit(PeerConnected(peer))
 
     def _connection_closed(self, conn: Connection) -> None:
         peer = conn.remote_peer_id
@@ -430,11 +433,13 @@ class Host:
             confirmed = self.addr_manager.observed()
             self.addr_manager.remove(conn)
             self._announce_if_changed(confirmed)
-        self.events.emit(ConnectionClosed(conn))
-        if not self.swarm.connections(peer):
+        events = self.events
+        events.emit(ConnectionClosed(conn))
+        if not self.swarm.connection_count(peer):
             self.peerstore.update_addrs(peer, CONNECTED_ADDR_TTL, RECENTLY_CONNECTED_ADDR_TTL)
             self.peerstore_manager.disconnected(peer)
-            self.events.emit(PeerDisconnected(peer))
+            if events.wants(PeerDisconnected):
+                events.emit(PeerDisconnected(peer))
 
     async def _close_connection(self, conn: Connection) -> None:
         await conn.close()

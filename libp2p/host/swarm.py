@@ -135,6 +135,11 @@ class Swarm:
             return list(self._connections.get(peer_id, ()))
         return [c for cs in self._connections.values() for c in cs]
 
+    def connection_count(self, peer_id: PeerId) -> int:
+        """How many connections to ``peer_id`` are in the table (without copying them)."""
+        conns = self._connections.get(peer_id)
+        return len(conns) if conns is not None else 0
+
     def connected_peers(self) -> list[PeerId]:
         return [p for p, cs in self._connections.items() if cs]
 
@@ -172,7 +177,7 @@ class Swarm:
         # the connection whose dialer has the smaller peer ID, so the two tables agree. The
         # other one still serves the streams already on it and closes once they are done.
         crossed = [c for c in conns if c.is_initiator != conn.is_initiator and not c.is_closed
-                   and not _relayed(c) and not _relayed(conn)]
+                   and not _relayed(c) and not _relayed(conn)] if conns else []
         self.connmgr.connection_opened(conn)
         if crossed and not self._dialer_is_smaller(conn):
             self._draining[conn] = False  # the host never hears of it

@@ -234,6 +234,20 @@ class MuxedStream(OptimisticNegotiation):
             await waiter
         return self._take(n)
 
+    def when_readable(self) -> asyncio.Future[None]:
+        """A future done once ``read`` would return without waiting (data, the remote's FIN or a
+        reset arrived): a protocol can wait for its peer's first answer with no task of its own
+        (identify, on every new connection). Takes the place of a waiting ``read``."""
+        waiter = self._read_waiter
+        if waiter is not None and not waiter.done():
+            raise StateError("another read() is already waiting on this stream")
+        waiter = self.conn._loop.create_future()
+        if self._chunks or self._pushback or self._eof:
+            waiter.set_result(None)
+        else:
+            self._read_waiter = waiter
+        return waiter
+
     async def _read_data(self, n: int) -> bytes:
         """``read`` without the wait for a negotiation (the negotiation's own reads)."""
         if n == 0:
@@ -569,8 +583,11 @@ class MuxedConnection:
         self._held: set[MuxedStream] = set()
         self._closed = False
         self._close_reason: BaseException | None = None
-        self._closed_event = asyncio.Event()
-        self._flush_scheduled = False
+        # wait_closed() callers (an asyncio.Event and its deque per connection cost more, for a rare wait)
+        self._close_waiters: list[asyncio.Future[None]] | None = None
+        # True until start(): what is written before (a service opening its stream on the
+        # connection-opened event) leaves with start's first flush, not in a send of its own.
+        self._flush_scheduled = True
         self._first_flush_passes = 1
         # Output the core produced when a read granted window, written by the next flush.
         self._carry: list[bytes] = []
@@ -583,7 +600,7 @@ class MuxedConnection:
         self._ping_waiters: dict[int, asyncio.Future[None]] = {}
         self._pending_events: deque[object] | None = None  # the core's event queue, when it shows it
         # yamux hands a stream's plain Data to its ``_feed`` directly, with no event in between
-        self._set_data_receiver: Callable[[int, Callable[[bytes], None]], None] | None = getattr(
+        self._set_data_receiver: Callable[[int, Callable[[bytes], None] | None], None] | None = getattr(
             session, "set_data_receiver", None)
         #: yamux's ``acknowledge_within(stream_id, n, now) -> slack`` (see ``MuxedStream._take``); None
         #: for mplex (not a bound method of this connection: that would be a reference cycle)
@@ -839,6 +856,8 @@ class MuxedConnection:
         self.raw.close()
 
     def _on_lost(self, exc: Exception | None) -> None:
+        if self._closed:  # as after the remote's EOF: nothing left to shut down
+            return
         self._shutdown(ConnectionClosedError(f"connection lost: {exc}" if exc else "connection closed"))
 
     def _throttle_input(self) -> None:
@@ -1076,9 +1095,13 @@ class MuxedConnection:
         if self._backlog_timer is not None:
             self._backlog_timer.cancel()
             self._backlog_timer = None
+        set_data_receiver = self._set_data_receiver
         for stream in list(self._streams.values()):
             stream._set_reset(StreamResetError(f"connection closed: {reason}"))
             stream._release()
+            if set_data_receiver is not None:
+                # the session's hold on the stream (its _feed) would close a cycle through it
+                set_data_receiver(stream.stream_id, None)
         self._streams.clear()
         for stream in self._held:
             stream._scope_held = False
@@ -1089,7 +1112,12 @@ class MuxedConnection:
                 waiter.set_exception(ConnectionClosedError("connection closed"))
         self._ping_waiters.clear()
         self._wake_openers()  # they find the connection closed: open_stream raises
-        self._closed_event.set()
+        waiters = self._close_waiters
+        if waiters is not None:
+            self._close_waiters = None
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
         self._on_closed(self)
         if self.scope is not None:
             self.scope.done()
@@ -1112,4 +1140,10 @@ class MuxedConnection:
 
     async def wait_closed(self) -> None:
         """Wait until the connection has closed."""
-        await self._closed_event.wait()
+        if self._closed:
+            return
+        waiter = self._loop.create_future()
+        if self._close_waiters is None:
+            self._close_waiters = []
+        self._close_waiters.append(waiter)
+        await waiter

@@ -14,7 +14,7 @@ from libp2p.errors import DecodeError
 from libp2p.negotiate.errors import DataAfterRefusalError, NegotiationError
 from libp2p.negotiate.events import ProtocolAgreed, ProtocolRejected
 
-__all__ = ["select_protocol", "accept_protocol", "ProtocolNotSupportedError", "NegotiationTimeoutError"]
+__all__ = ["select_protocol", "finish_select", "accept_protocol", "ProtocolNotSupportedError", "NegotiationTimeoutError"]
 
 Read = Callable[[], Awaitable[bytes]]
 Write = Callable[[bytes], Awaitable[None]]
@@ -52,6 +52,14 @@ async def select_protocol(
 async def _select(read: Read, write: Write, unread: Unread, protocols: Sequence[str]) -> str:
     dialer = MultistreamDialer(protocols, optimistic=False)
     await write(dialer.data_to_send())
+    return await finish_select(read, write, unread, dialer)
+
+
+async def finish_select(read: Read, write: Write, unread: Unread, dialer: MultistreamDialer) -> str:
+    """The rest of ``select_protocol`` once ``dialer``'s first flight (``data_to_send()`` right
+    after construction) was written by the caller: read the answers until a protocol is agreed.
+    No deadline here: the caller bounds it."""
+    protocols = dialer.protocols
     while True:
         data = await read()
         if not data:

@@ -126,7 +126,7 @@ class Peerstore:
     def update_addrs(self, peer_id: PeerId, old_ttl: float, new_ttl: float) -> None:
         """Give every address whose TTL was ``old_ttl`` the TTL ``new_ttl`` (go's UpdateAddrs)."""
         data = self._peers.get(peer_id)
-        if data is None:
+        if data is None or not data.addrs:  # (a peer that only dialed us: no address to age)
             return
         now = self._clock()
         for addr, (_, ttl) in list(data.addrs.items()):

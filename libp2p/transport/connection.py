@@ -54,6 +54,11 @@ class ConnectionClosedError(Libp2pError, ConnectionError):
 class RawConnection(asyncio.BufferedProtocol):
     """A bidirectional byte pipe: TCP socket or in-memory pair."""
 
+    # True for the loop's own socket transports: ``close()`` with an empty write buffer closes the
+    # socket at once (``connection_lost`` follows without the peer's help). Other transports (a
+    # WebSocket's close handshake) may need the peer to finish closing, so they keep the grace timer.
+    _closes_at_once_when_drained = False
+
     def __init__(self, *, is_initiator: bool) -> None:
         self.is_initiator = is_initiator
         self.transport: asyncio.Transport | None = None
@@ -300,9 +305,12 @@ class RawConnection(asyncio.BufferedProtocol):
         """Close after the queued bytes are written; abort if that takes over ``_CLOSE_GRACE`` s."""
         if self._later:
             self.flush_later()
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
-            if not self._closed.done() and self._abort_timer is None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            # A socket transport with nothing queued closes at once: no grace timer to arm and cancel.
+            drained = self._closes_at_once_when_drained and not transport.get_write_buffer_size()
+            transport.close()
+            if not drained and not self._closed.done() and self._abort_timer is None:
                 self._abort_timer = self._closed.get_loop().call_later(_CLOSE_GRACE, self.abort)
 
     def abort(self) -> None:

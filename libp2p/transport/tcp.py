@@ -64,20 +64,31 @@ def tcp_endpoint(addr: Multiaddr) -> tuple[str, int, int] | None:
 
 
 def _sockaddr_to_multiaddr(sockaddr: tuple[object, ...]) -> Multiaddr:
-    return _tcp_multiaddr(str(sockaddr[0]), int(str(sockaddr[1])))
+    host = str(sockaddr[0])
+    prefix = _ip_prefixes.get(host)
+    if prefix is None:
+        if "%" in host:  # a scoped IPv6 address: the text form, as always
+            return Multiaddr(f"/ip6/{host}/tcp/{sockaddr[1]}")
+        prefix = _ip_prefix(host)
+    # Built from its binary form (a text parse costs ~4x more); the address part is remembered
+    # per host (a remote peer's port differs per connection, so whole addresses would not repeat).
+    return Multiaddr.from_bytes(prefix + int(str(sockaddr[1])).to_bytes(2, "big"))
 
 
-@functools.lru_cache(maxsize=256)
-def _tcp_multiaddr(host: str, port: int) -> Multiaddr:
-    # Built from its binary form (a text parse costs ~4x more), and cached: every connection a
-    # listener accepts has the same local address.
-    if "%" in host:  # a scoped IPv6 address: the text form, as always
-        return Multiaddr(f"/ip6/{host}/tcp/{port}")
+# "/ip4/<a>/tcp/" or "/ip6/<a>/tcp/" in binary, by host text; bounded (cleared when full).
+_ip_prefixes: dict[str, bytes] = {}
+_MAX_IP_PREFIXES = 1024
+
+
+def _ip_prefix(host: str) -> bytes:
     if ":" in host:
-        packed = b"\x29" + socket.inet_pton(socket.AF_INET6, host)
+        prefix = b"\x29" + socket.inet_pton(socket.AF_INET6, host) + b"\x06"
     else:
-        packed = b"\x04" + socket.inet_aton(host)
-    return Multiaddr.from_bytes(packed + b"\x06" + port.to_bytes(2, "big"))
+        prefix = b"\x04" + socket.inet_aton(host) + b"\x06"
+    if len(_ip_prefixes) >= _MAX_IP_PREFIXES:
+        _ip_prefixes.clear()
+    _ip_prefixes[host] = prefix
+    return prefix
 
 
 def _tune(sock: socket.socket | None, config: TcpConfig) -> None:
@@ -100,6 +111,27 @@ def _fill_addrs(conn: RawConnection, config: TcpConfig, local: Multiaddr | None 
     conn.remote_addr = _sockaddr_to_multiaddr(transport.get_extra_info("peername"))
     # Keep asyncio's write buffer moderate: backpressure reaches the muxer instead of RAM.
     transport.set_write_buffer_limits(high=1 << 20, low=1 << 18)
+
+
+class _TcpConnection(RawConnection):
+    """A connection over the loop's TCP transport (asyncio's or uvloop's)."""
+
+    _closes_at_once_when_drained = True
+
+
+class _AcceptedTcpConnection(_TcpConnection):
+    """A connection a TCP listener accepted; ``listen`` makes a subclass per listener that sets
+    these three."""
+
+    _config: TcpConfig
+    _local: Multiaddr | None  # the listener's own address when it is a specific one
+    _handler: ConnectionHandler
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # as RawConnection's (not an isinstance check: uvloop's transports are no asyncio.Transport)
+        self.transport = transport  # type: ignore[assignment]
+        _fill_addrs(self, self._config, self._local)
+        self._handler(self)
 
 
 class TcpListener:
@@ -158,10 +190,10 @@ class TcpTransport:
                 if sock is None and required:
                     raise DialError(f"cannot dial {addr} from a listen port (none, or that connection exists)")
                 if sock is not None:
-                    _, conn = await loop.create_connection(lambda: RawConnection(is_initiator=True), sock=sock)
+                    _, conn = await loop.create_connection(lambda: _TcpConnection(is_initiator=True), sock=sock)
                 else:
                     _, conn = await loop.create_connection(
-                        lambda: RawConnection(is_initiator=True), host, port, family=family
+                        lambda: _TcpConnection(is_initiator=True), host, port, family=family
                     )
         except TimeoutError:
             raise DialError(f"dial to {addr} timed out", reason="timed out") from None
@@ -203,28 +235,20 @@ class TcpTransport:
         loop = asyncio.get_running_loop()
         config = self.config
 
-        local: Multiaddr | None = None  # set below, before the first connection arrives
-
-        def factory() -> RawConnection:
-            conn = RawConnection(is_initiator=False)
-            original = conn.connection_made
-
-            def made(transport: asyncio.BaseTransport) -> None:
-                del conn.connection_made  # called once; this closure refers to conn (a cycle)
-                original(transport)
-                _fill_addrs(conn, config, local)
-                handler(conn)
-
-            conn.connection_made = made  # type: ignore[method-assign]
-            return conn
+        # A class per listener carries what its connections share: the loop makes each one with
+        # no closure of its own (and no reference cycle through one).
+        class Accepted(_AcceptedTcpConnection):
+            _config = config
+            _local: Multiaddr | None = None
+            _handler = staticmethod(handler)
 
         server = await loop.create_server(
-            factory, host, port, family=family, backlog=config.backlog, reuse_address=True,
-            reuse_port=config.reuse_port or None,
+            functools.partial(Accepted, is_initiator=False), host, port, family=family, backlog=config.backlog,
+            reuse_address=True, reuse_port=config.reuse_port or None,
         )
         addrs = [_sockaddr_to_multiaddr(s.getsockname()) for s in server.sockets]
         if len(addrs) == 1 and not ipaddress.ip_address(host).is_unspecified:
-            local = addrs[0]  # every connection's local address: no getsockname per connection
+            Accepted._local = addrs[0]  # every connection's local address: no getsockname per connection
         for s in server.sockets:
             name = s.getsockname()
             self._bound.setdefault(s.family, []).append((str(name[0]), int(name[1])))

@@ -7,6 +7,7 @@ from typing import Any, cast
 import pytest
 
 from libp2p.transport.connection import RawConnection
+from libp2p.transport.tcp import _AcceptedTcpConnection
 
 __all__ = ["record_transport_writes"]
 
@@ -31,10 +32,14 @@ class _Recording:
 def record_transport_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[RawConnection, bytes]]:
     """From now on, every connection made records its writes here as ``(connection, bytes)``."""
     writes: list[tuple[RawConnection, bytes]] = []
-    made = RawConnection.connection_made
+    # a TCP listener's connections are a subclass with a connection_made of its own
+    for cls in (RawConnection, _AcceptedTcpConnection):
+        monkeypatch.setattr(cls, "connection_made", _recording(cls.connection_made, writes))
+    return writes
 
+
+def _recording(made: Any, writes: list[tuple[RawConnection, bytes]]) -> Any:
     def record_writes(self: RawConnection, transport: Any) -> None:
         made(self, cast(Any, _Recording(self, transport, writes)))
 
-    monkeypatch.setattr(RawConnection, "connection_made", record_writes)
-    return writes
+    return record_writes

@@ -13,23 +13,24 @@ are used.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import TYPE_CHECKING
 
 from libp2p._accel import varint_encode
 from libp2p.driver import read_into
-from libp2p.errors import Libp2pError
+from libp2p.errors import Libp2pError, UnexpectedEOFError
 from libp2p.host.events import (
     ConnectionClosed,
     ConnectionOpened,
     LocalAddressesUpdated,
     LocalProtocolsUpdated,
-    PeerDisconnected,
     PeerProtocolsUpdated,
 )
 from libp2p.host.service import Service
 from libp2p.identity.peer_record import PeerRecord, consume_peer_record
-from libp2p.negotiate.service import select_protocol
+from libp2p.negotiate.core import MultistreamDialer
+from libp2p.negotiate.service import finish_select, select_protocol
 from libp2p.peerstore import ADDRESS_TTL, CONNECTED_ADDR_TTL
 from libp2p.protocols.identify.core import IdentifyReader
 from libp2p.protocols.identify.events import IdentifyReceived, PeerIdentified
@@ -59,6 +60,32 @@ log = logging.getLogger("libp2p.protocols.identify")
 _PUSH_DELAY = 0.05
 
 
+class _Attempt:
+    """One identify of one connection, from the request to its result. While the request waits
+    for the peer's first bytes on a stream that says when they come (``when_readable``), no task
+    runs for it: a connection that closes before its peer answers (a scanner, a failed dial) then
+    costs no task at all."""
+
+    __slots__ = ("conn", "stream", "dialer", "unsent", "task", "timed_out", "finished", "waiters")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.stream: Stream | None = None
+        self.dialer: MultistreamDialer | None = None  # set once its first flight was written
+        self.unsent = b""  # what of that flight the stream did not take at once
+        self.task: asyncio.Task[IdentifyInfo | Exception] | None = None
+        self.timed_out = False
+        self.finished = False
+        self.waiters: list[asyncio.Future[IdentifyInfo | Exception]] | None = None  # identify() callers
+
+    def wait(self) -> asyncio.Future[IdentifyInfo | Exception]:
+        waiter: asyncio.Future[IdentifyInfo | Exception] = asyncio.get_running_loop().create_future()
+        if self.waiters is None:
+            self.waiters = []
+        self.waiters.append(waiter)
+        return waiter
+
+
 class IdentifyService(Service):
     """identify and identify/push; a default service of every host (``host.services["identify"]``)."""
 
@@ -71,7 +98,13 @@ class IdentifyService(Service):
         # protocols change. Each answer appends the asking connection's observed address.
         self._encoded: bytes | None = None
         self._prepare_handle: asyncio.Handle | None = None
-        self._results: dict[Connection, asyncio.Future[IdentifyInfo]] = {}
+        # Per open connection: its identify while it runs, then what it ended with (the Identify,
+        # or the error ``identify()`` raises).
+        self._results: dict[Connection, _Attempt | IdentifyInfo | Exception] = {}
+        # One timer for every running identify: deadlines are TIMEOUT after the start, so in
+        # insertion order; the sweep times out the overdue ones.
+        self._deadlines: dict[_Attempt, float] = {}
+        self._sweep_handle: asyncio.TimerHandle | None = None
         self._push_handle: asyncio.TimerHandle | None = None
         #: the address each connected peer says it sees us at (kept while it is connected)
         self.observed_addrs: dict[PeerId, Multiaddr] = {}
@@ -89,9 +122,8 @@ class IdentifyService(Service):
         host.set_stream_handler(PUSH_PROTOCOL_ID, self._handle_push, allow_limited=True)
         events = host.events
         self._unsubscribe = [
-            events.subscribe(ConnectionOpened, lambda e: self._connected(e.connection)),
-            events.subscribe(ConnectionClosed, lambda e: self._disconnected(e.connection)),
-            events.subscribe(PeerDisconnected, self._peer_gone),
+            events.subscribe(ConnectionOpened, self._on_opened),
+            events.subscribe(ConnectionClosed, self._on_closed),
             events.subscribe(LocalProtocolsUpdated, lambda e: self._protocols_changed()),
             events.subscribe(LocalAddressesUpdated, lambda e: self._addrs_changed()),
         ]
@@ -109,10 +141,20 @@ class IdentifyService(Service):
         if self._push_handle is not None:
             self._push_handle.cancel()
             self._push_handle = None
-        for future in self._results.values():
-            if not future.done():
-                future.cancel()
+        if self._sweep_handle is not None:
+            self._sweep_handle.cancel()
+            self._sweep_handle = None
+        attempts = dict.fromkeys(a for a in self._results.values() if isinstance(a, _Attempt))
+        attempts.update(dict.fromkeys(self._deadlines))
+        for attempt in attempts:
+            if attempt.task is not None:
+                attempt.task.cancel()
+            else:
+                self._abandon(attempt)
+                if attempt.stream is not None:
+                    self.host.spawn(attempt.stream.reset(), "identify stopped")
         self._results.clear()
+        self._deadlines.clear()
 
     # --- what we say about ourselves -----------------------------------------------------------
 
@@ -157,8 +199,11 @@ class IdentifyService(Service):
     async def _read_info(self, stream: Stream, timeout: float | None = TIMEOUT) -> IdentifyInfo:
         """One Identify message from ``stream`` (``timeout=None``: the caller's deadline bounds it)."""
         reader = IdentifyReader()
-        async with asyncio.timeout(timeout):
+        if timeout is None:
             await read_into(stream, reader)
+        else:
+            async with asyncio.timeout(timeout):
+                await read_into(stream, reader)
         event = reader.next_event()
         assert isinstance(event, IdentifyReceived)
         return event.info
@@ -206,67 +251,191 @@ class IdentifyService(Service):
 
     # --- running it --------------------------------------------------------------------------------
 
+    def _on_opened(self, event: ConnectionOpened) -> None:
+        conn = event.connection
+        if conn not in self._results:
+            self._start(conn)
+
     def _connected(self, conn: Connection) -> None:
         """Identify every new connection in the background."""
-        if conn in self._results:
-            return
-        future = asyncio.get_running_loop().create_future()
-        self._results[conn] = future
-        self.host.spawn(self._identify(conn, future), "identify")  # no per-connection name to format
+        if conn not in self._results:
+            self._start(conn)
 
-    def _peer_gone(self, event: PeerDisconnected) -> None:
-        self.observed_addrs.pop(event.peer_id, None)
+    def _start(self, conn: Connection) -> _Attempt:
+        attempt = _Attempt(conn)
+        if not conn.is_closed:
+            self._results[conn] = attempt
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TIMEOUT
+        self._deadlines[attempt] = deadline
+        if self._sweep_handle is None:
+            self._sweep_handle = loop.call_at(deadline, self._sweep)
+        if not self._ask(attempt):
+            attempt.task = self.host.spawn(self._identify(attempt), "identify")  # no per-connection name
+        return attempt
 
-    def _disconnected(self, conn: Connection) -> None:
-        future = self._results.pop(conn, None)
-        if future is not None and not future.done():
-            future.cancel()
-
-    async def _identify(self, conn: Connection, future: asyncio.Future[IdentifyInfo]) -> None:
+    def _ask(self, attempt: _Attempt) -> bool:
+        """Open the stream and write the request now, and wait for the answer with no task (True);
+        False: a task does the rest (a stream that cannot say when it is readable, a full send
+        window, a connection already closed)."""
         try:
-            stream = conn.open_stream()
+            stream = attempt.stream = attempt.conn.open_stream()
+        except Exception:  # noqa: BLE001 - the task meets it again and keeps it as the result
+            return False
+        when_readable = getattr(stream, "when_readable", None)
+        write_nowait = getattr(stream, "write_nowait", None)
+        if when_readable is None or write_nowait is None:
+            return False
+        dialer = MultistreamDialer([PROTOCOL_ID], optimistic=False)
+        request = dialer.data_to_send()
+        try:
+            # It leaves with what else this loop pass writes (on a new connection: the handshake's
+            # last message, the application's first request).
+            sent = write_nowait(request)
+        except Exception:  # noqa: BLE001 - as above
+            return False
+        attempt.dialer = dialer
+        if sent < len(request):
+            attempt.unsent = request[sent:]
+            return False
+        when_readable().add_done_callback(functools.partial(self._answered, attempt))
+        return True
+
+    def _answered(self, attempt: _Attempt, _: object) -> None:
+        """The peer's first bytes (or the end of the stream) arrived: a task reads the rest."""
+        if attempt.finished:  # timed out, or the service stopped
+            return
+        if attempt.conn.is_closed:
+            # Closed before the peer said anything: its stream went with it; nothing to learn.
+            self._finish(attempt, UnexpectedEOFError("the connection closed before the peer answered identify"))
+            return
+        attempt.task = self.host.spawn(self._identify(attempt), "identify")
+
+    def _finish(self, attempt: _Attempt, result: IdentifyInfo | Exception) -> None:
+        attempt.finished = True
+        self._forget_deadline(attempt)
+        conn = attempt.conn
+        if self._results.get(conn) is attempt:
+            self._results[conn] = result  # kept while the connection is open, for identify()
+        waiters, attempt.waiters = attempt.waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(result)
+
+    def _abandon(self, attempt: _Attempt) -> None:
+        """Cancelled from outside (the host or the service stopping): nobody gets a result."""
+        attempt.finished = True
+        self._forget_deadline(attempt)
+        if self._results.get(attempt.conn) is attempt:
+            del self._results[attempt.conn]
+        waiters, attempt.waiters = attempt.waiters, None
+        for waiter in waiters or ():
+            waiter.cancel()
+
+    def _forget_deadline(self, attempt: _Attempt) -> None:
+        deadlines = self._deadlines
+        deadlines.pop(attempt, None)
+        if not deadlines and self._sweep_handle is not None:
+            self._sweep_handle.cancel()  # an idle host keeps no timer
+            self._sweep_handle = None
+
+    def _sweep(self) -> None:
+        """Time out the identifies past their deadline; the timer follows the oldest one left."""
+        self._sweep_handle = None
+        deadlines = self._deadlines
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while deadlines:
+            attempt = next(iter(deadlines))
+            deadline = deadlines[attempt]
+            if deadline > now:
+                self._sweep_handle = loop.call_at(deadline, self._sweep)
+                return
+            del deadlines[attempt]
+            if attempt.finished:
+                continue
+            if attempt.task is not None:
+                if not attempt.task.done():
+                    attempt.timed_out = True
+                    attempt.task.cancel()
+                continue
+            # The peer said nothing at all: give up and reset the stream.
+            error = TimeoutError(f"identify with {attempt.conn.remote_peer_id} timed out after {TIMEOUT} s")
+            log.debug("identify with %s failed: %r", attempt.conn.remote_peer_id, error)
+            self._finish(attempt, error)
+            if attempt.stream is not None:
+                self.host.spawn(attempt.stream.reset(), "identify timeout")
+
+    def _on_closed(self, event: ConnectionClosed) -> None:
+        # A running identify ends by itself: closing the connection reset its stream.
+        conn = event.connection
+        self._results.pop(conn, None)
+        # The peer's observed address goes with its last connection (checked here, not on
+        # PeerDisconnected: a host then builds that event only for the subscribers it has).
+        if self.observed_addrs:
+            peer = conn.remote_peer_id
+            if peer in self.observed_addrs and not self.host.connections(peer):
+                del self.observed_addrs[peer]
+
+    async def _identify(self, attempt: _Attempt) -> IdentifyInfo | Exception:
+        """Ask ``attempt.conn``'s peer (or finish asking); returns its Identify, or the error."""
+        conn = attempt.conn
+        result: IdentifyInfo | Exception
+        try:
+            stream = attempt.stream
+            if stream is None:
+                stream = attempt.stream = conn.open_stream()
             try:
-                # One deadline (one timer) for the whole exchange. The proposal and our FIN leave
-                # with what else this loop pass writes (on a new connection: the handshake's last
-                # message, the application's first request).
-                async with asyncio.timeout(TIMEOUT):
+                # The request and our FIN leave with what else this loop pass writes (on a new
+                # connection: the handshake's last message, the application's first request).
+                # TIMEOUT bounds the whole exchange (``_sweep``).
+                dialer = attempt.dialer
+                if dialer is None:
                     stream.protocol = await select_protocol(
-                        stream.read, stream.write_soon, stream.unread, [PROTOCOL_ID],
-                        timeout=None,
+                        stream.read, stream.write_soon, stream.unread, [PROTOCOL_ID], timeout=None,
                     )
-                    await stream.close_soon()
-                    # The peer's Identify comes with the answer to the first request on a new
-                    # connection: let the streams woken in this loop pass (that request's reader)
-                    # run before the Identify is parsed, its record's signature checked and stored.
-                    await asyncio.sleep(0)
-                    info = await self._read_info(stream, timeout=None)
+                else:  # the request went out already (``_ask``)
+                    if attempt.unsent:
+                        await stream.write(attempt.unsent)
+                    stream.protocol = await finish_select(stream.read, stream.write_soon, stream.unread, dialer)
+                await stream.close_soon()
+                # The peer's Identify comes with the answer to the first request on a new
+                # connection: let the streams woken in this loop pass (that request's reader)
+                # run before the Identify is parsed, its record's signature checked and stored.
+                await asyncio.sleep(0)
+                info = await self._read_info(stream, timeout=None)
             except BaseException:
                 await stream.reset()
                 raise
             self._apply(conn, info, push=False)
-        except Exception as exc:  # noqa: BLE001 - reported through the future
+            result = info
+        except asyncio.CancelledError:
+            task = attempt.task
+            if not attempt.timed_out or task is None:
+                self._abandon(attempt)
+                raise
+            task.uncancel()  # our own deadline, not a cancellation from outside
+            result = TimeoutError(f"identify with {conn.remote_peer_id} timed out after {TIMEOUT} s")
+            log.debug("identify with %s failed: %r", conn.remote_peer_id, result)
+        except Exception as exc:  # noqa: BLE001 - the result, for identify()
             log.debug("identify with %s failed: %r", conn.remote_peer_id, exc)
-            if not future.done():
-                future.set_exception(exc)
-            future.exception()  # mark retrieved: nobody may be waiting
-            return
-        finally:
-            if conn.is_closed:
-                self._results.pop(conn, None)
-        if not future.done():
-            future.set_result(info)
+            # kept while the connection is open: without its traceback, which holds the frames
+            result = exc.with_traceback(None)
+        self._finish(attempt, result)
+        return result
 
     async def identify(self, peer_id: PeerId, timeout: float = TIMEOUT * 2) -> IdentifyInfo:
         """The Identify of ``peer_id`` on our connection to it (waits for it to finish)."""
         conn = await self.host.connection_to(peer_id)
-        future = self._results.get(conn)
-        if future is None:
-            future = asyncio.get_running_loop().create_future()
-            if not conn.is_closed:
-                self._results[conn] = future
-            self.host.spawn(self._identify(conn, future), f"identify {peer_id}")
-        async with asyncio.timeout(timeout):
-            return await asyncio.shield(future)
+        result = self._results.get(conn)
+        if result is None:
+            result = self._start(conn)
+        if isinstance(result, _Attempt):
+            async with asyncio.timeout(timeout):
+                result = await result.wait()
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     # --- push ----------------------------------------------------------------------------------------
 
