@@ -93,11 +93,7 @@ def profile_counts(python: str, loop: str, duration: float, top: int, save: str 
             _sleep_until(start + 1.5 + duration)
             srv.send_signal(signal.SIGUSR2)
             dialed = json.loads(dialer.communicate()[0].splitlines()[-1])
-            for _ in range(100):
-                if os.path.exists(out) and os.path.getsize(out) > 0:
-                    break
-                time.sleep(0.05)
-            time.sleep(0.2)
+            _wait_for_profile(out)
         finally:
             srv.terminate()
             srv.wait()
@@ -124,6 +120,15 @@ def profile_counts(python: str, loop: str, duration: float, top: int, save: str 
     return result
 
 
+def _wait_for_profile(path: str) -> None:
+    """The listener writes its profile on SIGUSR2: wait (bounded) until the file is there."""
+    for _ in range(100):
+        if os.path.exists(path) and os.path.getsize(path) > 0:
+            break
+        time.sleep(0.05)
+    time.sleep(0.2)
+
+
 def strace_counts(python: str, loop: str, duration: float) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         trace = os.path.join(tmp, "strace.txt")
@@ -144,11 +149,7 @@ def strace_counts(python: str, loop: str, duration: float) -> dict[str, object]:
             tracer.send_signal(signal.SIGINT)
             tracer.wait()
             dialer.communicate()
-            for _ in range(100):
-                if os.path.exists(out) and os.path.getsize(out) > 0:
-                    break
-                time.sleep(0.05)
-            time.sleep(0.2)
+            _wait_for_profile(out)
         finally:
             srv.terminate()
             srv.wait()
