@@ -9,6 +9,7 @@ from collections.abc import Callable
 from libp2p.node import new_host
 from libp2p.protocols.echo import PROTOCOL_ID, EchoService
 from libp2p.resources import ResourceLimits
+from tests.integration.transport_writes import count_writes
 
 LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 
@@ -75,15 +76,8 @@ async def test_a_request_stream_costs_each_side_two_socket_writes() -> None:
         theirs = a.connections(b.peer_id)[0]
         await eventually(lambda: not ours.streams and not theirs.streams)  # identify and its push settle
         writes = {"dialer": 0, "listener": 0}
-
-        def counting(side: str, write):  # type: ignore[no-untyped-def]
-            def counted(data) -> None:  # type: ignore[no-untyped-def]
-                writes[side] += 1
-                write(data)
-            return counted
-
-        ours.raw.write = counting("dialer", ours.raw.write)  # type: ignore[method-assign]
-        theirs.raw.write = counting("listener", theirs.raw.write)  # type: ignore[method-assign]
+        count_writes(ours, writes, "dialer")
+        count_writes(theirs, writes, "listener")
         for i in range(5):
             stream = await b.new_stream(a.peer_id, [PROTOCOL_ID])
             await stream.write(b"x")

@@ -6,33 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from libp2p.muxer.connection import MuxedConnection
 from libp2p.node import new_host
 from libp2p.protocols.echo import PROTOCOL_ID, EchoService
-
-LOOPBACK = "/ip4/127.0.0.1/tcp/0"
-
-
-async def eventually(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not cond():
-            await asyncio.sleep(0.01)
-
-
-def _count_writes(conn: Any, counts: dict[str, int], side: str) -> None:
-    write = conn.raw.write
-
-    def counted(data: bytes) -> None:
-        counts[side] += 1
-        write(data)
-
-    conn.raw.write = counted
-
+from tests.integration.test_many_streams import LOOPBACK, eventually
+from tests.integration.transport_writes import count_writes
 
 async def test_a_warm_echo_round_trip_is_one_socket_write_each_way_and_schedules_no_flush() -> None:
     async with asyncio.timeout(30), new_host(listen_addrs=[LOOPBACK], services=[EchoService()]) as a, \
@@ -47,8 +28,8 @@ async def test_a_warm_echo_round_trip_is_one_socket_write_each_way_and_schedules
             assert await stream.readexactly(1) == b"*"
         await eventually(lambda: len(ours.streams) == 1 and len(theirs.streams) == 1)
         writes = {"dialer": 0, "listener": 0}
-        _count_writes(ours, writes, "dialer")
-        _count_writes(theirs, writes, "listener")
+        count_writes(ours, writes, "dialer")
+        count_writes(theirs, writes, "listener")
         flushes = {"n": 0}
         schedule = MuxedConnection._schedule_flush
 

@@ -9,7 +9,7 @@ import pytest
 from libp2p.transport.connection import RawConnection
 from libp2p.transport.tcp import _AcceptedTcpConnection
 
-__all__ = ["record_transport_writes"]
+__all__ = ["count_writes", "record_transport_writes"]
 
 
 class _Recording:
@@ -43,3 +43,14 @@ def _recording(made: Any, writes: list[tuple[RawConnection, bytes]]) -> Any:
         made(self, cast(Any, _Recording(self, transport, writes)))
 
     return record_writes
+
+
+def count_writes(conn: Any, counts: dict[str, int], side: str) -> None:
+    """From now on, each write ``conn`` (a muxed connection) makes to its raw connection adds one to ``counts[side]``."""
+    write = conn.raw.write
+
+    def counted(data: Any) -> None:
+        counts[side] += 1
+        write(data)
+
+    conn.raw.write = counted
