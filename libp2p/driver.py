@@ -39,8 +39,14 @@ class CoreTimer:
 
     __slots__ = ("_callback", "_clock", "_handle", "_at", "_loop")
 
-    def __init__(self, callback: Callable[[], None], clock: Callable[[], float] | None = None) -> None:
-        self._loop = asyncio.get_running_loop()
+    def __init__(
+        self,
+        callback: Callable[[], None],
+        clock: Callable[[], float] | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        # ``loop``: the owner's, when it has it (CPython 3.11's get_running_loop() costs a getpid())
+        self._loop = loop if loop is not None else asyncio.get_running_loop()
         self._callback = callback
         self._clock = clock or self._loop.time
         self._handle: asyncio.TimerHandle | None = None

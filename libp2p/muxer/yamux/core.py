@@ -191,6 +191,9 @@ class _Stream:
 class YamuxSession:
     """One yamux session over one connection. See the module docstring for the semantics."""
 
+    #: windows bound what the peer may send (the adapter need not stop reading the socket)
+    flow_control = True
+
     def __init__(self, is_initiator: bool, config: YamuxConfig | None = None) -> None:
         # Imported here, not at module level: libp2p._pure.yamux imports this package's
         # errors, so a module-level import of libp2p._accel would be circular.
