@@ -60,7 +60,8 @@ class CoreTimer:
             self._handle = None
         self._at = when
         if when is not None:
-            self._handle = self._loop.call_later(max(0.0, when - self._clock()), self._fire)
+            delay = when - self._clock()
+            self._handle = self._loop.call_later(delay if delay > 0.0 else 0.0, self._fire)
 
     def cancel(self) -> None:
         self.arm(None)
@@ -68,7 +69,10 @@ class CoreTimer:
     def close(self) -> None:
         """Cancel for good, and drop the callback (often a bound method of the timer's owner,
         which holds the timer: a reference cycle)."""
-        self.arm(None)
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._at = None
         self._callback = _nothing
 
     def _fire(self) -> None:

@@ -193,8 +193,10 @@ class MuxedStream(OptimisticNegotiation):
         if self._reset is None:
             self._reset = exc
         self._eof = True
-        self._wake_reader()
-        self._wake_writer()
+        if self._read_waiter is not None:
+            self._wake_reader()
+        if self._window_waiter is not None:
+            self._wake_writer()
         if self._backlogged:
             self.conn._unbacklog(self)
 
@@ -467,10 +469,10 @@ class MuxedStream(OptimisticNegotiation):
         conn = self.conn
         if conn._closed:
             raise StreamResetError("connection closed") from conn._close_reason
-        if conn.raw.write_paused:
+        if conn.raw._write_paused:
             return 0
         accepted = conn.session.send_data(self.stream_id, data)
-        if accepted:
+        if accepted and not conn._flush_scheduled:
             conn._schedule_flush()
         return accepted
 
@@ -936,8 +938,8 @@ class MuxedConnection:
     # --- output path ---------------------------------------------------------------------------
 
     def _flush(self) -> None:
-        if self._write_out():
-            self._reschedule_timer()
+        if self._write_out():  # then not closed: ``_reschedule_timer``, inline
+            self._timer.arm(self.session.get_timer())
 
     def _write_out(self) -> bool:
         """Write what the core queued; False once the connection is done (no timer to re-arm).
@@ -974,9 +976,6 @@ class MuxedConnection:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
-
-    def _reschedule_timer(self) -> None:
-        self._timer.arm(None if self._closed else self.session.get_timer())
 
     def _on_timer(self) -> None:
         if self._closed:
@@ -1068,7 +1067,9 @@ class MuxedConnection:
         """A new outbound stream (no protocol negotiated yet)."""
         if self._closed:
             raise ConnectionClosedError("connection closed") from self._close_reason
-        scope = self._admit_stream(Direction.OUTBOUND)
+        scope = self.scope  # ``_admit_stream``, inline
+        if scope is not None:
+            scope = scope.open_stream(Direction.OUTBOUND)
         try:
             stream_id = self.session.open_stream()
         except BaseException:
@@ -1079,7 +1080,8 @@ class MuxedConnection:
         self._streams[stream_id] = stream
         if self._set_data_receiver is not None:
             self._set_data_receiver(stream_id, stream._feed)
-        self._schedule_flush()
+        if not self._flush_scheduled:
+            self._schedule_flush()
         return stream
 
     async def ping(self, timeout: float = 10.0) -> float:

@@ -231,7 +231,8 @@ class RawConnection(asyncio.BufferedProtocol):
             data = bytes(self._pending)
             self._pending.clear()
             receiver(memoryview(data))
-        self._maybe_resume_reading()
+        if self._read_paused:
+            self._maybe_resume_reading()
         if self._lost:
             if on_lost is not None:
                 on_lost(self._exc)

@@ -331,6 +331,9 @@ class YamuxSession:
                             _set_event_data(event, payload)
                             events.append(event)
                         continue
+                if ftype == TYPE_PING:  # (``_on_frame``'s first case, one call less)
+                    self._on_ping(flags, length)
+                    continue
                 self._on_frame(ftype, flags, sid, length, payload)
                 if self._closed:
                     break
@@ -450,7 +453,7 @@ class YamuxSession:
                 _log.debug("dropping ping reply: %d replies unsent", self._pongs)
                 return
             self._pongs += 1
-            self._write_frame(TYPE_PING, FLAG_ACK, 0, opaque)
+            self._small += self._pack(TYPE_PING, FLAG_ACK, 0, opaque)  # ``_write_frame``, inline
             return
         if not flags & FLAG_ACK:
             return
@@ -833,7 +836,7 @@ class YamuxSession:
             self._internal_ping = opaque
         if now is not None:
             self._ping_deadlines.append((now + self.config.ping_timeout, opaque))
-        self._write_frame(TYPE_PING, FLAG_SYN, 0, opaque)
+        self._small += self._pack(TYPE_PING, FLAG_SYN, 0, opaque)  # ``_write_frame``, inline
         return opaque
 
     def _write_frame(self, ftype: int, flags: int, sid: int, length: int) -> None:

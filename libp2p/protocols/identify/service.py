@@ -299,8 +299,8 @@ class IdentifyService(Service):
         except Exception:  # noqa: BLE001 - the task meets it again and keeps it as the result
             return False
         try:  # a muxed stream of ours has both (no getattr calls per connection)
-            when_readable = stream.when_readable  # type: ignore[attr-defined]
-            write_nowait = stream.write_nowait  # type: ignore[attr-defined]
+            when_readable = stream.when_readable
+            write_nowait = stream.write_nowait
         except AttributeError:
             return False
         request = _REQUEST
