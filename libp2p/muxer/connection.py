@@ -1067,9 +1067,8 @@ class MuxedConnection:
         """A new outbound stream (no protocol negotiated yet)."""
         if self._closed:
             raise ConnectionClosedError("connection closed") from self._close_reason
-        scope = self.scope  # ``_admit_stream``, inline
-        if scope is not None:
-            scope = scope.open_stream(Direction.OUTBOUND)
+        conn_scope = self.scope  # ``_admit_stream``, inline
+        scope = conn_scope.open_stream(Direction.OUTBOUND) if conn_scope is not None else None
         try:
             stream_id = self.session.open_stream()
         except BaseException:
