@@ -111,6 +111,17 @@ _set_event_sid = vars(DataReceived)["stream_id"].__set__
 _set_event_data = vars(DataReceived)["data"].__set__
 
 
+# (YamuxFrameDecoder, yamux_pack_header) of the chosen twin, once the first session is made
+_accel_yamux: tuple[type[YamuxFrameDecoder], Callable[[int, int, int, int], bytes]] | None = None
+
+
+def _load_accel_yamux() -> None:
+    global _accel_yamux
+    from libp2p._accel import YamuxFrameDecoder, yamux_pack_header
+
+    _accel_yamux = (YamuxFrameDecoder, yamux_pack_header)
+
+
 @dataclass(frozen=True, slots=True)
 class YamuxConfig:
     """Session options; defaults from go-yamux's ``DefaultConfig`` as go-libp2p uses it.
@@ -195,9 +206,13 @@ class YamuxSession:
     flow_control = True
 
     def __init__(self, is_initiator: bool, config: YamuxConfig | None = None) -> None:
-        # Imported here, not at module level: libp2p._pure.yamux imports this package's
-        # errors, so a module-level import of libp2p._accel would be circular.
-        from libp2p._accel import YamuxFrameDecoder, yamux_pack_header
+        # Bound by the first session, not at module level: libp2p._pure.yamux imports this
+        # package's errors, so a module-level import of libp2p._accel would be circular. (An import
+        # statement here costs ~3 us per session, half of what the rest of this takes.)
+        if _accel_yamux is None:
+            _load_accel_yamux()
+        assert _accel_yamux is not None
+        decoder_type, yamux_pack_header = _accel_yamux
 
         cfg = config if config is not None else YamuxConfig()
         self.config = cfg
@@ -205,7 +220,7 @@ class YamuxSession:
         self.error: YamuxError | None = None
         self._pack: Callable[[int, int, int, int], bytes] = yamux_pack_header
         # No window we ever grant is larger, so a bigger Data frame is a violation anyway.
-        self._decoder: YamuxFrameDecoder = YamuxFrameDecoder(cfg.max_stream_window)
+        self._decoder: YamuxFrameDecoder = decoder_type(cfg.max_stream_window)
         self._max_payload = cfg.max_message_size - HEADER_SIZE
         self._keepalive_interval = cfg.keepalive_interval
         self._extra_window = cfg.initial_stream_window - INITIAL_STREAM_WINDOW
