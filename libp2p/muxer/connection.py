@@ -552,6 +552,48 @@ def _ignore_closed(conn: MuxedConnection) -> None:
 class MuxedConnection:
     """A secured, multiplexed connection to one peer."""
 
+    # Slots: over ~30 attributes an instance dict costs ~0.6 us more per connection to fill (3.11's
+    # shared keys stop there), and reads are slower. ``__dict__`` keeps other attributes possible.
+    __slots__ = (
+        "raw",
+        "secure",
+        "session",
+        "muxer_id",
+        "local_peer_id",
+        "remote_peer_id",
+        "is_initiator",
+        "limited",
+        "_leftover",
+        "scope",
+        "_on_stream",
+        "_on_closed",
+        "_refused_streams",
+        "_started",
+        "_streams",
+        "_held",
+        "_closed",
+        "_close_reason",
+        "_close_waiters",
+        "_flush_scheduled",
+        "_first_flush_passes",
+        "_carry",
+        "_open_waiters",
+        "_input_throttled",
+        "_backlogged",
+        "_backlog_timer",
+        "_loop",
+        "_timer",
+        "_ping_waiters",
+        "_flow_controlled",
+        "_pending_events",
+        "_set_data_receiver",
+        "_acknowledge",
+        "_send_now",
+        "opened_at",
+        "__dict__",
+        "__weakref__",
+    )
+
     def __init__(
         self,
         raw: RawConnection,
