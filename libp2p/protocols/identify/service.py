@@ -80,7 +80,7 @@ class _Attempt:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.stream: Stream | None = None
-        self.dialer: MultistreamDialer | None = None  # set once its first flight was written
+        self.dialer: MultistreamDialer | None = None  # reads the answer (made once one comes)
         # the first flight went out without its dialer (``_ask``): the task makes one if the peer answers
         self.requested = False
         self.unsent = b""  # what of that flight the stream did not take at once
