@@ -40,8 +40,14 @@ class CoreTimer:
 
     __slots__ = ("_callback", "_clock", "_handle", "_at", "_loop")
 
-    def __init__(self, callback: Callable[[], None], clock: Callable[[], float] | None = None) -> None:
-        self._loop = asyncio.get_running_loop()
+    def __init__(
+        self,
+        callback: Callable[[], None],
+        clock: Callable[[], float] | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        # ``loop``: the owner's, when it has it (CPython 3.11's get_running_loop() costs a getpid())
+        self._loop = loop if loop is not None else asyncio.get_running_loop()
         self._callback = callback
         self._clock = clock or self._loop.time
         self._handle: asyncio.TimerHandle | None = None
@@ -55,7 +61,8 @@ class CoreTimer:
             self._handle = None
         self._at = when
         if when is not None:
-            self._handle = self._loop.call_later(max(0.0, when - self._clock()), self._fire)
+            delay = when - self._clock()
+            self._handle = self._loop.call_later(delay if delay > 0.0 else 0.0, self._fire)
 
     def cancel(self) -> None:
         self.arm(None)
@@ -63,7 +70,10 @@ class CoreTimer:
     def close(self) -> None:
         """Cancel for good, and drop the callback (often a bound method of the timer's owner,
         which holds the timer: a reference cycle)."""
-        self.arm(None)
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._at = None
         self._callback = _nothing
 
     def _fire(self) -> None:

@@ -85,6 +85,7 @@ class ConnectionManager:
         self._conns: dict[Connection, float] = {}  # connection -> when it opened (loop time)
         self._last_trim = float("-inf")
         self._trim_handle: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._close: Callable[[Connection], Awaitable[None]] | None = None
         self._spawn: Callable[[Awaitable[Any], str], object] | None = None
         #: connections closed by trimming, and inbound connections refused per address
@@ -185,7 +186,10 @@ class ConnectionManager:
 
     def connection_opened(self, conn: Connection) -> None:
         """Count a new connection (called by the swarm)."""
-        self._conns[conn] = asyncio.get_running_loop().time()
+        loop = self._loop
+        if loop is None or loop.is_closed():  # kept: get_running_loop() costs a getpid() on 3.11
+            loop = self._loop = asyncio.get_running_loop()
+        self._conns[conn] = loop.time()
         if len(self._conns) > self.config.high_water:
             self._schedule_trim()
 

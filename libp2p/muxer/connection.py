@@ -193,8 +193,10 @@ class MuxedStream(OptimisticNegotiation):
         if self._reset is None:
             self._reset = exc
         self._eof = True
-        self._wake_reader()
-        self._wake_writer()
+        if self._read_waiter is not None:
+            self._wake_reader()
+        if self._window_waiter is not None:
+            self._wake_writer()
         if self._backlogged:
             self.conn._unbacklog(self)
 
@@ -467,10 +469,10 @@ class MuxedStream(OptimisticNegotiation):
         conn = self.conn
         if conn._closed:
             raise StreamResetError("connection closed") from conn._close_reason
-        if conn.raw.write_paused:
+        if conn.raw._write_paused:
             return 0
         accepted = conn.session.send_data(self.stream_id, data)
-        if accepted:
+        if accepted and not conn._flush_scheduled:
             conn._schedule_flush()
         return accepted
 
@@ -550,6 +552,48 @@ def _ignore_closed(conn: MuxedConnection) -> None:
 class MuxedConnection:
     """A secured, multiplexed connection to one peer."""
 
+    # Slots: over ~30 attributes an instance dict costs ~0.6 us more per connection to fill (3.11's
+    # shared keys stop there), and reads are slower. ``__dict__`` keeps other attributes possible.
+    __slots__ = (
+        "raw",
+        "secure",
+        "session",
+        "muxer_id",
+        "local_peer_id",
+        "remote_peer_id",
+        "is_initiator",
+        "limited",
+        "_leftover",
+        "scope",
+        "_on_stream",
+        "_on_closed",
+        "_refused_streams",
+        "_started",
+        "_streams",
+        "_held",
+        "_closed",
+        "_close_reason",
+        "_close_waiters",
+        "_flush_scheduled",
+        "_first_flush_passes",
+        "_carry",
+        "_open_waiters",
+        "_input_throttled",
+        "_backlogged",
+        "_backlog_timer",
+        "_loop",
+        "_timer",
+        "_ping_waiters",
+        "_flow_controlled",
+        "_pending_events",
+        "_set_data_receiver",
+        "_acknowledge",
+        "_send_now",
+        "opened_at",
+        "__dict__",
+        "__weakref__",
+    )
+
     def __init__(
         self,
         raw: RawConnection,
@@ -593,21 +637,34 @@ class MuxedConnection:
         self._carry: list[bytes] = []
         self._open_waiters: list[asyncio.Future[None]] = []  # openers waiting for the peer's ACKs
         self._input_throttled = False
-        self._flow_controlled: bool = getattr(session, "flow_control", True)
+        self._flow_controlled: bool
         self._backlogged: set[MuxedStream] = set()
         self._backlog_timer: asyncio.TimerHandle | None = None
-        self._timer = CoreTimer(self._on_timer, _clock)
+        # the raw connection's loop (CPython 3.11's get_running_loop() costs a getpid())
+        self._loop: asyncio.AbstractEventLoop = raw.loop
+        self._timer = CoreTimer(self._on_timer, _clock, self._loop)
         self._ping_waiters: dict[int, asyncio.Future[None]] = {}
-        self._pending_events: deque[object] | None = None  # the core's event queue, when it shows it
-        # yamux hands a stream's plain Data to its ``_feed`` directly, with no event in between
-        self._set_data_receiver: Callable[[int, Callable[[bytes], None] | None], None] | None = getattr(
-            session, "set_data_receiver", None)
-        #: yamux's ``acknowledge_within(stream_id, n, now) -> slack`` (see ``MuxedStream._take``); None
-        #: for mplex (not a bound method of this connection: that would be a reference cycle)
-        self._acknowledge: Callable[[int, int, float], int] | None = getattr(session, "acknowledge_within", None)
-        # yamux frames a small write whole when nothing else is queued (``MuxedStream.write``)
-        self._send_now: Callable[[int, bytes], bytes | None] | None = getattr(session, "send_now", None)
-        self._loop = asyncio.get_running_loop()
+        # yamux: the core's event queue (input that raised no event then costs no event loop here);
+        # a stream's plain Data handed to its ``_feed`` directly, with no event in between;
+        # ``acknowledge_within(stream_id, n, now) -> slack`` (see ``MuxedStream._take``), not a
+        # bound method of this connection (that would be a reference cycle); a small write framed
+        # whole when nothing else is queued (``MuxedStream.write``). None for mplex.
+        self._pending_events: deque[object] | None
+        self._set_data_receiver: Callable[[int, Callable[[bytes], None] | None], None] | None
+        self._acknowledge: Callable[[int, int, float], int] | None
+        self._send_now: Callable[[int, bytes], bytes | None] | None
+        try:  # plain attribute reads when the session has them all (yamux): no getattr calls
+            self._flow_controlled = session.flow_control  # type: ignore[attr-defined]
+            self._pending_events = session.pending_events  # type: ignore[attr-defined]
+            self._set_data_receiver = session.set_data_receiver  # type: ignore[attr-defined]
+            self._acknowledge = session.acknowledge_within  # type: ignore[attr-defined]
+            self._send_now = session.send_now  # type: ignore[attr-defined]
+        except AttributeError:
+            self._flow_controlled = getattr(session, "flow_control", True)
+            self._pending_events = getattr(session, "pending_events", None)
+            self._set_data_receiver = getattr(session, "set_data_receiver", None)
+            self._acknowledge = getattr(session, "acknowledge_within", None)
+            self._send_now = getattr(session, "send_now", None)
         self.opened_at = _clock()
 
     def start(self, on_stream: StreamCallback, on_closed: Callable[[MuxedConnection], None]) -> None:
@@ -618,8 +675,6 @@ class MuxedConnection:
         self._started = True
         self._on_stream = on_stream
         self._on_closed = on_closed
-        # yamux shows its event queue: input that raised no event then costs no event loop here
-        self._pending_events = getattr(self.session, "pending_events", None)
         if self.scope is not None and self._flow_controlled:
             # Window growth (auto-tuning) reserves memory first, at low priority: under pressure
             # windows stay as they are instead of growing.
@@ -633,7 +688,9 @@ class MuxedConnection:
             # The session's clock starts now (yamux: go's first RTT ping), not a loop pass later
             # in a write of its own.
             session.handle_timer(_clock())
-            self._process_events()
+            pending = self._pending_events
+            if pending is None or pending:
+                self._process_events()
         # Flushed at the end of this loop pass, with what the host's services write first on a new
         # connection (identify opens its stream): one send per connection, not three. A dialer's
         # waits two passes more: ``connect`` returns to the application then, and its first
@@ -650,7 +707,8 @@ class MuxedConnection:
         self._flush()
         # What the secure channel left to go with our first frames (Noise message 3) goes out now at
         # the latest, even when nothing else did.
-        self.raw.flush_later()
+        if self.raw._later:
+            self.raw.flush_later()
 
     # --- addresses ---------------------------------------------------------------------------
 
@@ -724,8 +782,9 @@ class MuxedConnection:
             self._wake_openers()
         # What the core answers (a new stream's ACK, window updates, pongs) waits for the end of
         # the loop turn, to leave with what the woken handlers write; most input needs no answer
-        # and then no flush (and yamux says so: no ``data_to_send`` call).
-        out = session.data_to_send() if queued is not False else None
+        # and then no flush (and yamux says so: no ``data_to_send`` call). With a flush already
+        # scheduled (a new connection's first one) the answer stays in the core: that flush takes it.
+        out = session.data_to_send() if queued is not False and not self._flush_scheduled else None
         if out:
             if isinstance(out, list):
                 self._carry.extend(out)
@@ -853,7 +912,9 @@ class MuxedConnection:
 
     def _on_eof(self) -> None:
         self._shutdown(ConnectionClosedError("the remote closed the connection"))
-        self.raw.close()
+        raw = self.raw
+        raw._on_lost = None  # shut down already: its loss has nothing left to do here
+        raw.close()
 
     def _on_lost(self, exc: Exception | None) -> None:
         if self._closed:  # as after the remote's EOF: nothing left to shut down
@@ -919,8 +980,8 @@ class MuxedConnection:
     # --- output path ---------------------------------------------------------------------------
 
     def _flush(self) -> None:
-        if self._write_out():
-            self._reschedule_timer()
+        if self._write_out():  # then not closed: ``_reschedule_timer``, inline
+            self._timer.arm(self.session.get_timer())
 
     def _write_out(self) -> bool:
         """Write what the core queued; False once the connection is done (no timer to re-arm).
@@ -957,9 +1018,6 @@ class MuxedConnection:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
-
-    def _reschedule_timer(self) -> None:
-        self._timer.arm(None if self._closed else self.session.get_timer())
 
     def _on_timer(self) -> None:
         if self._closed:
@@ -1051,7 +1109,8 @@ class MuxedConnection:
         """A new outbound stream (no protocol negotiated yet)."""
         if self._closed:
             raise ConnectionClosedError("connection closed") from self._close_reason
-        scope = self._admit_stream(Direction.OUTBOUND)
+        conn_scope = self.scope  # ``_admit_stream``, inline
+        scope = conn_scope.open_stream(Direction.OUTBOUND) if conn_scope is not None else None
         try:
             stream_id = self.session.open_stream()
         except BaseException:
@@ -1062,7 +1121,8 @@ class MuxedConnection:
         self._streams[stream_id] = stream
         if self._set_data_receiver is not None:
             self._set_data_receiver(stream_id, stream._feed)
-        self._schedule_flush()
+        if not self._flush_scheduled:
+            self._schedule_flush()
         return stream
 
     async def ping(self, timeout: float = 10.0) -> float:
@@ -1103,15 +1163,18 @@ class MuxedConnection:
                 # the session's hold on the stream (its _feed) would close a cycle through it
                 set_data_receiver(stream.stream_id, None)
         self._streams.clear()
-        for stream in self._held:
-            stream._scope_held = False
-            stream._release()
-        self._held.clear()
-        for waiter in self._ping_waiters.values():
-            if not waiter.done():
-                waiter.set_exception(ConnectionClosedError("connection closed"))
-        self._ping_waiters.clear()
-        self._wake_openers()  # they find the connection closed: open_stream raises
+        if self._held:
+            for stream in self._held:
+                stream._scope_held = False
+                stream._release()
+            self._held.clear()
+        if self._ping_waiters:
+            for waiter in self._ping_waiters.values():
+                if not waiter.done():
+                    waiter.set_exception(ConnectionClosedError("connection closed"))
+            self._ping_waiters.clear()
+        if self._open_waiters:
+            self._wake_openers()  # they find the connection closed: open_stream raises
         waiters = self._close_waiters
         if waiters is not None:
             self._close_waiters = None

@@ -58,15 +58,23 @@ class RawConnection(asyncio.BufferedProtocol):
     # socket at once (``connection_lost`` follows without the peer's help). Other transports (a
     # WebSocket's close handshake) may need the peer to finish closing, so they keep the grace timer.
     _closes_at_once_when_drained = False
+    # A listener's connections take its thread's receive buffer from here (set per listener).
+    _listener_view: memoryview | None = None
 
-    def __init__(self, *, is_initiator: bool) -> None:
+    def __init__(self, *, is_initiator: bool, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        # ``loop``: a listener passes its own (CPython 3.11's get_running_loop() costs a getpid()).
+        if loop is None:
+            loop = asyncio.get_running_loop()
+        #: the event loop this connection runs on
+        self.loop = loop
         self.is_initiator = is_initiator
         self.transport: asyncio.Transport | None = None
         self.local_addr: Multiaddr | None = None
         self.remote_addr: Multiaddr | None = None
         #: a relayed connection with limits (circuit relay v2): only opted-in protocols run on it
         self.limited = False
-        self._recv_view = _receive_buffer()
+        view = self._listener_view
+        self._recv_view = view if view is not None else _receive_buffer()
         self._pending = bytearray()
         #: bytes that go out in front of the next write (see ``write_later``)
         self._later = b""
@@ -78,13 +86,15 @@ class RawConnection(asyncio.BufferedProtocol):
         self._eof = False
         self._write_paused = False
         self._read_paused = False
-        self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # A future only once someone waits for the close (``wait_closed``): most connections never do.
+        self._closed_waiter: asyncio.Future[None] | None = None
+        self._lost = False
         self._abort_timer: asyncio.TimerHandle | None = None
         self._exc: Exception | None = None
         self.bytes_received = 0
         self.bytes_sent = 0
         #: loop time of the last bytes received before ``set_receiver`` (handshake progress)
-        self.last_activity = asyncio.get_running_loop().time()
+        self.last_activity = loop.time()
 
     # --- asyncio.BufferedProtocol --------------------------------------------------------
 
@@ -102,7 +112,7 @@ class RawConnection(asyncio.BufferedProtocol):
             self._receiver(data)
             return
         self._pending += data
-        self.last_activity = self._closed.get_loop().time()
+        self.last_activity = self.loop.time()
         if len(self._pending) > _PENDING_HIGH_WATER and not self._read_paused and self.transport is not None:
             self._read_paused = True
             self.transport.pause_reading()
@@ -121,7 +131,8 @@ class RawConnection(asyncio.BufferedProtocol):
 
     def eof_received(self) -> bool | None:
         self._eof = True
-        self._wake_reader()
+        if self._read_waiter is not None:
+            self._wake_reader()
         if self._on_eof is not None:
             self._on_eof()
         # Keep the write side open: the peer only half-closed.
@@ -130,7 +141,8 @@ class RawConnection(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._eof = True
         self._exc = exc
-        self._wake_reader()
+        if self._read_waiter is not None:
+            self._wake_reader()
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             # A result, not an exception: a waiter whose drain() was cancelled would otherwise log
@@ -140,8 +152,10 @@ class RawConnection(asyncio.BufferedProtocol):
         if self._abort_timer is not None:
             self._abort_timer.cancel()
             self._abort_timer = None
-        if not self._closed.done():
-            self._closed.set_result(None)
+        self._lost = True
+        closed_waiter = self._closed_waiter
+        if closed_waiter is not None and not closed_waiter.done():
+            closed_waiter.set_result(None)
         on_lost = self._on_lost
         # Nothing arrives after this: drop the receiver's bound methods, which refer back to
         # the muxer holding this connection (a reference cycle per closed connection otherwise).
@@ -179,7 +193,7 @@ class RawConnection(asyncio.BufferedProtocol):
                 return b""
             if self._read_waiter is not None:
                 raise StateError("read() is already being awaited")
-            self._read_waiter = asyncio.get_running_loop().create_future()
+            self._read_waiter = self.loop.create_future()
             try:
                 await self._read_waiter
             finally:
@@ -217,8 +231,9 @@ class RawConnection(asyncio.BufferedProtocol):
             data = bytes(self._pending)
             self._pending.clear()
             receiver(memoryview(data))
-        self._maybe_resume_reading()
-        if self._closed.done():
+        if self._read_paused:
+            self._maybe_resume_reading()
+        if self._lost:
             if on_lost is not None:
                 on_lost(self._exc)
         elif self._eof and on_eof is not None:
@@ -285,14 +300,14 @@ class RawConnection(asyncio.BufferedProtocol):
 
     async def drain(self) -> None:
         """Wait until the transport's write buffer is below its high-water mark."""
-        if self._closed.done():
+        if self._lost:
             raise ConnectionClosedError("connection closed")
         if not self._write_paused:
             return
         if self._drain_waiter is None or self._drain_waiter.done():
-            self._drain_waiter = asyncio.get_running_loop().create_future()
+            self._drain_waiter = self.loop.create_future()
         await asyncio.shield(self._drain_waiter)
-        if self._closed.done():
+        if self._lost:
             raise ConnectionClosedError("connection lost")
 
     def write_eof(self) -> None:
@@ -310,8 +325,8 @@ class RawConnection(asyncio.BufferedProtocol):
             # A socket transport with nothing queued closes at once: no grace timer to arm and cancel.
             drained = self._closes_at_once_when_drained and not transport.get_write_buffer_size()
             transport.close()
-            if not drained and not self._closed.done() and self._abort_timer is None:
-                self._abort_timer = self._closed.get_loop().call_later(_CLOSE_GRACE, self.abort)
+            if not drained and not self._lost and self._abort_timer is None:
+                self._abort_timer = self.loop.call_later(_CLOSE_GRACE, self.abort)
 
     def abort(self) -> None:
         if self._later:
@@ -320,8 +335,13 @@ class RawConnection(asyncio.BufferedProtocol):
             self.transport.abort()
 
     async def wait_closed(self) -> None:
-        await asyncio.shield(self._closed)
+        if self._lost:
+            return
+        waiter = self._closed_waiter
+        if waiter is None:
+            waiter = self._closed_waiter = self.loop.create_future()
+        await asyncio.shield(waiter)
 
     @property
     def closed(self) -> bool:
-        return self._closed.done()
+        return self._lost

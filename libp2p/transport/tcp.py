@@ -64,31 +64,39 @@ def tcp_endpoint(addr: Multiaddr) -> tuple[str, int, int] | None:
 
 
 def _sockaddr_to_multiaddr(sockaddr: tuple[object, ...]) -> Multiaddr:
-    host = str(sockaddr[0])
-    prefix = _ip_prefixes.get(host)
-    if prefix is None:
+    host = sockaddr[0]
+    port = sockaddr[1]
+    if type(host) is not str or type(port) is not int:  # never from a socket of ours; to be safe
+        host, port = str(host), int(str(port))
+    entry = _ip_prefixes.get(host)
+    if entry is None:
         if "%" in host:  # a scoped IPv6 address: the text form, as always
-            return Multiaddr(f"/ip6/{host}/tcp/{sockaddr[1]}")
-        prefix = _ip_prefix(host)
-    # Built from its binary form (a text parse costs ~4x more); the address part is remembered
-    # per host (a remote peer's port differs per connection, so whole addresses would not repeat).
-    return Multiaddr.from_bytes(prefix + int(str(sockaddr[1])).to_bytes(2, "big"))
+            return Multiaddr(f"/ip6/{host}/tcp/{port}")
+        entry = _ip_prefix(host)
+    # Built from its binary form (a text parse costs ~4x more), with the component spans known
+    # (an /ip4|ip6/tcp address has fixed ones): the address part is remembered per host (a remote
+    # peer's port differs per connection, so whole addresses would not repeat).
+    return _make_multiaddr(entry[0] + port.to_bytes(2, "big"), entry[1])
 
 
-# "/ip4/<a>/tcp/" or "/ip6/<a>/tcp/" in binary, by host text; bounded (cleared when full).
-_ip_prefixes: dict[str, bytes] = {}
+# "/ip4/<a>/tcp/" or "/ip6/<a>/tcp/" in binary, and the spans of the whole address, by host text;
+# bounded (cleared when full).
+_ip_prefixes: dict[str, tuple[bytes, tuple[int, ...]]] = {}
 _MAX_IP_PREFIXES = 1024
+_make_multiaddr = Multiaddr._make
+_IP4_TCP_SPANS = (P_IP4, 1, 5, P_TCP, 6, 8)
+_IP6_TCP_SPANS = (P_IP6, 1, 17, P_TCP, 18, 20)
 
 
-def _ip_prefix(host: str) -> bytes:
+def _ip_prefix(host: str) -> tuple[bytes, tuple[int, ...]]:
     if ":" in host:
-        prefix = b"\x29" + socket.inet_pton(socket.AF_INET6, host) + b"\x06"
+        entry = (b"\x29" + socket.inet_pton(socket.AF_INET6, host) + b"\x06", _IP6_TCP_SPANS)
     else:
-        prefix = b"\x04" + socket.inet_aton(host) + b"\x06"
+        entry = (b"\x04" + socket.inet_aton(host) + b"\x06", _IP4_TCP_SPANS)
     if len(_ip_prefixes) >= _MAX_IP_PREFIXES:
         _ip_prefixes.clear()
-    _ip_prefixes[host] = prefix
-    return prefix
+    _ip_prefixes[host] = entry
+    return entry
 
 
 def _tune(sock: socket.socket | None, config: TcpConfig) -> None:
@@ -130,7 +138,14 @@ class _AcceptedTcpConnection(_TcpConnection):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # as RawConnection's (not an isinstance check: uvloop's transports are no asyncio.Transport)
         self.transport = transport  # type: ignore[assignment]
-        _fill_addrs(self, self._config, self._local)
+        # ``_fill_addrs``, inline: once per accepted connection
+        config = self._config
+        if config.send_buffer or config.recv_buffer:
+            _tune(transport.get_extra_info("socket"), config)
+        local = self._local
+        self.local_addr = local if local is not None else _sockaddr_to_multiaddr(transport.get_extra_info("sockname"))
+        self.remote_addr = _sockaddr_to_multiaddr(transport.get_extra_info("peername"))
+        transport.set_write_buffer_limits(high=1 << 20, low=1 << 18)  # type: ignore[attr-defined]
         self._handler(self)
 
 
@@ -241,9 +256,10 @@ class TcpTransport:
             _config = config
             _local: Multiaddr | None = None
             _handler = staticmethod(handler)
+            _listener_view = _receive_buffer()  # this thread's, where the loop makes every connection
 
         server = await loop.create_server(
-            functools.partial(Accepted, is_initiator=False), host, port, family=family, backlog=config.backlog,
+            functools.partial(Accepted, is_initiator=False, loop=loop), host, port, family=family, backlog=config.backlog,
             reuse_address=True, reuse_port=config.reuse_port or None,
         )
         addrs = [_sockaddr_to_multiaddr(s.getsockname()) for s in server.sockets]

@@ -60,18 +60,29 @@ log = logging.getLogger("libp2p.protocols.identify")
 _PUSH_DELAY = 0.05
 
 
+def _request() -> MultistreamDialer:
+    """The dialer of an identify request (not optimistic: the answer is awaited)."""
+    return MultistreamDialer([PROTOCOL_ID], optimistic=False)
+
+
+# Its first flight (header and proposal), the same on every connection.
+_REQUEST = _request().data_to_send()
+
+
 class _Attempt:
     """One identify of one connection, from the request to its result. While the request waits
     for the peer's first bytes on a stream that says when they come (``when_readable``), no task
     runs for it: a connection that closes before its peer answers (a scanner, a failed dial) then
     costs no task at all."""
 
-    __slots__ = ("conn", "stream", "dialer", "unsent", "task", "timed_out", "finished", "waiters")
+    __slots__ = ("conn", "stream", "dialer", "requested", "unsent", "task", "timed_out", "finished", "waiters")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.stream: Stream | None = None
-        self.dialer: MultistreamDialer | None = None  # set once its first flight was written
+        self.dialer: MultistreamDialer | None = None  # reads the answer (made once one comes)
+        # the first flight went out without its dialer (``_ask``): the task makes one if the peer answers
+        self.requested = False
         self.unsent = b""  # what of that flight the stream did not take at once
         self.task: asyncio.Task[IdentifyInfo | Exception] | None = None
         self.timed_out = False
@@ -109,6 +120,7 @@ class IdentifyService(Service):
         #: the address each connected peer says it sees us at (kept while it is connected)
         self.observed_addrs: dict[PeerId, Multiaddr] = {}
         self._unsubscribe: list[Callable[[], None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None  # the host's, from ``start``
 
     @property
     def protocols(self) -> tuple[str, ...]:
@@ -117,6 +129,8 @@ class IdentifyService(Service):
 
     async def start(self, host: Host) -> None:
         await super().start(host)
+        # kept: CPython 3.11's get_running_loop() costs a getpid(), once per connection otherwise
+        self._loop = asyncio.get_running_loop()
         # Runs on limited (relayed) connections too, as go's and js's identify do.
         host.set_stream_handler(PROTOCOL_ID, self._handle_request, allow_limited=True)
         host.set_stream_handler(PUSH_PROTOCOL_ID, self._handle_push, allow_limited=True)
@@ -265,7 +279,9 @@ class IdentifyService(Service):
         attempt = _Attempt(conn)
         if not conn.is_closed:
             self._results[conn] = attempt
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
         deadline = loop.time() + TIMEOUT
         self._deadlines[attempt] = deadline
         if self._sweep_handle is None:
@@ -282,19 +298,21 @@ class IdentifyService(Service):
             stream = attempt.stream = attempt.conn.open_stream()
         except Exception:  # noqa: BLE001 - the task meets it again and keeps it as the result
             return False
-        when_readable = getattr(stream, "when_readable", None)
-        write_nowait = getattr(stream, "write_nowait", None)
-        if when_readable is None or write_nowait is None:
+        try:  # a muxed stream of ours has both (no getattr calls per connection)
+            when_readable = stream.when_readable
+            write_nowait = stream.write_nowait
+        except AttributeError:
             return False
-        dialer = MultistreamDialer([PROTOCOL_ID], optimistic=False)
-        request = dialer.data_to_send()
+        request = _REQUEST
         try:
             # It leaves with what else this loop pass writes (on a new connection: the handshake's
             # last message, the application's first request).
             sent = write_nowait(request)
         except Exception:  # noqa: BLE001 - as above
             return False
-        attempt.dialer = dialer
+        # The dialer that reads the answer is made when one comes (a peer that never answers
+        # costs none).
+        attempt.requested = True
         if sent < len(request):
             attempt.unsent = request[sent:]
             return False
@@ -343,7 +361,7 @@ class IdentifyService(Service):
         """Time out the identifies past their deadline; the timer follows the oldest one left."""
         self._sweep_handle = None
         deadlines = self._deadlines
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()
         now = loop.time()
         while deadlines:
             attempt = next(iter(deadlines))
@@ -390,6 +408,9 @@ class IdentifyService(Service):
                 # connection: the handshake's last message, the application's first request).
                 # TIMEOUT bounds the whole exchange (``_sweep``).
                 dialer = attempt.dialer
+                if dialer is None and attempt.requested:
+                    dialer = attempt.dialer = _request()
+                    dialer.data_to_send()  # its first flight, which ``_ask`` wrote
                 if dialer is None:
                     stream.protocol = await select_protocol(
                         stream.read, stream.write_soon, stream.unread, [PROTOCOL_ID], timeout=None,
