@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -58,6 +59,11 @@ class ConnManagerConfig:
 
 _MAX_REMEMBERED_SUBNETS = 4096
 
+# When connections opened, for the grace period: the clock of asyncio's loops (uvloop's too, at
+# millisecond resolution), read without asyncio.get_running_loop() (CPython 3.11 calls getpid()
+# in it), once per connection.
+_now = time.monotonic
+
 
 def _subnets(ip: _IP, config: ConnManagerConfig) -> list[tuple[str, int]]:
     """The (subnet, limit) pairs an inbound connection from ``ip`` counts against."""
@@ -82,7 +88,7 @@ class ConnectionManager:
         self._inbound_by_subnet: Counter[str] = Counter()
         self._subnets_of: dict[bytes, list[tuple[str, int]]] = {}  # see _counted_subnets
         self._subnets_config: ConnManagerConfig | None = None
-        self._conns: dict[Connection, float] = {}  # connection -> when it opened (loop time)
+        self._conns: dict[Connection, float] = {}  # connection -> when it opened (time.monotonic)
         self._last_trim = float("-inf")
         self._trim_handle: asyncio.TimerHandle | None = None
         self._close: Callable[[Connection], Awaitable[None]] | None = None
@@ -141,7 +147,7 @@ class ConnectionManager:
         # addresses: remembered by the address's binary /ip4 or /ip6 part (bounded), per config.
         key = None
         if addr is not None:
-            raw = bytes(addr)
+            raw = addr._b  # (bytes(addr) without the call: this runs twice per inbound connection)
             if raw[:1] == b"\x04" and len(raw) >= 5:
                 key = raw[:5]
             elif raw[:1] == b"\x29" and len(raw) >= 17:
@@ -165,6 +171,8 @@ class ConnectionManager:
         """Count a new inbound connection (from its arrival) against its address's limits; False
         when one is full (the caller closes it). ``release_inbound`` gives the slot back."""
         subnets = self._counted_subnets(addr)
+        if not subnets:  # loopback, or no IP address
+            return True
         for subnet, limit in subnets:
             if self._inbound_by_subnet[subnet] >= limit:
                 self.refused_per_address += 1
@@ -185,8 +193,9 @@ class ConnectionManager:
 
     def connection_opened(self, conn: Connection) -> None:
         """Count a new connection (called by the swarm)."""
-        self._conns[conn] = asyncio.get_running_loop().time()
-        if len(self._conns) > self.config.high_water:
+        conns = self._conns
+        conns[conn] = _now()
+        if len(conns) > self.config.high_water:
             self._schedule_trim()
 
     def connection_closed(self, conn: Connection) -> None:
@@ -201,18 +210,16 @@ class ConnectionManager:
     def _schedule_trim(self) -> None:
         if self._trim_handle is not None:
             return
-        loop = asyncio.get_running_loop()
-        wait = max(0.0, self._last_trim + self.config.silence_period - loop.time())
-        self._trim_handle = loop.call_later(wait, self._trim_soon)
+        wait = max(0.0, self._last_trim + self.config.silence_period - _now())
+        self._trim_handle = asyncio.get_running_loop().call_later(wait, self._trim_soon)
 
     def _recheck_later(self) -> None:
         if self._trim_handle is not None:
             return
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = _now()
         youngest = max(self._conns.values(), default=now)
         wait = max(self.config.silence_period, youngest + self.config.grace_period - now, 0.05)
-        self._trim_handle = loop.call_later(wait, self._trim_soon)
+        self._trim_handle = asyncio.get_running_loop().call_later(wait, self._trim_soon)
 
     def _trim_soon(self) -> None:
         self._trim_handle = None
@@ -224,7 +231,7 @@ class ConnectionManager:
         excess = len(self._conns) - self.config.low_water
         if excess <= 0:
             return []
-        now = asyncio.get_running_loop().time()
+        now = _now()
         grace = self.config.grace_period
         eligible = [
             c for c, opened in self._conns.items()
@@ -236,7 +243,7 @@ class ConnectionManager:
 
     async def trim(self) -> int:
         """Close connections down to ``low_water`` now; returns how many were closed."""
-        self._last_trim = asyncio.get_running_loop().time()
+        self._last_trim = _now()
         victims = self.candidates()
         if len(self._conns) - len(victims) > self.config.high_water:
             self._recheck_later()  # some are still in their grace period
