@@ -391,7 +391,9 @@ class ConnectionScope(_Reserver):
 
     def open_stream(self, direction: Direction) -> StreamScope:
         """Admit a new stream on this connection (raises when a stream limit is hit)."""
-        return self.manager._open_stream(self, direction)
+        stream = StreamScope(self.manager, self, direction)
+        stream._admit()
+        return stream
 
     def done(self) -> None:
         """The connection is gone: release everything it held (idempotent)."""
@@ -455,9 +457,17 @@ class StreamScope(_Reserver):
         scopes = [conn._transient, conn._system] if peer is None else [peer, conn._transient, conn._system]
         inbound = self.inbound
         for scope in scopes:
-            problem = scope.check_stream(inbound)
-            if problem is not None:
-                raise self.manager._refused(scope, problem)
+            # _Scope.check_stream, inline: three scopes per stream opened
+            lim = scope.limit
+            n_in = scope.streams_in
+            n_out = scope.streams_out
+            if n_in + n_out + 1 > lim.streams:
+                raise self.manager._refused(scope, "streams")
+            if inbound:
+                if n_in + 1 > lim.streams_inbound:
+                    raise self.manager._refused(scope, "streams_inbound")
+            elif n_out + 1 > lim.streams_outbound:
+                raise self.manager._refused(scope, "streams_outbound")
         if inbound:
             for scope in scopes:
                 scope.streams_in += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from libp2p._accel import PeerIdCore
 from libp2p.errors import ArgumentTypeError, DecodeError, InvalidPeerIdError
 from libp2p.identity.multiformats import (
     IDENTITY,
@@ -44,10 +45,12 @@ def _validate(multihash: bytes) -> None:
         raise InvalidPeerIdError(f"peer ID uses unsupported hash function 0x{code:x}")
 
 
-class PeerId:
+class PeerId(PeerIdCore):
     """An immutable peer ID. Equal, hashed and ordered by its multihash bytes."""
 
-    __slots__ = ("_bytes", "_key", "_text", "__weakref__")
+    # _bytes, the equality, hash and order are PeerIdCore's (compiled: no Python call per lookup
+    # in the host's tables, keyed by peer ID).
+    __slots__ = ("_key", "_text", "__weakref__")
 
     _bytes: bytes
     _text: str | None
@@ -146,34 +149,6 @@ class PeerId:
 
     def __repr__(self) -> str:
         return f"<PeerId {self.to_base58()}>"
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, PeerId):
-            return self._bytes == other._bytes
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._bytes)
-
-    def __lt__(self, other: PeerId) -> bool:
-        if not isinstance(other, PeerId):
-            return NotImplemented
-        return self._bytes < other._bytes
-
-    def __le__(self, other: PeerId) -> bool:
-        if not isinstance(other, PeerId):
-            return NotImplemented
-        return self._bytes <= other._bytes
-
-    def __gt__(self, other: PeerId) -> bool:
-        if not isinstance(other, PeerId):
-            return NotImplemented
-        return self._bytes > other._bytes
-
-    def __ge__(self, other: PeerId) -> bool:
-        if not isinstance(other, PeerId):
-            return NotImplemented
-        return self._bytes >= other._bytes
 
     def __copy__(self) -> PeerId:
         return self
