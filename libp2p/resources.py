@@ -643,13 +643,20 @@ class ResourceManager:
         scope = ConnectionScope(self, direction, allowlisted, uses_fd)
         inbound = direction is Direction.INBOUND
         transient, system = scope._transient, scope._system
-        problem = transient.check_conn(inbound, uses_fd)
-        if problem is not None:
-            raise self._refused(transient, problem)
-        problem = system.check_conn(inbound, uses_fd)
-        if problem is not None:
-            raise self._refused(system, problem)
-        # _Scope.add_conn, inline (once per connection admitted)
+        # _Scope.check_conn and add_conn, inline (once per connection admitted)
+        for counted in (transient, system):
+            lim = counted.limit
+            n_in = counted.conns_in
+            n_out = counted.conns_out
+            if n_in + n_out + 1 > lim.conns:
+                raise self._refused(counted, "conns")
+            if inbound:
+                if n_in + 1 > lim.conns_inbound:
+                    raise self._refused(counted, "conns_inbound")
+            elif n_out + 1 > lim.conns_outbound:
+                raise self._refused(counted, "conns_outbound")
+            if uses_fd and counted.fd + 1 > lim.fd:
+                raise self._refused(counted, "fd")
         if inbound:
             transient.conns_in += 1
             system.conns_in += 1

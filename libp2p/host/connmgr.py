@@ -170,24 +170,49 @@ class ConnectionManager:
     def admit_inbound(self, addr: Multiaddr | None) -> bool:
         """Count a new inbound connection (from its arrival) against its address's limits; False
         when one is full (the caller closes it). ``release_inbound`` gives the slot back."""
-        subnets = self._counted_subnets(addr)
+        # _counted_subnets' remembered answer, inline (twice per inbound connection); anything
+        # else goes the long way.
+        known = None
+        if addr is not None and self._subnets_config is self.config:
+            raw = addr._b
+            head = raw[:1]
+            if head == b"\x04":
+                known = self._subnets_of.get(raw[:5])
+            elif head == b"\x29":
+                known = self._subnets_of.get(raw[:17])
+        subnets = known if known is not None else self._counted_subnets(addr)
         if not subnets:  # loopback, or no IP address
             return True
+        counts = self._inbound_by_subnet
         for subnet, limit in subnets:
-            if self._inbound_by_subnet[subnet] >= limit:
+            if counts.get(subnet, 0) >= limit:
                 self.refused_per_address += 1
                 log.debug("refusing an inbound connection from %s: %d already from %s", addr, limit, subnet)
                 return False
         for subnet, _ in subnets:
-            self._inbound_by_subnet[subnet] += 1
+            counts[subnet] += 1
         return True
 
     def release_inbound(self, addr: Multiaddr | None) -> None:
         """An inbound connection from ``addr`` ended: free its per-address slot."""
-        for subnet, _ in self._counted_subnets(addr):
-            self._inbound_by_subnet[subnet] -= 1
-            if self._inbound_by_subnet[subnet] <= 0:
-                del self._inbound_by_subnet[subnet]
+        # _counted_subnets' remembered answer, inline (twice per inbound connection); anything
+        # else goes the long way.
+        known = None
+        if addr is not None and self._subnets_config is self.config:
+            raw = addr._b
+            head = raw[:1]
+            if head == b"\x04":
+                known = self._subnets_of.get(raw[:5])
+            elif head == b"\x29":
+                known = self._subnets_of.get(raw[:17])
+        subnets = known if known is not None else self._counted_subnets(addr)
+        if not subnets:
+            return
+        counts = self._inbound_by_subnet
+        for subnet, _ in subnets:
+            counts[subnet] -= 1
+            if counts[subnet] <= 0:
+                del counts[subnet]
 
     # --- watermarks ---------------------------------------------------------------------------------
 

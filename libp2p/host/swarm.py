@@ -177,12 +177,18 @@ class Swarm:
                 raise
         peer = conn.remote_peer_id
         conns = self._connections.setdefault(peer, [])
+        self.connmgr.connection_opened(conn)
+        if not conns:  # the peer's first connection (the usual case): no pairing to decide
+            conns.append(conn)
+            self._on_connection(conn, True)
+            # Started last: what arrived with the handshake may open streams or end the connection.
+            conn.start(self._on_stream, self._closed)
+            return
         # Both peers dialed each other (at once, or one right after the other): both ends keep
         # the connection whose dialer has the smaller peer ID, so the two tables agree. The
         # other one still serves the streams already on it and closes once they are done.
         crossed = [c for c in conns if c.is_initiator != conn.is_initiator and not c.is_closed
-                   and not _relayed(c) and not _relayed(conn)] if conns else []
-        self.connmgr.connection_opened(conn)
+                   and not _relayed(c) and not _relayed(conn)]
         if crossed and not self._dialer_is_smaller(conn):
             self._draining[conn] = False  # the host never hears of it
             self._spawn(self._drain(conn), f"drain {peer}")
