@@ -342,8 +342,11 @@ class ConnectionScope(_Reserver):
         return scope
 
     def _chain(self) -> list[_Scope]:
+        own = self._conn_scope
+        if own is None:  # (made here, not through the property: a stream's reservation walks this)
+            own = self._conn_scope = _Scope("conn", self.manager.limits.conn)
         middle = self._peer_scope if self._peer_scope is not None else self._transient
-        return [self._own, middle, self._system]
+        return [own, middle, self._system]
 
     def set_peer(self, peer: PeerId) -> None:
         """The handshake named the peer: move from the transient scope into the peer's, or raise."""
@@ -428,7 +431,7 @@ class StreamScope(_Reserver):
     """One stream: in the transient scope until ``set_protocol``, then in its protocol's."""
 
     __slots__ = ("conn", "direction", "inbound", "protocol", "service", "_counted", "_protocol_scopes",
-                 "_service_scopes", "_done")
+                 "_service_scopes", "_done", "_stream_scope")
 
     def __init__(self, manager: ResourceManager, conn: ConnectionScope, direction: Direction) -> None:
         self.manager = manager
@@ -438,7 +441,8 @@ class StreamScope(_Reserver):
         self.memory = 0
         self.protocol: str | None = None
         self.service: str | None = None
-        self._own = _Scope("stream", manager.limits.stream)
+        # Its own memory scope, made on first use (many streams never buffer: a handshake's identify)
+        self._stream_scope: _Scope | None = None
         # The scopes whose stream counts include this stream (besides its own): its peer's, the
         # transient scope until it is attributed (then its protocol's and service's), the system.
         self._counted: list[_Scope] = []
@@ -446,10 +450,20 @@ class StreamScope(_Reserver):
         self._service_scopes: tuple[_Scope, ...] = ()  # service, service-peer
         self._done = False
 
+    @property
+    def _own(self) -> _Scope:  # type: ignore[override]
+        scope = self._stream_scope
+        if scope is None:
+            scope = self._stream_scope = _Scope("stream", self.manager.limits.stream)
+        return scope
+
     def _chain(self) -> list[_Scope]:
         # Memory counts in the stream, its connection, the peer (or transient) and the system;
         # protocol and service scopes count streams only.
-        return [self._own, *self.conn._chain()]
+        own = self._stream_scope
+        if own is None:
+            own = self._stream_scope = _Scope("stream", self.manager.limits.stream)
+        return [own, *self.conn._chain()]
 
     def _admit(self) -> None:
         conn = self.conn

@@ -26,6 +26,9 @@ __all__ = ["PeerId", "MAX_INLINE_KEY_LENGTH"]
 
 # Encoded public keys up to this size are inlined with the identity hash; longer ones are hashed.
 MAX_INLINE_KEY_LENGTH = 42
+# The identity multihash's header for each inlined key length (varint code 0, then the length:
+# one byte, as 42 < 128).
+_IDENTITY_PREFIX = tuple(bytes((IDENTITY, n)) for n in range(MAX_INLINE_KEY_LENGTH + 1))
 # Longest text we parse: base2 of the longest valid CID (46 bytes) is 369 characters.
 _MAX_TEXT_LENGTH = 400
 
@@ -97,10 +100,11 @@ class PeerId(PeerIdCore):
     def from_public_key(cls, key: PublicKey) -> PeerId:
         """The peer ID of ``key`` (identity multihash for small keys, SHA-256 otherwise)."""
         encoded = key.marshal()
-        code = IDENTITY if len(encoded) <= MAX_INLINE_KEY_LENGTH else SHA2_256
-        # Well formed by construction: no _validate of what multihash_digest just built.
+        n = len(encoded)
+        # Well formed by construction: no _validate. Once per handshake: the identity multihash
+        # (code and a one-byte length) without multihash_digest's calls.
         pid = cls.__new__(cls)
-        pid._bytes = multihash_digest(code, encoded)
+        pid._bytes = _IDENTITY_PREFIX[n] + encoded if n <= MAX_INLINE_KEY_LENGTH else multihash_digest(SHA2_256, encoded)
         pid._text = None
         pid._key = key
         return pid
@@ -119,8 +123,10 @@ class PeerId(PeerIdCore):
         if key is self._key:
             return True
         encoded = key.marshal()
-        code = IDENTITY if len(encoded) <= MAX_INLINE_KEY_LENGTH else SHA2_256
-        return multihash_digest(code, encoded) == self._bytes
+        n = len(encoded)
+        if n <= MAX_INLINE_KEY_LENGTH:
+            return _IDENTITY_PREFIX[n] + encoded == self._bytes
+        return multihash_digest(SHA2_256, encoded) == self._bytes
 
     def to_bytes(self) -> bytes:
         """The binary multihash."""

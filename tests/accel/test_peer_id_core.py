@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from libp2p.identity.keys import generate_key_pair
+from libp2p.identity.keys import KeyType, generate_key_pair
+from libp2p.identity.multiformats import IDENTITY, SHA2_256, multihash_digest
 from libp2p.identity.peer_id import PeerId
 
 _OPS = (operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge)
@@ -83,3 +84,15 @@ def test_peer_id_hash_and_equality_across_construction_paths() -> None:
     assert derived != derived.to_bytes()
     with pytest.raises(AttributeError):
         derived.extra = 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("key_type", list(KeyType))
+def test_peer_id_of_a_key_is_its_multihash(key_type: KeyType) -> None:
+    key = generate_key_pair(key_type, bits=2048).public_key
+    encoded = key.marshal()
+    expected = multihash_digest(IDENTITY if len(encoded) <= 42 else SHA2_256, encoded)
+    pid = PeerId.from_public_key(key)
+    assert pid.to_bytes() == expected
+    parsed = PeerId(expected)
+    assert parsed == pid and parsed.matches_public_key(key)
+    assert not parsed.matches_public_key(generate_key_pair(key_type, bits=2048).public_key)
