@@ -32,6 +32,7 @@ __all__ = [
     "yamux_pack_header",
     "yamux_unpack_header",
     "YamuxFrameDecoder",
+    "PeerIdCore",
 ]
 
 include "_common.pxi"
@@ -45,3 +46,4 @@ include "noise_xx.pxi"
 include "noise_payload.pxi"
 include "mplex.pxi"
 include "yamux.pxi"
+include "peer_id.pxi"

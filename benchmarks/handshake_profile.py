@@ -197,6 +197,8 @@ AREAS = {
     ("swarm.py", "Swarm._on_inbound"): "accept (Swarm._on_inbound)",
     ("swarm.py", "Swarm._admit_pending"): "admission",
     ("connmgr.py", "ConnectionManager.admit_inbound"): "admission",
+    ("resources.py", "ResourceManager.open_connection"): "admission",
+    ("swarm.py", "Swarm._admit_again"): "admission",
     ("swarm.py", "Swarm._handle_inbound"): "upgrade",
     ("upgrader.py", "Upgrader.upgrade"): "upgrade",
     ("upgrader.py", "Upgrader._upgrade"): "upgrade",

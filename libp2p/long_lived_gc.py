@@ -18,9 +18,10 @@ the next one doubles, so a node that only gains connections pays that pause a fe
 grows and never once it holds them steadily.
 
 It changes the whole process's collector, so the library never installs it by itself:
-``libp2p serve --gc-growth 1`` does, and an application that runs a long-lived node can. It is
-not free: with connections opened and closed at a high rate (the handshakes suite) the listener
-accepted ~18% fewer per CPU-second with it than with CPython's own collector::
+``libp2p serve --gc-growth 1`` does, and an application that runs a long-lived node can. Under
+connection churn (the handshakes suite) it now costs nothing measurable: the listener makes no
+full collection in seconds of churn, and a paired A/B with and without it gave 1.016x
+(benchmarks/RESULTS.md, issue #16 item 4, hslife; an earlier build measured ~18% fewer)::
 
     collector = FreezingCollector()
     collector.install()

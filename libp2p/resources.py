@@ -312,6 +312,11 @@ class _Reserver:
 class ConnectionScope(_Reserver):
     """One connection: in the transient scope until ``set_peer``, then in its peer's."""
 
+    # Slotted, with the connection's own memory scope made on first use: most connections never
+    # reserve memory on the connection itself, and this is built once per connection admitted.
+    __slots__ = ("direction", "inbound", "allowlisted", "uses_fd", "peer", "_conn_scope", "_peer_scope", "_done",
+                 "_system", "_transient")
+
     def __init__(self, manager: ResourceManager, direction: Direction, allowlisted: bool, uses_fd: bool) -> None:
         self.manager = manager
         self.direction = direction
@@ -321,7 +326,7 @@ class ConnectionScope(_Reserver):
         self.uses_fd = uses_fd
         self.peer: PeerId | None = None
         self.memory = 0
-        self._own = _Scope("conn", manager.limits.conn)
+        self._conn_scope: _Scope | None = None
         self._peer_scope: _Scope | None = None
         self._done = False
         # The system and transient scopes it counts in: attributes, read several times per
@@ -329,41 +334,69 @@ class ConnectionScope(_Reserver):
         self._system = manager._allowlisted_system if allowlisted else manager._system
         self._transient = manager._allowlisted_transient if allowlisted else manager._transient
 
+    @property
+    def _own(self) -> _Scope:  # type: ignore[override]
+        scope = self._conn_scope
+        if scope is None:
+            scope = self._conn_scope = _Scope("conn", self.manager.limits.conn)
+        return scope
+
     def _chain(self) -> list[_Scope]:
+        own = self._conn_scope
+        if own is None:  # (made here, not through the property: a stream's reservation walks this)
+            own = self._conn_scope = _Scope("conn", self.manager.limits.conn)
         middle = self._peer_scope if self._peer_scope is not None else self._transient
-        return [self._own, middle, self._system]
+        return [own, middle, self._system]
 
     def set_peer(self, peer: PeerId) -> None:
         """The handshake named the peer: move from the transient scope into the peer's, or raise."""
         if self._done or self._peer_scope is not None:
             return
         m = self.manager
-        scope = m._peer_scope(peer)
-        problem = None if self.allowlisted else scope.check_conn(self.inbound, self.uses_fd)
-        if problem is None and self.memory:
-            problem = None if self.allowlisted else scope.check_memory(self.memory, PRIORITY_ALWAYS)
-        if problem is not None:
-            m._maybe_drop_peer(peer, scope)
-            raise m._refused(scope, problem.split(":")[0], problem)
-        transient = self._transient
+        scope = m._peers.get(peer)
+        if scope is None:
+            scope = m._new_peer_scope(peer)
+        inbound = self.inbound
         fd = 1 if self.uses_fd else 0
-        if self.inbound:
+        if not self.allowlisted:
+            # _Scope.check_conn and check_memory, inline: this runs once per connection.
+            lim = scope.limit
+            problem = None
+            if scope.conns_in + scope.conns_out + 1 > lim.conns:
+                problem = "conns"
+            elif inbound and scope.conns_in + 1 > lim.conns_inbound:
+                problem = "conns_inbound"
+            elif not inbound and scope.conns_out + 1 > lim.conns_outbound:
+                problem = "conns_outbound"
+            elif fd and scope.fd + 1 > lim.fd:
+                problem = "fd"
+            elif self.memory:
+                problem = scope.check_memory(self.memory, PRIORITY_ALWAYS)
+            if problem is not None:
+                m._maybe_drop_peer(peer, scope)
+                raise m._refused(scope, problem.split(":")[0], problem)
+        transient = self._transient
+        if inbound:
             transient.conns_in -= 1
             scope.conns_in += 1
         else:
             transient.conns_out -= 1
             scope.conns_out += 1
-        transient.fd -= fd
-        scope.fd += fd
-        transient.memory -= self.memory
-        scope.memory += self.memory
+        if fd:
+            transient.fd -= 1
+            scope.fd += 1
+        if self.memory:
+            transient.memory -= self.memory
+            scope.memory += self.memory
         scope.refs += 1
         self._peer_scope = scope
         self.peer = peer
 
     def open_stream(self, direction: Direction) -> StreamScope:
         """Admit a new stream on this connection (raises when a stream limit is hit)."""
-        return self.manager._open_stream(self, direction)
+        stream = StreamScope(self.manager, self, direction)
+        stream._admit()
+        return stream
 
     def done(self) -> None:
         """The connection is gone: release everything it held (idempotent)."""
@@ -372,27 +405,33 @@ class ConnectionScope(_Reserver):
         self._done = True
         if self.memory:
             self.release_memory(self.memory)
-        middle = self._peer_scope if self._peer_scope is not None else self._transient
+        peer_scope = self._peer_scope
+        middle = peer_scope if peer_scope is not None else self._transient
         system = self._system
-        fd = 1 if self.uses_fd else 0
         if self.inbound:
             middle.conns_in -= 1
             system.conns_in -= 1
         else:
             middle.conns_out -= 1
             system.conns_out -= 1
-        middle.fd -= fd
-        system.fd -= fd
-        if self._peer_scope is not None and self.peer is not None:
-            self._peer_scope.refs -= 1
-            self.manager._maybe_drop_peer(self.peer, self._peer_scope)
+        if self.uses_fd:
+            middle.fd -= 1
+            system.fd -= 1
+        if peer_scope is not None:
+            peer_scope.refs -= 1
+            if peer_scope.refs <= 0 and not peer_scope.memory:
+                # _maybe_drop_peer, inline; one lookup (the scope is the peer's while a ref is held)
+                peers = self.manager._peers
+                current = peers.pop(self.peer, None)  # type: ignore[arg-type]
+                if current is not None and current is not peer_scope:
+                    peers[self.peer] = current  # type: ignore[index]
 
 
 class StreamScope(_Reserver):
     """One stream: in the transient scope until ``set_protocol``, then in its protocol's."""
 
     __slots__ = ("conn", "direction", "inbound", "protocol", "service", "_counted", "_protocol_scopes",
-                 "_service_scopes", "_done")
+                 "_service_scopes", "_done", "_stream_scope")
 
     def __init__(self, manager: ResourceManager, conn: ConnectionScope, direction: Direction) -> None:
         self.manager = manager
@@ -402,7 +441,8 @@ class StreamScope(_Reserver):
         self.memory = 0
         self.protocol: str | None = None
         self.service: str | None = None
-        self._own = _Scope("stream", manager.limits.stream)
+        # Its own memory scope, made on first use (many streams never buffer: a handshake's identify)
+        self._stream_scope: _Scope | None = None
         # The scopes whose stream counts include this stream (besides its own): its peer's, the
         # transient scope until it is attributed (then its protocol's and service's), the system.
         self._counted: list[_Scope] = []
@@ -410,10 +450,20 @@ class StreamScope(_Reserver):
         self._service_scopes: tuple[_Scope, ...] = ()  # service, service-peer
         self._done = False
 
+    @property
+    def _own(self) -> _Scope:  # type: ignore[override]
+        scope = self._stream_scope
+        if scope is None:
+            scope = self._stream_scope = _Scope("stream", self.manager.limits.stream)
+        return scope
+
     def _chain(self) -> list[_Scope]:
         # Memory counts in the stream, its connection, the peer (or transient) and the system;
         # protocol and service scopes count streams only.
-        return [self._own, *self.conn._chain()]
+        own = self._stream_scope
+        if own is None:
+            own = self._stream_scope = _Scope("stream", self.manager.limits.stream)
+        return [own, *self.conn._chain()]
 
     def _admit(self) -> None:
         conn = self.conn
@@ -421,9 +471,17 @@ class StreamScope(_Reserver):
         scopes = [conn._transient, conn._system] if peer is None else [peer, conn._transient, conn._system]
         inbound = self.inbound
         for scope in scopes:
-            problem = scope.check_stream(inbound)
-            if problem is not None:
-                raise self.manager._refused(scope, problem)
+            # _Scope.check_stream, inline: three scopes per stream opened
+            lim = scope.limit
+            n_in = scope.streams_in
+            n_out = scope.streams_out
+            if n_in + n_out + 1 > lim.streams:
+                raise self.manager._refused(scope, "streams")
+            if inbound:
+                if n_in + 1 > lim.streams_inbound:
+                    raise self.manager._refused(scope, "streams_inbound")
+            elif n_out + 1 > lim.streams_outbound:
+                raise self.manager._refused(scope, "streams_outbound")
         if inbound:
             for scope in scopes:
                 scope.streams_in += 1
@@ -595,18 +653,33 @@ class ResourceManager:
         self, direction: Direction, remote_addr: Multiaddr | None = None, *, uses_fd: bool = True
     ) -> ConnectionScope:
         """Admit a connection (before its handshake): counts in the transient and system scopes."""
-        allowlisted = self.is_allowlisted(remote_addr)
+        allowlisted = bool(self._allowlist) and self.is_allowlisted(remote_addr)
         scope = ConnectionScope(self, direction, allowlisted, uses_fd)
         inbound = direction is Direction.INBOUND
         transient, system = scope._transient, scope._system
-        problem = transient.check_conn(inbound, uses_fd)
-        if problem is not None:
-            raise self._refused(transient, problem)
-        problem = system.check_conn(inbound, uses_fd)
-        if problem is not None:
-            raise self._refused(system, problem)
-        transient.add_conn(inbound, uses_fd, +1)
-        system.add_conn(inbound, uses_fd, +1)
+        # _Scope.check_conn and add_conn, inline (once per connection admitted)
+        for counted in (transient, system):
+            lim = counted.limit
+            n_in = counted.conns_in
+            n_out = counted.conns_out
+            if n_in + n_out + 1 > lim.conns:
+                raise self._refused(counted, "conns")
+            if inbound:
+                if n_in + 1 > lim.conns_inbound:
+                    raise self._refused(counted, "conns_inbound")
+            elif n_out + 1 > lim.conns_outbound:
+                raise self._refused(counted, "conns_outbound")
+            if uses_fd and counted.fd + 1 > lim.fd:
+                raise self._refused(counted, "fd")
+        if inbound:
+            transient.conns_in += 1
+            system.conns_in += 1
+        else:
+            transient.conns_out += 1
+            system.conns_out += 1
+        if uses_fd:
+            transient.fd += 1
+            system.fd += 1
         return scope
 
     def _open_stream(self, conn: ConnectionScope, direction: Direction) -> StreamScope:
@@ -646,10 +719,16 @@ class ResourceManager:
     def _peer_scope(self, peer: PeerId) -> _Scope:
         scope = self._peers.get(peer)
         if scope is None:
-            limit = self.limits.peers.get(peer, self.limits.peer)
-            if peer in self._allowlisted_peers:
-                limit = ScopeLimit()
-            scope = self._peers[peer] = _Scope("peer", limit, (peer,))
+            scope = self._new_peer_scope(peer)
+        return scope
+
+    def _new_peer_scope(self, peer: PeerId) -> _Scope:
+        # The overrides are usually empty: no lookup (a peer ID hashes in Python) then.
+        limits = self.limits
+        limit = limits.peers.get(peer, limits.peer) if limits.peers else limits.peer
+        if self._allowlisted_peers and peer in self._allowlisted_peers:
+            limit = ScopeLimit()
+        scope = self._peers[peer] = _Scope("peer", limit, (peer,))
         return scope
 
     def _maybe_drop_peer(self, peer: PeerId, scope: _Scope) -> None:

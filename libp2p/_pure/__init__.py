@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     )
     from libp2p._pure.noise_payload import ED25519_PUBLIC_KEY_PREFIX, ed25519_verify, noise_verify_payload
     from libp2p._pure.noise_xx import NoiseXX
+    from libp2p._pure.peer_id import PeerIdCore
     from libp2p._pure.varint import (
         MAX_VARINT_LEN,
         MAX_VARINT_VALUE,
@@ -64,6 +65,7 @@ __all__ = [
     "yamux_pack_header",
     "yamux_unpack_header",
     "YamuxFrameDecoder",
+    "PeerIdCore",
 ]
 
 # where each name is defined (a module under libp2p._pure)
@@ -83,6 +85,7 @@ _MODULE_OF = {
     **dict.fromkeys(("ED25519_PUBLIC_KEY_PREFIX", "ed25519_verify", "noise_verify_payload"), "noise_payload"),
     **dict.fromkeys(("MPLEX_MAX_STREAM_ID", "mplex_pack_header", "mplex_pack_frame", "MplexFrameDecoder"), "mplex"),
     **dict.fromkeys(("yamux_pack_header", "yamux_unpack_header", "YamuxFrameDecoder"), "yamux"),
+    "PeerIdCore": "peer_id",
 }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -58,6 +59,11 @@ class ConnManagerConfig:
 
 _MAX_REMEMBERED_SUBNETS = 4096
 
+# When connections opened, for the grace period: the clock of asyncio's loops (uvloop's too, at
+# millisecond resolution), read without asyncio.get_running_loop() (CPython 3.11 calls getpid()
+# in it), once per connection.
+_now = time.monotonic
+
 
 def _subnets(ip: _IP, config: ConnManagerConfig) -> list[tuple[str, int]]:
     """The (subnet, limit) pairs an inbound connection from ``ip`` counts against."""
@@ -82,10 +88,9 @@ class ConnectionManager:
         self._inbound_by_subnet: Counter[str] = Counter()
         self._subnets_of: dict[bytes, list[tuple[str, int]]] = {}  # see _counted_subnets
         self._subnets_config: ConnManagerConfig | None = None
-        self._conns: dict[Connection, float] = {}  # connection -> when it opened (loop time)
+        self._conns: dict[Connection, float] = {}  # connection -> when it opened (time.monotonic)
         self._last_trim = float("-inf")
         self._trim_handle: asyncio.TimerHandle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._close: Callable[[Connection], Awaitable[None]] | None = None
         self._spawn: Callable[[Awaitable[Any], str], object] | None = None
         #: connections closed by trimming, and inbound connections refused per address
@@ -142,7 +147,7 @@ class ConnectionManager:
         # addresses: remembered by the address's binary /ip4 or /ip6 part (bounded), per config.
         key = None
         if addr is not None:
-            raw = bytes(addr)
+            raw = addr._b  # (bytes(addr) without the call: this runs twice per inbound connection)
             if raw[:1] == b"\x04" and len(raw) >= 5:
                 key = raw[:5]
             elif raw[:1] == b"\x29" and len(raw) >= 17:
@@ -165,32 +170,57 @@ class ConnectionManager:
     def admit_inbound(self, addr: Multiaddr | None) -> bool:
         """Count a new inbound connection (from its arrival) against its address's limits; False
         when one is full (the caller closes it). ``release_inbound`` gives the slot back."""
-        subnets = self._counted_subnets(addr)
+        # _counted_subnets' remembered answer, inline (twice per inbound connection); anything
+        # else goes the long way.
+        known = None
+        if addr is not None and self._subnets_config is self.config:
+            raw = addr._b
+            head = raw[:1]
+            if head == b"\x04":
+                known = self._subnets_of.get(raw[:5])
+            elif head == b"\x29":
+                known = self._subnets_of.get(raw[:17])
+        subnets = known if known is not None else self._counted_subnets(addr)
+        if not subnets:  # loopback, or no IP address
+            return True
+        counts = self._inbound_by_subnet
         for subnet, limit in subnets:
-            if self._inbound_by_subnet[subnet] >= limit:
+            if counts.get(subnet, 0) >= limit:
                 self.refused_per_address += 1
                 log.debug("refusing an inbound connection from %s: %d already from %s", addr, limit, subnet)
                 return False
         for subnet, _ in subnets:
-            self._inbound_by_subnet[subnet] += 1
+            counts[subnet] += 1
         return True
 
     def release_inbound(self, addr: Multiaddr | None) -> None:
         """An inbound connection from ``addr`` ended: free its per-address slot."""
-        for subnet, _ in self._counted_subnets(addr):
-            self._inbound_by_subnet[subnet] -= 1
-            if self._inbound_by_subnet[subnet] <= 0:
-                del self._inbound_by_subnet[subnet]
+        # _counted_subnets' remembered answer, inline (twice per inbound connection); anything
+        # else goes the long way.
+        known = None
+        if addr is not None and self._subnets_config is self.config:
+            raw = addr._b
+            head = raw[:1]
+            if head == b"\x04":
+                known = self._subnets_of.get(raw[:5])
+            elif head == b"\x29":
+                known = self._subnets_of.get(raw[:17])
+        subnets = known if known is not None else self._counted_subnets(addr)
+        if not subnets:
+            return
+        counts = self._inbound_by_subnet
+        for subnet, _ in subnets:
+            counts[subnet] -= 1
+            if counts[subnet] <= 0:
+                del counts[subnet]
 
     # --- watermarks ---------------------------------------------------------------------------------
 
     def connection_opened(self, conn: Connection) -> None:
         """Count a new connection (called by the swarm)."""
-        loop = self._loop
-        if loop is None or loop.is_closed():  # kept: get_running_loop() costs a getpid() on 3.11
-            loop = self._loop = asyncio.get_running_loop()
-        self._conns[conn] = loop.time()
-        if len(self._conns) > self.config.high_water:
+        conns = self._conns
+        conns[conn] = _now()
+        if len(conns) > self.config.high_water:
             self._schedule_trim()
 
     def connection_closed(self, conn: Connection) -> None:
@@ -205,18 +235,16 @@ class ConnectionManager:
     def _schedule_trim(self) -> None:
         if self._trim_handle is not None:
             return
-        loop = asyncio.get_running_loop()
-        wait = max(0.0, self._last_trim + self.config.silence_period - loop.time())
-        self._trim_handle = loop.call_later(wait, self._trim_soon)
+        wait = max(0.0, self._last_trim + self.config.silence_period - _now())
+        self._trim_handle = asyncio.get_running_loop().call_later(wait, self._trim_soon)
 
     def _recheck_later(self) -> None:
         if self._trim_handle is not None:
             return
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = _now()
         youngest = max(self._conns.values(), default=now)
         wait = max(self.config.silence_period, youngest + self.config.grace_period - now, 0.05)
-        self._trim_handle = loop.call_later(wait, self._trim_soon)
+        self._trim_handle = asyncio.get_running_loop().call_later(wait, self._trim_soon)
 
     def _trim_soon(self) -> None:
         self._trim_handle = None
@@ -228,7 +256,7 @@ class ConnectionManager:
         excess = len(self._conns) - self.config.low_water
         if excess <= 0:
             return []
-        now = asyncio.get_running_loop().time()
+        now = _now()
         grace = self.config.grace_period
         eligible = [
             c for c, opened in self._conns.items()
@@ -240,7 +268,7 @@ class ConnectionManager:
 
     async def trim(self) -> int:
         """Close connections down to ``low_water`` now; returns how many were closed."""
-        self._last_trim = asyncio.get_running_loop().time()
+        self._last_trim = _now()
         victims = self.candidates()
         if len(self._conns) - len(victims) > self.config.high_water:
             self._recheck_later()  # some are still in their grace period

@@ -413,12 +413,12 @@ class Host:
         """The peers we have at least one open connection to."""
         return self.swarm.connected_peers()
 
-    def _connection_opened(self, conn: Connection) -> None:
+    def _connection_opened(self, conn: Connection, first: bool) -> None:
+        # first: the peer's only connection in the swarm's table now
         peer = conn.remote_peer_id
         if conn.is_initiator and conn.remote_addr is not None:  # (a listener learns no dialable address)
             self.peerstore.add_addrs(peer, [conn.remote_addr], CONNECTED_ADDR_TTL)
         self.peerstore.add_public_key(peer, conn.remote_public_key)
-        first = self.swarm.connection_count(peer) == 1
         events = self.events
         events.emit(ConnectionOpened(conn))
         if first:
@@ -427,7 +427,8 @@ class Host:
             if events.wants(PeerConnected):
                 events.emit(PeerConnected(peer))
 
-    def _connection_closed(self, conn: Connection) -> None:
+    def _connection_closed(self, conn: Connection, last: bool) -> None:
+        # last: the peer has no other connection in the swarm's table
         peer = conn.remote_peer_id
         if self.addr_manager.observes(conn):  # nothing to compare for a connection that observed nothing
             confirmed = self.addr_manager.observed()
@@ -435,7 +436,7 @@ class Host:
             self._announce_if_changed(confirmed)
         events = self.events
         events.emit(ConnectionClosed(conn))
-        if not self.swarm.connection_count(peer):
+        if last:
             self.peerstore.update_addrs(peer, CONNECTED_ADDR_TTL, RECENTLY_CONNECTED_ADDR_TTL)
             self.peerstore_manager.disconnected(peer)
             if events.wants(PeerDisconnected):

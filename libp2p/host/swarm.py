@@ -39,6 +39,8 @@ __all__ = ["Swarm", "NoAddressesError"]
 
 log = logging.getLogger("libp2p.host.swarm")
 
+_INBOUND = Direction.INBOUND
+
 # How long a duplicate connection (simultaneous dial) may stay idle before it is closed.
 _DUPLICATE_GRACE = 1.0
 
@@ -66,8 +68,8 @@ class Swarm:
         resources: ResourceManager | None,
         connmgr: ConnectionManager,
         spawn: Callable[[Awaitable[Any], str], asyncio.Task[Any]],
-        on_connection: Callable[[Connection], None],
-        on_connection_closed: Callable[[Connection], None],
+        on_connection: Callable[[Connection, bool], None],
+        on_connection_closed: Callable[[Connection, bool], None],
         on_stream: Callable[[Any], None],
     ) -> None:
         self.local_peer_id = local_peer_id
@@ -79,6 +81,8 @@ class Swarm:
         self.resources = resources
         self.connmgr = connmgr
         self._spawn = spawn
+        # Called with the connection and whether it is the peer's first (opened) or it was the
+        # peer's last (closed): the swarm knows, without the host asking it again.
         self._on_connection = on_connection
         self._on_connection_closed = on_connection_closed
         self._on_stream = on_stream
@@ -173,12 +177,18 @@ class Swarm:
                 raise
         peer = conn.remote_peer_id
         conns = self._connections.setdefault(peer, [])
+        self.connmgr.connection_opened(conn)
+        if not conns:  # the peer's first connection (the usual case): no pairing to decide
+            conns.append(conn)
+            self._on_connection(conn, True)
+            # Started last: what arrived with the handshake may open streams or end the connection.
+            conn.start(self._on_stream, self._closed)
+            return
         # Both peers dialed each other (at once, or one right after the other): both ends keep
         # the connection whose dialer has the smaller peer ID, so the two tables agree. The
         # other one still serves the streams already on it and closes once they are done.
         crossed = [c for c in conns if c.is_initiator != conn.is_initiator and not c.is_closed
-                   and not _relayed(c) and not _relayed(conn)] if conns else []
-        self.connmgr.connection_opened(conn)
+                   and not _relayed(c) and not _relayed(conn)]
         if crossed and not self._dialer_is_smaller(conn):
             self._draining[conn] = False  # the host never hears of it
             self._spawn(self._drain(conn), f"drain {peer}")
@@ -187,7 +197,7 @@ class Swarm:
         conns.append(conn)
         if len(conns) > 1 + len(crossed):
             self._spawn(self._prune_duplicates(peer), f"prune {peer}")
-        self._on_connection(conn)
+        self._on_connection(conn, len(conns) == 1)
         for loser in crossed:
             conns.remove(loser)
             self._draining[loser] = True
@@ -221,20 +231,23 @@ class Swarm:
                 await conn.close()
 
     def _closed(self, conn: Connection) -> None:
-        self.connmgr.connection_closed(conn)
+        connmgr = self.connmgr
+        connmgr.connection_closed(conn)
         if not conn.is_initiator:
-            self.connmgr.release_inbound(conn.remote_addr)
-        announced = self._draining.pop(conn, None)
-        if announced is not None:
-            if announced:
-                self._on_connection_closed(conn)
-            return
-        conns = self._connections.get(conn.remote_peer_id)
+            connmgr.release_inbound(conn.remote_addr)
+        peer = conn.remote_peer_id
+        if self._draining:  # (usually empty: no lookup then)
+            announced = self._draining.pop(conn, None)
+            if announced is not None:
+                if announced:
+                    self._on_connection_closed(conn, not self._connections.get(peer))
+                return
+        conns = self._connections.get(peer)
         if conns is not None and conn in conns:
             conns.remove(conn)
             if not conns:
-                del self._connections[conn.remote_peer_id]
-            self._on_connection_closed(conn)
+                del self._connections[peer]
+            self._on_connection_closed(conn, not conns)
 
     # --- inbound ---------------------------------------------------------------------------------
 
@@ -261,30 +274,33 @@ class Swarm:
             entry.scope.done()
         self.connmgr.release_inbound(entry.raw.remote_addr)
 
-    def _admit_pending(self, addr: Multiaddr | None) -> ConnectionScope | None:
-        try:
-            return self._admit(Direction.INBOUND, addr)
-        except ResourceLimitExceededError as exc:
-            # The transient scope holds pending handshakes: make room there the same way.
-            if exc.scope != "transient" or not self._evict_idlest_handshake():
-                raise
-            return self._admit(Direction.INBOUND, addr)
+    def _admit_again(self, exc: ResourceLimitExceededError, addr: Multiaddr | None) -> ConnectionScope | None:
+        # The transient scope holds pending handshakes: make room there the same way.
+        if exc.scope != "transient" or not self._evict_idlest_handshake():
+            raise exc
+        return self._admit(Direction.INBOUND, addr)
 
     def _on_inbound(self, raw: RawConnection) -> None:
         if self.closing:
             raw.abort()
             return
-        if not self.connmgr.admit_inbound(raw.remote_addr):
+        addr = raw.remote_addr
+        if not self.connmgr.admit_inbound(addr):
             raw.abort()
             return
         # Counted here, as the connection arrives: a task's first step may run only after many
         # more connections were accepted in the same loop iteration.
         if len(self._pending_inbound) >= self.config.max_pending_inbound:
             self._evict_idlest_handshake()
+        resources = self.resources
         try:
-            scope = self._admit_pending(raw.remote_addr)
+            # (the resource manager directly, not through _admit: once per connection)
+            try:
+                scope = resources.open_connection(_INBOUND, addr) if resources is not None else None
+            except ResourceLimitExceededError as exc:
+                scope = self._admit_again(exc, addr)
         except ResourceLimitExceededError:
-            self.connmgr.release_inbound(raw.remote_addr)
+            self.connmgr.release_inbound(addr)
             raw.abort()
             return
         # Upgraded from the connection's own callbacks: no task unless a step needs one.

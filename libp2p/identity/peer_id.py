@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from libp2p._accel import PeerIdCore
 from libp2p.errors import ArgumentTypeError, DecodeError, InvalidPeerIdError
 from libp2p.identity.multiformats import (
     IDENTITY,
@@ -25,6 +26,9 @@ __all__ = ["PeerId", "MAX_INLINE_KEY_LENGTH"]
 
 # Encoded public keys up to this size are inlined with the identity hash; longer ones are hashed.
 MAX_INLINE_KEY_LENGTH = 42
+# The identity multihash's header for each inlined key length (varint code 0, then the length:
+# one byte, as 42 < 128).
+_IDENTITY_PREFIX = tuple(bytes((IDENTITY, n)) for n in range(MAX_INLINE_KEY_LENGTH + 1))
 # Longest text we parse: base2 of the longest valid CID (46 bytes) is 369 characters.
 _MAX_TEXT_LENGTH = 400
 
@@ -44,10 +48,12 @@ def _validate(multihash: bytes) -> None:
         raise InvalidPeerIdError(f"peer ID uses unsupported hash function 0x{code:x}")
 
 
-class PeerId:
+class PeerId(PeerIdCore):
     """An immutable peer ID. Equal, hashed and ordered by its multihash bytes."""
 
-    __slots__ = ("_bytes", "_key", "_text", "__weakref__")
+    # _bytes, the equality, hash and order are PeerIdCore's (compiled: no Python call per lookup
+    # in the host's tables, keyed by peer ID).
+    __slots__ = ("_key", "_text", "__weakref__")
 
     _bytes: bytes
     _text: str | None
@@ -94,10 +100,11 @@ class PeerId:
     def from_public_key(cls, key: PublicKey) -> PeerId:
         """The peer ID of ``key`` (identity multihash for small keys, SHA-256 otherwise)."""
         encoded = key.marshal()
-        code = IDENTITY if len(encoded) <= MAX_INLINE_KEY_LENGTH else SHA2_256
-        # Well formed by construction: no _validate of what multihash_digest just built.
+        n = len(encoded)
+        # Well formed by construction: no _validate. Once per handshake: the identity multihash
+        # (code and a one-byte length) without multihash_digest's calls.
         pid = cls.__new__(cls)
-        pid._bytes = multihash_digest(code, encoded)
+        pid._bytes = _IDENTITY_PREFIX[n] + encoded if n <= MAX_INLINE_KEY_LENGTH else multihash_digest(SHA2_256, encoded)
         pid._text = None
         pid._key = key
         return pid
@@ -116,8 +123,10 @@ class PeerId:
         if key is self._key:
             return True
         encoded = key.marshal()
-        code = IDENTITY if len(encoded) <= MAX_INLINE_KEY_LENGTH else SHA2_256
-        return multihash_digest(code, encoded) == self._bytes
+        n = len(encoded)
+        if n <= MAX_INLINE_KEY_LENGTH:
+            return _IDENTITY_PREFIX[n] + encoded == self._bytes
+        return multihash_digest(SHA2_256, encoded) == self._bytes
 
     def to_bytes(self) -> bytes:
         """The binary multihash."""
@@ -146,34 +155,6 @@ class PeerId:
 
     def __repr__(self) -> str:
         return f"<PeerId {self.to_base58()}>"
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, PeerId):
-            return self._bytes == other._bytes
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._bytes)
-
-    def __lt__(self, other: PeerId) -> bool:
-        if not isinstance(other, PeerId):
-            return NotImplemented
-        return self._bytes < other._bytes
-
-    def __le__(self, other: PeerId) -> bool:
-        if not isinstance(other, PeerId):
-            return NotImplemented
-        return self._bytes <= other._bytes
-
-    def __gt__(self, other: PeerId) -> bool:
-        if not isinstance(other, PeerId):
-            return NotImplemented
-        return self._bytes > other._bytes
-
-    def __ge__(self, other: PeerId) -> bool:
-        if not isinstance(other, PeerId):
-            return NotImplemented
-        return self._bytes >= other._bytes
 
     def __copy__(self) -> PeerId:
         return self

@@ -160,9 +160,14 @@ class Peerstore:
 
     def add_public_key(self, peer_id: PeerId, key: PublicKey) -> None:
         """Record the peer's public key (``InvalidArgumentError`` if it is not the peer's)."""
-        if not peer_id.matches_public_key(key):
+        # Once per connection: the ID derived from this very key (the handshake's) needs no check
+        # call, and a known peer no _data call.
+        if key is not peer_id._key and not peer_id.matches_public_key(key):
             raise InvalidArgumentError(f"public key does not match {peer_id}")
-        self._data(peer_id).public_key = key
+        data = self._peers.get(peer_id)
+        if data is None:
+            data = self._data(peer_id)
+        data.public_key = key
 
     def public_key(self, peer_id: PeerId) -> PublicKey | None:
         """The peer's public key, if known."""
