@@ -95,13 +95,17 @@ class InboundUpgrade:
         self._slot = None
         self._slot_is_noise = False
         self._deadline = 0.0
-        self._loop = upgrader.loop
+        loop = upgrader._loop  # the attribute once known: no property call
+        self._loop = loop if loop is not None else upgrader.loop
 
     def start(self) -> None:
         """Arm the upgrade's deadline and take the connection's bytes (and its end) from here on."""
-        loop = self._loop
-        self._deadline = loop.time() + self._upgrader.timeout
-        self._slot = self._upgrader.deadlines.add(self, self._deadline)
+        upgrader = self._upgrader
+        self._deadline = self._loop.time() + upgrader.timeout
+        deadlines = upgrader._deadlines  # (Deadlines has a __len__: no truth test)
+        if deadlines is None:
+            deadlines = upgrader.deadlines
+        self._slot = deadlines.add(self, self._deadline)
         self.raw.set_receiver(self._on_data if self._core is None else self._on_core_data, self._on_eof, self._on_lost)
 
     def cancel(self) -> None:
@@ -131,8 +135,9 @@ class InboundUpgrade:
                 raw.write(out)  # the multistream answers, and message 2 once message 1 came
             if core.complete:
                 self._secured(NoiseSession(core, *core.transport()))
-            elif self._state == _NEGOTIATING and core.protocol is not None:
-                self._agreed(core, core.protocol)
+            elif self._state == _NEGOTIATING and (chosen := core.protocol) is not None and (
+                    chosen != NOISE_PROTOCOL_ID or self._upgrader._noise_timeout is not None):
+                self._agreed(core, chosen)  # Noise goes on in the core, unless a timeout is to be armed
         except DataAfterRefusalError as exc:
             raw.write_later(core.data_to_send())  # the refusal goes out when the connection is dropped
             self._fail(exc)
