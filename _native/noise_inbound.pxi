@@ -113,6 +113,7 @@ cdef class InboundHandshake:
     cdef bytearray _in
     cdef bytearray _out
     cdef NoiseXX _xx
+    cdef object _ephemeral
     cdef unsigned char _k1[32]
     cdef unsigned char _k2[32]
     cdef readonly object protocol
@@ -160,12 +161,14 @@ cdef class InboundHandshake:
         self._in = bytearray()
         self._out = bytearray()
         self._xx = None
+        self._ephemeral = None
         self.protocol = None
         self.complete = False
         self.remote_muxers = ()
 
-    def fresh(self):
-        """A new core with this one's configuration (for the next connection)."""
+    def fresh(self, ephemeral_key=None):
+        """A new core with this one's configuration (for the next connection); ``ephemeral_key``:
+        its X25519 ephemeral private key (test vectors; default: a fresh one)."""
         cdef InboundHandshake core = InboundHandshake.__new__(InboundHandshake)
         core._protocols = self._protocols
         core._accepted = self._accepted
@@ -178,6 +181,10 @@ cdef class InboundHandshake:
         core._max_rounds = self._max_rounds
         core._noise_ok = self._noise_ok
         core._reset()
+        if ephemeral_key is not None:
+            _xx_key_into(core._k1, ephemeral_key, "ephemeral private")  # checked now (and wiped)
+            memset(core._k1, 0, 32)
+            core._ephemeral = bytes(ephemeral_key)
         return core
 
     @property
@@ -351,7 +358,8 @@ cdef class InboundHandshake:
     cdef int _agree(self, str protocol) except -1:
         self.protocol = protocol
         if protocol == NOISE_PROTOCOL_ID:
-            self._xx = NoiseXX(False, self._static, self._static_pub)
+            self._xx = NoiseXX(False, self._static, self._static_pub, self._ephemeral)
+            self._ephemeral = None
             self._state = _IH_AWAIT_1
         else:
             self._state = _IH_OTHER

@@ -129,9 +129,13 @@ class InboundHandshake:
         self.selected_muxer: str | None = None
         self.handshake_hash: bytes | None = None
 
-    def fresh(self) -> InboundHandshake:
-        """A new core with this one's configuration (for the next connection)."""
-        return InboundHandshake(*self._args)
+    def fresh(self, ephemeral_key: Bytes | None = None) -> InboundHandshake:
+        """A new core with this one's configuration (for the next connection); ``ephemeral_key``:
+        its X25519 ephemeral private key (test vectors; default: a fresh one)."""
+        core = InboundHandshake(*self._args)
+        if ephemeral_key is not None:
+            core._xx = NoiseXX(False, self._args[1], self._args[2], ephemeral_key)
+        return core
 
     @property
     def refused(self) -> int:

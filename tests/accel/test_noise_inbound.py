@@ -62,10 +62,10 @@ def u16(message: bytes) -> bytes:
 
 
 def make(accel: ModuleType, protocols: tuple[str, ...] = (NOISE,), muxers: tuple[str, ...] = (YAMUX, MPLEX),
-         **kw: Any) -> Any:
+         ephemeral: bytes | None = None, **kw: Any) -> Any:
     payload = STATIC.payload(LISTENER, muxers)
     template = accel.InboundHandshake(protocols, STATIC.private, STATIC.public, payload, muxers, **kw)
-    return template.fresh()
+    return template.fresh(ephemeral)
 
 
 class Dialer:
@@ -376,3 +376,32 @@ def test_twins_agree_on_random_negotiations(with_header: bool, messages: list[by
         assert a[2:] == b[2:] and len(b"".join(a[1])) == len(b"".join(b[1]))
     else:
         assert a == b
+
+
+@needs_native
+@pytest.mark.parametrize("split", [None, 1, 5])
+def test_twins_answer_the_same_bytes(split: int | None) -> None:
+    """With the same ephemeral key, the same dialer messages: byte-identical answers and results."""
+    cores = [make(twin, ephemeral=bytes(range(100, 132))) for twin in (_pure, _native)]
+    d = Dialer()
+    first = FLIGHT + d.msg1()
+    outs = [feed(core, first, split) for core in cores]
+    assert outs[0] == outs[1]
+    d.read2(outs[0][len(FLIGHT):])
+    msg3 = d.msg3()
+    k1, k2 = d.hs.split()
+    tail = _native.NoiseEncryptor(k1).encrypt(b"after message 3")
+    assert [feed(core, msg3 + tail, split) for core in cores] == [b"", b""]
+    results = [(c.protocol, c.complete, c.remote_peer_id, c.remote_public_key, c.remote_static_key, c.remote_muxers,
+                c.selected_muxer, c.handshake_hash) for c in cores]
+    assert results[0] == results[1] and results[0][-1] == d.hs.handshake_hash
+    pairs = [core.transport() for core in cores]
+    assert pairs[0][0].encrypt(b"ours") == pairs[1][0].encrypt(b"ours")
+    assert pairs[0][1].decrypt_available() == pairs[1][1].decrypt_available() == [b"after message 3"]
+
+
+def test_ephemeral_key_is_checked(accel: ModuleType) -> None:
+    from libp2p.errors import LocalProtocolError
+
+    with pytest.raises(LocalProtocolError):
+        make(accel, ephemeral=b"short")
