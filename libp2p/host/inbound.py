@@ -22,11 +22,11 @@ import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from libp2p._accel import NOISE_PROTOCOL_ID
 from libp2p.errors import DecodeError, Libp2pError
 from libp2p.negotiate.core import MultistreamListener
 from libp2p.negotiate.errors import DataAfterRefusalError
 from libp2p.negotiate.service import _EOFError
-from libp2p._accel import NOISE_PROTOCOL_ID
 from libp2p.security.noise.errors import HandshakeError, HandshakeTimeoutError
 from libp2p.security.noise.service import NoiseSession, session_of
 from libp2p.transport.connection import ConnectionClosedError
