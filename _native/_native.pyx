@@ -25,6 +25,8 @@ __all__ = [
     "ED25519_PUBLIC_KEY_PREFIX",
     "ed25519_verify",
     "noise_verify_payload",
+    "NOISE_PROTOCOL_ID",
+    "InboundHandshake",
     "MPLEX_MAX_STREAM_ID",
     "mplex_pack_header",
     "mplex_pack_frame",
@@ -44,6 +46,7 @@ include "noise.pxi"
 include "sha256.pxi"
 include "noise_xx.pxi"
 include "noise_payload.pxi"
+include "noise_inbound.pxi"
 include "mplex.pxi"
 include "yamux.pxi"
 include "peer_id.pxi"

@@ -186,6 +186,9 @@ cdef class NoiseXX:
         return PyBytes_FromStringAndSize(<char*>self._rs, 32) if self._has_rs else None
 
     def is_my_turn(self):
+        return self._my_turn()
+
+    cdef inline bint _my_turn(self) noexcept:
         return self._index < 3 and ((self._index % 2 == 0) == self.initiator)
 
     # -- SymmetricState ---------------------------------------------------------------------
@@ -272,8 +275,16 @@ cdef class NoiseXX:
 
     def write_message(self, payload):
         cdef Py_buffer view
+        PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE)
+        try:
+            return self._write(<const unsigned char*>view.buf, view.len)
+        finally:
+            PyBuffer_Release(&view)
+
+    cdef bytes _write(self, const unsigned char* payload, Py_ssize_t payload_len):
+        # write_message on a payload in C memory (the inbound core calls it without a Python call)
         cdef list parts
-        if not self.is_my_turn():
+        if not self._my_turn():
             raise _XXStateError("not our turn to write a handshake message")
         if self._index == 0:  # -> e
             parts = [self._write_e()]
@@ -285,46 +296,42 @@ cdef class NoiseXX:
         else:  # -> s, se
             parts = [self._encrypt_and_hash(self._s_pub, 32)]
             self._token_dh(3)
-        PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE)
-        try:
-            parts.append(self._encrypt_and_hash(<const unsigned char*>view.buf, view.len))
-        finally:
-            PyBuffer_Release(&view)
+        parts.append(self._encrypt_and_hash(payload, payload_len))
         self._index += 1
         return b"".join(parts)
 
     def read_message(self, message):
         """Process one message from the peer and return its payload."""
         cdef Py_buffer view
-        cdef const unsigned char* p
-        cdef Py_ssize_t size
-        cdef bytes payload
-        if self._index >= 3 or self.is_my_turn():
-            raise _XXStateError("not the peer's turn to send a handshake message")
         PyObject_GetBuffer(message, &view, PyBUF_SIMPLE)
         try:
-            p = <const unsigned char*>view.buf
-            size = view.len
-            if self._index == 0 or self._index == 1:  # e first
-                if size < 32:
-                    raise _XXInvalidMessage("handshake message too short for an ephemeral key")
-                memcpy(self._re, p, 32)
-                self._has_re = True
-                self._mix_hash(p, 32)
-                p += 32
-                size -= 32
-            if self._index == 1:  # <- e, ee, s, es
-                self._token_dh(1)
-                self._read_s(&p, &size)
-                self._token_dh(2)
-            elif self._index == 2:  # -> s, se
-                self._read_s(&p, &size)
-                self._token_dh(3)
-            if self._has_k and size < _XX_TAG:
-                raise _XXInvalidMessage("handshake message too short for its payload tag")
-            payload = self._decrypt_and_hash(p, size)
+            return self._read(<const unsigned char*>view.buf, view.len)
         finally:
             PyBuffer_Release(&view)
+
+    cdef bytes _read(self, const unsigned char* p, Py_ssize_t size):
+        # read_message on a message in C memory (the inbound core calls it without a Python call)
+        cdef bytes payload
+        if self._index >= 3 or self._my_turn():
+            raise _XXStateError("not the peer's turn to send a handshake message")
+        if self._index == 0 or self._index == 1:  # e first
+            if size < 32:
+                raise _XXInvalidMessage("handshake message too short for an ephemeral key")
+            memcpy(self._re, p, 32)
+            self._has_re = True
+            self._mix_hash(p, 32)
+            p += 32
+            size -= 32
+        if self._index == 1:  # <- e, ee, s, es
+            self._token_dh(1)
+            self._read_s(&p, &size)
+            self._token_dh(2)
+        elif self._index == 2:  # -> s, se
+            self._read_s(&p, &size)
+            self._token_dh(3)
+        if self._has_k and size < _XX_TAG:
+            raise _XXInvalidMessage("handshake message too short for its payload tag")
+        payload = self._decrypt_and_hash(p, size)
         self._index += 1
         return payload
 
@@ -344,7 +351,11 @@ cdef class NoiseXX:
         """(initiator→responder key, responder→initiator key); only once complete."""
         cdef unsigned char k1[32]
         cdef unsigned char k2[32]
+        self._split_into(k1, k2)
+        return PyBytes_FromStringAndSize(<char*>k1, 32), PyBytes_FromStringAndSize(<char*>k2, 32)
+
+    cdef int _split_into(self, unsigned char* k1, unsigned char* k2) except -1:
         if self._index < 3:
             raise _XXStateError("the handshake is not complete")
         _xx_hkdf2(self._ck, NULL, 0, k1, k2)
-        return PyBytes_FromStringAndSize(<char*>k1, 32), PyBytes_FromStringAndSize(<char*>k2, 32)
+        return 0

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         NoiseDecryptor,
         NoiseEncryptor,
     )
+    from libp2p._pure.noise_inbound import NOISE_PROTOCOL_ID, InboundHandshake
     from libp2p._pure.noise_payload import ED25519_PUBLIC_KEY_PREFIX, ed25519_verify, noise_verify_payload
     from libp2p._pure.noise_xx import NoiseXX
     from libp2p._pure.peer_id import PeerIdCore
@@ -58,6 +59,8 @@ __all__ = [
     "ED25519_PUBLIC_KEY_PREFIX",
     "ed25519_verify",
     "noise_verify_payload",
+    "NOISE_PROTOCOL_ID",
+    "InboundHandshake",
     "MPLEX_MAX_STREAM_ID",
     "mplex_pack_header",
     "mplex_pack_frame",
@@ -83,6 +86,7 @@ _MODULE_OF = {
     ),
     "NoiseXX": "noise_xx",
     **dict.fromkeys(("ED25519_PUBLIC_KEY_PREFIX", "ed25519_verify", "noise_verify_payload"), "noise_payload"),
+    **dict.fromkeys(("NOISE_PROTOCOL_ID", "InboundHandshake"), "noise_inbound"),
     **dict.fromkeys(("MPLEX_MAX_STREAM_ID", "mplex_pack_header", "mplex_pack_frame", "MplexFrameDecoder"), "mplex"),
     **dict.fromkeys(("yamux_pack_header", "yamux_unpack_header", "YamuxFrameDecoder"), "yamux"),
     "PeerIdCore": "peer_id",

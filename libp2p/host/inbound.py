@@ -1,10 +1,11 @@
 """An inbound connection's upgrade, driven from the connection's data callbacks.
 
 The listener's side of the upgrade needs no coroutine in the common case: the multistream
-listener core and the Noise responder core are sans-IO, so the bytes are fed to them as they
-arrive (``RawConnection.set_receiver``), what they answer is written at once, and when Noise
-completes with the muxer chosen inside the handshake (go, rust, js and we offer it) the
-connection is built and handed to the swarm in the same callback. No task, no future, no
+round for the security protocol and the Noise responder are one sans-IO core
+(``InboundHandshake``, a twin: in C when compiled), so the bytes are fed to it as they arrive
+(``RawConnection.set_receiver``), what it answers is written at once, and when Noise completes
+with the muxer chosen inside the handshake (go, rust, js and we offer it) the connection is
+built and handed to the swarm in the same callback. No task, no future, no
 ``asyncio.timeout``: one timer bounds the whole upgrade. Per connection that saves the task,
 the six coroutine levels resumed per received segment and the read futures.
 
@@ -21,15 +22,18 @@ import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from libp2p._accel import NOISE_PROTOCOL_ID
 from libp2p.errors import DecodeError, Libp2pError
 from libp2p.negotiate.core import MultistreamListener
 from libp2p.negotiate.errors import DataAfterRefusalError
 from libp2p.negotiate.service import _EOFError
-from libp2p.security.noise.errors import HandshakeError
-from libp2p.security.noise.service import session_of
+from libp2p.security.noise.errors import HandshakeError, HandshakeTimeoutError
+from libp2p.security.noise.service import NoiseSession, session_of
 from libp2p.transport.connection import ConnectionClosedError
 
 if TYPE_CHECKING:
+    from libp2p._pure.noise_inbound import InboundHandshake
+    from libp2p.abc import SecureSession
     from libp2p.host.upgrader import Upgrader
     from libp2p.muxer.connection import MuxedConnection
     from libp2p.resources import ConnectionScope
@@ -68,8 +72,8 @@ class InboundUpgrade:
     first (the owner dropped it).
     """
 
-    __slots__ = ("raw", "scope", "task", "_deadline", "_hs", "_listener", "_loop", "_owner", "_state", "_slot",
-                 "_slot_is_noise", "_upgrader")
+    __slots__ = ("raw", "scope", "task", "_core", "_deadline", "_hs", "_listener", "_loop", "_owner", "_state",
+                 "_slot", "_slot_is_noise", "_upgrader")
 
     _slot: set[InboundUpgrade] | None  # the deadline slot this upgrade waits in
 
@@ -84,18 +88,25 @@ class InboundUpgrade:
         self._owner = owner
         self._listener: MultistreamListener | None = None  # made when the first segment is not the usual one
         self._hs: NoiseHandshake | None = None
+        # multistream and Noise in one core, when the host offers Noise; else the cores above
+        template = upgrader._inbound_core
+        self._core: InboundHandshake | None = template.fresh() if template is not None else None
         self._state = _NEGOTIATING
         self._slot = None
         self._slot_is_noise = False
         self._deadline = 0.0
-        self._loop = upgrader.loop
+        loop = upgrader._loop  # the attribute once known: no property call
+        self._loop = loop if loop is not None else upgrader.loop
 
     def start(self) -> None:
         """Arm the upgrade's deadline and take the connection's bytes (and its end) from here on."""
-        loop = self._loop
-        self._deadline = loop.time() + self._upgrader.timeout
-        self._slot = self._upgrader.deadlines.add(self, self._deadline)
-        self.raw.set_receiver(self._on_data, self._on_eof, self._on_lost)
+        upgrader = self._upgrader
+        self._deadline = self._loop.time() + upgrader.timeout
+        deadlines = upgrader._deadlines  # (Deadlines has a __len__: no truth test)
+        if deadlines is None:
+            deadlines = upgrader.deadlines
+        self._slot = deadlines.add(self, self._deadline)
+        self.raw.set_receiver(self._on_data if self._core is None else self._on_core_data, self._on_eof, self._on_lost)
 
     def cancel(self) -> None:
         """The owner dropped this upgrade (evicted, timed out, failed): stop everything, report nothing."""
@@ -111,6 +122,43 @@ class InboundUpgrade:
 
     # --- input ------------------------------------------------------------------------------
 
+    def _on_core_data(self, data: memoryview) -> None:
+        """Input while the inbound core negotiates the security protocol and runs Noise."""
+        raw = self.raw
+        raw.last_activity = self._loop.time()
+        core = self._core
+        if core is None or self._state > _NOISE:
+            return
+        try:
+            out = core.receive_data(data)
+            if out:
+                raw.write(out)  # the multistream answers, and message 2 once message 1 came
+            if core.complete:
+                self._secured(NoiseSession(core, *core.transport()))
+            elif self._state == _NEGOTIATING and (chosen := core.protocol) is not None and (
+                    chosen != NOISE_PROTOCOL_ID or self._upgrader._noise_timeout is not None):
+                self._agreed(core, chosen)  # Noise goes on in the core, unless a timeout is to be armed
+        except DataAfterRefusalError as exc:
+            raw.write_later(core.data_to_send())  # the refusal goes out when the connection is dropped
+            self._fail(exc)
+        except Exception as exc:  # noqa: BLE001 - reported, typed errors and bugs alike
+            self._fail(exc)
+
+    def _agreed(self, core: InboundHandshake, chosen: str) -> None:
+        """The core agreed on ``chosen``; Noise goes on in it, anything else as without the core."""
+        if chosen == NOISE_PROTOCOL_ID:
+            self._state = _NOISE
+            timeout = self._upgrader._noise_timeout  # a configured NoiseConfig.handshake_timeout
+            if timeout is not None and self._loop.time() + timeout < self._deadline:
+                self._rearm(self._loop.time() + timeout, noise=True)
+            return
+        self._core = None
+        self.raw.set_receiver(self._on_data, self._on_eof, self._on_lost)
+        leftover = self._secure(chosen, core.unused_data())
+        hs = self._hs
+        if hs is not None and leftover:
+            self._drive(hs, leftover)
+
     def _on_data(self, data: memoryview) -> None:
         raw = self.raw
         raw.last_activity = self._loop.time()
@@ -123,20 +171,21 @@ class InboundUpgrade:
                 hs = self._hs
                 if hs is None or not leftover:
                     return
-                hs.receive_data(leftover)
+                self._drive(hs, leftover)
             elif self._state == _NOISE:
-                hs.receive_data(data)
-            else:
-                return
-            out = hs.data_to_send()
-            if out:
-                raw.write(out)  # message 2, behind the multistream answer held back for it
-            if hs.complete:
-                self._secured(hs)
-            elif not out:
-                raw.flush_later()  # the dialer may wait for the answer before its message 1
+                self._drive(hs, data)
         except Exception as exc:  # noqa: BLE001 - reported, typed errors and bugs alike
             self._fail(exc)
+
+    def _drive(self, hs: NoiseHandshake, data: bytes | memoryview) -> None:
+        hs.receive_data(data)
+        out = hs.data_to_send()
+        if out:
+            self.raw.write(out)  # message 2, behind the multistream answer held back for it
+        if hs.complete:
+            self._secured(session_of(hs))
+        elif not out:
+            self.raw.flush_later()  # the dialer may wait for the answer before its message 1
 
     def _negotiate(self, data: memoryview) -> bytes | memoryview:
         """Feed the multistream negotiation; once it agreed, start the security handshake and
@@ -188,8 +237,7 @@ class InboundUpgrade:
             raw.flush_later()
         return leftover
 
-    def _secured(self, hs: NoiseHandshake) -> None:
-        secure = session_of(hs)
+    def _secured(self, secure: SecureSession) -> None:
         if self._slot_is_noise:
             self._rearm(self._deadline, noise=False)
         muxer = secure.early_muxer
@@ -198,6 +246,7 @@ class InboundUpgrade:
             self._continue_in_task(self._upgrader._multiplex(self.raw, secure, self.scope))
             return
         conn = self._upgrader.multiplexed(self.raw, secure, muxer, b"".join(secure.pending_plaintext), self.scope)
+        self._core = None
         self._done(conn)
 
     def _on_eof(self) -> None:
@@ -211,7 +260,8 @@ class InboundUpgrade:
 
     def _closed_error(self) -> Exception:
         # What the coroutine path raises when its read returns the end of the stream.
-        if self._hs is None:
+        core = self._core
+        if self._hs is None and (core is None or core.protocol is None):
             return _EOFError("connection closed during protocol negotiation")
         return HandshakeError("connection closed during the Noise handshake")
 
@@ -229,6 +279,10 @@ class InboundUpgrade:
         if self._state == _OVER:
             return
         hs = self._hs
+        if self._slot_is_noise and hs is None and self._core is not None:
+            self._fail(HandshakeTimeoutError(
+                f"Noise handshake did not complete within {self._upgrader._noise_timeout} s"))
+            return
         if self._slot_is_noise and hs is not None:
             noise_deadline = hs.get_timer()
             if noise_deadline is not None:

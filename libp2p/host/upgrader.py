@@ -25,6 +25,7 @@ from libp2p.negotiate.service import accept_protocol, select_protocol
 from libp2p.security.noise.service import Noise
 
 if TYPE_CHECKING:
+    from libp2p._pure.noise_inbound import InboundHandshake
     from libp2p.abc import MuxerOption, SecureSession, SecurityOption
     from libp2p.host.inbound import InboundOwner
     from libp2p.identity.keys import PrivateKey
@@ -172,6 +173,15 @@ class Upgrader:
             prepare = getattr(option, "prepare", None)
             if prepare is not None:
                 prepare(identity_key, self.muxers)
+        # An inbound connection's multistream round and Noise handshake in one core (a twin),
+        # made per connection with ``fresh()``: see ``libp2p.host.inbound``.
+        noise = self.security_options.get(NOISE)
+        self._inbound_core: InboundHandshake | None = None
+        self._noise_timeout: float | None = None  # a configured NoiseConfig.handshake_timeout
+        if isinstance(noise, Noise):
+            self._inbound_core = noise.inbound_handshake(identity_key, self.muxers, self.security)
+            if noise.config is not None:
+                self._noise_timeout = noise.config.handshake_timeout
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:

@@ -15,6 +15,7 @@ from libp2p.security.noise.events import HandshakeCompleted
 
 if TYPE_CHECKING:
     from libp2p._pure.noise import NoiseDecryptor, NoiseEncryptor
+    from libp2p._pure.noise_inbound import InboundHandshake
     from libp2p.identity.keys import PrivateKey, PublicKey
     from libp2p.identity.peer_id import PeerId
     from libp2p.transport.connection import RawConnection
@@ -30,9 +31,14 @@ class NoiseSession:
 
     protocol_id = "/noise"
 
-    def __init__(self, completed: HandshakeCompleted, encryptor: NoiseEncryptor, decryptor: NoiseDecryptor) -> None:
-        self.remote_peer_id: PeerId = completed.remote_peer_id
-        self.remote_public_key: PublicKey = completed.remote_public_key
+    def __init__(
+        self, completed: HandshakeCompleted | InboundHandshake, encryptor: NoiseEncryptor, decryptor: NoiseDecryptor
+    ) -> None:
+        # ``completed``: the completion event, or a completed InboundHandshake (the same names)
+        remote_peer_id, remote_public_key = completed.remote_peer_id, completed.remote_public_key
+        assert remote_peer_id is not None and remote_public_key is not None
+        self.remote_peer_id: PeerId = remote_peer_id
+        self.remote_public_key: PublicKey = remote_public_key
         self.early_muxer: str | None = completed.selected_muxer
         # The ciphers' own methods, not wrappers: one Python frame less per message each way.
         #: ``encrypt(plaintext) -> framed messages``
@@ -180,6 +186,23 @@ class Noise:
                                   config=_CALLER_BOUNDED)
         return NoiseHandshake(False, identity_key, muxers=muxers, static_key=self._static_key,
                               config=self.config, now=now)
+
+    def inbound_handshake(
+        self, identity_key: PrivateKey, muxers: Sequence[str], protocols: Sequence[str]
+    ) -> InboundHandshake:
+        """A listener's inbound core (``InboundHandshake``: multistream for ``protocols``, then this
+        option's Noise responder) to make each connection's core from with ``fresh()``. It sends the
+        payload signed once for the reused static key; a configured ``handshake_timeout`` is the
+        caller's to apply (the core keeps no time)."""
+        from libp2p._accel import InboundHandshake
+
+        if self._static_key is None:
+            self._static_key = StaticKey()
+        static = self._static_key
+        config = self.config if self.config is not None else _CALLER_BOUNDED
+        return InboundHandshake(tuple(protocols), static.private, static.public,
+                                static.payload(identity_key, tuple(muxers)), tuple(muxers),
+                                config.max_handshake_message)
 
     def __repr__(self) -> str:
         return f"Noise({self.config!r})" if self.config is not None else "Noise()"
