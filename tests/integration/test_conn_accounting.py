@@ -32,15 +32,16 @@ async def eventually(cond: Callable[[], bool], timeout: float = 10.0) -> None:
 
 
 class Events:
-    """The listener's connection events, counted per connection and per peer."""
+    """The listener's connection events, counted per connection (keyed by the object itself, which
+    keeps it alive: an id() could be reused by a later connection) and per peer."""
 
     def __init__(self, host: Host) -> None:
-        self.opened: Counter[int] = Counter()
-        self.closed: Counter[int] = Counter()
+        self.opened: Counter[object] = Counter()
+        self.closed: Counter[object] = Counter()
         self.peer_up: Counter[PeerId] = Counter()
         self.peer_down: Counter[PeerId] = Counter()
-        host.events.subscribe(ConnectionOpened, lambda e: self.opened.update([id(e.connection)]))
-        host.events.subscribe(ConnectionClosed, lambda e: self.closed.update([id(e.connection)]))
+        host.events.subscribe(ConnectionOpened, lambda e: self.opened.update([e.connection]))
+        host.events.subscribe(ConnectionClosed, lambda e: self.closed.update([e.connection]))
         host.events.subscribe(PeerConnected, lambda e: self.peer_up.update([e.peer_id]))
         host.events.subscribe(PeerDisconnected, lambda e: self.peer_down.update([e.peer_id]))
 
