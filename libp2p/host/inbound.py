@@ -34,13 +34,14 @@ from libp2p.transport.connection import ConnectionClosedError
 if TYPE_CHECKING:
     from libp2p._pure.noise_inbound import InboundHandshake
     from libp2p.abc import SecureSession
+    from libp2p.driver import DeadlineSlot
     from libp2p.host.upgrader import Upgrader
     from libp2p.muxer.connection import MuxedConnection
     from libp2p.resources import ConnectionScope
     from libp2p.security.noise.core import NoiseHandshake
     from libp2p.transport.connection import RawConnection
 
-__all__ = ["Deadlines", "InboundOwner", "InboundUpgrade"]
+__all__ = ["InboundOwner", "InboundUpgrade"]
 
 log = logging.getLogger("libp2p.host.upgrader")
 
@@ -75,7 +76,7 @@ class InboundUpgrade:
     __slots__ = ("raw", "scope", "task", "_core", "_deadline", "_hs", "_listener", "_loop", "_owner", "_state",
                  "_slot", "_slot_is_noise", "_upgrader")
 
-    _slot: set[InboundUpgrade] | None  # the deadline slot this upgrade waits in
+    _slot: DeadlineSlot[InboundUpgrade] | None  # the deadline slot this upgrade waits in
 
     def __init__(
         self, upgrader: Upgrader, raw: RawConnection, scope: ConnectionScope | None, owner: InboundOwner
@@ -274,7 +275,7 @@ class InboundUpgrade:
         self._slot_is_noise = noise
 
     def _on_timer(self) -> None:
-        """Its deadline passed (``Deadlines`` calls this)."""
+        """Its deadline passed (the upgrader's ``Deadlines`` calls this)."""
         self._slot = None
         if self._state == _OVER:
             return
@@ -334,35 +335,3 @@ class InboundUpgrade:
             return
         self._owner.inbound_failed(self, exc)
         self.cancel()  # also when the owner no longer held it
-
-
-class Deadlines:
-    """The deadlines of a listener's pending upgrades, with one timer per slot of ``granularity``
-    seconds rather than one per connection (a loop timer costs ~5 us to arm and cancel, a set
-    entry ~0.1 us). An upgrade waits in the slot of its deadline and leaves it when it ends; a
-    slot's timer fails those still in it, at most ``granularity`` late."""
-
-    __slots__ = ("_granularity", "_loop", "_slots")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, granularity: float) -> None:
-        self._loop = loop
-        self._granularity = granularity
-        self._slots: dict[int, set[InboundUpgrade]] = {}
-
-    def add(self, upgrade: InboundUpgrade, deadline: float) -> set[InboundUpgrade]:
-        """Put ``upgrade`` in the slot of ``deadline``; returns the slot (``discard`` it from there)."""
-        key = int(deadline // self._granularity) + 1
-        slot = self._slots.get(key)
-        if slot is None:
-            slot = self._slots[key] = set()
-            self._loop.call_at(key * self._granularity, self._expire, key)
-        slot.add(upgrade)
-        return slot
-
-    def _expire(self, key: int) -> None:
-        slot = self._slots.pop(key, None)
-        while slot:
-            slot.pop()._on_timer()
-
-    def __len__(self) -> int:
-        return sum(map(len, self._slots.values()))

@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from libp2p.errors import Libp2pError, LocalProtocolError, RemoteProtocolError
-from libp2p.host.inbound import Deadlines, InboundUpgrade
+from libp2p.driver import Deadlines
+from libp2p.host.inbound import InboundUpgrade
 from libp2p.muxer.options import MPLEX, YAMUX, Mplex, Yamux
 from libp2p.negotiate.core import PROTOCOL_ID as _MULTISTREAM
 from libp2p.negotiate.core import MultistreamDialer, encode_message
@@ -165,8 +166,12 @@ class Upgrader:
         # take (what the listener answers too), with the protocol agreed.
         self._security_flights = tuple((_MULTISTREAM_HEADER + encode_message(p), p) for p in self.security)
         self.timeout = timeout
+        # imported here, once, not in ``multiplexed`` per connection (~1 us each)
+        from libp2p.muxer.connection import MuxedConnection
+
+        self._muxed_connection = MuxedConnection
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._deadlines: Deadlines | None = None
+        self._deadlines: Deadlines[InboundUpgrade] | None = None
         _prepare_crypto()
         for option in self.security_options.values():
             # Noise and TLS make their static key / certificate here, not in the first handshake
@@ -192,12 +197,14 @@ class Upgrader:
         return loop
 
     @property
-    def deadlines(self) -> Deadlines:
+    def deadlines(self) -> Deadlines[InboundUpgrade]:
         """The deadlines of the inbound upgrades in progress."""
         deadlines = self._deadlines
         if deadlines is None:
             # Slots of at most 0.1 s (a tenth of a short timeout): a deadline acts that much late at most.
-            deadlines = self._deadlines = Deadlines(self.loop, max(0.001, min(0.1, self.timeout / 10)))
+            deadlines = self._deadlines = Deadlines(
+                InboundUpgrade._on_timer, max(0.001, min(0.1, self.timeout / 10)), self.loop
+            )
         return deadlines
 
     def inbound(self, raw: RawConnection, scope: ConnectionScope | None, owner: InboundOwner) -> InboundUpgrade:
@@ -276,14 +283,13 @@ class Upgrader:
     async def _multiplex(
         self, raw: RawConnection, secure: SecureSession, scope: ConnectionScope | None
     ) -> MuxedConnection:
-        """The muxer: the one chosen inside the security handshake, else a multistream round over it."""
+        """The muxer agreed in a multistream round over the secure channel (none was chosen inside
+        the security handshake: both callers take that case themselves)."""
         channel = _SecureChannel(raw, secure)
-        muxer = secure.early_muxer
-        if muxer is None:
-            if raw.is_initiator:
-                muxer = await select_protocol(channel.read, channel.write, channel.unread, self.muxers, timeout=None)
-            else:
-                muxer = await accept_protocol(channel.read, channel.write, channel.unread, self.muxers, timeout=None)
+        if raw.is_initiator:
+            muxer = await select_protocol(channel.read, channel.write, channel.unread, self.muxers, timeout=None)
+        else:
+            muxer = await accept_protocol(channel.read, channel.write, channel.unread, self.muxers, timeout=None)
         return self.multiplexed(raw, secure, muxer, channel.pending, scope)
 
     def multiplexed(
@@ -291,12 +297,10 @@ class Upgrader:
     ) -> MuxedConnection:
         """The connection (not started) over ``secure`` with ``muxer``; ``leftover``: plaintext
         that arrived with the end of the negotiation."""
-        from libp2p.muxer.connection import MuxedConnection
-
         option = self.muxer_options.get(muxer)
         if option is None:
             raise UpgradeError(f"negotiated unsupported muxer {muxer!r}")
-        return MuxedConnection(
+        return self._muxed_connection(
             raw,
             secure,
             option.new_session(raw.is_initiator),

@@ -18,7 +18,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from libp2p._accel import varint_encode
-from libp2p.driver import read_into
+from libp2p.driver import DeadlineSlot, Deadlines, read_into
 from libp2p.errors import Libp2pError, UnexpectedEOFError
 from libp2p.host.events import (
     ConnectionClosed,
@@ -75,7 +75,8 @@ class _Attempt:
     runs for it: a connection that closes before its peer answers (a scanner, a failed dial) then
     costs no task at all."""
 
-    __slots__ = ("conn", "stream", "dialer", "requested", "unsent", "task", "timed_out", "finished", "waiters")
+    __slots__ = ("conn", "stream", "dialer", "requested", "unsent", "task", "timed_out", "finished", "waiters",
+                 "deadline_slot")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -88,6 +89,7 @@ class _Attempt:
         self.timed_out = False
         self.finished = False
         self.waiters: list[asyncio.Future[IdentifyInfo | Exception]] | None = None  # identify() callers
+        self.deadline_slot: DeadlineSlot[_Attempt] | None = None  # where it waits for TIMEOUT
 
     def wait(self) -> asyncio.Future[IdentifyInfo | Exception]:
         waiter: asyncio.Future[IdentifyInfo | Exception] = asyncio.get_running_loop().create_future()
@@ -112,10 +114,9 @@ class IdentifyService(Service):
         # Per open connection: its identify while it runs, then what it ended with (the Identify,
         # or the error ``identify()`` raises).
         self._results: dict[Connection, _Attempt | IdentifyInfo | Exception] = {}
-        # One timer for every running identify: deadlines are TIMEOUT after the start, so in
-        # insertion order; the sweep times out the overdue ones.
-        self._deadlines: dict[_Attempt, float] = {}
-        self._sweep_handle: asyncio.TimerHandle | None = None
+        # The running identifies' deadlines: a timer per slot of TIMEOUT / 20, not per identify
+        # (made with the loop, in ``start``).
+        self._deadlines: Deadlines[_Attempt] | None = None
         self._push_handle: asyncio.TimerHandle | None = None
         #: the address each connected peer says it sees us at (kept while it is connected)
         self.observed_addrs: dict[PeerId, Multiaddr] = {}
@@ -131,6 +132,8 @@ class IdentifyService(Service):
         await super().start(host)
         # kept: CPython 3.11's get_running_loop() costs a getpid(), once per connection otherwise
         self._loop = asyncio.get_running_loop()
+        if self._deadlines is None:
+            self._deadlines = Deadlines(self._timed_out, TIMEOUT / 20, self._loop)
         # Runs on limited (relayed) connections too, as go's and js's identify do.
         host.set_stream_handler(PROTOCOL_ID, self._handle_request, allow_limited=True)
         host.set_stream_handler(PUSH_PROTOCOL_ID, self._handle_push, allow_limited=True)
@@ -155,11 +158,9 @@ class IdentifyService(Service):
         if self._push_handle is not None:
             self._push_handle.cancel()
             self._push_handle = None
-        if self._sweep_handle is not None:
-            self._sweep_handle.cancel()
-            self._sweep_handle = None
         attempts = dict.fromkeys(a for a in self._results.values() if isinstance(a, _Attempt))
-        attempts.update(dict.fromkeys(self._deadlines))
+        if self._deadlines is not None:
+            attempts.update(dict.fromkeys(self._deadlines.clear()))
         for attempt in attempts:
             if attempt.task is not None:
                 attempt.task.cancel()
@@ -168,7 +169,6 @@ class IdentifyService(Service):
                 if attempt.stream is not None:
                     self.host.spawn(attempt.stream.reset(), "identify stopped")
         self._results.clear()
-        self._deadlines.clear()
 
     # --- what we say about ourselves -----------------------------------------------------------
 
@@ -279,13 +279,11 @@ class IdentifyService(Service):
         attempt = _Attempt(conn)
         if not conn.is_closed:
             self._results[conn] = attempt
-        loop = self._loop
-        if loop is None:
+        deadlines, loop = self._deadlines, self._loop
+        if deadlines is None or loop is None:  # not started: identify() on a host not running it
             loop = self._loop = asyncio.get_running_loop()
-        deadline = loop.time() + TIMEOUT
-        self._deadlines[attempt] = deadline
-        if self._sweep_handle is None:
-            self._sweep_handle = loop.call_at(deadline, self._sweep)
+            deadlines = self._deadlines = Deadlines(self._timed_out, TIMEOUT / 20, loop)
+        attempt.deadline_slot = deadlines.add(attempt, loop.time() + TIMEOUT)
         if not self._ask(attempt):
             attempt.task = self.host.spawn(self._identify(attempt), "identify")  # no per-connection name
         return attempt
@@ -351,38 +349,27 @@ class IdentifyService(Service):
             waiter.cancel()
 
     def _forget_deadline(self, attempt: _Attempt) -> None:
-        deadlines = self._deadlines
-        deadlines.pop(attempt, None)
-        if not deadlines and self._sweep_handle is not None:
-            self._sweep_handle.cancel()  # an idle host keeps no timer
-            self._sweep_handle = None
+        slot = attempt.deadline_slot
+        if slot is not None and self._deadlines is not None:
+            attempt.deadline_slot = None
+            self._deadlines.leave(attempt, slot)  # the last to leave a slot takes its timer: an idle host keeps none
 
-    def _sweep(self) -> None:
-        """Time out the identifies past their deadline; the timer follows the oldest one left."""
-        self._sweep_handle = None
-        deadlines = self._deadlines
-        loop = self._loop or asyncio.get_running_loop()
-        now = loop.time()
-        while deadlines:
-            attempt = next(iter(deadlines))
-            deadline = deadlines[attempt]
-            if deadline > now:
-                self._sweep_handle = loop.call_at(deadline, self._sweep)
-                return
-            del deadlines[attempt]
-            if attempt.finished:
-                continue
-            if attempt.task is not None:
-                if not attempt.task.done():
-                    attempt.timed_out = True
-                    attempt.task.cancel()
-                continue
-            # The peer said nothing at all: give up and reset the stream.
-            error = TimeoutError(f"identify with {attempt.conn.remote_peer_id} timed out after {TIMEOUT} s")
-            log.debug("identify with %s failed: %r", attempt.conn.remote_peer_id, error)
-            self._finish(attempt, error)
-            if attempt.stream is not None:
-                self.host.spawn(attempt.stream.reset(), "identify timeout")
+    def _timed_out(self, attempt: _Attempt) -> None:
+        """``attempt``'s TIMEOUT passed (``Deadlines`` calls this, up to TIMEOUT / 20 late)."""
+        attempt.deadline_slot = None
+        if attempt.finished:
+            return
+        if attempt.task is not None:
+            if not attempt.task.done():
+                attempt.timed_out = True
+                attempt.task.cancel()
+            return
+        # The peer said nothing at all: give up and reset the stream.
+        error = TimeoutError(f"identify with {attempt.conn.remote_peer_id} timed out after {TIMEOUT} s")
+        log.debug("identify with %s failed: %r", attempt.conn.remote_peer_id, error)
+        self._finish(attempt, error)
+        if attempt.stream is not None:
+            self.host.spawn(attempt.stream.reset(), "identify timeout")
 
     def _on_closed(self, event: ConnectionClosed) -> None:
         # A running identify ends by itself: closing the connection reset its stream.
@@ -406,7 +393,7 @@ class IdentifyService(Service):
             try:
                 # The request and our FIN leave with what else this loop pass writes (on a new
                 # connection: the handshake's last message, the application's first request).
-                # TIMEOUT bounds the whole exchange (``_sweep``).
+                # TIMEOUT bounds the whole exchange (``_timed_out``).
                 dialer = attempt.dialer
                 if dialer is None and attempt.requested:
                     dialer = attempt.dialer = _request()
