@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from libp2p.errors import Libp2pError, UnexpectedEOFError
 from libp2p.host.service import Service
+from libp2p.muxer.answer import answer_inline
 from libp2p.protocols.ping.core import PingClient
 from libp2p.protocols.ping.events import PongReceived
 from libp2p.protocols.ping.wire import MAX_INBOUND_PING_STREAMS, PING_LENGTH, PING_TIMEOUT, PROTOCOL_ID
@@ -69,19 +70,40 @@ class PingService(Service):
         # One idle watchdog per stream, not a timeout per ping: arming and cancelling a loop
         # timer for every 32-byte round trip was a measurable part of the ping path.
         watchdog = _IdleWatchdog(PING_TIMEOUT * 6)
+        # Pings are answered from the connection's read callback (no task wake-up per ping); this
+        # task takes over for what cannot go at once, and at the end of the stream.
+        partial = bytearray()
+
+        def answer(data: bytes) -> bytes:
+            watchdog.activity += 1  # no call, no clock read per ping
+            if not partial and not len(data) % PING_LENGTH:
+                return data  # whole pings: the usual case
+            partial.extend(data)
+            whole = len(partial) - len(partial) % PING_LENGTH
+            out = bytes(partial[:whole])
+            del partial[:whole]
+            return out
+
         try:
             while True:
+                head = b""
                 try:
-                    payload = await stream.readexactly(PING_LENGTH)
+                    unsent = await answer_inline(stream, answer)
+                    if unsent:
+                        await stream.write(unsent)
+                        continue
+                    head = bytes(partial)
+                    partial.clear()
+                    payload = head + await stream.readexactly(PING_LENGTH - len(head))
                 except asyncio.IncompleteReadError as exc:
-                    if exc.partial:
+                    if exc.partial or head:
                         await stream.reset()
                     return
                 except asyncio.CancelledError:
                     if watchdog.expired():
                         raise PingIdleTimeoutError(f"ping stream idle for {PING_TIMEOUT * 6:.0f} s") from None
                     raise
-                watchdog.activity += 1  # no call, no clock read per ping
+                watchdog.activity += 1
                 await stream.write(payload)
         finally:
             watchdog.cancel()
