@@ -214,3 +214,32 @@ async def test_a_failing_callback_wakes_the_reader_and_keeps_the_connection(capl
 
 async def test_not_a_muxed_stream_is_left_to_the_caller() -> None:
     assert await answer_inline(object()) == b""  # type: ignore[arg-type]
+
+
+async def test_a_ping_series_times_out_per_ping_with_one_timer() -> None:
+    """``PingService.ping``'s one deadline timer: every ping has the whole timeout (a series longer
+    than the timeout completes), and a pong that never comes raises ``TimeoutError``."""
+    delay = {"s": 0.3}
+
+    async def slow_pong(stream: MuxedStream) -> None:
+        while True:
+            try:
+                payload = await stream.readexactly(PING_LENGTH)
+            except (asyncio.IncompleteReadError, StreamResetError):
+                return
+            await asyncio.sleep(delay["s"])
+            await stream.write(payload)
+
+    async with asyncio.timeout(60), new_host(listen_addrs=[LOOPBACK], default_services=False) as a, \
+            new_host() as b:
+        a.set_stream_handler(PING, slow_pong)  # type: ignore[arg-type]
+        await b.connect(a.full_addrs()[0])
+        rtts = await b.services["ping"].ping(a.peer_id, 5, timeout=1.0)  # type: ignore[attr-defined]
+        assert len(rtts) == 5 and sum(rtts) > 1.0
+        delay["s"] = 30.0
+        with pytest.raises(TimeoutError):
+            await b.services["ping"].ping(a.peer_id, 2, timeout=0.2)  # type: ignore[attr-defined]
+        # the connection is still usable, and no stray cancellation is left on this task
+        delay["s"] = 0.0
+        assert len(await b.services["ping"].ping(a.peer_id, 2)) == 2  # type: ignore[attr-defined]
+        assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]

@@ -26,14 +26,20 @@ __all__ = ["PingIdleTimeoutError", "PingService", "ping_round"]
 async def ping_round(stream: Stream, client: PingClient, timeout: float | None) -> float:
     """One ping and its pong over ``stream`` (``TimeoutError`` after ``timeout`` s); the round-trip
     time in seconds, on ``perf_counter`` (uvloop's loop clock has millisecond steps)."""
+    if timeout is None:
+        return await _ping_round(stream, client)
+    async with asyncio.timeout(timeout):
+        return await _ping_round(stream, client)
+
+
+async def _ping_round(stream: Stream, client: PingClient) -> float:
     client.send_ping(os.urandom(PING_LENGTH), time.perf_counter())
     await stream.write(client.data_to_send())
-    async with asyncio.timeout(timeout):
-        while client.outstanding:
-            data = await stream.read(PING_LENGTH)
-            if not data:
-                raise UnexpectedEOFError("the peer closed the ping stream")
-            client.receive_data(data, time.perf_counter())
+    while client.outstanding:
+        data = await stream.read(PING_LENGTH)
+        if not data:
+            raise UnexpectedEOFError("the peer closed the ping stream")
+        client.receive_data(data, time.perf_counter())
     event = client.next_event()
     assert isinstance(event, PongReceived)
     return event.rtt
@@ -118,8 +124,19 @@ class PingService(Service):
         client = PingClient()
         rtts: list[float] = []
         try:
-            for _ in range(count):
-                rtts.append(await ping_round(stream, client, timeout))
+            # One loop timer for all the pings, not one armed and cancelled per ping: each ping
+            # moves the deadline (an attribute); the timer re-arms when it fires before it.
+            deadline = _RoundDeadline(timeout)
+            try:
+                for _ in range(count):
+                    deadline.restart()
+                    rtts.append(await _ping_round(stream, client))
+            except asyncio.CancelledError:
+                if deadline.expired():
+                    raise TimeoutError(f"no pong within {timeout:g} s") from None
+                raise
+            finally:
+                deadline.cancel()
         except BaseException:
             await stream.reset()
             raise
@@ -159,6 +176,43 @@ class _IdleWatchdog:
         if self.activity != self._seen:
             self._seen = self.activity
             self._handle = self._loop.call_later(self._idle, self._check)
+            return
+        self._handle = None
+        self._expired = True
+        if self._task is not None:
+            self._task.cancel()
+
+
+class _RoundDeadline:
+    """``asyncio.timeout(timeout)`` for each of a series of rounds, with one loop timer: ``restart``
+    moves the deadline (a clock read, no timer call); the timer, firing before the deadline,
+    re-arms at it. When it passes, the current task is cancelled; ``expired()`` tells that
+    cancellation from any other."""
+
+    def __init__(self, timeout: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._timeout = timeout
+        self._at = self._loop.time() + timeout
+        self._expired = False
+        self._handle: asyncio.TimerHandle | None = self._loop.call_at(self._at, self._check)
+
+    def restart(self) -> None:
+        self._at = self._loop.time() + self._timeout
+
+    def expired(self) -> bool:
+        if self._expired and self._task is not None:
+            self._task.uncancel()
+        return self._expired
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _check(self) -> None:
+        if self._loop.time() < self._at:
+            self._handle = self._loop.call_at(self._at, self._check)
             return
         self._handle = None
         self._expired = True
