@@ -35,9 +35,10 @@ def _inbound(host: Any, peer: Any, protocol: str) -> MuxedStream:
     return streams[0]  # type: ignore[no-any-return]
 
 
-async def test_echo_and_ping_answer_from_the_read_callback_in_order() -> None:
+@pytest.mark.parametrize("muxer", ["/yamux/1.0.0", "/mplex/6.7.0"])
+async def test_echo_and_ping_answer_from_the_read_callback_in_order(muxer: str) -> None:
     async with asyncio.timeout(30), new_host(listen_addrs=[LOOPBACK], services=[EchoService()]) as a, \
-            new_host(muxers=["/yamux/1.0.0"]) as b:
+            new_host(muxers=[muxer]) as b:
         await b.connect(a.full_addrs()[0])
         echo = await b.new_stream(a.peer_id, [ECHO])
         await echo.write(b"*")

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from libp2p.identity.peer_id import PeerId
     from libp2p.abc import Stream
 
-__all__ = ["PingIdleTimeoutError", "PingService", "ping_round"]
+__all__ = ["PingIdleTimeoutError", "PingService", "PingTimeoutError", "ping_round"]
 
 
 async def ping_round(stream: Stream, client: PingClient, timeout: float | None) -> float:
@@ -43,6 +43,10 @@ async def _ping_round(stream: Stream, client: PingClient) -> float:
     event = client.next_event()
     assert isinstance(event, PongReceived)
     return event.rtt
+
+
+class PingTimeoutError(Libp2pError, TimeoutError):
+    """No pong came within the timeout (``PingService.ping``)."""
 
 
 class PingIdleTimeoutError(Libp2pError, TimeoutError):
@@ -133,7 +137,7 @@ class PingService(Service):
                     rtts.append(await _ping_round(stream, client))
             except asyncio.CancelledError:
                 if deadline.expired():
-                    raise TimeoutError(f"no pong within {timeout:g} s") from None
+                    raise PingTimeoutError(f"no pong within {timeout:g} s") from None
                 raise
             finally:
                 deadline.cancel()
