@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
 """Where a small message's time goes: the per-message path of 1-byte echo round trips.
 
-    _profile_latency.py [--side client|server] [--count N] [--loop asyncio|uvloop] [--cprofile] [--no-counters]
+    _profile_latency.py [--side client|server] [--protocol echo|ping] [--count N] [--loop asyncio|uvloop]
+                        [--cprofile] [--no-counters]
 
 The profiled side runs in this process (``client``: our bench client doing N echo round trips
 against a ``libp2p perf`` server in a subprocess; ``server``: our host serving a subprocess client).
 Per message it counts event-loop iterations (selector polls), callbacks run by the loop, tasks
 created, socket writes (``transport.write`` calls) and their bytes, muxer frames sent, Noise
 encrypt and decrypt calls; with ``--cprofile`` it prints the top functions by own time
-(``PROF_SORT=ncalls PROF_N=80`` in the environment: by call count, 80 rows). Used to
-find and check the fixes recorded in benchmarks/RESULTS.md (issue #16, item 3).
+(``PROF_SORT=ncalls PROF_N=80`` in the environment: by call count, 80 rows) and the Python
+calls per message (exact with ``--no-counters``). ``--protocol ping`` does 32-byte
+``/ipfs/ping/1.0.0`` round trips instead of 1-byte echoes. ``--loop`` is the profiled side's loop
+(and the other side's); selector polls and loop callbacks are counted on asyncio's loop only.
+Used to find and check the fixes recorded in benchmarks/RESULTS.md (issue #16, item 3).
 """
 
 from __future__ import annotations
@@ -106,8 +110,10 @@ async def client(args: argparse.Namespace) -> dict[str, Any]:
     import _peer  # noqa: PLC0415
     from libp2p import new_host
     from libp2p.multiaddr import Multiaddr
-    from libp2p.protocols.echo import PROTOCOL_ID
+    from libp2p.protocols.echo import PROTOCOL_ID as ECHO
+    from libp2p.protocols.ping.wire import PROTOCOL_ID as PING
 
+    message = b"*" if args.protocol == "echo" else os.urandom(32)
     py = sys.executable
     port = args.port
     server = subprocess.Popen([py, "-m", "libp2p", "perf", "--loop", args.loop, "--run-server",
@@ -118,10 +124,11 @@ async def client(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.to_thread(server.stdout.readline)
         async with new_host() as host:
             peer = await host.connect(Multiaddr(f"/ip4/127.0.0.1/tcp/{port}/p2p/{PERF_PEER_ID}"))
-            stream = await host.new_stream(peer, [PROTOCOL_ID])
+            stream = await host.new_stream(peer, [ECHO if args.protocol == "echo" else PING])
+            size = len(message)
             for _ in range(50):
-                await stream.write(b"*")
-                await stream.readexactly(1)
+                await stream.write(message)
+                await stream.readexactly(size)
             asyncio.get_running_loop().set_task_factory(task_counter)
             prof = cProfile.Profile() if args.cprofile else None
             counts.clear()
@@ -129,8 +136,8 @@ async def client(args: argparse.Namespace) -> dict[str, Any]:
             if prof:
                 prof.enable()
             for _ in range(args.count):
-                await stream.write(b"*")
-                await stream.readexactly(1)
+                await stream.write(message)
+                await stream.readexactly(size)
             if prof:
                 prof.disable()
             dt = time.perf_counter() - t0
@@ -143,10 +150,16 @@ async def client(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"rtt_ms": dt / args.count * 1e3,
                            "per_message": {k: round(v / args.count, 2) for k, v in sorted(snapshot.items())}}
     if prof:
-        s = io.StringIO()
-        pstats.Stats(prof, stream=s).sort_stats(os.environ.get("PROF_SORT", "tottime")).print_stats(int(os.environ.get("PROF_N", "25")))
-        out["profile"] = s.getvalue()
+        _add_profile(out, prof, args.count)
     return out
+
+
+def _add_profile(out: dict[str, Any], prof: cProfile.Profile, n: int) -> None:
+    s = io.StringIO()
+    stats = pstats.Stats(prof, stream=s)
+    out["python calls per message"] = round(stats.total_calls / n, 1)  # type: ignore[attr-defined]
+    stats.sort_stats(os.environ.get("PROF_SORT", "tottime")).print_stats(int(os.environ.get("PROF_N", "25")))
+    out["profile"] = s.getvalue()
 
 
 async def server(args: argparse.Namespace) -> dict[str, Any]:
@@ -162,26 +175,26 @@ async def server(args: argparse.Namespace) -> dict[str, Any]:
             prof.enable()
         proc = await asyncio.create_subprocess_exec(
             sys.executable, str(HERE / "_peer.py"), "bench", "--loop", args.loop, "--to", addr,
-            "--echo-rtts", str(args.count), stdout=subprocess.PIPE)
+            "--echo-rtts" if args.protocol == "echo" else "--pings", str(args.count), stdout=subprocess.PIPE)
         line, _ = await proc.communicate()
         if prof:
             prof.disable()
         snapshot = dict(counts)
     res = json.loads(line)
+    rtts = res["echo_rtts" if args.protocol == "echo" else "ping_rtts"]
     n = args.count + 10
-    out: dict[str, Any] = {"rtt_ms (client-measured)": sum(res["echo_rtts"]) / len(res["echo_rtts"]) * 1e3,
+    out: dict[str, Any] = {"rtt_ms (client-measured)": sum(rtts) / len(rtts) * 1e3,
                            "per_message (includes connection set-up)": {
                                k: round(v / n, 2) for k, v in sorted(snapshot.items())}}
     if prof:
-        s = io.StringIO()
-        pstats.Stats(prof, stream=s).sort_stats(os.environ.get("PROF_SORT", "tottime")).print_stats(int(os.environ.get("PROF_N", "25")))
-        out["profile"] = s.getvalue()
+        _add_profile(out, prof, n)
     return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--side", choices=["client", "server"], default="client")
+    ap.add_argument("--protocol", choices=["echo", "ping"], default="echo")
     ap.add_argument("--count", type=int, default=5000)
     ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     ap.add_argument("--port", type=int, help="for the client side's server (default: a free one)")
@@ -195,7 +208,7 @@ def main() -> int:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             args.port = s.getsockname()[1]
-    if args.loop == "uvloop" and args.side == "client":
+    if args.loop == "uvloop":
         import uvloop
 
         run: Any = uvloop.run

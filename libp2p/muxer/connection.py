@@ -110,6 +110,9 @@ class MuxedStream(OptimisticNegotiation):
         self._unacked = 0
         self._ack_slack = 0
         self._progress_at = 0.0  # loop time of the last read while backlogged
+        # ``set_readable_callback``: called instead of waking a reader when bytes arrive
+        self._on_readable: Callable[[], None] | None = None
+        self._readable_queued = False
 
     # --- identity of the stream ----------------------------------------------------------------
 
@@ -143,12 +146,18 @@ class MuxedStream(OptimisticNegotiation):
         else:
             self._chunks = deque((chunks, data))
         self._buffered += len(data)
-        waiter = self._read_waiter  # ``_wake_reader``, inline: this runs once per message
-        if waiter is not None:
-            self._read_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
         conn = self.conn
+        if self._on_readable is not None:
+            # answered from the read callback that brought the bytes, once it has fed them all
+            if not self._readable_queued:
+                self._readable_queued = True
+                conn._readable.append(self)
+        else:
+            waiter = self._read_waiter  # ``_wake_reader``, inline: this runs once per message
+            if waiter is not None:
+                self._read_waiter = None
+                if not waiter.done():
+                    waiter.set_result(None)
         if self.scope is not None and self._buffered > self._reserved:
             self._reserve_unread()
         if self._buffered > _UNREAD_HIGH_WATER:
@@ -249,6 +258,59 @@ class MuxedStream(OptimisticNegotiation):
         else:
             self._read_waiter = waiter
         return waiter
+
+    def set_readable_callback(self, callback: Callable[[], None] | None) -> None:
+        """While set, bytes arriving for this stream call ``callback()`` instead of waking a
+        reader: once per socket read that brought any, after the connection has fed all of
+        that read to its streams, in the loop's read callback. A protocol that answers each
+        message (ping, echo) then answers it there, with ``read_nowait`` and ``write_now``,
+        and no task wakes up per message: on asyncio's default loop a wake-up is a loop pass
+        (an ``epoll_wait`` and ``_run_once`` in Python) on the round trip's path.
+
+        The remote's EOF and resets still wake a waiting reader (``when_readable``), and so
+        does clearing the callback (``None``): its task takes over from there. A reader that
+        waits meanwhile is not woken by data. See ``libp2p.muxer.answer``."""
+        self._on_readable = callback
+        if callback is None:
+            self._wake_reader()
+
+    def read_nowait(self, n: int = -1) -> bytes:
+        """Up to ``n`` buffered bytes (all when ``n`` < 0), without waiting: ``b""`` when none
+        are buffered (``at_eof`` tells the end of the stream) or while an optimistic
+        negotiation is unsettled; raises ``StreamResetError`` as ``read`` would."""
+        if n == 0 or self._pending_negotiation is not None or self._negotiated is not None:
+            return b""
+        if not self._chunks and not self._pushback and not self._eof:
+            return b""
+        return self._take(n)
+
+    def write_now(self, data: bytes) -> int:
+        """``write`` without waiting: how many leading bytes of ``data`` were framed, encrypted
+        and handed to the socket in this call. All of them, unless the send window is short
+        (its part), or the socket is backed up (none); the caller ``write``s the rest, which
+        waits for the window and the socket. Raises as ``write`` does on a reset or closed stream."""
+        if self._reset is not None:
+            raise StreamResetError("stream reset") from self._reset
+        if self._write_closed:
+            raise StreamClosedError("write after close()")
+        conn = self.conn
+        if conn._closed:
+            raise StreamResetError("connection closed") from conn._close_reason
+        raw = conn.raw
+        if raw._write_paused or not data:
+            return 0
+        send_now = conn._send_now
+        if send_now is not None and not conn._carry:
+            frame = send_now(self.stream_id, data)  # as in ``write``'s fast path
+            if frame is not None:
+                try:
+                    raw.write(conn.secure.encrypt(frame))
+                except ConnectionClosedError:
+                    pass  # the socket is closing: as ``_write_out``, which then writes nothing
+                except Libp2pError as exc:
+                    conn._fail(exc)
+                return len(data)
+        return conn._send(self.stream_id, data)
 
     async def _read_data(self, n: int) -> bytes:
         """``read`` without the wait for a negotiation (the negotiation's own reads)."""
@@ -575,6 +637,7 @@ class MuxedConnection:
         "_close_reason",
         "_close_waiters",
         "_flush_scheduled",
+        "_readable",
         "_first_flush_passes",
         "_carry",
         "_open_waiters",
@@ -636,6 +699,7 @@ class MuxedConnection:
         # Output the core produced when a read granted window, written by the next flush.
         self._carry: list[bytes] = []
         self._open_waiters: list[asyncio.Future[None]] = []  # openers waiting for the peer's ACKs
+        self._readable: list[MuxedStream] = []  # streams whose readable callback is due
         self._input_throttled = False
         self._flow_controlled: bool
         self._backlogged: set[MuxedStream] = set()
@@ -780,6 +844,8 @@ class MuxedConnection:
             queued = None  # handling events may queue output (a refused stream's RST, say)
         if self._open_waiters:
             self._wake_openers()
+        if self._readable:
+            self._run_readable()
         # What the core answers (a new stream's ACK, window updates, pongs) waits for the end of
         # the loop turn, to leave with what the woken handlers write; most input needs no answer
         # and then no flush (and yamux says so: no ``data_to_send`` call). With a flush already
@@ -794,6 +860,21 @@ class MuxedConnection:
             self._flush()  # the session ended (a GoAway, say): write what is queued, close the socket
         elif out:
             self._schedule_flush()
+
+    def _run_readable(self) -> None:
+        """Call the readable callbacks of the streams that received bytes (``_feed``)."""
+        ready, self._readable = self._readable, []
+        for stream in ready:
+            stream._readable_queued = False
+            callback = stream._on_readable
+            if callback is None or stream._reset is not None:
+                continue  # cleared meanwhile, or reset (which woke its reader)
+            try:
+                callback()
+            except Exception:
+                # A callback's bug must not take the connection down: its task takes over.
+                log.exception("%r: readable callback failed", stream)
+                stream.set_readable_callback(None)
 
     def _process_events(self) -> None:
         session = self.session
@@ -1024,6 +1105,8 @@ class MuxedConnection:
             return
         self.session.handle_timer(_clock())
         self._process_events()
+        if self._readable:
+            self._run_readable()
         self._flush()
 
     # --- called by streams -----------------------------------------------------------------------
@@ -1163,6 +1246,8 @@ class MuxedConnection:
                 # the session's hold on the stream (its _feed) would close a cycle through it
                 set_data_receiver(stream.stream_id, None)
         self._streams.clear()
+        if self._readable:
+            self._readable.clear()
         if self._held:
             for stream in self._held:
                 stream._scope_held = False

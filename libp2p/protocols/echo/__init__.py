@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from libp2p.host.service import Service
+from libp2p.muxer.answer import answer_inline
 
 if TYPE_CHECKING:
     from libp2p.host.host import Host
@@ -32,6 +33,12 @@ class EchoService(Service):
 
     async def _handle(self, stream: Stream) -> None:
         while True:
+            # Answered from the connection's read callback (no task wake-up per message); this
+            # task writes what the socket did not take at once, and reads the end of the stream.
+            unsent = await answer_inline(stream)
+            if unsent:
+                await stream.write(unsent)
+                continue
             data = await stream.read(_CHUNK)
             if not data:
                 break
