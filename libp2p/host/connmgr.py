@@ -170,17 +170,7 @@ class ConnectionManager:
     def admit_inbound(self, addr: Multiaddr | None) -> bool:
         """Count a new inbound connection (from its arrival) against its address's limits; False
         when one is full (the caller closes it). ``release_inbound`` gives the slot back."""
-        # _counted_subnets' remembered answer, inline (twice per inbound connection); anything
-        # else goes the long way.
-        known = None
-        if addr is not None and self._subnets_config is self.config:
-            raw = addr._b
-            head = raw[:1]
-            if head == b"\x04":
-                known = self._subnets_of.get(raw[:5])
-            elif head == b"\x29":
-                known = self._subnets_of.get(raw[:17])
-        subnets = known if known is not None else self._counted_subnets(addr)
+        subnets = self._counted_subnets(addr)
         if not subnets:  # loopback, or no IP address
             return True
         counts = self._inbound_by_subnet
@@ -195,17 +185,7 @@ class ConnectionManager:
 
     def release_inbound(self, addr: Multiaddr | None) -> None:
         """An inbound connection from ``addr`` ended: free its per-address slot."""
-        # _counted_subnets' remembered answer, inline (twice per inbound connection); anything
-        # else goes the long way.
-        known = None
-        if addr is not None and self._subnets_config is self.config:
-            raw = addr._b
-            head = raw[:1]
-            if head == b"\x04":
-                known = self._subnets_of.get(raw[:5])
-            elif head == b"\x29":
-                known = self._subnets_of.get(raw[:17])
-        subnets = known if known is not None else self._counted_subnets(addr)
+        subnets = self._counted_subnets(addr)
         if not subnets:
             return
         counts = self._inbound_by_subnet

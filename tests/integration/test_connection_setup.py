@@ -25,7 +25,7 @@ from libp2p.node import new_host
 from libp2p.security.noise import core as noise_core
 from libp2p.security.noise.service import NoiseSession
 from libp2p.transport.connection import RawConnection
-from tests.integration.transport_writes import record_transport_writes
+from tests.integration.transport_writes import plaintexts, record_transport_writes  # noqa: F401 - plaintexts: a fixture
 
 TIMEOUT = 20.0
 MULTISTREAM_NOISE_ANSWER = b"\x13/multistream/1.0.0\n\x07/noise\n"
@@ -108,23 +108,9 @@ async def test_write_later_is_not_lost_when_the_connection_ends(end: str) -> Non
 
 
 async def test_noise_messages_share_writes_with_what_follows_them(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, plaintexts: list[tuple[NoiseSession, bytes]],
 ) -> None:
     writes = record_transport_writes(monkeypatch)
-    plaintexts: list[tuple[NoiseSession, bytes]] = []
-    session_init = NoiseSession.__init__
-
-    def record_encrypts(self: NoiseSession, *args: Any) -> None:
-        session_init(self, *args)
-        encrypt = self.encrypt  # the cipher's own method, set per session
-
-        def record_encrypt(data: Any) -> bytes:
-            plaintexts.append((self, bytes(data)))
-            return encrypt(data)
-
-        self.encrypt = record_encrypt
-
-    monkeypatch.setattr(NoiseSession, "__init__", record_encrypts)
     listener = new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"])
     dialer = new_host()
     async with asyncio.timeout(TIMEOUT), listener, dialer:

@@ -20,6 +20,7 @@ from libp2p.node import new_host
 from libp2p.protocols.identify import service as identify_service
 from libp2p.protocols.perf.service import PerfService, perf
 from libp2p.security.noise.service import NoiseSession
+from tests.integration.transport_writes import plaintexts  # noqa: F401 - a fixture
 
 TIMEOUT = 20.0
 PROTOCOL = "/test/one-byte/1.0.0"
@@ -35,26 +36,6 @@ def _frames(plaintext: bytes) -> list[tuple[int, int, int, int]]:
         frames.append((kind, flags, stream_id, length))
         offset += 12 + (length if kind == YAMUX_DATA else 0)
     return frames
-
-
-@pytest.fixture
-def plaintexts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[NoiseSession, bytes]]:
-    """Every secured write's plaintext, with its session (one encrypt per socket write)."""
-    seen: list[tuple[NoiseSession, bytes]] = []
-    session_init = NoiseSession.__init__
-
-    def record_encrypts(self: NoiseSession, *args: Any) -> None:
-        session_init(self, *args)
-        encrypt = self.encrypt
-
-        def record_encrypt(data: Any) -> bytes:
-            seen.append((self, bytes(data)))
-            return encrypt(data)
-
-        self.encrypt = record_encrypt
-
-    monkeypatch.setattr(NoiseSession, "__init__", record_encrypts)
-    return seen
 
 
 async def test_first_request_leaves_with_the_handshake(plaintexts: list[tuple[NoiseSession, bytes]]) -> None:

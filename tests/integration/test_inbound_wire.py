@@ -26,7 +26,7 @@ from libp2p.security.noise.service import NoiseSession, noise_handshake
 from libp2p.transport.connection import RawConnection
 from libp2p.transport.tcp import TcpTransport
 
-from .transport_writes import record_transport_writes
+from .transport_writes import plaintexts, record_transport_writes  # noqa: F401 - plaintexts: a fixture
 
 TIMEOUT = 20.0
 YAMUX_DATA, YAMUX_PING = 0, 2
@@ -45,26 +45,6 @@ def _frames(plaintext: bytes) -> list[tuple[int, int, int, int, bytes]]:
         offset += 12 + size
     assert offset == len(plaintext), plaintext
     return frames
-
-
-@pytest.fixture
-def plaintexts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[NoiseSession, bytes]]:
-    """Every secured write's plaintext, with its session (one encrypt per socket write)."""
-    seen: list[tuple[NoiseSession, bytes]] = []
-    session_init = NoiseSession.__init__
-
-    def record_encrypts(self: NoiseSession, *args: Any) -> None:
-        session_init(self, *args)
-        encrypt = self.encrypt
-
-        def record_encrypt(data: Any) -> bytes:
-            seen.append((self, bytes(data)))
-            return encrypt(data)
-
-        self.encrypt = record_encrypt
-
-    monkeypatch.setattr(NoiseSession, "__init__", record_encrypts)
-    return seen
 
 
 async def _dial_and_ping(addr: Multiaddr) -> tuple[RawConnection, Any]:

@@ -6,10 +6,11 @@ from typing import Any, cast
 
 import pytest
 
+from libp2p.security.noise.service import NoiseSession
 from libp2p.transport.connection import RawConnection
 from libp2p.transport.tcp import _AcceptedTcpConnection
 
-__all__ = ["count_writes", "record_transport_writes"]
+__all__ = ["count_writes", "plaintexts", "record_transport_writes"]
 
 
 class _Recording:
@@ -54,3 +55,24 @@ def count_writes(conn: Any, counts: dict[str, int], side: str) -> None:
         write(data)
 
     conn.raw.write = counted
+
+
+@pytest.fixture
+def plaintexts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[NoiseSession, bytes]]:
+    """Every secured write's plaintext, with its session (one encrypt per socket write). A fixture:
+    import it into the test module."""
+    seen: list[tuple[NoiseSession, bytes]] = []
+    session_init = NoiseSession.__init__
+
+    def record_encrypts(self: NoiseSession, *args: Any) -> None:
+        session_init(self, *args)
+        encrypt = self.encrypt
+
+        def record_encrypt(data: Any) -> bytes:
+            seen.append((self, bytes(data)))
+            return encrypt(data)
+
+        self.encrypt = record_encrypt
+
+    monkeypatch.setattr(NoiseSession, "__init__", record_encrypts)
+    return seen

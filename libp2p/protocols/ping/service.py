@@ -148,23 +148,16 @@ class PingService(Service):
         return rtts
 
 
-class _IdleWatchdog:
-    """Cancels the current task when ``activity`` did not change for a whole ``idle`` period (so
-    between ``idle`` and twice that after the last activity).
+class _TaskTimer:
+    """One loop timer that cancels the current task when it decides time is up (``_expire``);
+    ``expired()`` tells that cancellation from any other (and takes it back from the task's
+    count, as ``asyncio.timeout`` does)."""
 
-    The owner bumps ``activity`` (an attribute, no call and no clock read per message); the
-    timer looks at it only when it fires, and re-arms while it changes. ``expired()`` tells a
-    cancellation it caused from any other.
-    """
-
-    def __init__(self, idle: float) -> None:
+    def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
-        self._idle = idle
-        self.activity = 0
-        self._seen = 0
         self._expired = False
-        self._handle: asyncio.TimerHandle | None = self._loop.call_later(idle, self._check)
+        self._handle: asyncio.TimerHandle | None = None
 
     def expired(self) -> bool:
         if self._expired and self._task is not None:
@@ -175,50 +168,53 @@ class _IdleWatchdog:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+
+    def _expire(self) -> None:
+        self._handle = None
+        self._expired = True
+        if self._task is not None:
+            self._task.cancel()
+
+
+class _IdleWatchdog(_TaskTimer):
+    """Cancels the current task when ``activity`` did not change for a whole ``idle`` period (so
+    between ``idle`` and twice that after the last activity).
+
+    The owner bumps ``activity`` (an attribute, no call and no clock read per message); the
+    timer looks at it only when it fires, and re-arms while it changes.
+    """
+
+    def __init__(self, idle: float) -> None:
+        super().__init__()
+        self._idle = idle
+        self.activity = 0
+        self._seen = 0
+        self._handle = self._loop.call_later(idle, self._check)
 
     def _check(self) -> None:
         if self.activity != self._seen:
             self._seen = self.activity
             self._handle = self._loop.call_later(self._idle, self._check)
             return
-        self._handle = None
-        self._expired = True
-        if self._task is not None:
-            self._task.cancel()
+        self._expire()
 
 
-class _RoundDeadline:
+class _RoundDeadline(_TaskTimer):
     """``asyncio.timeout(timeout)`` for each of a series of rounds, with one loop timer: ``restart``
     moves the deadline (a clock read, no timer call); the timer, firing before the deadline,
-    re-arms at it. When it passes, the current task is cancelled; ``expired()`` tells that
-    cancellation from any other."""
+    re-arms at it. When it passes, the current task is cancelled."""
 
     def __init__(self, timeout: float) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._task = asyncio.current_task()
+        super().__init__()
         self._timeout = timeout
         self._at = self._loop.time() + timeout
-        self._expired = False
-        self._handle: asyncio.TimerHandle | None = self._loop.call_at(self._at, self._check)
+        self._handle = self._loop.call_at(self._at, self._check)
 
     def restart(self) -> None:
         self._at = self._loop.time() + self._timeout
-
-    def expired(self) -> bool:
-        if self._expired and self._task is not None:
-            self._task.uncancel()
-        return self._expired
-
-    def cancel(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
 
     def _check(self) -> None:
         if self._loop.time() < self._at:
             self._handle = self._loop.call_at(self._at, self._check)
             return
-        self._handle = None
-        self._expired = True
-        if self._task is not None:
-            self._task.cancel()
+        self._expire()
