@@ -458,6 +458,13 @@ async def test_muxer_negotiation(js_peer_dir: Path, muxer: str, order: str, earl
             return real_responder(self, identity_key, (), now)
 
         monkeypatch.setattr(noise_service.Noise, "responder", responder_without_extension)
+        # ... and its multistream + Noise core (``InboundHandshake``), made once per host
+        real_inbound = noise_service.Noise.inbound_handshake
+
+        def inbound_without_extension(self: Any, identity_key: Any, muxers: Any, protocols: Any) -> Any:
+            return real_inbound(self, identity_key, (), protocols)
+
+        monkeypatch.setattr(noise_service.Noise, "inbound_handshake", inbound_without_extension)
     our_muxers = [YAMUX, MPLEX] if order == "yamux-first" else [MPLEX, YAMUX]
     async with asyncio.timeout(TEST_TIMEOUT):
         async with new_host(listen_addrs=["/ip4/127.0.0.1/tcp/0"], muxers=our_muxers, services=[EchoService()]) as host:
