@@ -222,11 +222,19 @@ def _ours_and_a_foreign_node_find_each_other(tmp_path: Path, name: str, exe: Pat
                 foreign_id = json.loads(foreign.first_line)["peer_id"]
                 _wait_for(f"mDNS: discovered {foreign_id} at .*10\\.231\\.0\\.2", ours)
                 _wait_for(f"mdns: discovered {our_id} at /ip4/10\\.231\\.0\\.1/", foreign)
-                connected = (f"mDNS: connected to {foreign_id}", f"mdns: connected to {our_id}")
+                # Whichever side discovers the other first dials it; the other then finds it
+                # connected and does not dial. Ours logs its mDNS dial; go logs its mDNS dial; the
+                # rust peer logs every connection it makes ("connection N outbound <peer> via ...").
+                ours_dialed = f"mDNS: connected to {foreign_id}"
+                foreign_dialed = re.compile(f"mdns: connected to {our_id}|connection \\S+ outbound {our_id} via")
+
+                def connected() -> bool:
+                    return ours_dialed in ours.text() or foreign_dialed.search(foreign.text()) is not None
+
                 deadline = time.monotonic() + WAIT
-                while time.monotonic() < deadline and not (connected[0] in ours.text() or connected[1] in foreign.text()):
+                while time.monotonic() < deadline and not connected():
                     time.sleep(0.1)
-                assert connected[0] in ours.text() or connected[1] in foreign.text()
+                assert connected()
             finally:
                 foreign.stop()
         finally:
