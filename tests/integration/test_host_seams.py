@@ -52,12 +52,22 @@ async def eventually(cond: Callable[[], bool], timeout: float = 5.0) -> None:
 
 async def echo(host: Host, peer: PeerId, data: bytes) -> bytes:
     stream = await host.new_stream(peer, [ECHO])
-    await stream.write(data)
-    await stream.close()
-    out = b""
-    while chunk := await stream.read():
-        out += chunk
-    return out
+
+    async def send() -> None:
+        await stream.write(data)
+        await stream.close()
+
+    # Read while writing: an echo holds what it cannot send back, so a writer that reads only
+    # afterwards stalls once the payload exceeds every window and buffer on the path.
+    sending = asyncio.ensure_future(send())
+    out = bytearray()
+    try:
+        while chunk := await stream.read():
+            out += chunk
+        await sending
+    finally:
+        sending.cancel()
+    return bytes(out)
 
 
 def identify_of(host: Host) -> IdentifyService:
