@@ -44,6 +44,9 @@ __all__ = ["MuxedConnection", "MuxedStream", "StreamResetError", "StreamClosedEr
 # uvloop's is libuv's cached millisecond clock, on which a loopback RTT measures 0 and yamux
 # windows never grow (perf ran ~2.5x slower on uvloop than on the default loop because of it).
 _clock = time.perf_counter
+# A reader's waiter is made directly, not with ``loop.create_future()``: on asyncio's default loop
+# that is one Python call more per read (uvloop's makes the same asyncio.Future).
+_Future = asyncio.Future
 
 log = logging.getLogger("libp2p.muxer")
 
@@ -241,7 +244,7 @@ class MuxedStream(OptimisticNegotiation):
             waiter = self._read_waiter
             if waiter is not None and not waiter.done():
                 raise StateError("another read() is already waiting on this stream")
-            waiter = self._read_waiter = self.conn._loop.create_future()
+            waiter = self._read_waiter = _Future(loop=self.conn._loop)
             await waiter
         return self._take(n)
 
@@ -318,7 +321,7 @@ class MuxedStream(OptimisticNegotiation):
             waiter = self._read_waiter
             if waiter is not None and not waiter.done():
                 raise StateError("another read() is already waiting on this stream")
-            waiter = self._read_waiter = self.conn._loop.create_future()
+            waiter = self._read_waiter = _Future(loop=self.conn._loop)
             await waiter
         return self._take(n)
 
@@ -343,27 +346,31 @@ class MuxedStream(OptimisticNegotiation):
             if self._reset is not None and not self._fin:
                 raise StreamResetError("stream reset") from self._reset
             return b""
-        if not isinstance(chunks, deque):
-            # a lone chunk
-            if 0 <= n < len(chunks):
-                data = chunks[:n]
-                self._chunks = chunks[n:]
-            else:
-                data = chunks
+        if type(chunks) is deque:
+            if n < 0:
+                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
                 self._chunks = None
-        elif n < 0:
-            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            self._chunks = None
-        else:
-            first = chunks[0]
-            if len(first) <= n:
-                data = chunks.popleft()
-                if not chunks:
-                    self._chunks = None  # drained: the buffer goes until data waits again
             else:
-                data = first[:n]
-                chunks[0] = first[n:]
-        size = len(data)
+                first = chunks[0]
+                if len(first) <= n:
+                    data = chunks.popleft()
+                    if not chunks:
+                        self._chunks = None  # drained: the buffer goes until data waits again
+                else:
+                    data = first[:n]
+                    chunks[0] = first[n:]
+            size = len(data)
+        else:
+            # a lone chunk (the usual small message): one len, no isinstance call
+            lone: bytes = chunks  # type: ignore[assignment]  # (not narrowed by ``type() is``)
+            size = len(lone)
+            if 0 <= n < size:
+                data = lone[:n]
+                self._chunks = lone[n:]
+                size = n
+            else:
+                data = lone
+                self._chunks = None
         self._buffered -= size
         if self._reserved - self._buffered > _RESERVE_SLAB + self._window_reserved:
             self._release_excess()
@@ -422,7 +429,7 @@ class MuxedStream(OptimisticNegotiation):
                     waiter = self._read_waiter
                     if waiter is not None and not waiter.done():
                         raise StateError("another read() is already waiting on this stream")
-                    waiter = self._read_waiter = self.conn._loop.create_future()
+                    waiter = self._read_waiter = _Future(loop=self.conn._loop)
                     await waiter
                 chunk = self._take(n - got)
             if not chunk:
