@@ -36,7 +36,9 @@ async def answer_inline(stream: Stream, answer: Callable[[bytes], bytes] | None 
     if not isinstance(stream, MuxedStream) or stream._pending_negotiation is not None \
             or stream._negotiated is not None:
         return b""  # an unsettled optimistic negotiation: the caller's read settles it
-    read_nowait = stream.read_nowait
+    # ``read_nowait(-1)`` without its call: the negotiation is settled (checked above), so it
+    # comes down to ``_take`` when data or the end is buffered.
+    take = stream._take
     write_now = stream.write_now
     unsent = b""
     error: Exception | None = None
@@ -45,7 +47,7 @@ async def answer_inline(stream: Stream, answer: Callable[[bytes], bytes] | None 
     def on_readable() -> None:
         nonlocal unsent, error, active
         try:
-            data = read_nowait(-1)
+            data = take(-1) if stream._chunks or stream._pushback or stream._eof else b""
             while data:
                 out = answer(data) if answer is not None else data
                 if out:
@@ -54,7 +56,7 @@ async def answer_inline(stream: Stream, answer: Callable[[bytes], bytes] | None 
                         unsent = out[sent:]
                         break
                 # one read takes all but what sat in front (put back by the negotiation)
-                data = read_nowait(-1) if stream._chunks else b""
+                data = take(-1) if stream._chunks else b""
             else:
                 return  # all answered: wait for more
         except Exception as exc:  # raised in the task, where it belongs

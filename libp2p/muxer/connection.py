@@ -44,6 +44,9 @@ __all__ = ["MuxedConnection", "MuxedStream", "StreamResetError", "StreamClosedEr
 # uvloop's is libuv's cached millisecond clock, on which a loopback RTT measures 0 and yamux
 # windows never grow (perf ran ~2.5x slower on uvloop than on the default loop because of it).
 _clock = time.perf_counter
+# A reader's waiter is made directly, not with ``loop.create_future()``: on asyncio's default loop
+# that is one Python call more per read (uvloop's makes the same asyncio.Future).
+_Future = asyncio.Future
 
 log = logging.getLogger("libp2p.muxer")
 
@@ -241,7 +244,7 @@ class MuxedStream(OptimisticNegotiation):
             waiter = self._read_waiter
             if waiter is not None and not waiter.done():
                 raise StateError("another read() is already waiting on this stream")
-            waiter = self._read_waiter = self.conn._loop.create_future()
+            waiter = self._read_waiter = _Future(loop=self.conn._loop)
             await waiter
         return self._take(n)
 
@@ -289,13 +292,9 @@ class MuxedStream(OptimisticNegotiation):
         and handed to the socket in this call. All of them, unless the send window is short
         (its part), or the socket is backed up (none); the caller ``write``s the rest, which
         waits for the window and the socket. Raises as ``write`` does on a reset or closed stream."""
-        if self._reset is not None:
-            raise StreamResetError("stream reset") from self._reset
-        if self._write_closed:
-            raise StreamClosedError("write after close()")
         conn = self.conn
-        if conn._closed:
-            raise StreamResetError("connection closed") from conn._close_reason
+        if self._reset is not None or self._write_closed or conn._closed:
+            self._raise_unwritable()
         raw = conn.raw
         if raw._write_paused or not data:
             return 0
@@ -322,7 +321,7 @@ class MuxedStream(OptimisticNegotiation):
             waiter = self._read_waiter
             if waiter is not None and not waiter.done():
                 raise StateError("another read() is already waiting on this stream")
-            waiter = self._read_waiter = self.conn._loop.create_future()
+            waiter = self._read_waiter = _Future(loop=self.conn._loop)
             await waiter
         return self._take(n)
 
@@ -347,27 +346,31 @@ class MuxedStream(OptimisticNegotiation):
             if self._reset is not None and not self._fin:
                 raise StreamResetError("stream reset") from self._reset
             return b""
-        if not isinstance(chunks, deque):
-            # a lone chunk
-            if 0 <= n < len(chunks):
-                data = chunks[:n]
-                self._chunks = chunks[n:]
-            else:
-                data = chunks
+        if type(chunks) is deque:
+            if n < 0:
+                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
                 self._chunks = None
-        elif n < 0:
-            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            self._chunks = None
-        else:
-            first = chunks[0]
-            if len(first) <= n:
-                data = chunks.popleft()
-                if not chunks:
-                    self._chunks = None  # drained: the buffer goes until data waits again
             else:
-                data = first[:n]
-                chunks[0] = first[n:]
-        size = len(data)
+                first = chunks[0]
+                if len(first) <= n:
+                    data = chunks.popleft()
+                    if not chunks:
+                        self._chunks = None  # drained: the buffer goes until data waits again
+                else:
+                    data = first[:n]
+                    chunks[0] = first[n:]
+            size = len(data)
+        else:
+            # a lone chunk (the usual small message): one len, no isinstance call
+            lone: bytes = chunks  # type: ignore[assignment]  # (not narrowed by ``type() is``)
+            size = len(lone)
+            if 0 <= n < size:
+                data = lone[:n]
+                self._chunks = lone[n:]
+                size = n
+            else:
+                data = lone
+                self._chunks = None
         self._buffered -= size
         if self._reserved - self._buffered > _RESERVE_SLAB + self._window_reserved:
             self._release_excess()
@@ -426,7 +429,7 @@ class MuxedStream(OptimisticNegotiation):
                     waiter = self._read_waiter
                     if waiter is not None and not waiter.done():
                         raise StateError("another read() is already waiting on this stream")
-                    waiter = self._read_waiter = self.conn._loop.create_future()
+                    waiter = self._read_waiter = _Future(loop=self.conn._loop)
                     await waiter
                 chunk = self._take(n - got)
             if not chunk:
@@ -452,24 +455,23 @@ class MuxedStream(OptimisticNegotiation):
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         """Send ``data``; waits while the send window is exhausted or the socket is backed up."""
-        if self._reset is not None:
-            await self._raise_reset()
-        if self._write_closed:
-            raise StreamClosedError("write after close()")
         conn = self.conn
+        if self._reset is not None or self._write_closed or conn._closed:
+            await self._unwritable()
         raw = conn.raw
         # A backed-up socket takes nothing more until it drains: otherwise each of many streams
         # writing at once adds its chunk to the transport's buffer (a peer that never reads its
         # socket would have 256 echo streams park 64 MiB there).
-        while raw._write_paused:
-            await raw.drain()
+        if raw._write_paused:
+            while raw._write_paused:
+                await raw.drain()
+            if self._reset is not None or conn._closed:  # while it drained
+                await self._unwritable()
         if type(data) is bytes:
             # Fast path (a small message's whole write side): bytes the window takes whole go to
             # the core as they are (a memoryview would be sliced and copied there), are framed,
             # encrypted and handed to the socket in this call, with no drain wait unless the
             # socket is backed up.
-            if conn._closed:
-                raise StreamResetError("connection closed") from conn._close_reason
             send_now = conn._send_now
             if send_now is not None and not conn._carry:
                 # The common case (yamux, window open, nothing else queued): the core frames it,
@@ -512,7 +514,7 @@ class MuxedStream(OptimisticNegotiation):
             finally:
                 self._window_waiter = None
             if self._reset is not None:
-                await self._raise_reset()
+                await self._unwritable()
             while conn.raw.write_paused:
                 await conn.raw.drain()
         await conn._drain()
@@ -524,13 +526,9 @@ class MuxedStream(OptimisticNegotiation):
         socket write with whatever else goes to that connection meanwhile; the caller
         ``write``s the rest. Raises as ``write`` does on a reset or closed stream. (Pubsub sends
         each RPC to many peers this way: no task wake-up per peer unless one is backpressured.)"""
-        if self._reset is not None:
-            raise StreamResetError("stream reset") from self._reset
-        if self._write_closed:
-            raise StreamClosedError("write after close()")
         conn = self.conn
-        if conn._closed:
-            raise StreamResetError("connection closed") from conn._close_reason
+        if self._reset is not None or self._write_closed or conn._closed:
+            self._raise_unwritable()
         if conn.raw._write_paused:
             return 0
         accepted = conn.session.send_data(self.stream_id, data)
@@ -542,7 +540,7 @@ class MuxedStream(OptimisticNegotiation):
         """``write`` whose bytes may wait in the muxer until the end of the loop turn, to leave in
         one socket write with what follows them (a protocol proposal or a negotiation answer with
         the first message: 2 of the 6 writes an open + request + reply + close used to cost)."""
-        if self._reset is None and not self._write_closed and not self.conn._closed:
+        if self._reset is None and not self._write_closed and not self.conn._closed:  # else write raises
             accepted = self.write_nowait(data)
             if accepted == len(data):
                 return
@@ -555,6 +553,21 @@ class MuxedStream(OptimisticNegotiation):
         if self._pending_negotiation is not None:
             await self._finish_negotiation(self._pending_negotiation)
         raise StreamResetError("stream reset") from self._reset
+
+    async def _unwritable(self) -> NoReturn:
+        """``_raise_unwritable`` for ``write``, which reports a refused proposal first."""
+        if self._reset is not None:
+            await self._raise_reset()
+        self._raise_unwritable()
+
+    def _raise_unwritable(self) -> NoReturn:
+        """The error of a write to a stream that is reset, closed for writing, or whose connection
+        closed (called only once the writer's one combined check failed)."""
+        if self._reset is not None:
+            raise StreamResetError("stream reset") from self._reset
+        if self._write_closed:
+            raise StreamClosedError("write after close()")
+        raise StreamResetError("connection closed") from self.conn._close_reason
 
     async def close(self) -> None:
         """Half-close: we send no more; the remote may still send until it closes too.

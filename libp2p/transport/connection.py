@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from typing import cast
@@ -30,6 +31,25 @@ _PENDING_HIGH_WATER = 1 << 20
 _CLOSE_GRACE = 5.0
 
 Receiver = Callable[[memoryview], None]
+
+# asyncio's own socket transport (the default loop's), whose ``write`` ``RawConnection.write``
+# does itself while the transport buffers nothing (see ``_direct_socket``).
+_SelectorSocketTransport = getattr(asyncio.selector_events, "_SelectorSocketTransport", None)
+_DIRECT_ATTRS = ("_sock", "_buffer", "_closing", "_conn_lost", "_eof", "_empty_waiter")
+
+
+def _direct_socket(transport: object) -> socket.socket | None:
+    """The socket of asyncio's own socket transport, for ``RawConnection.write`` to send to
+    while the transport's buffer is empty, as that transport's ``write`` does first, with the
+    same checks (on the default loop its call, ``is_closing`` and an isinstance are a tenth of
+    a small message's Python calls). None for any other transport, and if its attributes are
+    not the ones this relies on (another Python version)."""
+    if _SelectorSocketTransport is None or type(transport) is not _SelectorSocketTransport:
+        return None
+    if not all(hasattr(transport, name) for name in _DIRECT_ATTRS):
+        return None
+    sock = transport._sock  # type: ignore[attr-defined]
+    return sock if isinstance(sock, socket.socket) else None
 
 _local = threading.local()
 
@@ -69,6 +89,7 @@ class RawConnection(asyncio.BufferedProtocol):
         self.loop = loop
         self.is_initiator = is_initiator
         self.transport: asyncio.Transport | None = None
+        self._sock: socket.socket | None = None  # see ``_direct_socket``
         self.local_addr: Multiaddr | None = None
         self.remote_addr: Multiaddr | None = None
         #: a relayed connection with limits (circuit relay v2): only opted-in protocols run on it
@@ -101,6 +122,7 @@ class RawConnection(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Not an isinstance check: uvloop's transports do not derive from asyncio.Transport.
         self.transport = cast(asyncio.Transport, transport)
+        self._sock = _direct_socket(transport)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._recv_view
@@ -261,12 +283,35 @@ class RawConnection(asyncio.BufferedProtocol):
         return self.transport is None or self.transport.is_closing()
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if self.transport is None or self.transport.is_closing():
+        transport = self.transport
+        sock = self._sock
+        if sock is not None:
+            # asyncio's socket transport: its ``is_closing()`` and, while it buffers nothing,
+            # its ``write``'s first step, here (the same checks, without its calls)
+            if transport._closing:  # type: ignore[union-attr]
+                raise ConnectionClosedError("write on a closed connection")
+            if self._later:
+                data, self._later = self._later + data, b""
+            size = len(data)
+            self.bytes_sent += size
+            if (size and not transport._buffer and not transport._conn_lost  # type: ignore[union-attr]
+                    and not transport._eof and transport._empty_waiter is None):  # type: ignore[union-attr]
+                try:
+                    sent = sock.send(data)
+                except OSError:
+                    sent = 0  # the transport's write meets it again and handles it (or waits)
+                if sent == size:
+                    return
+                if sent:
+                    data = memoryview(data)[sent:]
+            transport.write(data)  # type: ignore[union-attr]
+            return
+        if transport is None or transport.is_closing():
             raise ConnectionClosedError("write on a closed connection")
         if self._later:
             data, self._later = self._later + data, b""
         self.bytes_sent += len(data)
-        self.transport.write(data)
+        transport.write(data)
 
     def write_later(self, data: bytes) -> None:
         """Queue ``data`` to go out in front of the next ``write``, or before ``read`` has to wait

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from libp2p.errors import Libp2pError, LocalProtocolError
 from libp2p.multiaddr import P_IP4, P_IP6, P_TCP, Multiaddr
-from libp2p.transport.connection import RawConnection, _receive_buffer
+from libp2p.transport.connection import RawConnection, _direct_socket, _receive_buffer
 
 if TYPE_CHECKING:
     from libp2p.identity.peer_id import PeerId
@@ -138,6 +138,7 @@ class _AcceptedTcpConnection(_TcpConnection):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # as RawConnection's (not an isinstance check: uvloop's transports are no asyncio.Transport)
         self.transport = transport  # type: ignore[assignment]
+        self._sock = _direct_socket(transport)
         # ``_fill_addrs``, inline: once per accepted connection
         config = self._config
         if config.send_buffer or config.recv_buffer:
