@@ -41,7 +41,7 @@ def _glibc() -> bool:
         version = os.confstr("CS_GNU_LIBC_VERSION")
     except (AttributeError, ValueError, OSError):
         return False
-    return bool(version) and version.split()[0] == "glibc"
+    return version is not None and version.split(maxsplit=1)[:1] == ["glibc"]
 
 
 def tune_allocator(mmap_threshold: int = 4 << 20) -> bool:
