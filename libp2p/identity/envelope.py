@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from libp2p._accel import varint_encode
 from libp2p.errors import DecodeError, EnvelopeError, EnvelopeSignatureError
@@ -118,11 +118,11 @@ class SignedEnvelope:
         if len(data) > MAX_ENVELOPE_SIZE:
             raise EnvelopeError(f"envelope of {len(data)} bytes exceeds the {MAX_ENVELOPE_SIZE}-byte limit")
         # Later scalars win; every public_key occurrence merges into one PublicKey (protobuf's rules).
-        key_fields: list[tuple[int, int, int | bytes]] = []
+        key_fields: list[tuple[int, int, Any]] = []
         found: dict[int, bytes] = {}
         try:
             for number, wire_type, value in fields(data):
-                if not isinstance(value, bytes) or wire_type != 2 or number not in _FIELDS:
+                if wire_type != 2 or number not in _FIELDS:
                     continue  # unknown, or a known field with another wire type: skipped
                 if number == _PUBLIC_KEY:
                     key_fields.extend(fields(value))
@@ -139,16 +139,16 @@ class SignedEnvelope:
         return cls(public_key, payload_type, payload, signature)
 
 
-def _canonical_public_key(key_fields: list[tuple[int, int, int | bytes]]) -> bytes:
+def _canonical_public_key(key_fields: list[tuple[int, int, Any]]) -> bytes:
     """The canonical ``crypto.pb.PublicKey`` of a parsed one (Type = 1, Data = 2, later ones win),
     which the strict key decoder then checks (type, lengths, key bytes). Protobuf would re-encode
     an unknown field or key type after the known ones, which that decoder refuses: so is it here."""
     key_type: int | None = None
     key_data: bytes | None = None
     for number, wire_type, value in key_fields:
-        if number == 1 and wire_type == 0 and isinstance(value, int) and value <= 3:
+        if number == 1 and wire_type == 0 and value <= 3:
             key_type = value
-        elif number == 2 and wire_type == 2 and isinstance(value, bytes):
+        elif number == 2 and wire_type == 2:
             key_data = value
         else:
             raise DecodeError("public key has an unknown field, or a key type out of range")

@@ -123,14 +123,14 @@ class PeerRecord:
         raw_addrs: list[bytes] = []
         try:
             for number, wire_type, value in fields(data):
-                if number == 1 and wire_type == 2 and isinstance(value, bytes):
+                if number == 1 and wire_type == 2:
                     raw_peer_id = value
-                elif number == 2 and wire_type == 0 and isinstance(value, int):
+                elif number == 2 and wire_type == 0:
                     seq = value
-                elif number == 3 and wire_type == 2 and isinstance(value, bytes):
+                elif number == 3 and wire_type == 2:
                     multiaddr = b""
                     for inner, inner_type, inner_value in fields(value):
-                        if inner == 1 and inner_type == 2 and isinstance(inner_value, bytes):
+                        if inner == 1 and inner_type == 2:
                             multiaddr = inner_value
                     raw_addrs.append(multiaddr)
         except DecodeError as exc:

@@ -15,7 +15,7 @@ The encoders write fields in field-number order, as protobuf serialises.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from libp2p._accel import varint_encode
 from libp2p.errors import DecodeError, VarintRangeError
@@ -85,14 +85,15 @@ def _skip(buf: bytes, pos: int, end: int, field: int, wire_type: int, depth: int
     raise WireError(f"wire type {wire_type}")  # 4 (an end-group tag outside its group), 6, 7
 
 
-def fields(data: Bytes) -> list[tuple[int, int, int | bytes]]:
+def fields(data: Bytes) -> list[tuple[int, int, Any]]:
     """Every field of one message, in order, as ``(field number, wire type, value)``: an ``int``
     for a varint or a fixed-size value (little-endian), ``bytes`` for a length-delimited one, and
-    ``b""`` for a group (checked, its content skipped: none of the messages read here has one)."""
+    ``b""`` for a group (checked, its content skipped: none of the messages read here has one).
+    (Typed ``Any``: the wire type says which, and the callers read identify on every connection.)"""
     buf = bytes(data)
     end = len(buf)
     pos = 0
-    out: list[tuple[int, int, int | bytes]] = []
+    out: list[tuple[int, int, Any]] = []
     while pos < end:
         tag = buf[pos]
         if tag < 0x80:
@@ -103,7 +104,11 @@ def fields(data: Bytes) -> list[tuple[int, int, int | bytes]]:
         if tag > _MAX_TAG or number == 0:
             raise WireError(f"invalid tag {tag}")
         if wire_type == 2:
-            length, pos = _varint(buf, pos, end)
+            length = buf[pos] if pos < end else 0x80
+            if length < 0x80:  # a one-byte length, inline
+                pos += 1
+            else:
+                length, pos = _varint(buf, pos, end)
             if length > end - pos:
                 raise WireError("field length past the end of the message")
             out.append((number, 2, buf[pos:pos + length]))

@@ -128,7 +128,7 @@ def decode_identify(messages: list[bytes]) -> IdentifyInfo:
     try:
         for body in messages:
             for number, wire_type, value in fields(body):
-                if not isinstance(value, bytes) or wire_type != 2:
+                if wire_type != 2:
                     continue  # a known field with another wire type is skipped, as protobuf does
                 if number == _LISTEN_ADDRS:
                     addrs.append(value)
