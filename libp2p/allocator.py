@@ -20,7 +20,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-import platform
+import sys
 
 __all__ = ["tune_allocator"]
 
@@ -35,6 +35,15 @@ _ENV_KNOBS = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PA
 _tuned: bool | None = None
 
 
+def _glibc() -> bool:
+    # What platform.libc_ver() asks first, without importing platform (~1.5 ms at start-up).
+    try:
+        version = os.confstr("CS_GNU_LIBC_VERSION")
+    except (AttributeError, ValueError, OSError):
+        return False
+    return version is not None and version.split(maxsplit=1)[:1] == ["glibc"]
+
+
 def tune_allocator(mmap_threshold: int = 4 << 20) -> bool:
     """Serve blocks below ``mmap_threshold`` from the heap and keep up to twice that free at its
     top (glibc ``mallopt``). Returns whether the settings are in effect; idempotent."""
@@ -42,7 +51,7 @@ def tune_allocator(mmap_threshold: int = 4 << 20) -> bool:
     if _tuned is not None:
         return _tuned
     _tuned = False
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if not sys.platform.startswith("linux") or not _glibc():
         return False
     if any(knob in os.environ for knob in _ENV_KNOBS):
         log.debug("allocator left alone: MALLOC_* tuning set in the environment")

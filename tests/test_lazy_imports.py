@@ -1,14 +1,21 @@
 """A command loads only what it uses: ``import libp2p``, ``libp2p --version`` and ``libp2p ping``
-must not import the optional stacks (QUIC, WebSocket, pubsub, the DHT, relay, TLS).
+must not import the optional stacks (QUIC, WebSocket, pubsub, the DHT, relay, TLS), and a whole
+``ping -c 1`` none of what only other key types, other protocols or the CLI's options need.
 
-Behavioural: each case runs in a fresh interpreter and reports ``sys.modules``; no timing."""
+Behavioural: each case runs in a fresh interpreter and reports ``sys.modules``; no timing. Every
+process is stopped through its own handle and every wait is bounded."""
 
 from __future__ import annotations
 
+import gc
 import json
+import queue
 import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -30,7 +37,32 @@ OPTIONAL = (
 # Not needed to print the version either: keys, protobuf, the host and its connection stack.
 STACK = ("google.protobuf", "nacl", "libp2p.identity.keys", "libp2p.host", "libp2p.multiaddr", "asyncio")
 
-_REPORT = "import json, sys; print(json.dumps(sorted(sys.modules)))"
+# Not needed by a whole `libp2p ping -c 1` either: protobuf's runtime (identify, the signed peer
+# record and the Noise payload are encoded by libp2p.pb.wire), pyca/cryptography's key
+# serialisation (ECDSA/RSA keys only), and stdlib modules only other paths use.
+PING_NEVER = (
+    "google.protobuf",
+    "libp2p.pb.identify_pb2",
+    "libp2p.pb.noise_pb2",
+    "libp2p.pb.envelope_pb2",
+    "libp2p.pb.peer_record_pb2",
+    "libp2p.pb.crypto_pb2",
+    "cryptography.hazmat.primitives.serialization",
+    "cryptography.hazmat.primitives.asymmetric",
+    "libp2p.protocols.autonat",
+    "libp2p.protocols.autonatv2",
+    "libp2p.protocols.dcutr",
+    "libp2p.discovery",
+    "libp2p.cli.serve",
+    "libp2p.cli.perf",
+    "statistics",
+    "platform",
+    "shutil",
+    "json",
+)
+
+# The report is made before json is imported for it.
+_REPORT = "import sys; _m = sorted(sys.modules); import json; print(json.dumps(_m))"
 
 
 def _modules_after(code: str) -> set[str]:
@@ -121,3 +153,111 @@ def test_perf_contract_loads_the_ws_library_before_its_clock(transport: str) -> 
 def test_interop_client_loads_the_ws_library_before_its_clock() -> None:
     modules = _modules_after("from libp2p.cli import interop\ninterop._interop_transports('ws', False, '')")
     assert _loaded(modules, ("websockets",)) != []
+
+
+def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    assert proc.stdout is not None
+    stdout = proc.stdout
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        raise AssertionError(f"no line from the process within {timeout} s") from None
+
+
+@contextmanager
+def _serve() -> Iterator[str]:
+    """A `libp2p serve` on loopback; its first multiaddr."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "libp2p", "serve", "--listen", "/ip4/127.0.0.1/tcp/0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
+    )
+    try:
+        line = _read_line(proc, 60)
+        assert line, f"serve exited ({proc.poll()})"
+        addr: str = json.loads(line)["multiaddrs"][0]
+        yield addr
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+def test_a_whole_ping_loads_only_what_it_uses() -> None:
+    # A ping that dials, secures, identifies and pings once: nothing it does not use is loaded.
+    with _serve() as addr:
+        modules = _modules_after(
+            "import contextlib, io\n"
+            "from libp2p.cli import main\n"
+            "out = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out):\n"
+            f"    status = main(['ping', '-c', '1', '--timeout', '30', {addr!r}])\n"
+            "assert status == 0 and '1 pongs' in out.getvalue(), (status, out.getvalue())"
+        )
+    assert "libp2p.protocols.identify.service" in modules  # it did identify the peer
+    assert _loaded(modules, OPTIONAL + PING_NEVER) == []
+
+
+def test_a_ping_with_json_output_still_prints_json() -> None:
+    with _serve() as addr:
+        proc = subprocess.run(
+            [sys.executable, "-m", "libp2p", "ping", "-c", "2", "-i", "0", "--json", addr],
+            capture_output=True, text=True, timeout=120, check=False, stdin=subprocess.DEVNULL,
+        )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert len(result["rtt_ms"]) == 2
+    assert result["median_ms"] == pytest.approx(sum(result["rtt_ms"]) / 2, abs=0.002)  # the mean of the two
+
+
+def test_main_gives_the_collector_back() -> None:
+    # main pauses the cyclic collector while a command loads, and leaves it as it found it
+    from libp2p.cli import main
+
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        assert main(["--version"]) == 0
+        assert gc.isenabled()
+        gc.disable()
+        assert main(["--version"]) == 0
+        assert not gc.isenabled()  # the caller's choice stands
+    finally:
+        if was:
+            gc.enable()
+        else:
+            gc.disable()
+
+
+PEER = "12D3KooWHLBx4bEUA1a69dsCTifikhmcx6AP7nYxTqUJpq6tcfgy"
+
+
+def test_a_networked_command_runs_its_loop_with_the_collector_on() -> None:
+    modules_code = (
+        "import gc\n"
+        "from libp2p.cli import _common, main\n"
+        "seen = []\n"
+        "real_run = _common.run\n"
+        "async def probe():\n"
+        "    seen.append(gc.isenabled())\n"
+        "    raise _common.CliError('probe', 3)\n"
+        "_common.run = lambda args, _main: real_run(args, probe)\n"
+        f"status = main(['ping', '-c', '1', '/ip4/127.0.0.1/tcp/{_closed_port()}/p2p/{PEER}'])\n"
+        "assert status == 3 and seen == [True], (status, seen)\n"
+        "assert gc.isenabled()"
+    )
+    _modules_after(modules_code)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port

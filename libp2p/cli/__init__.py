@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +30,30 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+def _columns() -> int:
+    """The terminal's width as ``shutil.get_terminal_size()`` gives it (COLUMNS, then the
+    terminal of stdout, then 80)."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class Parser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose help formatters get their width from :func:`_columns`:
+    argparse makes a formatter for every ``add_argument`` (to check it), and without a width each
+    one imports ``shutil`` (~2.5 ms, with bz2 and lzma) and asks the terminal again."""
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        return self.formatter_class(prog=self.prog, width=_columns() - 2)  # type: ignore[call-arg]
+
+
 def _chosen_command(argv: Sequence[str]) -> str | None:
     """The subcommand named in ``argv`` (the first word that is one; top-level options take no value)."""
     for word in argv:
@@ -41,7 +67,7 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser: every subcommand in full, or with ``command`` only that one (the
     others are listed by name and help, so ``libp2p --help`` still shows them all)."""
-    parser = argparse.ArgumentParser(prog="libp2p", description="aiolibp2p: libp2p for asyncio")
+    parser = Parser(prog="libp2p", description="aiolibp2p: libp2p for asyncio")
     parser.add_argument("--version", action="store_true", help="print the version and the implementation in use")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, adder, help_text) in COMMANDS.items():
@@ -65,7 +91,34 @@ def pure_python_notice() -> str | None:
             "pure-Python twins, which are slower; reinstall with a C compiler, or from a wheel, for them")
 
 
+# Whether main() paused the cyclic collector (resume_gc turns it back on).
+_gc_paused = False
+
+
+def resume_gc() -> None:
+    """Turn the cyclic collector back on if :func:`main` paused it (the networked commands call
+    this when their event loop starts; every other path gets it back when ``main`` returns)."""
+    global _gc_paused
+    if _gc_paused:
+        _gc_paused = False
+        gc.enable()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    # A command's imports (~380 modules for `ping`) create objects that live as long as the
+    # process: the collector would walk that growing heap ~65 times while they load, freeing
+    # nothing (benchmarks/RESULTS.md, issue #16 item 6). Paused until the command's loop starts.
+    global _gc_paused
+    if gc.isenabled():
+        gc.disable()
+        _gc_paused = True
+    try:
+        return _main(argv)
+    finally:
+        resume_gc()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_chosen_command(arguments) or "")
     args = parser.parse_args(arguments)

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from libp2p.cli import _common
+from libp2p.cli import Parser, _common
 from libp2p.protocols.kad.records import (
     InvalidRecordError,
     NamespacedValidator,
@@ -59,7 +59,7 @@ def make_validator(permissive: bool) -> NamespacedValidator:
 
 
 def _bootstrap_option(required: bool) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
+    p = Parser(add_help=False)
     p.add_argument("--bootstrap", action="append", metavar="MULTIADDR", required=required,
                    help="a DHT server to start from, ending in /p2p/<peer id>; repeatable")
     p.add_argument("--protocol", type=protocol_id, default=PROTOCOL_ID, metavar="PROTOCOL",

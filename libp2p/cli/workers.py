@@ -28,7 +28,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from libp2p.cli import _common
+from libp2p.cli import _common, resume_gc
 
 if TYPE_CHECKING:
     from libp2p.identity.keys import PrivateKey
@@ -145,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         key = _node_key(args)
         listen, holders = _reserve_ports(args.listen or ["/ip4/127.0.0.1/tcp/0"])
         try:
+            resume_gc()  # the supervisor runs as long as its workers: with the collector on
             return asyncio.run(_supervise(args, count, key.marshal(), listen, holders))
         finally:
             for holder in holders:

@@ -12,18 +12,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
-
-from google.protobuf.message import Error as _ProtobufError
+from typing import Any, Final
 
 from libp2p._accel import varint_encode
 from libp2p.errors import DecodeError, EnvelopeError, EnvelopeSignatureError
 from libp2p.identity.keys import PrivateKey, PublicKey, unmarshal_public_key
-from libp2p.pb import crypto_pb2, envelope_pb2
+from libp2p.pb.wire import fields, length_delimited
 
 __all__ = ["MAX_ENVELOPE_SIZE", "SignedEnvelope", "signing_bytes"]
 
 Bytes = bytes | bytearray | memoryview
+
+# record.pb.Envelope's fields (libp2p/pb/envelope.proto, proto3; by hand: libp2p.pb.wire says why)
+_PUBLIC_KEY = 1
+_PAYLOAD_TYPE = 2
+_PAYLOAD = 3
+_SIGNATURE = 5
+_FIELDS = frozenset((_PUBLIC_KEY, _PAYLOAD_TYPE, _PAYLOAD, _SIGNATURE))
 
 # Envelopes travel inside identify messages and DHT/gossipsub records, all capped well below
 # this; a larger one is refused before it is parsed.
@@ -66,14 +71,13 @@ class SignedEnvelope:
 
     def marshal(self) -> bytes:
         """The ``record.pb.Envelope`` protobuf."""
-        key = self.public_key
-        msg = envelope_pb2.Envelope(
-            public_key=crypto_pb2.PublicKey(Type=key.key_type.name, Data=key.raw()),
-            payload_type=self.payload_type,
-            payload=self.payload,
-            signature=self.signature,
-        )
-        return msg.SerializeToString()
+        # proto3: empty bytes fields are left out; the key is crypto.pb.PublicKey (its marshal())
+        parts = [length_delimited(_PUBLIC_KEY, self.public_key.marshal())]
+        for number, value in ((_PAYLOAD_TYPE, self.payload_type), (_PAYLOAD, self.payload),
+                              (_SIGNATURE, self.signature)):
+            if value:
+                parts.append(length_delimited(number, value))
+        return b"".join(parts)
 
     def verify(self, domain: str) -> bool:
         """True iff the signature is valid for ``domain``."""
@@ -113,17 +117,41 @@ class SignedEnvelope:
         # Decoding alone proves nothing; only open() (decode + verify) is public.
         if len(data) > MAX_ENVELOPE_SIZE:
             raise EnvelopeError(f"envelope of {len(data)} bytes exceeds the {MAX_ENVELOPE_SIZE}-byte limit")
-        msg = envelope_pb2.Envelope()
+        # Later scalars win; every public_key occurrence merges into one PublicKey (protobuf's rules).
+        key_fields: list[tuple[int, int, Any]] = []
+        found: dict[int, bytes] = {}
         try:
-            msg.ParseFromString(bytes(data))
-        except (_ProtobufError, ValueError, TypeError) as exc:
+            for number, wire_type, value in fields(data):
+                if wire_type != 2 or number not in _FIELDS:
+                    continue  # unknown, or a known field with another wire type: skipped
+                if number == _PUBLIC_KEY:
+                    key_fields.extend(fields(value))
+                found[number] = value
+        except DecodeError as exc:
             raise EnvelopeError(f"malformed envelope: {exc}") from exc
-        if not msg.HasField("public_key"):
+        if _PUBLIC_KEY not in found:
             raise EnvelopeError("envelope has no public key")
         try:
-            # Re-encoding the parsed PublicKey gives the canonical form, which the strict key
-            # decoder then checks (type, lengths, key bytes).
-            public_key = unmarshal_public_key(msg.public_key.SerializePartialToString())
-        except (DecodeError, _ProtobufError) as exc:
+            public_key = unmarshal_public_key(_canonical_public_key(key_fields))
+        except DecodeError as exc:
             raise EnvelopeError(f"envelope public key is invalid: {exc}") from exc
-        return cls(public_key, msg.payload_type, msg.payload, msg.signature)
+        payload_type, payload, signature = (found.get(n, b"") for n in (_PAYLOAD_TYPE, _PAYLOAD, _SIGNATURE))
+        return cls(public_key, payload_type, payload, signature)
+
+
+def _canonical_public_key(key_fields: list[tuple[int, int, Any]]) -> bytes:
+    """The canonical ``crypto.pb.PublicKey`` of a parsed one (Type = 1, Data = 2, later ones win),
+    which the strict key decoder then checks (type, lengths, key bytes). Protobuf would re-encode
+    an unknown field or key type after the known ones, which that decoder refuses: so is it here."""
+    key_type: int | None = None
+    key_data: bytes | None = None
+    for number, wire_type, value in key_fields:
+        if number == 1 and wire_type == 0 and value <= 3:
+            key_type = value
+        elif number == 2 and wire_type == 2:
+            key_data = value
+        else:
+            raise DecodeError("public key has an unknown field, or a key type out of range")
+    if key_type is None or key_data is None:
+        raise DecodeError("public key lacks its Type or Data")
+    return b"\x08" + varint_encode(key_type) + b"\x12" + varint_encode(len(key_data)) + key_data

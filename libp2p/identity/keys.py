@@ -17,20 +17,20 @@ from __future__ import annotations
 
 import abc
 import enum
+import functools
 import hashlib
 import hmac
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Final
 
 import nacl.signing
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from libp2p._accel import ED25519_PUBLIC_KEY_PREFIX, ed25519_verify, varint_decode, varint_encode
 from libp2p.errors import DecodeError, InvalidKeyError, LocalProtocolError, UnsupportedKeyTypeError
 
 if TYPE_CHECKING:
     import coincurve
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 __all__ = [
     "MAX_PRIVATE_KEY_DATA",
@@ -137,11 +137,12 @@ def generate_key_pair(key_type: KeyType = KeyType.Ed25519, *, bits: int = 2048) 
     if key_type == KeyType.Secp256k1:
         return Secp256k1PrivateKey(_coincurve().PrivateKey())
     if key_type == KeyType.ECDSA:
-        return EcdsaPrivateKey(ec.generate_private_key(ec.SECP256R1()))
+        ec_ = _pyca().ec
+        return EcdsaPrivateKey(ec_.generate_private_key(ec_.SECP256R1()))
     if key_type == KeyType.RSA:
         if not RSA_MIN_BITS <= bits <= RSA_MAX_BITS:
             raise LocalProtocolError(f"RSA key size must be {RSA_MIN_BITS}..{RSA_MAX_BITS} bits, not {bits}")
-        return RsaPrivateKey(rsa.generate_private_key(public_exponent=65537, key_size=bits))
+        return RsaPrivateKey(_pyca().rsa.generate_private_key(public_exponent=65537, key_size=bits))
     raise LocalProtocolError(f"cannot generate keys of type {key_type!r}")
 
 
@@ -434,31 +435,43 @@ class Secp256k1PrivateKey(PrivateKey):
 
 # --- ECDSA P-256 and RSA (cryptography) -----------------------------------------------------
 
-_SHA256 = hashes.SHA256()
-_ECDSA_SHA256 = ec.ECDSA(_SHA256)
-_PKCS1V15 = padding.PKCS1v15()
+@functools.cache
+def _pyca() -> Any:
+    """pyca/cryptography's key modules, imported on first use of an ECDSA or RSA key: ~20 modules
+    and ~8 ms that a process seeing only Ed25519 keys (the default) never needs."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+    sha256 = hashes.SHA256()
+    return SimpleNamespace(
+        InvalidSignature=InvalidSignature, serialization=serialization, ec=ec, rsa=rsa,
+        SHA256=sha256, ECDSA_SHA256=ec.ECDSA(sha256), PKCS1V15=padding.PKCS1v15(),
+    )
 
 
 def _load_der_public(data: bytes, what: str) -> object:
     try:
-        return serialization.load_der_public_key(data)
+        return _pyca().serialization.load_der_public_key(data)
     except Exception as exc:  # ValueError, UnsupportedAlgorithm, ...: all mean bad bytes
         raise InvalidKeyError(f"invalid {what} public key DER: {exc}") from exc
 
 
 def _load_der_private(data: bytes, what: str) -> object:
     try:
-        return serialization.load_der_private_key(data, password=None)
+        return _pyca().serialization.load_der_private_key(data, password=None)
     except Exception as exc:
         raise InvalidKeyError(f"invalid {what} private key DER: {exc}") from exc
 
 
 def _spki_der(key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> bytes:
+    serialization = _pyca().serialization
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def _traditional_der(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
     # SEC1 ECPrivateKey for EC, PKCS#1 RSAPrivateKey for RSA: the formats go marshals.
+    serialization = _pyca().serialization
     return key.private_bytes(
         serialization.Encoding.DER,
         serialization.PrivateFormat.TraditionalOpenSSL,
@@ -480,7 +493,7 @@ class EcdsaPublicKey(PublicKey):
 
     def __init__(self, key: ec.EllipticCurvePublicKey) -> None:
         super().__init__()
-        if not isinstance(key.curve, ec.SECP256R1):
+        if not isinstance(key.curve, _pyca().ec.SECP256R1):
             raise InvalidKeyError(f"ECDSA curve {key.curve.name} is not supported (P-256 only)")
         self._key = key
         self._raw = _spki_der(key)
@@ -492,7 +505,7 @@ class EcdsaPublicKey(PublicKey):
     @classmethod
     def from_raw(cls, data: bytes) -> EcdsaPublicKey:
         key = _load_der_public(bytes(data), "ECDSA")
-        if not isinstance(key, ec.EllipticCurvePublicKey):
+        if not isinstance(key, _pyca().ec.EllipticCurvePublicKey):
             raise InvalidKeyError("ECDSA public key DER holds a non-EC key")
         pub = cls(key)
         _require_canonical(bytes(data), pub._raw, "ECDSA public key")
@@ -502,9 +515,10 @@ class EcdsaPublicKey(PublicKey):
         return self._raw
 
     def verify(self, data: Bytes, signature: Bytes) -> bool:
+        pyca = _pyca()
         try:
-            self._key.verify(bytes(signature), bytes(data), _ECDSA_SHA256)
-        except (InvalidSignature, ValueError):  # bad signature, or malformed DER
+            self._key.verify(bytes(signature), bytes(data), pyca.ECDSA_SHA256)
+        except (pyca.InvalidSignature, ValueError):  # bad signature, or malformed DER
             return False
         return True
 
@@ -516,7 +530,7 @@ class EcdsaPrivateKey(PrivateKey):
 
     def __init__(self, key: ec.EllipticCurvePrivateKey) -> None:
         super().__init__()
-        if not isinstance(key.curve, ec.SECP256R1):
+        if not isinstance(key.curve, _pyca().ec.SECP256R1):
             raise InvalidKeyError(f"ECDSA curve {key.curve.name} is not supported (P-256 only)")
         self._key = key
         self._raw = _traditional_der(key)
@@ -528,7 +542,7 @@ class EcdsaPrivateKey(PrivateKey):
     @classmethod
     def from_raw(cls, data: bytes) -> EcdsaPrivateKey:
         key = _load_der_private(bytes(data), "ECDSA")
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
+        if not isinstance(key, _pyca().ec.EllipticCurvePrivateKey):
             raise InvalidKeyError("ECDSA private key DER holds a non-EC key")
         priv = cls(key)
         _require_canonical(bytes(data), priv._raw, "ECDSA private key")
@@ -538,7 +552,7 @@ class EcdsaPrivateKey(PrivateKey):
         return self._raw
 
     def sign(self, data: Bytes) -> bytes:
-        return self._key.sign(bytes(data), _ECDSA_SHA256)
+        return self._key.sign(bytes(data), _pyca().ECDSA_SHA256)
 
     def _derive_public(self) -> EcdsaPublicKey:
         return EcdsaPublicKey(self._key.public_key())
@@ -567,7 +581,7 @@ class RsaPublicKey(PublicKey):
     @classmethod
     def from_raw(cls, data: bytes) -> RsaPublicKey:
         key = _load_der_public(bytes(data), "RSA")
-        if not isinstance(key, rsa.RSAPublicKey):
+        if not isinstance(key, _pyca().rsa.RSAPublicKey):
             raise InvalidKeyError("RSA public key DER holds a non-RSA key")
         pub = cls(key)
         _require_canonical(bytes(data), pub._raw, "RSA public key")
@@ -581,9 +595,10 @@ class RsaPublicKey(PublicKey):
         return self._raw
 
     def verify(self, data: Bytes, signature: Bytes) -> bool:
+        pyca = _pyca()
         try:
-            self._key.verify(bytes(signature), bytes(data), _PKCS1V15, _SHA256)
-        except (InvalidSignature, ValueError):  # bad signature, or one of the wrong length
+            self._key.verify(bytes(signature), bytes(data), pyca.PKCS1V15, pyca.SHA256)
+        except (pyca.InvalidSignature, ValueError):  # bad signature, or one of the wrong length
             return False
         return True
 
@@ -606,7 +621,7 @@ class RsaPrivateKey(PrivateKey):
     @classmethod
     def from_raw(cls, data: bytes) -> RsaPrivateKey:
         key = _load_der_private(bytes(data), "RSA")
-        if not isinstance(key, rsa.RSAPrivateKey):
+        if not isinstance(key, _pyca().rsa.RSAPrivateKey):
             raise InvalidKeyError("RSA private key DER holds a non-RSA key")
         priv = cls(key)
         _require_canonical(bytes(data), priv.raw(), "RSA private key")
@@ -623,7 +638,8 @@ class RsaPrivateKey(PrivateKey):
         return r
 
     def sign(self, data: Bytes) -> bytes:
-        return self._key.sign(bytes(data), _PKCS1V15, _SHA256)
+        pyca = _pyca()
+        return self._key.sign(bytes(data), pyca.PKCS1V15, pyca.SHA256)
 
     def _derive_public(self) -> RsaPublicKey:
         return RsaPublicKey(self._key.public_key())

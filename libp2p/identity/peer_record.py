@@ -17,14 +17,12 @@ import time
 from collections.abc import Iterable
 from typing import Final
 
-from google.protobuf.message import Error as _ProtobufError
-
 from libp2p.errors import DecodeError, LocalProtocolError, PeerRecordError
 from libp2p.identity.envelope import MAX_ENVELOPE_SIZE, SignedEnvelope
 from libp2p.identity.keys import PrivateKey
 from libp2p.identity.peer_id import PeerId
 from libp2p.multiaddr import Multiaddr
-from libp2p.pb import peer_record_pb2
+from libp2p.pb.wire import fields, length_delimited, varint
 
 __all__ = [
     "LEGACY_PEER_RECORD_DOMAIN",
@@ -104,10 +102,13 @@ class PeerRecord:
 
     def marshal(self) -> bytes:
         """The ``peer.pb.PeerRecord`` protobuf (the envelope payload)."""
-        msg = peer_record_pb2.PeerRecord(peer_id=bytes(self._peer_id), seq=self._seq)
-        for addr in self._addrs:
-            msg.addresses.add(multiaddr=bytes(addr))
-        return msg.SerializeToString()
+        # peer_id (1), seq (2), addresses (3) of AddressInfo{multiaddr (1)}: proto3, so a zero seq
+        # is left out (libp2p/pb/peer_record.proto; by hand: libp2p.pb.wire says why)
+        parts = [length_delimited(1, bytes(self._peer_id))]
+        if self._seq:
+            parts.append(b"\x10" + varint(self._seq))
+        parts.extend(length_delimited(3, length_delimited(1, bytes(addr))) for addr in self._addrs)
+        return b"".join(parts)
 
     @classmethod
     def unmarshal(cls, data: Bytes) -> PeerRecord:
@@ -116,22 +117,35 @@ class PeerRecord:
             raise PeerRecordError(
                 f"peer record of {len(data)} bytes exceeds the {MAX_ENVELOPE_SIZE}-byte limit"
             )
-        msg = peer_record_pb2.PeerRecord()
+        # Later scalars win; a known field with another wire type is skipped (protobuf's rules).
+        raw_peer_id = b""
+        seq = 0
+        raw_addrs: list[bytes] = []
         try:
-            msg.ParseFromString(bytes(data))
-        except (_ProtobufError, ValueError, TypeError) as exc:
+            for number, wire_type, value in fields(data):
+                if number == 1 and wire_type == 2:
+                    raw_peer_id = value
+                elif number == 2 and wire_type == 0:
+                    seq = value
+                elif number == 3 and wire_type == 2:
+                    multiaddr = b""
+                    for inner, inner_type, inner_value in fields(value):
+                        if inner == 1 and inner_type == 2:
+                            multiaddr = inner_value
+                    raw_addrs.append(multiaddr)
+        except DecodeError as exc:
             raise PeerRecordError(f"malformed peer record: {exc}") from exc
         try:
-            peer_id = PeerId.from_bytes(msg.peer_id)
+            peer_id = PeerId.from_bytes(raw_peer_id)
         except (DecodeError, ValueError) as exc:
             raise PeerRecordError(f"peer record has an invalid peer ID: {exc}") from exc
         addrs = []
-        for info in msg.addresses:
+        for raw in raw_addrs:
             try:
-                addrs.append(Multiaddr.from_bytes(info.multiaddr))
+                addrs.append(Multiaddr.from_bytes(raw))
             except (DecodeError, ValueError) as exc:
                 raise PeerRecordError(f"peer record has an invalid multiaddr: {exc}") from exc
-        return cls(peer_id, msg.seq, addrs)
+        return cls(peer_id, seq, addrs)
 
     def seal(self, private_key: PrivateKey) -> SignedEnvelope:
         """Sign this record into an envelope; ``private_key`` must be the key of ``peer_id``."""

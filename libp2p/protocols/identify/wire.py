@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from google.protobuf.message import DecodeError as ProtobufDecodeError
-
 from libp2p._accel import varint_encode
 from libp2p.errors import DecodeError, RemoteProtocolError
 from libp2p.identity.keys import PublicKey, unmarshal_public_key
 from libp2p.multiaddr import Multiaddr
-from libp2p.pb import identify_pb2
+from libp2p.pb.wire import WireError, fields, length_delimited
 
 __all__ = [
     "PROTOCOL_ID",
@@ -60,23 +58,34 @@ class IdentifyInfo:
     certified_addrs: list[Multiaddr] | None = field(default=None)
 
 
+# Identify's fields (libp2p/pb/identify.proto, proto2; encoded by libp2p.pb.wire, see there why).
+_PUBLIC_KEY = 1
+_LISTEN_ADDRS = 2
+_PROTOCOLS = 3
+_OBSERVED_ADDR = 4
+_PROTOCOL_VERSION = 5
+_AGENT_VERSION = 6
+_SIGNED_PEER_RECORD = 8
+
+
 def encode_identify(info: IdentifyInfo) -> bytes:
-    msg = identify_pb2.Identify()
+    """The ``Identify`` protobuf, fields in number order (as protobuf writes them)."""
+    parts: list[bytes] = []
     if info.public_key is not None:
-        msg.publicKey = info.public_key.marshal()
+        parts.append(length_delimited(_PUBLIC_KEY, info.public_key.marshal()))
     if info.listen_addrs is not None:
-        msg.listenAddrs.extend(bytes(a) for a in info.listen_addrs)
+        parts.extend(length_delimited(_LISTEN_ADDRS, bytes(a)) for a in info.listen_addrs)
     if info.protocols is not None:
-        msg.protocols.extend(info.protocols)
+        parts.extend(length_delimited(_PROTOCOLS, p.encode("utf-8")) for p in info.protocols)
     if info.observed_addr is not None:
-        msg.observedAddr = bytes(info.observed_addr)
+        parts.append(length_delimited(_OBSERVED_ADDR, bytes(info.observed_addr)))
     if info.protocol_version is not None:
-        msg.protocolVersion = info.protocol_version
+        parts.append(length_delimited(_PROTOCOL_VERSION, info.protocol_version.encode("utf-8")))
     if info.agent_version is not None:
-        msg.agentVersion = info.agent_version
+        parts.append(length_delimited(_AGENT_VERSION, info.agent_version.encode("utf-8")))
     if info.signed_peer_record is not None:
-        msg.signedPeerRecord = info.signed_peer_record
-    return msg.SerializeToString()
+        parts.append(length_delimited(_SIGNED_PEER_RECORD, info.signed_peer_record))
+    return b"".join(parts)
 
 
 def encode_observed_addr(addr: Multiaddr) -> bytes:
@@ -96,44 +105,58 @@ def _addrs(raw: list[bytes]) -> list[Multiaddr]:
     return out
 
 
-def _text(value: str | bytes) -> str:
-    # A proto2 string field that is not UTF-8 comes back from protobuf as bytes.
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    return value[:MAX_STRING]
+def _text(value: bytes) -> str:
+    # proto2 does not check UTF-8 in a string field
+    return value.decode("utf-8", "replace")[:MAX_STRING]
+
+
+def _protocol(value: bytes) -> str | None:
+    # An id that is not UTF-8 can match no protocol of ours: dropped like an empty one.
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text if 0 < len(text) <= MAX_STRING else None
 
 
 def decode_identify(messages: list[bytes]) -> IdentifyInfo:
-    """Merge one or more messages (repeated fields concatenate, later scalars win)."""
-    msg = identify_pb2.Identify()
+    """Merge one or more messages (repeated fields concatenate, later scalars win; a known field
+    with another wire type is skipped like an unknown one, as protobuf does)."""
+    scalars: dict[int, bytes] = {}
+    addrs: list[bytes] = []
+    protocols: list[bytes] = []
     try:
         for body in messages:
-            msg.MergeFromString(body)
-    except (ProtobufDecodeError, ValueError) as exc:
+            for number, wire_type, value in fields(body):
+                if wire_type != 2:
+                    continue  # a known field with another wire type is skipped, as protobuf does
+                if number == _LISTEN_ADDRS:
+                    addrs.append(value)
+                elif number == _PROTOCOLS:
+                    protocols.append(value)
+                else:
+                    scalars[number] = value
+    except WireError as exc:
         raise IdentifyDecodeError(f"malformed Identify message: {exc}") from None
     info = IdentifyInfo()
-    if msg.HasField("publicKey"):
+    if _PUBLIC_KEY in scalars:
         try:
-            info.public_key = unmarshal_public_key(msg.publicKey)
+            info.public_key = unmarshal_public_key(scalars[_PUBLIC_KEY])
         except DecodeError as exc:
             raise IdentifyDecodeError(f"bad public key in Identify: {exc}") from None
-    if msg.listenAddrs:
-        info.listen_addrs = _addrs(list(msg.listenAddrs))
-    if msg.protocols:
-        # proto2 does not check UTF-8: protobuf hands back bytes for an id that is not, which
-        # can match no protocol of ours, so it is dropped like an empty one.
-        info.protocols = [
-            p for p in msg.protocols[:MAX_PROTOCOLS] if isinstance(p, str) and 0 < len(p) <= MAX_STRING
-        ]
-    if msg.HasField("observedAddr"):
+    if addrs:
+        info.listen_addrs = _addrs(addrs)
+    if protocols:
+        info.protocols = [p for p in map(_protocol, protocols[:MAX_PROTOCOLS]) if p is not None]
+    if _OBSERVED_ADDR in scalars:
         try:
-            info.observed_addr = Multiaddr.from_bytes(msg.observedAddr)
+            info.observed_addr = Multiaddr.from_bytes(scalars[_OBSERVED_ADDR])
         except DecodeError:
             info.observed_addr = None
-    if msg.HasField("protocolVersion"):
-        info.protocol_version = _text(msg.protocolVersion)
-    if msg.HasField("agentVersion"):
-        info.agent_version = _text(msg.agentVersion)
-    if msg.HasField("signedPeerRecord"):
-        info.signed_peer_record = msg.signedPeerRecord
+    if _PROTOCOL_VERSION in scalars:
+        info.protocol_version = _text(scalars[_PROTOCOL_VERSION])
+    if _AGENT_VERSION in scalars:
+        info.agent_version = _text(scalars[_AGENT_VERSION])
+    if _SIGNED_PEER_RECORD in scalars:
+        info.signed_peer_record = scalars[_SIGNED_PEER_RECORD]
     return info

@@ -28,7 +28,7 @@ from libp2p._accel import NOISE_MAX_MESSAGE_LEN, NoiseDecryptor, NoiseEncryptor,
 from libp2p.errors import DecodeError, LocalProtocolError
 from libp2p.identity.keys import Ed25519PublicKey, PrivateKey, PublicKey, unmarshal_public_key
 from libp2p.identity.peer_id import PeerId
-from libp2p.pb import noise_pb2
+from libp2p.pb import wire
 from libp2p.security.noise.config import NoiseConfig
 from libp2p.security.noise.errors import (
     HandshakeTimeoutError,
@@ -130,12 +130,8 @@ class StaticKey:
 
 
 def _make_payload(identity: PrivateKey, static_public: bytes, muxers: tuple[str, ...]) -> bytes:
-    pb = noise_pb2.NoiseHandshakePayload()
-    pb.identity_key = identity.public_key.marshal()
-    pb.identity_sig = identity.sign(STATIC_KEY_DOMAIN + static_public)
-    if muxers:
-        pb.extensions.stream_muxers.extend(muxers)
-    return pb.SerializeToString()
+    signature = identity.sign(STATIC_KEY_DOMAIN + static_public)
+    return wire.noise_payload(identity.public_key.marshal(), signature, muxers)
 
 
 class HandshakeState(NoiseXX):

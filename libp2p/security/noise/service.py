@@ -109,22 +109,20 @@ def session_of(hs: NoiseHandshake) -> NoiseSession:
 _first_use_done = False
 
 
-def _first_use(payload: bytes) -> None:
+def _first_use() -> None:
     """Once per process, when a host is made: what the first handshake would otherwise pay for
     once (measured in a new process, benchmarks/RESULTS.md): the native twin looks libsodium's AEAD
-    up at its first cipher (~50 us), and protobuf sets up its parser for the handshake payload at
-    its first parse (~12 us). (X25519, Ed25519 and SHA-256 showed no one-time cost: their first
-    call is only slower while the CPU caches are cold, so they are not called here.)"""
+    up at its first cipher (~50 us). (X25519, Ed25519 and SHA-256 showed no one-time cost: their
+    first call is only slower while the CPU caches are cold, so they are not called here. The
+    payload is read by ``noise_verify_payload``, not protobuf: nothing to set up for it.)"""
     global _first_use_done
     if _first_use_done:
         return
     _first_use_done = True
     from libp2p._accel import NoiseDecryptor, NoiseEncryptor
-    from libp2p.pb import noise_pb2
 
     NoiseEncryptor(bytes(32)).encrypt(b"")
     NoiseDecryptor(bytes(32))
-    noise_pb2.NoiseHandshakePayload.FromString(payload)
 
 
 class Noise:
@@ -146,8 +144,8 @@ class Noise:
         made), not during the first handshake."""
         if self._static_key is None:
             self._static_key = StaticKey()
-        payload = self._static_key.payload(identity_key, tuple(muxers))
-        _first_use(payload)
+        self._static_key.payload(identity_key, tuple(muxers))
+        _first_use()
 
     async def secure(
         self,
