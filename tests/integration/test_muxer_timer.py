@@ -17,7 +17,8 @@ from libp2p.node import new_host
 from libp2p.protocols.echo import PROTOCOL_ID, EchoService
 
 LOOPBACK = "/ip4/127.0.0.1/tcp/0"
-CONFIG = YamuxConfig(keepalive_interval=0.2, ping_timeout=0.5, measure_rtt_interval=None)
+INTERVAL = 0.5
+CONFIG = YamuxConfig(keepalive_interval=INTERVAL, ping_timeout=1.0, measure_rtt_interval=None)
 
 
 async def test_keepalive_runs_during_traffic_and_catches_a_silent_peer() -> None:
@@ -32,11 +33,18 @@ async def test_keepalive_runs_during_traffic_and_catches_a_silent_peer() -> None
         # 1-byte round trips for three keep-alive intervals: only data moves (the core defers
         # its keep-alive while input arrives), and nothing re-arms the loop timer meanwhile.
         loop = asyncio.get_running_loop()
-        until = loop.time() + 0.6
-        while loop.time() < until:
+        until = loop.time() + 3 * INTERVAL
+        last = loop.time()
+        longest_gap = 0.0
+        while last < until:
             await stream.write(b"*")
             assert await stream.readexactly(1) == b"*"
-        assert session.rtt == 0.0  # type: ignore[attr-defined]
+            now = loop.time()
+            longest_gap, last = max(longest_gap, now - last), now
+        # (A loaded machine can stall this process for a whole interval: the connection was then
+        # idle, and the keep-alive rightly went out.)
+        if longest_gap < INTERVAL / 2:
+            assert session.rtt == 0.0  # type: ignore[attr-defined]
         # Idle now: the timer armed before the traffic fires, re-arms to the deferred deadline,
         # and the keep-alive ping goes out; its answer sets the RTT.
         async with asyncio.timeout(5):
