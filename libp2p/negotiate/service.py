@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import overload
 
 from libp2p.negotiate.core import MultistreamDialer, MultistreamListener
 from libp2p.errors import DecodeError
@@ -97,25 +98,37 @@ async def accept_protocol(
     listener = MultistreamListener(supported, listed=listed)
     if timeout is None:
         return await _accept(read, write, unread, listener)
-    loop = asyncio.get_running_loop()
+    if ready is not None:
+        # The steps that cannot wait run with no deadline (no timeout context either); from the
+        # first one that may wait, the rest is bounded by ``timeout``.
+        agreed = await _accept(read, write, unread, listener, ready)
+        if agreed is not None:
+            return agreed
     try:
-        async with asyncio.timeout(None) as deadline:
-
-            def arm() -> None:
-                if deadline.when() is None and (ready is None or not ready()):
-                    deadline.reschedule(loop.time() + timeout)
-
-            return await _accept(read, write, unread, listener, arm)
+        async with asyncio.timeout(timeout):
+            return await _accept(read, write, unread, listener)
     except TimeoutError:
         raise NegotiationTimeoutError(f"protocol negotiation timed out after {timeout} s") from None
 
 
+@overload
+async def _accept(read: Read, write: Write, unread: Unread, listener: MultistreamListener) -> str: ...
+
+
+@overload
 async def _accept(
-    read: Read, write: Write, unread: Unread, listener: MultistreamListener, before_read: Callable[[], None] | None = None
-) -> str:
+    read: Read, write: Write, unread: Unread, listener: MultistreamListener, ready: Callable[[], bool]
+) -> str | None: ...
+
+
+async def _accept(
+    read: Read, write: Write, unread: Unread, listener: MultistreamListener, ready: Callable[[], bool] | None = None
+) -> str | None:
+    """The listener's steps until a protocol is agreed; with ``ready``, None before the first
+    step that may wait (``ready()`` false: a read or the answer's write might)."""
     while True:
-        if before_read is not None:
-            before_read()
+        if ready is not None and not ready():
+            return None
         data = await read()
         if not data:
             raise _EOFError("connection closed during protocol negotiation")
