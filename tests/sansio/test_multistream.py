@@ -467,3 +467,43 @@ def test_dialer_remembers_only_checked_proposals() -> None:
             MultistreamDialer(["/ok", "bad\n"])
         with pytest.raises(NegotiationStateError):
             MultistreamDialer([["/unhashable"]])  # type: ignore[list-item]
+
+
+def _outcome(core: MultistreamListener | MultistreamDialer, stream: bytes, step: int) -> tuple[object, ...]:
+    """What a core makes of ``stream`` fed ``step`` bytes at a time (0: in one call)."""
+    events: list[object] = []
+    try:
+        for i in range(0, len(stream), step or len(stream) or 1):
+            core.receive_data(stream[i : i + step] if step else memoryview(stream))
+    except NegotiationError as exc:
+        return ("error", type(exc))
+    while (event := core.next_event()) is not None:
+        events.append(event)
+    return (core.data_to_send(), events, core.finished, core.unused_data())
+
+
+_first_flights = st.one_of(
+    st.binary(max_size=60),
+    st.tuples(st.sampled_from(["/a", "/b", "/c", NA, LS, PROTOCOL_ID, SIMULTANEOUS_CONNECT, "/" + "x" * 130]),
+              st.binary(max_size=20)).map(lambda t: encode_message(t[0]) + t[1]),
+)
+
+
+@settings(max_examples=300)
+@given(_first_flights, st.booleans(), st.integers(min_value=1, max_value=7))
+def test_a_whole_first_flight_at_once_is_handled_as_byte_by_byte(data: bytes, with_header: bool, step: int) -> None:
+    """The usual first flight in one read (header, one message, protocol data) takes a shortcut
+    in both cores; what comes out must be what feeding it in pieces gives."""
+    stream = (_HEADER if with_header else b"") + data
+    assert _outcome(MultistreamListener(["/a", "/b"]), stream, 0) == _outcome(MultistreamListener(["/a", "/b"]), stream, step)
+    for protocols in (["/a"], ["/a", "/b"], ["/c"]):
+        assert _outcome(MultistreamDialer(protocols), stream, 0) == _outcome(MultistreamDialer(protocols), stream, step)
+
+
+def test_the_usual_first_flights_take_the_shortcut() -> None:
+    listener = MultistreamListener(["/echo/1.0.0"])
+    listener.receive_data(_HEADER + encode_message("/echo/1.0.0") + b"x")
+    assert listener._reader is None and listener.protocol == "/echo/1.0.0" and listener.unused_data() == b"x"
+    dialer = MultistreamDialer(["/echo/1.0.0"])
+    dialer.receive_data(listener.data_to_send() + b"y")
+    assert dialer._reader is None and isinstance(dialer.next_event(), ProtocolAgreed) and dialer.unused_data() == b"y"
