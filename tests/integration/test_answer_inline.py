@@ -244,3 +244,44 @@ async def test_a_ping_series_times_out_per_ping_with_one_timer() -> None:
         delay["s"] = 0.0
         assert len(await b.services["ping"].ping(a.peer_id, 2)) == 2  # type: ignore[attr-defined]
         assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
+
+async def test_close_at_eof_ends_our_side_from_the_read_callback() -> None:
+    """With ``close_at_eof`` the answerer half-closes once the remote ended and everything it
+    sent was answered, before its task runs again (echo's FIN needs no task wake-up)."""
+    seen: list[tuple[bytes, bool]] = []
+
+    async def handler(stream: Any) -> None:
+        unsent = await answer_inline(stream, close_at_eof=True)
+        seen.append((unsent, stream._write_closed))
+        await stream.close()
+
+    async with asyncio.timeout(30), new_host(listen_addrs=[LOOPBACK]) as a, new_host(muxers=["/yamux/1.0.0"]) as b:
+        a.set_stream_handler("/test/inline-close/1", handler)
+        await b.connect(a.full_addrs()[0])
+        stream = await b.new_stream(a.peer_id, ["/test/inline-close/1"])
+        await stream.write(b"abc")
+        await stream.close()
+        got = b""
+        for _ in range(10):
+            chunk = await stream.read(-1)
+            if not chunk:
+                break
+            got += chunk
+        assert got == b"abc"
+        await eventually(lambda: bool(seen))
+        assert seen == [(b"", True)]
+
+
+async def test_close_now_waits_for_nothing_and_refuses_while_a_proposal_is_unanswered() -> None:
+    async with asyncio.timeout(30), new_host(listen_addrs=[LOOPBACK], services=[EchoService()]) as a, \
+            new_host(muxers=["/yamux/1.0.0"]) as b:
+        await b.connect(a.full_addrs()[0])
+        stream = await b.new_stream(a.peer_id, [ECHO])  # optimistic: the answer is not read yet
+        assert isinstance(stream, MuxedStream)
+        await stream.write(b"*")
+        assert stream.close_now() is False and not stream._write_closed
+        assert await stream.readexactly(1) == b"*"  # settles the negotiation
+        assert stream.close_now() is True and stream._write_closed
+        assert await stream.read() == b""  # the echo saw our FIN and ended too
+        assert stream.close_now() is True  # closed already: nothing to do
