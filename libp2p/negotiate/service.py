@@ -15,7 +15,10 @@ from libp2p.errors import DecodeError
 from libp2p.negotiate.errors import DataAfterRefusalError, NegotiationError
 from libp2p.negotiate.events import ProtocolAgreed, ProtocolRejected
 
-__all__ = ["select_protocol", "finish_select", "accept_protocol", "ProtocolNotSupportedError", "NegotiationTimeoutError"]
+__all__ = [
+    "select_protocol", "finish_select", "accept_protocol", "accept_buffered", "ProtocolNotSupportedError",
+    "NegotiationTimeoutError",
+]
 
 Read = Callable[[], Awaitable[bytes]]
 Write = Callable[[bytes], Awaitable[None]]
@@ -109,6 +112,39 @@ async def accept_protocol(
             return await _accept(read, write, unread, listener)
     except TimeoutError:
         raise NegotiationTimeoutError(f"protocol negotiation timed out after {timeout} s") from None
+
+
+def accept_buffered(
+    read_nowait: Callable[[int], bytes],
+    write_nowait: Callable[[bytes], int],
+    unread: Unread,
+    supported: Callable[[str], bool] | Collection[str],
+    *,
+    listed: Collection[str] | Callable[[], Collection[str]] | None = None,
+    limit: int = 1024,
+) -> tuple[str, bytes] | None:
+    """``accept_protocol`` without a coroutine, for the usual inbound stream: the dialer's
+    first flight (header, a proposal we take, maybe data) is buffered already, so the protocol
+    is agreed and the answer queued (``write_nowait``) at once. Returns the protocol and what of
+    the answer the stream did not take (the caller writes it); None, with the bytes put back
+    and nothing sent, when that flight does not settle it (the caller then runs
+    ``accept_protocol``, which answers refusals and reports errors)."""
+    data = read_nowait(limit)
+    if not data:
+        return None
+    listener = MultistreamListener(supported, listed=listed)
+    try:
+        listener.receive_data(data)
+    except NegotiationError:
+        unread(data)
+        return None
+    protocol = listener.protocol
+    if protocol is None:
+        unread(data)
+        return None
+    unread(listener.unused_data())
+    out = listener.data_to_send()
+    return protocol, out[write_nowait(out):]
 
 
 @overload

@@ -507,3 +507,55 @@ def test_the_usual_first_flights_take_the_shortcut() -> None:
     dialer = MultistreamDialer(["/echo/1.0.0"])
     dialer.receive_data(listener.data_to_send() + b"y")
     assert dialer._reader is None and isinstance(dialer.next_event(), ProtocolAgreed) and dialer.unused_data() == b"y"
+
+
+class _Buffered:
+    """What ``accept_buffered`` sees of a stream: buffered bytes, a send window, put-back bytes."""
+
+    def __init__(self, data: bytes, window: int = 1 << 20) -> None:
+        self.buffered = data
+        self.window = window
+        self.sent = b""
+
+    def read_nowait(self, n: int) -> bytes:
+        out, self.buffered = self.buffered[:n], self.buffered[n:]
+        return out
+
+    def write_nowait(self, data: bytes) -> int:
+        taken = data[: self.window]
+        self.sent += taken
+        self.window -= len(taken)
+        return len(taken)
+
+    def unread(self, data: bytes) -> None:
+        self.buffered = data + self.buffered
+
+
+@pytest.mark.parametrize("flight, agreed, unsent_len, left", [
+    (_HEADER + encode_message("/a") + b"data", "/a", 0, b"data"),  # the usual: agreed, data put back
+    (_HEADER + encode_message("/x"), None, 0, None),  # refused: left for accept_protocol to answer "na"
+    (_HEADER, None, 0, None),  # the proposal has not arrived
+    (b"\x05junk", None, 0, None),  # not multistream: accept_protocol reports it
+    (_HEADER + encode_message(LS) + encode_message("/b"), "/b", 0, b""),  # ls then a proposal, in one flight
+])
+def test_accept_buffered_settles_only_a_whole_first_flight(
+    flight: bytes, agreed: str | None, unsent_len: int, left: bytes | None
+) -> None:
+    from libp2p.negotiate.service import accept_buffered
+
+    s = _Buffered(flight)
+    got = accept_buffered(s.read_nowait, s.write_nowait, s.unread, {"/a", "/b"}, listed=["/a", "/b"])
+    if agreed is None:
+        assert got is None and s.buffered == flight and s.sent == b""  # nothing consumed, nothing sent
+        return
+    assert got is not None and got[0] == agreed and len(got[1]) == unsent_len and s.buffered == left
+    assert s.sent.startswith(_HEADER) and s.sent.endswith(encode_message(agreed))
+
+
+def test_accept_buffered_hands_back_what_the_window_did_not_take() -> None:
+    from libp2p.negotiate.service import accept_buffered
+
+    s = _Buffered(_HEADER + encode_message("/a"), window=5)
+    got = accept_buffered(s.read_nowait, s.write_nowait, s.unread, ["/a"])
+    assert got is not None and got[0] == "/a"
+    assert s.sent + got[1] == _HEADER + encode_message("/a") and len(s.sent) == 5
