@@ -7,9 +7,11 @@ The caller bounds the whole negotiation with ``timeout``.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import overload
 
+from libp2p.driver import Deadlines
 from libp2p.negotiate.core import MultistreamDialer, MultistreamListener
 from libp2p.errors import DecodeError
 from libp2p.negotiate.errors import DataAfterRefusalError, NegotiationError
@@ -200,6 +202,25 @@ async def _accept(
 # Bounds the wait for the answer to an optimistic proposal (go-libp2p bounds negotiation by 10 s).
 ANSWER_TIMEOUT = 10.0
 
+# The tasks waiting for an answer, by loop: one loop timer per 1/20 of ANSWER_TIMEOUT, not one per
+# stream (each stream's answer is awaited once: a timer armed and cancelled per stream opened).
+_answer_deadlines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[float, Deadlines[asyncio.Task[object]]]] = (
+    weakref.WeakKeyDictionary())
+# Tasks cancelled because their answer did not come in time (told apart from other cancellations).
+_overdue: set[asyncio.Task[object]] = set()
+
+
+def _answer_overdue(task: asyncio.Task[object]) -> None:
+    _overdue.add(task)
+    task.cancel()
+
+
+def _deadlines_of(loop: asyncio.AbstractEventLoop) -> Deadlines[asyncio.Task[object]]:
+    kept = _answer_deadlines.get(loop)
+    if kept is None or kept[0] != ANSWER_TIMEOUT:  # (tests shorten the timeout)
+        kept = _answer_deadlines[loop] = (ANSWER_TIMEOUT, Deadlines(_answer_overdue, ANSWER_TIMEOUT / 20, loop))
+    return kept[1]
+
 
 class OptimisticNegotiation:
     """A stream's side of optimistic protocol selection (go-libp2p's lazy multistream client):
@@ -225,17 +246,42 @@ class OptimisticNegotiation:
 
     async def _finish_negotiation(self, dialer: MultistreamDialer) -> None:
         self._pending_negotiation = None
-        done = self._negotiated = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        done = self._negotiated = loop.create_future()
         try:
-            try:
-                async with asyncio.timeout(ANSWER_TIMEOUT):
-                    while not dialer.finished:
+            task: asyncio.Task[object] | None = asyncio.current_task(loop)
+            if task is None:  # (not in a task: nothing to cancel, the loop's own timeout then)
+                try:
+                    async with asyncio.timeout(ANSWER_TIMEOUT):
+                        await self._read_answer(dialer)
+                except TimeoutError:
+                    raise NegotiationTimeoutError("no answer to the protocol proposal") from None
+            else:
+                # asyncio.timeout's contract (the task is cancelled at the deadline, and that
+                # cancellation alone becomes the timeout error) with a shared coarse timer.
+                deadlines = _deadlines_of(loop)
+                cancelling = task.cancelling()
+                slot = deadlines.add(task, loop.time() + ANSWER_TIMEOUT)
+                try:
+                    while not dialer.finished:  # ``_read_answer``, inline: once per stream opened
                         data = await self._read_data(-1)
                         if not data:
                             raise ProtocolNotSupportedError("the stream ended before the protocol was confirmed")
                         dialer.receive_data(data)
-            except TimeoutError:
-                raise NegotiationTimeoutError("no answer to the protocol proposal") from None
+                except asyncio.CancelledError:
+                    if task in _overdue:
+                        _overdue.discard(task)
+                        if task.uncancel() <= cancelling:
+                            raise NegotiationTimeoutError("no answer to the protocol proposal") from None
+                    raise
+                finally:
+                    if task in _overdue:  # overdue as the answer came: the cancellation is taken back
+                        _overdue.discard(task)
+                        task.uncancel()
+                    else:
+                        # Not ``leave``: an emptied slot keeps its timer (it fires once, finding
+                        # nothing), for the next streams' deadlines in the same slot.
+                        slot.discard(task)
             if not isinstance(dialer.next_event(), ProtocolAgreed):
                 raise ProtocolNotSupportedError(f"the remote refused {list(dialer.protocols)}")
         except BaseException as exc:
@@ -247,6 +293,13 @@ class OptimisticNegotiation:
             self._negotiated = None
         self.unread(dialer.unused_data())
         done.set_result(None)
+
+    async def _read_answer(self, dialer: MultistreamDialer) -> None:
+        while not dialer.finished:
+            data = await self._read_data(-1)
+            if not data:
+                raise ProtocolNotSupportedError("the stream ended before the protocol was confirmed")
+            dialer.receive_data(data)
 
     async def _negotiation_settled(self) -> None:
         """Wait until an optimistic proposal was answered (reading the answer if nobody else is)."""
