@@ -23,14 +23,10 @@ if TYPE_CHECKING:
 __all__ = ["answer_inline"]
 
 
-async def answer_inline(
-    stream: Stream, answer: Callable[[bytes], bytes] | None = None, *, close_at_eof: bool = False
-) -> bytes:
+async def answer_inline(stream: Stream, answer: Callable[[bytes], bytes] | None = None) -> bytes:
     """Each time bytes arrive on ``stream``, send ``answer(data)`` back (nothing when it is
     empty; the bytes themselves without ``answer``: echo), from the read callback that brought
-    them, until that cannot go on. ``close_at_eof``: once the remote ended the stream and all it
-    sent was answered, half-close ours from that callback too (echo: the FIN leaves with no
-    task wake-up; the caller's ``close`` then has nothing left to do).
+    them, until that cannot go on.
 
     Returns what is left to send (the caller ``await stream.write``s it, then may call again),
     or ``b""``: the remote ended the stream or reset it (the caller's next read says which), or
@@ -60,9 +56,7 @@ async def answer_inline(
                 # one read takes all but what sat in front (put back by the negotiation)
                 data = read_nowait(-1) if stream._chunks else b""
             else:
-                if not (close_at_eof and stream.at_eof and stream._reset is None):
-                    return  # all answered: wait for more
-                stream.close_now()  # all answered and the remote ended: end ours (then hand back)
+                return  # all answered: wait for more
         except Exception as exc:  # raised in the task, where it belongs
             error = exc
         active = False

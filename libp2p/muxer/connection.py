@@ -182,10 +182,6 @@ class MuxedStream(OptimisticNegotiation):
         self._eof = True
         self._fin = True
         self._wake_reader()
-        if self._on_readable is not None and not self._readable_queued:
-            # an inline answerer may end its side here too (``answer_inline(close_at_eof=True)``)
-            self._readable_queued = True
-            self.conn._readable.append(self)
         if self._backlogged:  # nothing more comes for this stream
             self.conn._unbacklog(self)
 
@@ -574,18 +570,6 @@ class MuxedStream(OptimisticNegotiation):
             await self._negotiation_settled()  # bounded; on failure the stream is reset and it raises
         self._write_closed = True
         self.conn._close_stream(self.stream_id)
-
-    def close_now(self) -> bool:
-        """``close`` when it need not wait (no optimistic proposal awaits its answer): the FIN
-        is written, or joins a flush due this loop pass, and True is returned; False, with
-        nothing done, otherwise. True also when the stream is closed for writing or reset."""
-        if self._write_closed or self._reset is not None:
-            return True
-        if self._pending_negotiation is not None or self._negotiated is not None:
-            return False
-        self._write_closed = True
-        self.conn._close_stream(self.stream_id)
-        return True
 
     async def close_soon(self) -> None:
         """``close`` whose FIN may wait in the muxer until the end of the loop pass, to leave in one

@@ -35,7 +35,7 @@ class EchoService(Service):
         while True:
             # Answered from the connection's read callback (no task wake-up per message); this
             # task writes what the socket did not take at once, and reads the end of the stream.
-            unsent = await answer_inline(stream, close_at_eof=True)
+            unsent = await answer_inline(stream)
             if unsent:
                 await stream.write(unsent)
                 continue
