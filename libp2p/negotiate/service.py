@@ -278,10 +278,10 @@ class OptimisticNegotiation:
                     if task in _overdue:  # overdue as the answer came: the cancellation is taken back
                         _overdue.discard(task)
                         task.uncancel()
+                    elif len(slot) > 1:
+                        slot.discard(task)  # (``leave``'s own work while others stay in the slot)
                     else:
-                        # Not ``leave``: an emptied slot keeps its timer (it fires once, finding
-                        # nothing), for the next streams' deadlines in the same slot.
-                        slot.discard(task)
+                        deadlines.leave(task, slot)  # the last: the slot's timer goes (an idle host keeps none)
             if not isinstance(dialer.next_event(), ProtocolAgreed):
                 raise ProtocolNotSupportedError(f"the remote refused {list(dialer.protocols)}")
         except BaseException as exc:
