@@ -192,7 +192,7 @@ class _Scope:
     """One scope's usage against its limit."""
 
     __slots__ = ("name", "about", "key", "limit", "memory", "conns_in", "conns_out", "streams_in", "streams_out",
-                 "fd", "refs")
+                 "fd", "refs", "owner", "named")
 
     def __init__(
         self, name: str, limit: ScopeLimit, about: tuple[object, ...] = (), key: tuple[str, str, PeerId | None] | None = None
@@ -210,6 +210,10 @@ class _Scope:
         self.streams_out = 0
         self.fd = 0
         self.refs = 0  # connections/streams attached (peer, protocol and service scopes are freed at 0)
+        # A per-peer protocol or service scope: the peer scope it is kept with while idle.
+        self.owner: _Scope | None = None
+        # A peer scope: the keys of its per-peer protocol and service scopes, dropped with it.
+        self.named: list[tuple[str, str, PeerId | None]] | None = None
 
     @property
     def label(self) -> str:
@@ -421,17 +425,20 @@ class ConnectionScope(_Reserver):
             peer_scope.refs -= 1
             if peer_scope.refs <= 0 and not peer_scope.memory:
                 # _maybe_drop_peer, inline; one lookup (the scope is the peer's while a ref is held)
-                peers = self.manager._peers
+                m = self.manager
+                peers = m._peers
                 current = peers.pop(self.peer, None)  # type: ignore[arg-type]
                 if current is not None and current is not peer_scope:
                     peers[self.peer] = current  # type: ignore[index]
+                if peer_scope.named:
+                    m._forget_named_of(peer_scope)
 
 
 class StreamScope(_Reserver):
     """One stream: in the transient scope until ``set_protocol``, then in its protocol's."""
 
     __slots__ = ("conn", "direction", "inbound", "protocol", "service", "_counted", "_protocol_scopes",
-                 "_service_scopes", "_done", "_stream_scope")
+                 "_service_scopes", "_done")
 
     def __init__(self, manager: ResourceManager, conn: ConnectionScope, direction: Direction) -> None:
         self.manager = manager
@@ -441,8 +448,6 @@ class StreamScope(_Reserver):
         self.memory = 0
         self.protocol: str | None = None
         self.service: str | None = None
-        # Its own memory scope, made on first use (many streams never buffer: a handshake's identify)
-        self._stream_scope: _Scope | None = None
         # The scopes whose stream counts include this stream (besides its own): its peer's, the
         # transient scope until it is attributed (then its protocol's and service's), the system.
         self._counted: list[_Scope] = []
@@ -452,18 +457,71 @@ class StreamScope(_Reserver):
 
     @property
     def _own(self) -> _Scope:  # type: ignore[override]
-        scope = self._stream_scope
-        if scope is None:
-            scope = self._stream_scope = _Scope("stream", self.manager.limits.stream)
+        # Only this stream reserves in its own scope, so ``memory`` is that scope's usage: no
+        # scope object is kept per stream; this one is made for a refusal's report.
+        scope = _Scope("stream", self.manager.limits.stream)
+        scope.memory = self.memory
         return scope
 
     def _chain(self) -> list[_Scope]:
         # Memory counts in the stream, its connection, the peer (or transient) and the system;
         # protocol and service scopes count streams only.
-        own = self._stream_scope
+        return [self._own, *self.conn._chain()]
+
+    def reserve_memory(self, n: int, priority: int = PRIORITY_HIGH) -> None:
+        """Reserve ``n`` bytes in this stream, its connection, its peer and the system, or raise."""
+        problem = self._reserve(n, priority)
+        if problem is not None:
+            raise self.manager._refused(*problem)
+
+    def try_reserve_memory(self, n: int, priority: int = PRIORITY_HIGH) -> bool:
+        """``reserve_memory`` that answers False instead of raising (the refusal is still counted)."""
+        problem = self._reserve(n, priority)
+        if problem is None:
+            return True
+        self.manager._refused(*problem)
+        return False
+
+    def _reserve(self, n: int, priority: int) -> tuple[_Scope, str, str] | None:
+        # ``_Reserver.reserve_memory`` with the chain walked inline: unread data of every stream
+        # passes here (twice per one-message stream, with the release).
+        if n <= 0:
+            return None
+        limit = self.manager.limits.stream.memory
+        if limit != UNLIMITED and self.memory + n > limit * (priority + 1) // 256:
+            return self._own, "memory", f"memory: {self.memory} + {n} of {limit}"
+        conn = self.conn
+        own = conn._conn_scope
         if own is None:
-            own = self._stream_scope = _Scope("stream", self.manager.limits.stream)
-        return [own, *self.conn._chain()]
+            own = conn._conn_scope = _Scope("conn", self.manager.limits.conn)
+        middle = conn._peer_scope
+        if middle is None:
+            middle = conn._transient
+        system = conn._system
+        for scope in (own, middle, system):
+            limit = scope.limit.memory
+            if limit != UNLIMITED and scope.memory + n > limit * (priority + 1) // 256:
+                return scope, "memory", f"memory: {scope.memory} + {n} of {limit}"
+        own.memory += n
+        middle.memory += n
+        system.memory += n
+        self.memory += n
+        return None
+
+    def release_memory(self, n: int) -> None:
+        n = min(n, self.memory)
+        if n <= 0:
+            return
+        conn = self.conn
+        own = conn._conn_scope
+        if own is not None:  # (made by the reservation this gives back)
+            own.memory -= n
+        middle = conn._peer_scope
+        if middle is None:
+            middle = conn._transient
+        middle.memory -= n
+        conn._system.memory -= n
+        self.memory -= n
 
     def _admit(self) -> None:
         conn = self.conn
@@ -494,9 +552,15 @@ class StreamScope(_Reserver):
         """Join ``kind``'s scope for ``name`` and its per-peer one, leaving the transient scope on
         the stream's first attribution; raises (and joins nothing) when a limit is hit."""
         m = self.manager
-        peer = self.conn.peer
-        joined = (m._attributed_scope(kind, name),) if peer is None else (
-            m._attributed_scope(kind, name), m._attributed_scope(kind, name, peer))
+        conn = self.conn
+        peer = conn.peer
+        named = m._named
+        # (the scopes are usually there already: kept while idle, see ``_maybe_drop_named``)
+        general = named.get((kind, name, None)) or m._attributed_scope(kind, name)
+        if peer is None:
+            joined: tuple[_Scope, ...] = (general,)
+        else:
+            joined = (general, named.get((kind, name, peer)) or m._attributed_scope(kind, name, peer, conn._peer_scope))
         inbound = self.inbound
         for scope in joined:
             problem = scope.check_stream(inbound)
@@ -506,11 +570,17 @@ class StreamScope(_Reserver):
                 raise m._refused(scope, problem)
         counted = self._counted
         if not self._protocol_scopes and not self._service_scopes:
-            transient = self.conn._transient
-            transient.add_stream(inbound, -1)
+            transient = conn._transient
+            if inbound:
+                transient.streams_in -= 1
+            else:
+                transient.streams_out -= 1
             counted.remove(transient)
         for scope in joined:
-            scope.add_stream(inbound, +1)
+            if inbound:
+                scope.streams_in += 1
+            else:
+                scope.streams_out += 1
             scope.refs += 1
             counted.append(scope)
         return joined
@@ -545,7 +615,8 @@ class StreamScope(_Reserver):
             m = self.manager
             for scope in self._protocol_scopes + self._service_scopes:
                 scope.refs -= 1
-                m._maybe_drop_named(scope)
+                if scope.refs <= 0:
+                    m._maybe_drop_named(scope)
 
 
 class ServiceScope(_Reserver):
@@ -563,6 +634,13 @@ class ServiceScope(_Reserver):
 
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Idle protocol and service scopes kept for reuse (not per peer; those go with their peer's).
+_IDLE_NAMED_KEPT = 1024
+
+
+def _idle(scope: _Scope) -> bool:
+    return scope.refs <= 0 and not scope.memory and not scope.streams_in and not scope.streams_out
 
 
 def ip_of(addr: Multiaddr | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -734,9 +812,24 @@ class ResourceManager:
     def _maybe_drop_peer(self, peer: PeerId, scope: _Scope) -> None:
         if scope.refs <= 0 and not scope.memory and self._peers.get(peer) is scope:
             del self._peers[peer]
+            if scope.named:
+                self._forget_named_of(scope)
 
-    def _attributed_scope(self, kind: str, name: str, peer: PeerId | None = None) -> _Scope:
-        """The scope of protocol or service ``name`` (``kind``), or of that and one peer."""
+    def _forget_named_of(self, peer_scope: _Scope) -> None:
+        """``peer_scope`` was dropped: so are its idle protocol and service scopes (busy ones go
+        when idle, as they no longer belong to the peer's current scope)."""
+        keys, peer_scope.named = peer_scope.named, None
+        named = self._named
+        for key in keys or ():
+            scope = named.get(key)
+            if scope is not None and scope.owner is peer_scope and _idle(scope):
+                del named[key]
+
+    def _attributed_scope(
+        self, kind: str, name: str, peer: PeerId | None = None, peer_scope: _Scope | None = None
+    ) -> _Scope:
+        """The scope of protocol or service ``name`` (``kind``), or of that and one peer (whose
+        scope, ``peer_scope``, keeps it while idle)."""
         key = (kind, name, peer)
         scope = self._named.get(key)
         if scope is None:
@@ -749,13 +842,29 @@ class ResourceManager:
                          else limits.services.get(name, limits.service))
             about = (name,) if peer is None else (name, "of", peer)
             scope = self._named[key] = _Scope(kind if peer is None else f"{kind}-peer", limit, about, key)
+            if peer_scope is not None:
+                scope.owner = peer_scope
+                if peer_scope.named is None:
+                    peer_scope.named = []
+                peer_scope.named.append(key)
         return scope
 
     def _maybe_drop_named(self, scope: _Scope) -> None:
-        if scope.refs > 0 or scope.memory or scope.streams_in or scope.streams_out:
+        """An idle protocol or service scope is kept for the next stream while its peer is
+        connected (per-peer ones) or while few are (the others: a host's protocols), instead of
+        being made again for each stream; otherwise it is dropped."""
+        if scope.refs > 0 or scope.memory or scope.streams_in or scope.streams_out:  # ``_idle``, inline
             return
         key = scope.key
-        if key is not None and self._named.get(key) is scope:
+        if key is None:
+            return
+        peer = key[2]
+        if peer is None:
+            if len(self._named) <= _IDLE_NAMED_KEPT:
+                return
+        elif scope.owner is not None and self._peers.get(peer) is scope.owner:
+            return
+        if self._named.get(key) is scope:
             del self._named[key]
 
     # --- refusals --------------------------------------------------------------------------------
@@ -778,7 +887,8 @@ class ResourceManager:
         for peer, scope in self._peers.items():
             out[f"peer:{peer}"] = scope.usage()
         for (kind, name, owner), named in self._named.items():
-            out[f"{kind}:{name}" + (f":{owner}" if owner is not None else "")] = named.usage()
+            if not _idle(named):  # (idle ones are kept for reuse, and hold nothing)
+                out[f"{kind}:{name}" + (f":{owner}" if owner is not None else "")] = named.usage()
         return out
 
     def peer_usage(self, peer: PeerId) -> dict[str, int]:

@@ -185,3 +185,41 @@ def test_a_service_declares_limits_for_its_own_protocol() -> None:
     free = ResourceManager(ResourceLimits.unlimited())
     free.declare_protocol_limits("/bulk/1", limit=ScopeLimit(streams_inbound=5), peer_limit=ScopeLimit(streams=5))
     assert free.limits.protocols["/bulk/1"] == free.limits.protocol_peers["/bulk/1"] == ScopeLimit()
+
+
+def test_idle_protocol_scopes_are_reused_while_the_peer_is_connected_and_dropped_with_it() -> None:
+    rm = ResourceManager(limits(protocol_peer=ScopeLimit(streams_inbound=1), stream=ScopeLimit(memory=100)))
+    conn = rm.open_connection(IN, ADDR)
+    p = peer()
+    conn.set_peer(p)
+    for _ in range(3):  # one at a time: the per-peer limit of 1 holds each time, the scopes are reused
+        s = conn.open_stream(IN)
+        s.set_protocol("/echo/1.0.0")
+        with pytest.raises(ResourceLimitExceededError) as exc:
+            conn.open_stream(IN).set_protocol("/echo/1.0.0")
+        assert exc.value.scope == "protocol-peer"
+        assert rm.stat()[f"protocol:/echo/1.0.0:{p}"]["streams_inbound"] == 1
+        s.done()
+        assert not [k for k in rm.stat() if k.startswith("protocol")]  # idle: held, not reported
+    assert len([key for key in rm._named if key[2] == p]) == 1
+    conn.done()
+    assert not [key for key in rm._named if key[2] is not None]  # gone with the peer's scope
+
+
+def test_a_stream_reserves_against_its_own_limit_with_priorities() -> None:
+    rm = ResourceManager(limits(stream=ScopeLimit(memory=1000)))
+    conn = rm.open_connection(IN, ADDR)
+    conn.set_peer(peer())
+    stream = conn.open_stream(IN)
+    assert stream.try_reserve_memory(398, PRIORITY_LOW)
+    assert not stream.try_reserve_memory(1, PRIORITY_LOW)
+    assert rm.refusals["stream:memory"] == 1
+    stream.reserve_memory(602, PRIORITY_ALWAYS)
+    with pytest.raises(ResourceLimitExceededError) as exc:
+        stream.reserve_memory(1, PRIORITY_ALWAYS)
+    assert exc.value.scope == "stream"
+    assert rm.stat()["system"]["memory"] == 1000 and rm.peer_usage(conn.peer)["memory"] == 1000  # type: ignore[arg-type]
+    stream.release_memory(400)
+    assert stream.memory == 600 and rm.stat()["system"]["memory"] == 600
+    stream.done()
+    assert rm.stat()["system"]["memory"] == 0 and rm.stat()["transient"]["memory"] == 0

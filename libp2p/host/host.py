@@ -41,7 +41,7 @@ from libp2p.identity.peer_id import PeerId
 from libp2p.multiaddr import Multiaddr
 from libp2p.muxer.connection import StreamResetError
 from libp2p.negotiate.core import MultistreamDialer
-from libp2p.negotiate.service import NegotiationTimeoutError, accept_protocol, select_protocol
+from libp2p.negotiate.service import NegotiationTimeoutError, accept_buffered, accept_protocol, select_protocol
 from libp2p.peerstore import ADDRESS_TTL, CONNECTED_ADDR_TTL, RECENTLY_CONNECTED_ADDR_TTL, PeerInfo, Peerstore
 from libp2p.resources import ResourceLimitExceededError, ResourceLimits, ResourceManager
 from libp2p.transport.tcp import TcpTransport
@@ -455,14 +455,26 @@ class Host:
         served: Callable[[str], bool] = self._handlers.__contains__
         if is_limited(stream.conn):
             served = self._limited_ok.__contains__  # others are refused in the negotiation
+        ready = getattr(stream, "io_ready", None)
+        read_nowait = getattr(stream, "read_nowait", None)  # (muxed streams have both)
+        listed = lambda: [p for p in self._handlers if served(p)]  # noqa: E731 - asked only on ``ls``
         try:
-            protocol = await accept_protocol(
-                # the answer leaves with the handler's first write (or at the end of the loop turn)
-                functools.partial(stream.read, _NEGOTIATION_READ), stream.write_soon,
-                stream.unread, served,
-                timeout=self.config.negotiate_timeout, listed=lambda: [p for p in self._handlers if served(p)],
-                ready=getattr(stream, "io_ready", None),
-            )
+            # The usual case first: the dialer's proposal came with the stream's opening, and is
+            # answered with no coroutine (the answer leaves with the handler's first write, or at
+            # the end of the loop turn).
+            settled = accept_buffered(
+                read_nowait, stream.write_nowait, stream.unread, served, limit=_NEGOTIATION_READ, listed=listed,
+            ) if ready is not None and read_nowait is not None and ready() else None
+            if settled is not None:
+                protocol, unsent = settled
+                if unsent:
+                    await stream.write(unsent)
+            else:
+                protocol = await accept_protocol(
+                    functools.partial(stream.read, _NEGOTIATION_READ), stream.write_soon,
+                    stream.unread, served,
+                    timeout=self.config.negotiate_timeout, listed=listed, ready=ready,
+                )
         except (Libp2pError, OSError, EOFError) as exc:
             # Malformed or out-of-protocol messages are the peer's fault (WARNING); a stream reset
             # or closed, or a timeout, is not.

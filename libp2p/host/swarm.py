@@ -152,7 +152,13 @@ class Swarm:
         return len(self._pending_inbound)
 
     def preferred(self, peer_id: PeerId) -> Connection | None:
-        conns = [c for c in self._connections.get(peer_id, ()) if not c.is_closed]
+        table = self._connections.get(peer_id)
+        if not table:
+            return None
+        if len(table) == 1:  # the usual case, once per stream opened: nothing to rank
+            only = table[0]
+            return None if only.is_closed else only
+        conns = [c for c in table if not c.is_closed]
         if not conns:
             return None
 

@@ -892,7 +892,16 @@ class MuxedConnection:
     def _process_events(self) -> None:
         session = self.session
         streams = self._streams
-        while (event := session.next_event()) is not None:
+        pending = self._pending_events  # yamux: its event queue, read here with no method call each
+        while True:
+            if pending is not None:
+                if not pending:
+                    break
+                event = pending.popleft()
+            else:
+                event = session.next_event()
+                if event is None:
+                    break
             if self._closed:
                 continue  # the connection is gone, and its streams with it
             if isinstance(event, DataReceived):
@@ -1164,7 +1173,8 @@ class MuxedConnection:
             # this loop pass: the FIN joins it, one send for all. A lone close still flushes now.
             self._schedule_flush()
             return
-        self._flush()
+        # (not ``_flush``: a FIN moves no core deadline earlier, the timer stays as it is)
+        self._write_out()
 
     def _reset_stream(self, stream_id: int) -> None:
         stream = self._streams.pop(stream_id, None)

@@ -145,10 +145,14 @@ _LS_MESSAGE = encode_message(LS)
 class _Negotiator:
     """What the dialer and the listener share: message framing, output, events, leftovers."""
 
-    __slots__ = ("_agreed", "_error", "_events", "_finished", "_header_seen", "_out", "_reader", "_unused")
+    __slots__ = ("_agreed", "_error", "_events", "_finished", "_header_seen", "_max_message", "_out", "_reader",
+                 "_unused")
 
     def __init__(self, max_message: int) -> None:
-        self._reader = FrameReader(max_message)
+        # Made on the first bytes that take the general path: a stream's usual negotiation (one
+        # flight each way, see ``_at_once``) needs no framing state.
+        self._reader: FrameReader | None = None
+        self._max_message = max_message
         self._out = bytearray(_HEADER)
         self._events: deque[NegotiationEvent] = deque()
         self._finished = False
@@ -167,7 +171,12 @@ class _Negotiator:
         if self._finished:
             self._unused += data
             return
-        self._reader.feed(data)
+        reader = self._reader
+        if reader is None:
+            if not self._header_seen and self._at_once(data):
+                return
+            reader = self._reader = FrameReader(self._max_message)
+        reader.feed(data)
         try:
             while not self._finished:
                 body = self._next_message()
@@ -178,7 +187,7 @@ class _Negotiator:
             self._error = exc
             raise
         if self._finished:
-            self._unused += self._reader.drain()
+            self._unused += reader.drain()
 
     def next_event(self) -> NegotiationEvent | None:
         return self._events.popleft() if self._events else None
@@ -221,8 +230,15 @@ class _Negotiator:
 
     # --- internals --------------------------------------------------------------------------
 
+    def _at_once(self, data: bytes | bytearray | memoryview) -> bool:
+        """The peer's first bytes, when they hold its whole usual flight (the header and one
+        message, then maybe protocol data): handled here as the general path would, with no
+        framing state; False (and nothing changed) for anything else, which takes that path."""
+        return False
+
     def _next_message(self) -> bytes | None:
         """The next complete message without its newline, or None when more bytes are needed."""
+        assert self._reader is not None
         try:
             frame = self._reader.next_frame()
         except FrameTooLargeError as exc:
@@ -264,7 +280,7 @@ class MultistreamDialer(_Negotiator):
     answer as ``ProtocolsListed``; with no ``protocols`` the dialer then finishes.
     """
 
-    __slots__ = ("_awaiting_list", "_index", "_lazy", "_protocols")
+    __slots__ = ("_awaiting_list", "_expected", "_index", "_lazy", "_protocols")
 
     def __init__(
         self, protocols: Sequence[str], *, optimistic: bool = True, list_protocols: bool = False
@@ -284,8 +300,24 @@ class MultistreamDialer(_Negotiator):
         self._awaiting_list = list_protocols
         if list_protocols:
             self._out += _LS_MESSAGE
+        # What a listener that takes the first proposal answers: the header and that proposal.
+        self._expected = b""
         if protos:
-            self._out += _PROPOSALS.get(protos[0]) or encode_message(protos[0])
+            proposal = _PROPOSALS.get(protos[0]) or encode_message(protos[0])
+            self._out += proposal
+            if not list_protocols:
+                self._expected = _HEADER + proposal
+
+    def _at_once(self, data: bytes | bytearray | memoryview) -> bool:
+        expected = self._expected
+        n = len(expected)
+        if not n or len(data) < n or data[:n] != expected:
+            return False
+        self._header_seen = True
+        self._agree(self._protocols[0])
+        if len(data) > n:
+            self._unused += data[n:]
+        return True
 
     @property
     def lazy(self) -> bool:
@@ -377,6 +409,29 @@ class MultistreamListener(_Negotiator):
         self._rounds = 0
         self._max_rounds = max_rounds
         self.refused = 0  # proposals answered "na"
+
+    def _at_once(self, data: bytes | bytearray | memoryview) -> bool:
+        # The header, then one proposal of under 127 bytes (a one-byte length) that we take.
+        h = len(_HEADER)
+        if len(data) <= h or data[:h] != _HEADER:
+            return False
+        length = data[h]
+        end = h + 1 + length
+        if not 2 <= length < 0x80 or end > len(data) or data[end - 1] != _NEWLINE:
+            return False
+        try:
+            text = bytes(data[h + 1 : end - 1]).decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        if text in (NA, LS, PROTOCOL_ID, SIMULTANEOUS_CONNECT) or not self._accepts(text):
+            return False
+        self._header_seen = True
+        self._rounds = 1
+        self._out += data[h:end]  # the proposal echoed exactly as received
+        self._agree(text)
+        if len(data) > end:
+            self._unused += data[end:]
+        return True
 
     def _handle(self, body: bytes) -> None:
         if not self._header_seen:

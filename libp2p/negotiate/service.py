@@ -7,14 +7,20 @@ The caller bounds the whole negotiation with ``timeout``.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import overload
 
+from libp2p.driver import Deadlines
 from libp2p.negotiate.core import MultistreamDialer, MultistreamListener
 from libp2p.errors import DecodeError
 from libp2p.negotiate.errors import DataAfterRefusalError, NegotiationError
 from libp2p.negotiate.events import ProtocolAgreed, ProtocolRejected
 
-__all__ = ["select_protocol", "finish_select", "accept_protocol", "ProtocolNotSupportedError", "NegotiationTimeoutError"]
+__all__ = [
+    "select_protocol", "finish_select", "accept_protocol", "accept_buffered", "ProtocolNotSupportedError",
+    "NegotiationTimeoutError",
+]
 
 Read = Callable[[], Awaitable[bytes]]
 Write = Callable[[bytes], Awaitable[None]]
@@ -97,25 +103,70 @@ async def accept_protocol(
     listener = MultistreamListener(supported, listed=listed)
     if timeout is None:
         return await _accept(read, write, unread, listener)
-    loop = asyncio.get_running_loop()
+    if ready is not None:
+        # The steps that cannot wait run with no deadline (no timeout context either); from the
+        # first one that may wait, the rest is bounded by ``timeout``.
+        agreed = await _accept(read, write, unread, listener, ready)
+        if agreed is not None:
+            return agreed
     try:
-        async with asyncio.timeout(None) as deadline:
-
-            def arm() -> None:
-                if deadline.when() is None and (ready is None or not ready()):
-                    deadline.reschedule(loop.time() + timeout)
-
-            return await _accept(read, write, unread, listener, arm)
+        async with asyncio.timeout(timeout):
+            return await _accept(read, write, unread, listener)
     except TimeoutError:
         raise NegotiationTimeoutError(f"protocol negotiation timed out after {timeout} s") from None
 
 
+def accept_buffered(
+    read_nowait: Callable[[int], bytes],
+    write_nowait: Callable[[bytes], int],
+    unread: Unread,
+    supported: Callable[[str], bool] | Collection[str],
+    *,
+    listed: Collection[str] | Callable[[], Collection[str]] | None = None,
+    limit: int = 1024,
+) -> tuple[str, bytes] | None:
+    """``accept_protocol`` without a coroutine, for the usual inbound stream: the dialer's
+    first flight (header, a proposal we take, maybe data) is buffered already, so the protocol
+    is agreed and the answer queued (``write_nowait``) at once. Returns the protocol and what of
+    the answer the stream did not take (the caller writes it); None, with the bytes put back
+    and nothing sent, when that flight does not settle it (the caller then runs
+    ``accept_protocol``, which answers refusals and reports errors)."""
+    data = read_nowait(limit)
+    if not data:
+        return None
+    listener = MultistreamListener(supported, listed=listed)
+    try:
+        listener.receive_data(data)
+    except NegotiationError:
+        unread(data)
+        return None
+    protocol = listener.protocol
+    if protocol is None:
+        unread(data)
+        return None
+    unread(listener.unused_data())
+    out = listener.data_to_send()
+    return protocol, out[write_nowait(out):]
+
+
+@overload
+async def _accept(read: Read, write: Write, unread: Unread, listener: MultistreamListener) -> str: ...
+
+
+@overload
 async def _accept(
-    read: Read, write: Write, unread: Unread, listener: MultistreamListener, before_read: Callable[[], None] | None = None
-) -> str:
+    read: Read, write: Write, unread: Unread, listener: MultistreamListener, ready: Callable[[], bool]
+) -> str | None: ...
+
+
+async def _accept(
+    read: Read, write: Write, unread: Unread, listener: MultistreamListener, ready: Callable[[], bool] | None = None
+) -> str | None:
+    """The listener's steps until a protocol is agreed; with ``ready``, None before the first
+    step that may wait (``ready()`` false: a read or the answer's write might)."""
     while True:
-        if before_read is not None:
-            before_read()
+        if ready is not None and not ready():
+            return None
         data = await read()
         if not data:
             raise _EOFError("connection closed during protocol negotiation")
@@ -151,6 +202,25 @@ async def _accept(
 # Bounds the wait for the answer to an optimistic proposal (go-libp2p bounds negotiation by 10 s).
 ANSWER_TIMEOUT = 10.0
 
+# The tasks waiting for an answer, by loop: one loop timer per 1/20 of ANSWER_TIMEOUT, not one per
+# stream (each stream's answer is awaited once: a timer armed and cancelled per stream opened).
+_answer_deadlines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[float, Deadlines[asyncio.Task[object]]]] = (
+    weakref.WeakKeyDictionary())
+# Tasks cancelled because their answer did not come in time (told apart from other cancellations).
+_overdue: set[asyncio.Task[object]] = set()
+
+
+def _answer_overdue(task: asyncio.Task[object]) -> None:
+    _overdue.add(task)
+    task.cancel()
+
+
+def _deadlines_of(loop: asyncio.AbstractEventLoop) -> Deadlines[asyncio.Task[object]]:
+    kept = _answer_deadlines.get(loop)
+    if kept is None or kept[0] != ANSWER_TIMEOUT:  # (tests shorten the timeout)
+        kept = _answer_deadlines[loop] = (ANSWER_TIMEOUT, Deadlines(_answer_overdue, ANSWER_TIMEOUT / 20, loop))
+    return kept[1]
+
 
 class OptimisticNegotiation:
     """A stream's side of optimistic protocol selection (go-libp2p's lazy multistream client):
@@ -176,17 +246,42 @@ class OptimisticNegotiation:
 
     async def _finish_negotiation(self, dialer: MultistreamDialer) -> None:
         self._pending_negotiation = None
-        done = self._negotiated = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        done = self._negotiated = loop.create_future()
         try:
-            try:
-                async with asyncio.timeout(ANSWER_TIMEOUT):
-                    while not dialer.finished:
+            task: asyncio.Task[object] | None = asyncio.current_task(loop)
+            if task is None:  # (not in a task: nothing to cancel, the loop's own timeout then)
+                try:
+                    async with asyncio.timeout(ANSWER_TIMEOUT):
+                        await self._read_answer(dialer)
+                except TimeoutError:
+                    raise NegotiationTimeoutError("no answer to the protocol proposal") from None
+            else:
+                # asyncio.timeout's contract (the task is cancelled at the deadline, and that
+                # cancellation alone becomes the timeout error) with a shared coarse timer.
+                deadlines = _deadlines_of(loop)
+                cancelling = task.cancelling()
+                slot = deadlines.add(task, loop.time() + ANSWER_TIMEOUT)
+                try:
+                    while not dialer.finished:  # ``_read_answer``, inline: once per stream opened
                         data = await self._read_data(-1)
                         if not data:
                             raise ProtocolNotSupportedError("the stream ended before the protocol was confirmed")
                         dialer.receive_data(data)
-            except TimeoutError:
-                raise NegotiationTimeoutError("no answer to the protocol proposal") from None
+                except asyncio.CancelledError:
+                    if task in _overdue:
+                        _overdue.discard(task)
+                        if task.uncancel() <= cancelling:
+                            raise NegotiationTimeoutError("no answer to the protocol proposal") from None
+                    raise
+                finally:
+                    if task in _overdue:  # overdue as the answer came: the cancellation is taken back
+                        _overdue.discard(task)
+                        task.uncancel()
+                    elif len(slot) > 1:
+                        slot.discard(task)  # (``leave``'s own work while others stay in the slot)
+                    else:
+                        deadlines.leave(task, slot)  # the last: the slot's timer goes (an idle host keeps none)
             if not isinstance(dialer.next_event(), ProtocolAgreed):
                 raise ProtocolNotSupportedError(f"the remote refused {list(dialer.protocols)}")
         except BaseException as exc:
@@ -198,6 +293,13 @@ class OptimisticNegotiation:
             self._negotiated = None
         self.unread(dialer.unused_data())
         done.set_result(None)
+
+    async def _read_answer(self, dialer: MultistreamDialer) -> None:
+        while not dialer.finished:
+            data = await self._read_data(-1)
+            if not data:
+                raise ProtocolNotSupportedError("the stream ended before the protocol was confirmed")
+            dialer.receive_data(data)
 
     async def _negotiation_settled(self) -> None:
         """Wait until an optimistic proposal was answered (reading the answer if nobody else is)."""

@@ -52,3 +52,43 @@ async def test_an_unanswered_proposal_times_out_and_resets(
         await other.write(b"still here")
         await other.close()
         assert await other.readexactly(10) == b"still here"
+
+
+async def test_a_cancelled_wait_for_the_answer_stays_a_cancellation_and_the_bound_still_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The answer's deadline is a shared coarse timer that cancels the waiting task: another
+    cancellation meanwhile is not turned into a timeout, and a task that waited for two answers
+    in a row is bounded each time."""
+    monkeypatch.setattr(negotiate_service, "ANSWER_TIMEOUT", 0.2)
+    async with asyncio.timeout(30), new_host(listen_addrs=[TCP], services=[EchoService()]) as a, \
+            new_host(muxers=["/yamux/1.0.0"]) as b:
+        await b.connect(a.full_addrs()[0])
+        stream = await b.new_stream(a.peer_id, ["/nope/1.0.0", "/echo/1.0.0"])
+        stream.expect_negotiation(MultistreamDialer(["/never/1.0.0"], optimistic=True))
+        waiting = asyncio.ensure_future(stream.read())
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert not negotiate_service._overdue
+
+        async def two_in_a_row() -> int:
+            timeouts = 0
+            for _ in range(2):
+                s = await b.new_stream(a.peer_id, ["/nope/1.0.0", "/echo/1.0.0"])
+                s.expect_negotiation(MultistreamDialer(["/never/1.0.0"], optimistic=True))
+                try:
+                    await s.read()
+                except NegotiationTimeoutError:
+                    timeouts += 1
+            assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+            return timeouts
+
+        assert await two_in_a_row() == 2
+        assert not negotiate_service._overdue
+        # An answered proposal leaves nothing behind either.
+        echo = await b.new_stream(a.peer_id, ["/echo/1.0.0"])
+        await echo.write(b"x")
+        assert await echo.readexactly(1) == b"x"
+        await echo.close()

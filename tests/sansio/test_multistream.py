@@ -467,3 +467,95 @@ def test_dialer_remembers_only_checked_proposals() -> None:
             MultistreamDialer(["/ok", "bad\n"])
         with pytest.raises(NegotiationStateError):
             MultistreamDialer([["/unhashable"]])  # type: ignore[list-item]
+
+
+def _outcome(core: MultistreamListener | MultistreamDialer, stream: bytes, step: int) -> tuple[object, ...]:
+    """What a core makes of ``stream`` fed ``step`` bytes at a time (0: in one call)."""
+    events: list[object] = []
+    try:
+        for i in range(0, len(stream), step or len(stream) or 1):
+            core.receive_data(stream[i : i + step] if step else memoryview(stream))
+    except NegotiationError as exc:
+        return ("error", type(exc))
+    while (event := core.next_event()) is not None:
+        events.append(event)
+    return (core.data_to_send(), events, core.finished, core.unused_data())
+
+
+_first_flights = st.one_of(
+    st.binary(max_size=60),
+    st.tuples(st.sampled_from(["/a", "/b", "/c", NA, LS, PROTOCOL_ID, SIMULTANEOUS_CONNECT, "/" + "x" * 130]),
+              st.binary(max_size=20)).map(lambda t: encode_message(t[0]) + t[1]),
+)
+
+
+@settings(max_examples=300)
+@given(_first_flights, st.booleans(), st.integers(min_value=1, max_value=7))
+def test_a_whole_first_flight_at_once_is_handled_as_byte_by_byte(data: bytes, with_header: bool, step: int) -> None:
+    """The usual first flight in one read (header, one message, protocol data) takes a shortcut
+    in both cores; what comes out must be what feeding it in pieces gives."""
+    stream = (_HEADER if with_header else b"") + data
+    assert _outcome(MultistreamListener(["/a", "/b"]), stream, 0) == _outcome(MultistreamListener(["/a", "/b"]), stream, step)
+    for protocols in (["/a"], ["/a", "/b"], ["/c"]):
+        assert _outcome(MultistreamDialer(protocols), stream, 0) == _outcome(MultistreamDialer(protocols), stream, step)
+
+
+def test_the_usual_first_flights_take_the_shortcut() -> None:
+    listener = MultistreamListener(["/echo/1.0.0"])
+    listener.receive_data(_HEADER + encode_message("/echo/1.0.0") + b"x")
+    assert listener._reader is None and listener.protocol == "/echo/1.0.0" and listener.unused_data() == b"x"
+    dialer = MultistreamDialer(["/echo/1.0.0"])
+    dialer.receive_data(listener.data_to_send() + b"y")
+    assert dialer._reader is None and isinstance(dialer.next_event(), ProtocolAgreed) and dialer.unused_data() == b"y"
+
+
+class _Buffered:
+    """What ``accept_buffered`` sees of a stream: buffered bytes, a send window, put-back bytes."""
+
+    def __init__(self, data: bytes, window: int = 1 << 20) -> None:
+        self.buffered = data
+        self.window = window
+        self.sent = b""
+
+    def read_nowait(self, n: int) -> bytes:
+        out, self.buffered = self.buffered[:n], self.buffered[n:]
+        return out
+
+    def write_nowait(self, data: bytes) -> int:
+        taken = data[: self.window]
+        self.sent += taken
+        self.window -= len(taken)
+        return len(taken)
+
+    def unread(self, data: bytes) -> None:
+        self.buffered = data + self.buffered
+
+
+@pytest.mark.parametrize("flight, agreed, unsent_len, left", [
+    (_HEADER + encode_message("/a") + b"data", "/a", 0, b"data"),  # the usual: agreed, data put back
+    (_HEADER + encode_message("/x"), None, 0, None),  # refused: left for accept_protocol to answer "na"
+    (_HEADER, None, 0, None),  # the proposal has not arrived
+    (b"\x05junk", None, 0, None),  # not multistream: accept_protocol reports it
+    (_HEADER + encode_message(LS) + encode_message("/b"), "/b", 0, b""),  # ls then a proposal, in one flight
+])
+def test_accept_buffered_settles_only_a_whole_first_flight(
+    flight: bytes, agreed: str | None, unsent_len: int, left: bytes | None
+) -> None:
+    from libp2p.negotiate.service import accept_buffered
+
+    s = _Buffered(flight)
+    got = accept_buffered(s.read_nowait, s.write_nowait, s.unread, {"/a", "/b"}, listed=["/a", "/b"])
+    if agreed is None:
+        assert got is None and s.buffered == flight and s.sent == b""  # nothing consumed, nothing sent
+        return
+    assert got is not None and got[0] == agreed and len(got[1]) == unsent_len and s.buffered == left
+    assert s.sent.startswith(_HEADER) and s.sent.endswith(encode_message(agreed))
+
+
+def test_accept_buffered_hands_back_what_the_window_did_not_take() -> None:
+    from libp2p.negotiate.service import accept_buffered
+
+    s = _Buffered(_HEADER + encode_message("/a"), window=5)
+    got = accept_buffered(s.read_nowait, s.write_nowait, s.unread, ["/a"])
+    assert got is not None and got[0] == "/a"
+    assert s.sent + got[1] == _HEADER + encode_message("/a") and len(s.sent) == 5
