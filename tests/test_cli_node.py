@@ -7,12 +7,10 @@ wait is bounded.
 from __future__ import annotations
 
 import json
-import queue
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +23,8 @@ from libp2p.cli._common import parse_size
 from libp2p.identity.keys import generate_key_pair
 from libp2p.identity.peer_id import PeerId
 
+from tests.processes import read_line, stop
+
 LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 CLIENT_TIMEOUT = 60.0
 START_TIMEOUT = 30.0
@@ -35,29 +35,6 @@ def _cli(*args: str, timeout: float = CLIENT_TIMEOUT) -> subprocess.CompletedPro
         [sys.executable, "-m", "libp2p", *args], check=False, capture_output=True, text=True, timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-    if proc.stdout is not None:
-        proc.stdout.close()
-
-
-def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
-    assert proc.stdout is not None
-    stdout = proc.stdout
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-    try:
-        return lines.get(timeout=timeout)
-    except queue.Empty:
-        raise AssertionError(f"no line from the process within {timeout} s") from None
 
 
 class Node:
@@ -79,11 +56,11 @@ def serve(tmp: Path, *args: str) -> Iterator[Node]:
             stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True,
         )
     try:
-        line = _read_line(proc, START_TIMEOUT)
+        line = read_line(proc, START_TIMEOUT)
         assert line, f"serve exited ({proc.poll()}): {stderr.read_text()}"
         yield Node(proc, json.loads(line), stderr)
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @pytest.fixture(scope="module")

@@ -9,18 +9,18 @@ SIGKILL) and every wait is bounded.
 from __future__ import annotations
 
 import json
-import queue
 import signal
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.processes import read_line, stop
 
 PERF_SERVER_PEER_ID = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"
 START_TIMEOUT = 30.0
@@ -35,30 +35,6 @@ def _free_port() -> int:
     return port
 
 
-def _stop(proc: subprocess.Popen[str]) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-    if proc.stdout is not None:
-        proc.stdout.close()
-    return proc.returncode
-
-
-def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
-    assert proc.stdout is not None
-    stdout = proc.stdout
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-    try:
-        return lines.get(timeout=timeout)
-    except queue.Empty:
-        raise AssertionError(f"no line from the server within {timeout} s") from None
-
-
 @contextmanager
 def perf_server(argv: list[str], tmp: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any], str]]:
     """Start a contract server on a free port; yield (process, its ready line, IP:PORT)."""
@@ -68,11 +44,11 @@ def perf_server(argv: list[str], tmp: Path) -> Iterator[tuple[subprocess.Popen[s
         proc = subprocess.Popen([*argv, "--run-server", "--server-address", address], stdout=subprocess.PIPE,
                                 stderr=stderr, stdin=subprocess.DEVNULL, text=True)
     try:
-        line = _read_line(proc, START_TIMEOUT)
+        line = read_line(proc, START_TIMEOUT, "the server")
         assert line, f"the server exited ({proc.poll()}): {err.read_text()}"
         yield proc, json.loads(line), address
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def _client(argv: list[str], address: str, upload: int, download: int,

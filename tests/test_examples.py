@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import stop
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TIMEOUT = 120
 
@@ -32,16 +34,7 @@ def _server(name: str, *args: str) -> Iterator[tuple[subprocess.Popen[str], str]
         assert "/p2p/" in address, (address, proc.stderr.read() if proc.poll() is not None else "")
         yield proc, address
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for pipe in (proc.stdin, proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
+        stop(proc)
 
 
 def _lines_of(proc: subprocess.Popen[str]) -> queue.Queue[str | None]:

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import gc
 import json
-import queue
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+
+from tests.processes import read_line, stop
 
 # Never needed by the cases below; each costs tens of ms to import.
 OPTIONAL = (
@@ -155,17 +155,6 @@ def test_interop_client_loads_the_ws_library_before_its_clock() -> None:
     assert _loaded(modules, ("websockets",)) != []
 
 
-def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
-    assert proc.stdout is not None
-    stdout = proc.stdout
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-    try:
-        return lines.get(timeout=timeout)
-    except queue.Empty:
-        raise AssertionError(f"no line from the process within {timeout} s") from None
-
-
 @contextmanager
 def _serve() -> Iterator[str]:
     """A `libp2p serve` on loopback; its first multiaddr."""
@@ -174,20 +163,12 @@ def _serve() -> Iterator[str]:
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
     )
     try:
-        line = _read_line(proc, 60)
+        line = read_line(proc, 60)
         assert line, f"serve exited ({proc.poll()})"
         addr: str = json.loads(line)["multiaddrs"][0]
         yield addr
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        assert proc.stdout is not None
-        proc.stdout.close()
+        stop(proc)
 
 
 def test_a_whole_ping_loads_only_what_it_uses() -> None:
