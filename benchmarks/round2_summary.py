@@ -162,6 +162,15 @@ class Source:
     data: dict[str, Any]
 
 
+# the key under which ``pick`` files the handshakes run item 8 reads
+WORKERS = "handshakes --workers N"
+
+
+def _has_workers_run(src: Source) -> bool:
+    return any(isinstance(r, dict) and "workers)" in str(r.get("listener"))
+               for r in src.data.get("results", []))
+
+
 def pick(results_dir: Path, given: Iterable[Path] = ()) -> dict[str, list[Source]]:
     """The files to read, by suite: the latest usable one (conn_memory: the latest per listener and
     twin); a file given explicitly replaces the latest of its suite."""
@@ -188,6 +197,11 @@ def pick(results_dir: Path, given: Iterable[Path] = ()) -> dict[str, list[Source
             chosen[suite] = list(latest.values())
         else:
             chosen[suite] = [items[-1][1]]
+        if suite == "handshakes":
+            # item 8 reads the latest run that has a `--workers N` listener (not every run has one)
+            multi = [src for _, src in items if _has_workers_run(src)]
+            if multi:
+                chosen[WORKERS] = [multi[-1]]
     explicit: dict[str, list[Source]] = {}
     for path in given:
         st = _stamp(path)
@@ -195,6 +209,8 @@ def pick(results_dir: Path, given: Iterable[Path] = ()) -> dict[str, list[Source
         if st is None or data is None:
             raise SystemExit(f"{path}: not a results JSON of {', '.join(SUITES)}")
         explicit.setdefault(st[0], []).append(Source(path, data))
+        if st[0] == "handshakes" and _has_workers_run(explicit["handshakes"][-1]):
+            explicit.setdefault(WORKERS, []).append(explicit["handshakes"][-1])
     chosen.update(explicit)
     return chosen
 
@@ -474,7 +490,7 @@ ITEMS: list[tuple[int, str, str, Callable[[list[Source]], list[Row]]]] = [
     (6, "startup", "start-up: `--version`", rows_startup),
     (6, "fresh_conn", "start-up: new-process connection + 1 B", rows_fresh_conn),
     (7, "kad-sim", "DHT at 10 000 nodes", rows_kad),
-    (8, "handshakes", "every core", rows_every_core),
+    (8, WORKERS, "every core", rows_every_core),
 ]
 
 

@@ -183,3 +183,25 @@ def test_conn_memory_latest_per_listener_and_the_chart(tmp_path: Path,
     stream = rows["KiB per idle stream (listener RSS)"]
     assert stream[col["ours ÷ go"]] == "0.32×" and stream[col["met?"]] == "met"
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_core_reads_the_latest_run_with_workers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A later one-worker run (a before/after A/B, say) gives item 4, not item 8: item 8 keeps the
+    # latest run that has a `--workers N` listener.
+    summary = _summary()
+    _write(tmp_path, "handshakes-20261206T135529Z.json", _handshakes())
+    later = _handshakes()
+    later["results"] = [r for r in later["results"] if "workers)" not in r["listener"] or "1 worker" in r["listener"]]
+    later["results"][0]["per_listener_cpu_s"] = 2500.0
+    _write(tmp_path, "handshakes-20261206T150000Z.json", later)
+    rows, out = _run(summary, ["--results-dir", str(tmp_path), "--no-chart"], capsys)
+    head = [c.strip() for c in out.splitlines()[0].strip("|").split("|")]
+    col = {name: i for i, name in enumerate(head)}
+    assert rows["handshakes per listener CPU-second"][col["ours (cython)"]] == "2,500"
+    every_core = rows["handshakes/s (wall), 2 workers"]
+    assert every_core[col["ours ÷ go"]] == "1.50×"
+    assert every_core[col["JSON"]] == "`handshakes-20261206T135529Z.json`"
+    # with no run that has one, item 8 is missing
+    (tmp_path / "handshakes-20261206T135529Z.json").unlink()
+    rows, out = _run(summary, ["--results-dir", str(tmp_path), "--no-chart"], capsys)
+    assert rows["every core"][col["met?"]] == "missing"
