@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from libp2p.identity.multiformats import CID, RAW, SHA2_256, multihash_digest
+from tests.processes import read_line, stop
 from tests.test_cli_node import (
     LOOPBACK,
     START_TIMEOUT,
@@ -28,8 +29,6 @@ from tests.test_cli_node import (
     _closed_port,
     _json,
     _other_peer_id,
-    _read_line,
-    _stop,
     serve,
 )
 
@@ -68,11 +67,11 @@ def _provide(tmp: Path, cid: str, boot: Node) -> Iterator[tuple[subprocess.Popen
             stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True,
         )
     try:
-        line = _read_line(proc, START_TIMEOUT)
+        line = read_line(proc, START_TIMEOUT)
         assert line, f"provide exited ({proc.poll()}): {stderr.read_text()}"
         yield proc, json.loads(line)
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def test_serve_dht_keeps_its_json_line(servers: list[Node]) -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli_node import START_TIMEOUT, Node, _cli, _read_line, _stop, serve
+from tests.processes import read_line, stop
+from tests.test_cli_node import START_TIMEOUT, Node, _cli, serve
 
 TOPIC = "cli-topic"
 
@@ -40,7 +41,7 @@ def _process(tmp: Path, name: str, *args: str, stdin: bool = False) -> Iterator[
     finally:
         if proc.stdin is not None and not proc.stdin.closed:
             proc.stdin.close()
-        _stop(proc)
+        stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def test_publish_reaches_a_subscriber_through_a_serve_node(relay: Node, tmp_path
         out = _cli("pubsub", "publish", TOPIC, "héllo pubsub", "--bootstrap", relay.addr, "--timeout", "20")
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == "published to 1 peer"
-        line = json.loads(_read_line(sub, 20))
+        line = json.loads(read_line(sub, 20))
         assert set(line) == {"topic", "from", "seqno", "data", "data_base64"}
         assert line["topic"] == TOPIC and line["data"] == "héllo pubsub"
         assert base64.b64decode(line["data_base64"]) == "héllo pubsub".encode()
@@ -78,27 +79,27 @@ def test_serve_subscribe_needs_pubsub() -> None:
 def test_three_terminal_chat(tmp_path: Path) -> None:
     topic = "chat-room"
     with _process(tmp_path, "alice", "chat", topic, "--nick", "alice", stdin=True) as (alice, _):
-        a_info = json.loads(_read_line(alice, START_TIMEOUT))
+        a_info = json.loads(read_line(alice, START_TIMEOUT))
         assert set(a_info) == {"peer_id", "multiaddrs"}
         with _process(tmp_path, "bob", "chat", topic, "--nick", "bob", "--bootstrap", a_info["multiaddrs"][0],
                       stdin=True) as (bob, _):
-            b_info = json.loads(_read_line(bob, START_TIMEOUT))
+            b_info = json.loads(read_line(bob, START_TIMEOUT))
             assert bob.stdin is not None and alice.stdin is not None
             bob.stdin.write("hello from bob\n")
             bob.stdin.flush()
-            assert _read_line(alice, 20) == "bob: hello from bob\n"
+            assert read_line(alice, 20) == "bob: hello from bob\n"
             alice.stdin.write("hi bob\n")
             alice.stdin.flush()
-            assert _read_line(bob, 20) == "alice: hi bob\n"
+            assert read_line(bob, 20) == "alice: hi bob\n"
             # a third joins through bob only; alice hears it through bob's forwarding
             with _process(tmp_path, "carol", "chat", topic, "--nick", "carol", "--json",
                           "--bootstrap", b_info["multiaddrs"][0], stdin=True) as (carol, _):
-                json.loads(_read_line(carol, START_TIMEOUT))
+                json.loads(read_line(carol, START_TIMEOUT))
                 assert carol.stdin is not None
                 carol.stdin.write("third here\n")
                 carol.stdin.close()  # end of input: carol sends, then exits 0
-                assert _read_line(alice, 20) == "carol: third here\n"
-                assert _read_line(bob, 20) == "carol: third here\n"
+                assert read_line(alice, 20) == "carol: third here\n"
+                assert read_line(bob, 20) == "carol: third here\n"
                 assert carol.wait(timeout=20) == 0
             bob.stdin.close()
             assert bob.wait(timeout=20) == 0

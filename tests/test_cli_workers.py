@@ -28,7 +28,8 @@ from libp2p.identity.peer_id import PeerId
 from libp2p.multiaddr import Multiaddr
 from libp2p.peerstore import PeerInfo
 from libp2p.protocols.ping.service import PingService
-from tests.test_cli_node import START_TIMEOUT, _read_line
+from tests.processes import read_line
+from tests.test_cli_node import START_TIMEOUT
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads worker sockets from /proc")
 
@@ -55,7 +56,7 @@ def supervisor(tmp: Path, *args: str) -> Iterator[Supervisor]:
         )
     workers: list[int] = []
     try:
-        line = _read_line(proc, START_TIMEOUT * 2)
+        line = read_line(proc, START_TIMEOUT * 2)
         assert line, f"serve exited ({proc.poll()}): {stderr.read_text()}"
         info = json.loads(line)
         workers = info["workers"]

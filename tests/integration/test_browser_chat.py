@@ -32,7 +32,8 @@ from typing import Any
 import pytest
 
 from tests.interop.peer_program import in_ci
-from tests.test_cli_node import START_TIMEOUT, _read_line, _stop
+from tests.processes import read_line, stop
+from tests.test_cli_node import START_TIMEOUT
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "browser-chat"
@@ -166,13 +167,13 @@ def _chat(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], d
         proc = subprocess.Popen([sys.executable, "-m", "libp2p", "chat", *args], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=err, text=True)
     try:
-        line = _read_line(proc, START_TIMEOUT)
+        line = read_line(proc, START_TIMEOUT)
         assert line, f"chat exited ({proc.poll()}): {(tmp_path / 'chat.err').read_text()}"
         yield proc, json.loads(line)
     finally:
         if proc.stdin is not None and not proc.stdin.closed:
             proc.stdin.close()
-        _stop(proc)
+        stop(proc)
 
 
 def _page_result(tools: DevTools) -> dict[str, Any]:
@@ -235,7 +236,7 @@ def test_browser_page_chats_with_a_python_chat_process(http_server: str, tmp_pat
             _type_into_page(tools, "hello from chromium")
             sent = _until(tools, "the sent line", lambda r: bool(r.get("sent")))["sent"][0]
             assert sent == {"text": "hello from chromium", "recipients": [peer_id]}
-            assert _read_line(chat, WAIT) == "chromium: hello from chromium\n"
+            assert read_line(chat, WAIT) == "chromium: hello from chromium\n"
 
             # the Python chat's stdin -> the page
             assert chat.stdin is not None

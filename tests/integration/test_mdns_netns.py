@@ -181,8 +181,7 @@ def _say(proc: Proc, line: str) -> None:
 def test_two_chat_processes_find_each_other_by_mdns_and_chat(tmp_path: Path) -> None:
     import json
 
-    from tests.test_cli_node import _read_line
-
+    from tests.processes import read_line
     with bridged_namespaces() as (a, b):
         alice = _chat(a, "alice", tmp_path / "alice.log")
         try:
@@ -194,9 +193,9 @@ def test_two_chat_processes_find_each_other_by_mdns_and_chat(tmp_path: Path) -> 
                 _wait_for(f"mDNS: discovered {id_a} at .*10\\.231\\.0\\.1", bob)
                 # a line typed before the two share the topic waits (up to --timeout) for a peer on it
                 _say(alice, "hello over mdns")
-                assert _read_line(bob.proc, WAIT) == "alice: hello over mdns\n"
+                assert read_line(bob.proc, WAIT) == "alice: hello over mdns\n"
                 _say(bob, "hi alice")
-                assert _read_line(alice.proc, WAIT) == "bob: hi alice\n"
+                assert read_line(alice.proc, WAIT) == "bob: hi alice\n"
                 assert bob.proc.stdin is not None
                 bob.proc.stdin.close()  # end of input: chat exits 0
                 assert bob.proc.wait(timeout=WAIT) == 0
